@@ -1,0 +1,1 @@
+"""Bots, escalation policies and handoffs."""

@@ -1,0 +1,47 @@
+"""Every API error is `{"code": "...", "detail": "..."}` with a fitting status."""
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable machine code, raised by API views from service refusals."""
+
+    def __init__(self, code: str, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.error_code = code
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        code = exc.error_code
+    elif isinstance(exc, exceptions.ValidationError):
+        code = "invalid"
+        fields = exc.detail if isinstance(exc.detail, dict) else None
+        body = {"code": code, "detail": _flatten(exc.detail)}
+        if fields:
+            body["fields"] = fields
+        return Response(body, status=response.status_code, headers=response.headers)
+    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code = "not_authenticated"
+    elif isinstance(exc, exceptions.PermissionDenied):
+        code = "forbidden"
+    elif isinstance(exc, exceptions.NotFound):
+        code = "not_found"
+    else:
+        code = getattr(exc, "default_code", "error")
+    response.data = {"code": code, "detail": _flatten(getattr(exc, "detail", str(exc)))}
+    return response

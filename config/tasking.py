@@ -1,0 +1,80 @@
+"""Enqueue tasks after commit, by name, in the mode the settings choose.
+
+Services call `enqueue_on_commit("app.tasks.name", key=value)`; nothing is enqueued for
+a rolled-back write. Tasks take ids as keyword arguments, re-fetch and call one service,
+so running one twice is harmless.
+
+Modes (`settings.TASKS_MODE`):
+- ``celery``: published to the broker with a single quick attempt. If the broker is down
+  the error is logged and the periodic sweeps find the work again from the database.
+- ``thread``: run in this process on a small pool (the embedded single-process default;
+  it keeps a request from waiting on work that may call back into the same server).
+- ``inline``: run in the committing thread right after commit (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+log = logging.getLogger(__name__)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="handoff-task")
+        return _pool
+
+
+def run_now(name: str, kwargs: dict[str, Any]) -> None:
+    """Run a registered task in this thread, with Celery's retry semantics emulated by `apply`."""
+    task = current_app.tasks[name]
+    result = task.apply(kwargs=kwargs)
+    if result.failed():
+        log.error("task %s%r failed: %s", name, kwargs, result.result)
+
+
+def _run_in_thread(name: str, kwargs: dict[str, Any], countdown: float) -> None:
+    if countdown:
+        threading.Event().wait(countdown)
+    close_old_connections()
+    try:
+        run_now(name, kwargs)
+    finally:
+        close_old_connections()
+
+
+def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float = 0) -> None:
+    """Send a task now (outside any transaction): used by on-commit hooks and sweeps."""
+    kwargs = kwargs or {}
+    mode = settings.TASKS_MODE
+    if mode == "inline":
+        run_now(name, kwargs)
+    elif mode == "thread":
+        _thread_pool().submit(_run_in_thread, name, kwargs, countdown)
+    else:
+        try:
+            current_app.send_task(
+                name,
+                kwargs=kwargs,
+                countdown=countdown or None,
+                retry=False,
+            )
+        except Exception:  # the broker is down or slow: the sweeps recover from the database
+            log.exception("could not publish task %s; a sweep will pick the work up", name)
+
+
+def enqueue_on_commit(name: str, /, countdown: float = 0, **kwargs: Any) -> None:
+    """Dispatch task `name` with `kwargs` once the current transaction commits."""
+    transaction.on_commit(lambda: dispatch(name, kwargs, countdown))

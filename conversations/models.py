@@ -1,0 +1,353 @@
+"""Contacts, conversations, messages, their timeline, and the raw webhook log.
+
+Invariants held by database constraints rather than by checks in code:
+- one contact per number and WhatsApp id, and per number and business-scoped user id;
+- at most one open (not resolved) conversation per contact;
+- a provider message id is stored once;
+- a status (message id, status) pair is stored once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from encrypted_model_fields.fields import EncryptedCharField
+
+
+class QualityRating(models.TextChoices):
+    GREEN = "GREEN", "Green (high)"
+    YELLOW = "YELLOW", "Yellow (medium)"
+    RED = "RED", "Red (low)"
+    UNKNOWN = "UNKNOWN", "Unknown"
+
+
+class MessagingLimit(models.TextChoices):
+    TIER_250 = "TIER_250", "250 users / 24 h"
+    TIER_1K = "TIER_1K", "1,000 users / 24 h"
+    TIER_2K = "TIER_2K", "2,000 users / 24 h"
+    TIER_10K = "TIER_10K", "10,000 users / 24 h"
+    TIER_100K = "TIER_100K", "100,000 users / 24 h"
+    TIER_UNLIMITED = "TIER_UNLIMITED", "Unlimited"
+
+
+MESSAGING_LIMIT_USERS: dict[str, int | None] = {
+    MessagingLimit.TIER_250: 250,
+    MessagingLimit.TIER_1K: 1000,
+    MessagingLimit.TIER_2K: 2000,
+    MessagingLimit.TIER_10K: 10000,
+    MessagingLimit.TIER_100K: 100000,
+    MessagingLimit.TIER_UNLIMITED: None,
+}
+
+
+class WhatsAppNumber(models.Model):
+    """A business phone number on the WhatsApp Cloud API. Secrets are encrypted at rest."""
+
+    name = models.CharField(max_length=100, blank=True)
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    display_phone_number = models.CharField(max_length=32, blank=True)
+    business_account_id = models.CharField(max_length=64, blank=True)
+    api_base = models.URLField(
+        blank=True,
+        help_text="Graph API base for this number; empty means the WHATSAPP_API_BASE setting.",
+    )
+    access_token = EncryptedCharField(max_length=1024, blank=True)
+    app_secret = EncryptedCharField(max_length=256, blank=True)
+    verify_token = EncryptedCharField(max_length=256, blank=True)
+    quality_rating = models.CharField(max_length=16, choices=QualityRating.choices, default=QualityRating.UNKNOWN)
+    messaging_limit = models.CharField(max_length=20, choices=MessagingLimit.choices, default=MessagingLimit.TIER_250)
+    throughput_mps = models.PositiveIntegerField(default=80, help_text="Messages per second allowed for this number.")
+    is_default = models.BooleanField(default=False)
+    is_sandbox = models.BooleanField(default=False, help_text="Points at the demo sandbox's stand-in Graph API.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "WhatsApp number"
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.display_phone_number or self.phone_number_id
+
+    @property
+    def graph_base(self) -> str:
+        return (self.api_base or settings.WHATSAPP_API_BASE).rstrip("/")
+
+
+class Channel(models.TextChoices):
+    WHATSAPP = "whatsapp", "WhatsApp"
+    WEBCHAT = "webchat", "Web chat"
+
+
+class Contact(models.Model):
+    """A customer, per number: by WhatsApp id, or by business-scoped user id where Meta omits the phone."""
+
+    number = models.ForeignKey(WhatsAppNumber, on_delete=models.PROTECT, related_name="contacts")
+    wa_id = models.CharField("WhatsApp id", max_length=32, blank=True, db_index=True)
+    user_id = models.CharField("business-scoped user id", max_length=128, blank=True, db_index=True)
+    profile_name = models.CharField(max_length=256, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["number", "wa_id"], condition=~Q(wa_id=""), name="contact_unique_wa_id"),
+            models.UniqueConstraint(
+                fields=["number", "user_id"], condition=~Q(user_id=""), name="contact_unique_user_id"
+            ),
+            models.CheckConstraint(condition=~Q(wa_id="", user_id=""), name="contact_has_identity"),
+        ]
+
+    def __str__(self) -> str:
+        return self.profile_name or self.wa_id or self.user_id
+
+    @property
+    def first_name(self) -> str:
+        return (self.profile_name or "").split(" ")[0]
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        BOT = "bot", "With the bot"
+        QUEUED = "queued", "Queued"
+        ASSIGNED = "assigned", "Assigned"
+        RESOLVED = "resolved", "Resolved"
+
+    number = models.ForeignKey(WhatsAppNumber, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WHATSAPP)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOT, db_index=True)
+    on_hold = models.BooleanField(default=False)
+    team = models.ForeignKey(
+        "agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    priority = models.SmallIntegerField(default=0, help_text="Higher is served first.")
+    language = models.CharField(max_length=16, blank=True)
+    required_skills = models.JSONField(default=list, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    window_expires_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+
+    csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    csat_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["status", "team", "priority", "queued_at"], name="conv_queue_idx"),
+            models.Index(fields=["assignee", "status"], name="conv_assignee_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact"], condition=~Q(status="resolved"), name="one_open_conversation_per_contact"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact}"
+
+    def window_open(self, at=None) -> bool:
+        """The customer-service window: open while less than 24 h has passed since the customer's last message."""
+        if self.last_customer_message_at is None:
+            return False
+        at = at or timezone.now()
+        return at - self.last_customer_message_at < timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+
+
+class Participant(models.Model):
+    """A person taking part in a conversation (conference chats); the assignee is one too."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        PARTICIPANT = "participant", "Participant"
+        WATCHER = "watcher", "Silent watcher"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.PARTICIPANT)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "user"], condition=Q(left_at__isnull=True), name="one_active_participation"
+            ),
+        ]
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class SenderKind(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    sender_kind = models.CharField(max_length=10, choices=SenderKind.choices)
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    type = models.CharField(max_length=32, default="text", help_text="WhatsApp message type, or 'note'.")
+    internal = models.BooleanField(default=False, help_text="An internal note or whisper: never sent to the customer.")
+    text = models.TextField(blank=True, help_text="The body, or a readable summary of non-text messages.")
+    payload = models.JSONField(default=dict, blank=True, help_text="Raw provider object (inbound) or request (outbound).")
+    provider_message_id = models.CharField(max_length=191, null=True, blank=True, unique=True)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_text = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    provider_timestamp = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="msg_conv_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.type} #{self.pk}"
+
+
+# Delivery status moves forward only; failed is terminal.
+STATUS_RANK = {
+    Message.Status.PENDING: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.READ: 4,
+}
+
+
+class MessageStatusEvent(models.Model):
+    """Every status webhook, stored once per (message id, status). Statuses that arrive
+    before their message is known wait here (`applied_at` empty) until it is."""
+
+    provider_message_id = models.CharField(max_length=191, db_index=True)
+    status = models.CharField(max_length=16)
+    timestamp = models.DateTimeField()
+    recipient_id = models.CharField(max_length=128, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_message_id", "status"], name="status_once_per_message"),
+        ]
+
+
+class ConversationEvent(models.Model):
+    """The timeline: every transition and desk action (who, when, why)."""
+
+    class ActorKind(models.TextChoices):
+        SYSTEM = "system", "System"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        CONTACT = "contact", "Contact"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40, db_index=True)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on #{self.conversation_id}"
+
+
+class WebhookEvent(models.Model):
+    """A raw webhook body as received, stored before anything else happens to it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        PARTIAL = "partial", "Processed with item errors"
+        FAILED = "failed", "Failed"
+
+    provider = models.CharField(max_length=16, default="whatsapp")
+    body = models.BinaryField()
+    signature = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text="Per-item errors: where and why.")
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} webhook #{self.pk} ({self.state})"
+
+
+class PlatformEvent(models.Model):
+    """Non-message webhook changes (template status and quality, number quality, account
+    updates, user preferences), kept for the notifications work and for audit."""
+
+    webhook = models.ForeignKey(WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    number = models.ForeignKey(WhatsAppNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    business_account_id = models.CharField(max_length=64, blank=True)
+    field = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField(default=dict)
+    dedupe_key = models.CharField(max_length=64, unique=True, help_text="Hash of the change: a redelivered webhook is stored once.")
+    received_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]

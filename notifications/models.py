@@ -1,0 +1,1 @@
+"""Message templates, consent, campaigns and number health."""
