@@ -131,6 +131,20 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 1}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Task modules beyond each app's tasks.py (workers import them at start).
+CELERY_IMPORTS = [
+    "conversations.delivery_tasks",
+    "conversations.providers.sandbox.tasks",
+]
+# Periodic work (Celery beat in production; `manage.py run_embedded` runs the same
+# schedule in-process). Each entry: task name -> seconds between runs.
+PERIODIC_TASKS: dict[str, float] = {
+    "conversations.tasks.sweep_webhook_events": 15,
+}
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
+}
+
 # How tasks run: "celery" (workers on the broker), "thread" (in this process, after
 # commit, on a small pool: the embedded default) or "inline" (in this thread after
 # commit: tests).

@@ -14,6 +14,7 @@ Modes (`settings.TASKS_MODE`):
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,10 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 def run_now(name: str, kwargs: dict[str, Any]) -> None:
     """Run a registered task in this thread, with Celery's retry semantics emulated by `apply`."""
+    if name not in current_app.tasks:
+        # Task modules are imported on first use in the web process (workers import
+        # them at start from CELERY_IMPORTS and autodiscovery).
+        importlib.import_module(name.rsplit(".", 1)[0])
     task = current_app.tasks[name]
     result = task.apply(kwargs=kwargs)
     if result.failed():

@@ -149,6 +149,7 @@ class Conversation(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
+    last_agent_message_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     first_response_due_at = models.DateTimeField(null=True, blank=True)
@@ -231,6 +232,9 @@ class Message(models.Model):
     )
     type = models.CharField(max_length=32, default="text", help_text="WhatsApp message type, or 'note'.")
     internal = models.BooleanField(default=False, help_text="An internal note or whisper: never sent to the customer.")
+    business_initiated = models.BooleanField(
+        default=False, help_text="A template or campaign message: needs a current opt-in."
+    )
     text = models.TextField(blank=True, help_text="The body, or a readable summary of non-text messages.")
     payload = models.JSONField(default=dict, blank=True, help_text="Raw provider object (inbound) or request (outbound).")
     provider_message_id = models.CharField(max_length=191, null=True, blank=True, unique=True)
