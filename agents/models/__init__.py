@@ -1,0 +1,5 @@
+"""Agents' models, one module per concern."""
+
+from .teams import Team
+
+__all__ = ["Team"]

@@ -1,0 +1,61 @@
+"""Shared pieces for benchmark sections: the row type, the table, percentiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    section: str
+    figure: str
+    value: float | str
+    unit: str = ""
+    baseline: float | None = None
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def ratio(self) -> str:
+        if self.baseline in (None, 0) or not isinstance(self.value, int | float):
+            return ""
+        return f"{self.value / self.baseline:.2f}"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * pct / 100
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ["section", "figure", "value", "unit", "baseline", "ratio", "target", "ok"]
+    table = [
+        [
+            r.section,
+            r.figure,
+            _fmt(r.value),
+            r.unit,
+            "" if r.baseline is None else _fmt(r.baseline),
+            r.ratio,
+            r.target,
+            {True: "yes", False: "NO", None: ""}[r.ok],
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
