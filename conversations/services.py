@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .models import Conversation, ConversationEvent
 
@@ -14,7 +14,7 @@ def conversation_event_record(
     *,
     conversation: Conversation,
     kind: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_kind: str = ConversationEvent.ActorKind.SYSTEM,
     from_status: str = "",
     to_status: str = "",
