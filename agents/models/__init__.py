@@ -1,5 +1,6 @@
 """Agents' models, one module per concern."""
 
+from .canned import CannedResponse
 from .teams import Team
 
-__all__ = ["Team"]
+__all__ = ["CannedResponse", "Team"]
