@@ -1,1 +1,0 @@
-"""Bots, escalation policies and handoffs."""

@@ -1,0 +1,132 @@
+"""Campaign lifecycle: start, schedule, pause (by hand or automatically), resume, cancel.
+
+Sending lives in campaign_sending.py; who receives it in campaign_audience.py.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from config.tasking import enqueue_on_commit
+from conversations.models import WhatsAppNumber
+
+from .models import Campaign, MessageTemplate, TemplateStatus
+
+ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
+
+
+class CampaignRefused(Exception):
+    """A lifecycle change that the campaign's state or template does not allow."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _enqueue_run(campaign: Campaign, countdown: float = 0) -> None:
+    enqueue_on_commit("notifications.tasks.campaign_run", countdown=countdown, campaign_id=campaign.pk)
+
+
+def campaign_start(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+    """Start a draft campaign: at once (running) or at its `scheduled_at` (scheduled).
+    The template must be approved. Building the audience and sending happen in tasks."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
+        if locked.state not in (Campaign.State.DRAFT, Campaign.State.SCHEDULED):
+            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be started.")
+        if locked.template.status != TemplateStatus.APPROVED:
+            raise CampaignRefused(
+                "template_not_approved",
+                f"Template {locked.template.name} is {locked.template.status.lower()}, not approved.",
+            )
+        now = timezone.now()
+        if locked.scheduled_at and locked.scheduled_at > now:
+            locked.state = Campaign.State.SCHEDULED
+            locked.save(update_fields=["state"])
+            return locked
+        locked.state = Campaign.State.RUNNING
+        locked.started_at = locked.started_at or now
+        locked.pause_reason = ""
+        locked.save(update_fields=["state", "started_at", "pause_reason"])
+        _enqueue_run(locked)
+    return locked
+
+
+def campaigns_start_due() -> int:
+    """Start scheduled campaigns whose time has come (periodic)."""
+    started = 0
+    due = Campaign.objects.filter(state=Campaign.State.SCHEDULED, scheduled_at__lte=timezone.now())
+    for campaign in due.only("pk"):
+        try:
+            campaign_start(campaign=campaign)
+            started += 1
+        except CampaignRefused as exc:
+            campaign_pause(campaign=campaign, reason=exc.detail)
+    return started
+
+
+def campaign_pause(*, campaign: Campaign, reason: str, actor: AbstractBaseUser | None = None) -> Campaign:
+    """Pause a running or scheduled campaign with the reason shown to admins. Rows already
+    claimed finish; no new row is claimed while paused."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.state not in ACTIVE_STATES:
+            if locked.state == Campaign.State.PAUSED:
+                return locked
+            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be paused.")
+        locked.state = Campaign.State.PAUSED
+        locked.pause_reason = reason
+        locked.save(update_fields=["state", "pause_reason"])
+    return locked
+
+
+def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+    """Resume a paused campaign. Refused while the cause still holds: the template is not
+    approved, the number's quality is red, or the account is restricted."""
+    from .health import number_health_for
+
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("template", "number").get(pk=campaign.pk)
+        if locked.state != Campaign.State.PAUSED:
+            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be resumed.")
+        template = locked.template
+        if template.status != TemplateStatus.APPROVED:
+            raise CampaignRefused("template_not_approved", f"Template {template.name} is {template.status.lower()}.")
+        if locked.number.quality_rating == "RED":
+            raise CampaignRefused("quality_red", "The number's quality rating is still red.")
+        if number_health_for(locked.number).is_restricted():
+            raise CampaignRefused("account_restricted", "The number's account is still restricted.")
+        locked.state = Campaign.State.RUNNING
+        locked.pause_reason = ""
+        locked.started_at = locked.started_at or timezone.now()
+        locked.save(update_fields=["state", "pause_reason", "started_at"])
+        _enqueue_run(locked)
+    return locked
+
+
+def campaign_cancel(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED):
+            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be cancelled.")
+        locked.state = Campaign.State.CANCELLED
+        locked.completed_at = timezone.now()
+        locked.save(update_fields=["state", "completed_at"])
+    return locked
+
+
+def campaigns_pause_for_number(*, number: WhatsAppNumber, reason: str) -> int:
+    """Pause every running or scheduled campaign of `number` (quality red, restrictions)."""
+    return Campaign.objects.filter(number=number, state__in=ACTIVE_STATES).update(
+        state=Campaign.State.PAUSED, pause_reason=reason
+    )
+
+
+def campaigns_pause_for_template(*, template: MessageTemplate, reason: str) -> int:
+    """Pause every running or scheduled campaign using `template` (paused or disabled)."""
+    return Campaign.objects.filter(template=template, state__in=ACTIVE_STATES).update(
+        state=Campaign.State.PAUSED, pause_reason=reason
+    )

@@ -1,1 +1,0 @@
-"""Message templates, consent, campaigns and number health."""
