@@ -132,6 +132,14 @@ DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=1
 DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
 DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
 
+# The desk websocket: frame size and rate caps (over them the socket is closed), and how
+# often an open socket re-checks its user, session, teams and subscriptions.
+DESK_WS_MAX_FRAME_BYTES = env.int("DESK_WS_MAX_FRAME_BYTES", default=4096)
+DESK_WS_RATE_FRAMES = env.int("DESK_WS_RATE_FRAMES", default=20)
+DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=10.0)
+DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
+DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
+
 CELERY_TIMEZONE = "UTC"
 # The webhook request must never hang on the broker: one quick try, then the periodic
 # sweep picks the stored event up.
