@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("conversations/", api.ConversationListApi.as_view(), name="api-conversations"),
+    path("conversations/<int:conversation_id>/", api.ConversationDetailApi.as_view(), name="api-conversation"),
+    path(
+        "conversations/<int:conversation_id>/messages/",
+        api.ConversationMessagesApi.as_view(),
+        name="api-conversation-messages",
+    ),
+    path("contacts/", api.ContactListApi.as_view(), name="api-contacts"),
+]

@@ -1,0 +1,241 @@
+"""The conversations REST API: thin views over selectors (reads, access) and services (writes).
+
+Every view requires an authenticated user (session with CSRF, or `Authorization: Token <key>`);
+a conversation the user may not see answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_errors import ApiError
+
+from .contacts import ContactRefused, contact_create
+from .selectors import (
+    contacts_visible_to,
+    conversation_detail,
+    conversation_for_user,
+    conversation_list,
+    message_in_conversation,
+    messages_for_conversation,
+    number_for_new_contact,
+    user_may_reply,
+)
+from .serializers import (
+    ContactCreateSerializer,
+    ContactFilterSerializer,
+    ContactSerializer,
+    ConversationDetailSerializer,
+    ConversationFilterSerializer,
+    ConversationSerializer,
+    ErrorSerializer,
+    MessageCreateSerializer,
+    MessageFilterSerializer,
+    MessageSerializer,
+)
+
+# HTTP status for each refusal code of the sending services.
+REFUSAL_STATUS = {
+    "window_closed": status.HTTP_409_CONFLICT,
+    "not_opted_in": status.HTTP_409_CONFLICT,
+    "template_not_approved": status.HTTP_409_CONFLICT,
+    "invalid": status.HTTP_400_BAD_REQUEST,
+    "template_invalid": status.HTTP_400_BAD_REQUEST,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+}
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+INVALID = _error("`invalid`: the request or a parameter is malformed; `fields` says which.")
+NOT_ALLOWED = _error(
+    "`not_authenticated`: no valid session or token; `forbidden`: signed in but not allowed "
+    "(also a session request without its CSRF token)."
+)
+NOT_FOUND = _error("`not_found`: no such conversation, or not one this user may see.")
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:
+    paginator = view.pagination_class()  # type: ignore[attr-defined]
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ConversationListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="conversations_list",
+        summary="Conversations this user may see, newest activity first",
+        parameters=[ConversationFilterSerializer],
+        responses={200: ConversationSerializer(many=True), 400: INVALID, 403: NOT_ALLOWED},
+    )
+    def get(self, request: Request) -> Response:
+        filters = _valid(ConversationFilterSerializer, request.query_params)
+        assignee = filters.get("assignee")
+        assignee_id: int | None = None
+        if assignee == "me":
+            assignee_id = request.user.pk
+        elif assignee and assignee != "none":
+            assignee_id = int(assignee)
+        conversations = conversation_list(
+            user=request.user,
+            status=filters.get("status"),
+            team_id=filters.get("team"),
+            assignee_id=assignee_id,
+            unassigned=assignee == "none",
+            since=filters.get("since"),
+        )
+        return _paginated(self, request, conversations, ConversationSerializer)
+
+
+class ConversationDetailApi(APIView):
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        summary="One conversation with its participants, window, SLA times and handoff context",
+        responses={200: ConversationDetailSerializer, 403: NOT_ALLOWED, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = conversation_detail(user=request.user, conversation_id=conversation_id)
+        return Response(ConversationDetailSerializer(conversation).data)
+
+
+class ConversationMessagesApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="conversations_messages_list",
+        summary="The conversation's messages, oldest first, internal notes included and marked",
+        parameters=[MessageFilterSerializer],
+        responses={200: MessageSerializer(many=True), 400: INVALID, 403: NOT_ALLOWED, 404: NOT_FOUND},
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = conversation_for_user(request.user, conversation_id)
+        filters = _valid(MessageFilterSerializer, request.query_params)
+        messages = messages_for_conversation(conversation, after_id=filters.get("after"))
+        return _paginated(self, request, messages, MessageSerializer)
+
+    @extend_schema(
+        operation_id="conversations_messages_create",
+        summary="Send a text reply, add an internal note, or send an approved template",
+        request=MessageCreateSerializer,
+        responses={
+            201: MessageSerializer,
+            400: _error("`invalid` or `template_invalid`: the message cannot be sent as given."),
+            403: _error(
+                "`forbidden`: a text reply to a conversation assigned to someone else, from a user "
+                "who is not its participant, a supervisor of its team or an admin; or `not_authenticated`."
+            ),
+            404: NOT_FOUND,
+            409: _error(
+                "Refused by a messaging rule: `window_closed` (more than 24 h since the customer's "
+                "last message: send a template), `not_opted_in` or `template_not_approved`."
+            ),
+        },
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        from .sending import SendRefused, message_send_note, message_send_text
+
+        conversation = conversation_for_user(request.user, conversation_id)
+        data = _valid(MessageCreateSerializer, request.data)
+        try:
+            if "note" in data:
+                message = message_send_note(conversation=conversation, text=data["note"], author=request.user)
+            elif "template" in data:
+                from notifications.templates_send import template_message_send
+
+                template = data["template"]
+                message = template_message_send(
+                    conversation=conversation,
+                    name=template["name"],
+                    language=template["language"],
+                    parameters=template.get("parameters") or [],
+                    sender_user=request.user,
+                )
+            else:
+                if not user_may_reply(request.user, conversation):
+                    raise ApiError(
+                        "forbidden",
+                        "This conversation is assigned to someone else: join it or ask its team's supervisor.",
+                        status.HTTP_403_FORBIDDEN,
+                    )
+                reply_to = None
+                if data.get("reply_to") is not None:
+                    reply_to = message_in_conversation(conversation, data["reply_to"])
+                    if reply_to is None:
+                        raise ApiError("invalid", "reply_to: no such message in this conversation.")
+                message = message_send_text(
+                    conversation=conversation,
+                    text=data["text"],
+                    sender_kind="agent",
+                    sender_user=request.user,
+                    reply_to=reply_to,
+                )
+        except SendRefused as refusal:
+            raise ApiError(
+                refusal.code, refusal.detail, REFUSAL_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
+            ) from None
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class ContactListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="contacts_list",
+        summary="Contacts of the business numbers, newest first",
+        parameters=[ContactFilterSerializer],
+        responses={200: ContactSerializer(many=True), 400: INVALID, 403: NOT_ALLOWED},
+    )
+    def get(self, request: Request) -> Response:
+        filters = _valid(ContactFilterSerializer, request.query_params)
+        return _paginated(self, request, contacts_visible_to(request.user, q=filters.get("q", "")), ContactSerializer)
+
+    @extend_schema(
+        operation_id="contacts_create",
+        summary="Create a contact by phone number (international format) or business-scoped user id",
+        request=ContactCreateSerializer,
+        responses={
+            201: ContactSerializer,
+            400: INVALID,
+            403: NOT_ALLOWED,
+            409: _error("`contact_exists`: this number already has a contact with that id."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(ContactCreateSerializer, request.data)
+        number = number_for_new_contact(number_id=data.get("number"))
+        if number is None:
+            raise ApiError("invalid", "number: no such WhatsApp number (and no default number is set).")
+        try:
+            contact = contact_create(
+                number=number,
+                wa_id=data.get("wa_id", ""),
+                user_id=data.get("user_id", ""),
+                profile_name=data.get("profile_name", ""),
+                language=data.get("language", ""),
+                attributes=data.get("attributes"),
+            )
+        except ContactRefused as refusal:
+            code_status = status.HTTP_409_CONFLICT if refusal.code == "contact_exists" else status.HTTP_400_BAD_REQUEST
+            raise ApiError(refusal.code, refusal.detail, code_status) from None
+        return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)

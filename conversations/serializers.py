@@ -1,0 +1,264 @@
+"""Request and response shapes of the conversations API. Output serializers only read
+attributes prepared by selectors; input serializers only validate shapes (rules live in
+the services)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Conversation, Message
+
+TEXT_MAX = 4096
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a stable machine `code` and a readable `detail`; validation errors add `fields`."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(
+        required=False,
+        help_text="Per-field messages, for validation errors only.",
+    )
+
+    class Meta:
+        ref_name = "Error"
+
+
+class UserBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "UserBrief"
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
+class TeamBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+    class Meta:
+        ref_name = "TeamBrief"
+
+
+class NumberBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    display_phone_number = serializers.CharField()
+    phone_number_id = serializers.CharField()
+
+    class Meta:
+        ref_name = "NumberBrief"
+
+
+class ContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField(source="number_id")
+    wa_id = serializers.CharField(help_text="WhatsApp id: the phone number in E.164 digits, or empty.")
+    user_id = serializers.CharField(help_text="Business-scoped user id, or empty.")
+    profile_name = serializers.CharField()
+    language = serializers.CharField()
+    attributes = serializers.DictField()
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Contact"
+
+
+class ParticipantSerializer(serializers.Serializer):
+    user = UserBriefSerializer()
+    role = serializers.ChoiceField(choices=["owner", "participant", "watcher"])
+    joined_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Participant"
+
+
+def window_expiry(conversation: Conversation):
+    if conversation.window_expires_at is not None:
+        return conversation.window_expires_at
+    if conversation.last_customer_message_at is None:
+        return None
+    return conversation.last_customer_message_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+
+
+class ConversationSerializer(serializers.Serializer):
+    """A row of the conversation list."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    on_hold = serializers.BooleanField()
+    channel = serializers.CharField()
+    priority = serializers.IntegerField()
+    number = NumberBriefSerializer()
+    contact = ContactSerializer()
+    team = TeamBriefSerializer(allow_null=True)
+    assignee = UserBriefSerializer(allow_null=True)
+    participants = ParticipantSerializer(many=True, source="active_participants")
+    last_activity_at = serializers.DateTimeField()
+    last_message_preview = serializers.CharField()
+    last_customer_message_at = serializers.DateTimeField(allow_null=True)
+    window_expires_at = serializers.SerializerMethodField()
+    window_open = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Conversation"
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_expires_at(self, conversation):
+        expiry = window_expiry(conversation)
+        return serializers.DateTimeField().to_representation(expiry) if expiry else None
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_window_open(self, conversation) -> bool:
+        return conversation.window_open(at=timezone.now())
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """One conversation with its timings, SLA due times and the bot's handoff context."""
+
+    language = serializers.CharField()
+    required_skills = serializers.ListField(child=serializers.CharField())
+    queued_at = serializers.DateTimeField(allow_null=True)
+    assigned_at = serializers.DateTimeField(allow_null=True)
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    last_agent_message_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    first_response_due_at = serializers.DateTimeField(allow_null=True)
+    next_response_due_at = serializers.DateTimeField(allow_null=True)
+    sla_breached_at = serializers.DateTimeField(allow_null=True)
+    handoff = serializers.DictField(
+        source="handoff_context",
+        allow_null=True,
+        help_text="Context of the latest handoff from a bot (reason, policy, collected values, "
+        "last intent, transcript summary, suggested team), or null.",
+    )
+
+    class Meta:
+        ref_name = "ConversationDetail"
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    conversation = serializers.IntegerField(source="conversation_id")
+    direction = serializers.ChoiceField(choices=Message.Direction.choices)
+    sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
+    sender = UserBriefSerializer(source="sender_user", allow_null=True)
+    type = serializers.CharField(help_text="WhatsApp message type, or `note`.")
+    internal = serializers.BooleanField(help_text="An internal note or whisper: never sent to the customer.")
+    business_initiated = serializers.BooleanField()
+    text = serializers.CharField(help_text="The body, or a readable summary of non-text messages.")
+    reply_to = serializers.IntegerField(source="reply_to_id", allow_null=True)
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    error_code = serializers.CharField()
+    error_text = serializers.CharField()
+    provider_message_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "Message"
+
+
+class TemplateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(max_length=16)
+    parameters = serializers.JSONField(
+        required=False,
+        help_text="Body parameters as a list of strings, or components by name as an object.",
+    )
+
+    class Meta:
+        ref_name = "TemplateInput"
+
+    def validate_parameters(self, value):
+        if value is None:
+            return []
+        if not isinstance(value, list | dict):
+            raise serializers.ValidationError("Give a list or an object.")
+        return value
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    """Exactly one of `text` (a reply, optionally quoting `reply_to`), `note` (internal) or `template`."""
+
+    text = serializers.CharField(required=False, max_length=TEXT_MAX, trim_whitespace=False)
+    reply_to = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a message to quote.")
+    note = serializers.CharField(required=False, max_length=TEXT_MAX)
+    template = TemplateInputSerializer(required=False)
+
+    class Meta:
+        ref_name = "MessageCreate"
+
+    def validate_text(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+    def validate(self, attrs):
+        kinds = [key for key in ("text", "note", "template") if key in attrs]
+        if len(kinds) != 1:
+            raise serializers.ValidationError("Give exactly one of text, note or template.")
+        if attrs.get("reply_to") is not None and kinds[0] != "text":
+            raise serializers.ValidationError({"reply_to": ["Only a text reply can quote a message."]})
+        return attrs
+
+
+class ContactCreateSerializer(serializers.Serializer):
+    number = serializers.IntegerField(required=False, help_text="WhatsApp number id; the default number if left out.")
+    wa_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=32, help_text="Phone number in international format."
+    )
+    user_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    profile_name = serializers.CharField(required=False, allow_blank=True, max_length=256)
+    language = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    attributes = serializers.DictField(required=False)
+
+    class Meta:
+        ref_name = "ContactCreate"
+
+
+class ConversationFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+    team = serializers.IntegerField(required=False, help_text="Team id.")
+    assignee = serializers.RegexField(
+        r"^(\d+|me|none)$",
+        required=False,
+        help_text="A user id, `me`, or `none` for unassigned conversations.",
+    )
+    since = serializers.DateTimeField(
+        required=False, help_text="Only conversations with activity after this ISO 8601 time."
+    )
+
+    class Meta:
+        ref_name = "ConversationFilter"
+
+
+class MessageFilterSerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, help_text="Only messages with an id above this one.")
+
+    class Meta:
+        ref_name = "MessageFilter"
+
+
+class ContactFilterSerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, help_text="Search by name, WhatsApp id or user id.")
+
+    class Meta:
+        ref_name = "ContactFilter"
