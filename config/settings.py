@@ -156,6 +156,10 @@ CELERY_IMPORTS = [
 # schedule in-process). Each entry: task name -> seconds between runs.
 PERIODIC_TASKS: dict[str, float] = {
     "conversations.tasks.sweep_webhook_events": 15,
+    "agents.tasks.routing_sweep": 10,
+    "agents.tasks.presence_sweep": 30,
+    "agents.tasks.sla_sweep": 30,
+    "agents.tasks.queue_messages_sweep": 60,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
@@ -182,6 +186,8 @@ WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)
 CUSTOMER_SERVICE_WINDOW_HOURS = 24
 # A resolved conversation reopens on the customer's next message within this period.
 CONVERSATION_REOPEN_HOURS = env.int("CONVERSATION_REOPEN_HOURS", default=24)
+# An online agent without a desk connection or heartbeat this long is moved to away.
+PRESENCE_AWAY_AFTER_SECONDS = env.int("PRESENCE_AWAY_AFTER_SECONDS", default=120)
 
 # Secrets stored in the database (access tokens, app secrets) are encrypted with this key.
 if DEBUG:

@@ -1,6 +1,19 @@
 """Agents' models, one module per concern."""
 
 from .canned import CannedResponse
-from .teams import Team
+from .profiles import AgentProfile
+from .queueing import ConversationRouting
+from .sla import SlaBreach, SlaPolicy
+from .teams import BusinessHours, Holiday, Team, TeamOverflow
 
-__all__ = ["CannedResponse", "Team"]
+__all__ = [
+    "AgentProfile",
+    "BusinessHours",
+    "CannedResponse",
+    "ConversationRouting",
+    "Holiday",
+    "SlaBreach",
+    "SlaPolicy",
+    "Team",
+    "TeamOverflow",
+]

@@ -1,0 +1,156 @@
+"""Presence and load: who is online, how many conversations each agent carries, and the
+desk heartbeat that keeps an agent online.
+
+Load counts the conversations assigned to an agent and not on hold; it is always counted
+from the database (never cached), so the assignment engine can recount it under a lock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from agents.models import AgentProfile, Team
+from config.realtime import SUPERVISORS_GROUP, agent_group, team_group
+from config.tasking import enqueue_on_commit
+from conversations.models import Conversation
+
+User = get_user_model()
+
+
+def profile_for(user: Any) -> AgentProfile:
+    """The user's agent profile, created on first use (idempotent under concurrency)."""
+    profile = AgentProfile.objects.filter(user_id=user.pk).first()
+    if profile is None:
+        profile, _ = AgentProfile.objects.get_or_create(user_id=user.pk)
+    return profile
+
+
+def agent_load(*, user_id: int) -> int:
+    """Conversations assigned to the agent and not on hold, counted now from the database."""
+    return Conversation.objects.filter(
+        assignee_id=user_id, status=Conversation.Status.ASSIGNED, on_hold=False
+    ).count()
+
+
+def profiles_with_load(queryset: QuerySet[AgentProfile] | None = None) -> QuerySet[AgentProfile]:
+    """Profiles annotated with `load` (one query)."""
+    qs = queryset if queryset is not None else AgentProfile.objects.all()
+    return qs.select_related("user").annotate(
+        load=Count(
+            "user__assigned_conversations",
+            filter=Q(
+                user__assigned_conversations__status=Conversation.Status.ASSIGNED,
+                user__assigned_conversations__on_hold=False,
+            ),
+        )
+    )
+
+
+def online_profiles(*, team: Team | None = None) -> QuerySet[AgentProfile]:
+    """Online agents (of `team` when given, any team otherwise), with their load."""
+    qs = AgentProfile.objects.filter(presence=AgentProfile.Presence.ONLINE, user__is_active=True)
+    if team is not None:
+        qs = qs.filter(user__teams=team)
+    return profiles_with_load(qs)
+
+
+def team_has_available_agent(*, team: Team) -> bool:
+    """Whether an online member of `team` with the team's required skills has room now."""
+    required = set(team.required_skills or [])
+    return any(
+        profile.load < profile.capacity and required <= set(profile.skills or [])
+        for profile in online_profiles(team=team)
+    )
+
+
+def agent_payload(profile: AgentProfile, load: int | None = None) -> dict[str, Any]:
+    user = profile.user
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        "name": user.get_full_name() or user.get_username(),
+        "presence": profile.presence,
+        "presence_changed_at": profile.presence_changed_at.isoformat(),
+        "load": agent_load(user_id=user.pk) if load is None else load,
+        "capacity": profile.capacity,
+        "skills": list(profile.skills or []),
+        "languages": list(profile.languages or []),
+    }
+
+
+def agent_updated_broadcast(profile: AgentProfile) -> None:
+    """Publish `agent.updated` (presence, load) to the agent, their teams and supervisors
+    after commit; the payload is built at commit time so it carries the committed load."""
+    user_id = profile.user_id
+    team_ids = list(Team.objects.filter(members__pk=user_id).values_list("pk", flat=True))
+    groups = [agent_group(user_id), SUPERVISORS_GROUP, *(team_group(t) for t in team_ids)]
+
+    def publish() -> None:
+        from config.realtime import publish as realtime_publish
+
+        fresh = AgentProfile.objects.select_related("user").filter(pk=profile.pk).first()
+        if fresh is not None:
+            realtime_publish(groups, {"type": "agent.updated", "agent": agent_payload(fresh)})
+
+    transaction.on_commit(publish)
+
+
+def presence_set(*, user: Any, presence: str) -> AgentProfile:
+    """Set the agent's presence. Coming online counts as a desk sighting and starts an
+    assignment run for the agent's teams after commit."""
+    if presence not in AgentProfile.Presence.values:
+        raise ValueError(f"unknown presence {presence!r}")
+    profile_for(user)
+    now = timezone.now()
+    with transaction.atomic():
+        profile = AgentProfile.objects.select_for_update().select_related("user").get(user_id=user.pk)
+        fields = ["presence", "presence_changed_at"]
+        if presence == AgentProfile.Presence.ONLINE:
+            profile.last_seen_at = now
+            fields.append("last_seen_at")
+        if profile.presence != presence:
+            profile.presence = presence
+            profile.presence_changed_at = now
+            profile.save(update_fields=fields)
+            agent_updated_broadcast(profile)
+            if presence == AgentProfile.Presence.ONLINE:
+                enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=user.pk)
+        elif "last_seen_at" in fields:
+            profile.save(update_fields=["last_seen_at"])
+    return profile
+
+
+def agent_seen(*, user: Any) -> None:
+    """Record a desk connection, disconnection or heartbeat. Presence is left as the agent
+    set it; the sweep uses this to move silent agents to away."""
+    profile_for(user)
+    AgentProfile.objects.filter(user_id=user.pk).update(last_seen_at=timezone.now())
+
+
+def presence_sweep() -> int:
+    """Move online agents without a desk sighting for PRESENCE_AWAY_AFTER_SECONDS to away.
+    Each move is a compare-and-set, so concurrent sweeps are harmless."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PRESENCE_AWAY_AFTER_SECONDS)
+    stale = AgentProfile.objects.filter(presence=AgentProfile.Presence.ONLINE).filter(
+        Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, presence_changed_at__lt=cutoff)
+    )
+    moved = 0
+    for profile_id in list(stale.values_list("pk", flat=True)):
+        with transaction.atomic():
+            now = timezone.now()
+            changed = (
+                AgentProfile.objects.filter(pk=profile_id, presence=AgentProfile.Presence.ONLINE)
+                .filter(Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, presence_changed_at__lt=cutoff))
+                .update(presence=AgentProfile.Presence.AWAY, presence_changed_at=now)
+            )
+            if changed:
+                moved += 1
+                agent_updated_broadcast(AgentProfile.objects.select_related("user").get(pk=profile_id))
+    return moved

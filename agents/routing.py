@@ -1,0 +1,271 @@
+"""The assignment engine: queueing handed-off conversations and giving them to agents.
+
+Guarantees, also with many workers at once:
+- an agent never carries more conversations (assigned, not on hold) than their capacity;
+- a conversation is never assigned twice.
+Each assignment is one short transaction that locks, in this order, the candidate
+conversation rows (`SELECT … FOR UPDATE SKIP LOCKED`, so workers take disjoint rows), the
+team row for round robin, and the chosen agent's profile row (`FOR UPDATE`, serialising
+assignments per agent); the agent's load is then recounted from the database inside the
+lock. On SQLite the settings make every transaction IMMEDIATE, which serialises writers.
+
+Queue order: priority (higher first), then time queued. A conversation nobody can take
+(skills, language) does not block the ones behind it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from agents.models import AgentProfile, ConversationRouting, Team
+from agents.presence import agent_load, agent_updated_broadcast, online_profiles
+from agents.sla import first_response_due
+from config.realtime import SUPERVISORS_GROUP, publish, team_group
+from config.tasking import enqueue_on_commit
+from conversations.events import publish_conversation
+from conversations.models import Conversation, Participant
+from conversations.services import conversation_event_record
+
+# Candidate rows locked per attempt: enough to look past conversations nobody online can
+# take, few enough that concurrent workers find unlocked rows.
+CANDIDATES_PER_ATTEMPT = 25
+# An attempt whose chosen agent filled up meanwhile is retried; this caps the retries.
+MAX_RETRIES = 50
+
+_RETRY = object()
+
+
+def queued_in_pool(team_id: int | None) -> QuerySet[Conversation]:
+    """The queue of a team (`team_id`), or the "any online agent" pool (`None`): queued,
+    not on hold, in queue order."""
+    qs = Conversation.objects.filter(status=Conversation.Status.QUEUED, on_hold=False)
+    if team_id is None:
+        qs = qs.filter(Q(team__isnull=True) | Q(routing__any_agent=True))
+    else:
+        qs = qs.filter(team_id=team_id).filter(Q(routing__isnull=True) | Q(routing__any_agent=False))
+    return qs.order_by("-priority", "queued_at", "id")
+
+
+def queue_updated_broadcast(team_id: int | None) -> None:
+    """Publish `queue.updated` with the queue's length to the team and supervisors after
+    commit (counted at commit time)."""
+    groups = [SUPERVISORS_GROUP] + ([team_group(team_id)] if team_id is not None else [])
+
+    def send() -> None:
+        publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued_in_pool(team_id).count()})
+
+    transaction.on_commit(send)
+
+
+def assignment_apply(
+    *,
+    conversation: Conversation,
+    user: Any,
+    actor: Any = None,
+    kind: str = "assigned",
+    reason: str = "",
+    data: dict | None = None,
+) -> Conversation:
+    """Make `user` the owner of `conversation` (caller holds the conversation's and the
+    agent profile's row locks inside its transaction and has checked capacity)."""
+    now = timezone.now()
+    previous_status = conversation.status
+    previous_assignee = conversation.assignee_id
+    conversation.status = Conversation.Status.ASSIGNED
+    conversation.assignee = user
+    conversation.assigned_at = now
+    conversation.on_hold = False
+    fields = ["status", "assignee", "assigned_at", "on_hold"]
+    if conversation.first_response_due_at is None and conversation.first_response_at is None:
+        conversation.first_response_due_at = first_response_due(
+            team=conversation.team, queued_at=conversation.queued_at or now
+        )
+        fields.append("first_response_due_at")
+    conversation.save(update_fields=fields)
+
+    Participant.objects.filter(
+        conversation=conversation, role=Participant.Role.OWNER, left_at__isnull=True
+    ).exclude(user=user).update(left_at=now)
+    updated = Participant.objects.filter(conversation=conversation, user=user, left_at__isnull=True).update(
+        role=Participant.Role.OWNER
+    )
+    if not updated:
+        Participant.objects.create(conversation=conversation, user=user, role=Participant.Role.OWNER, joined_at=now)
+    AgentProfile.objects.filter(user_id=user.pk).update(last_assigned_at=now)
+
+    wait = (now - conversation.queued_at).total_seconds() if conversation.queued_at else None
+    conversation_event_record(
+        conversation=conversation,
+        kind=kind,
+        actor=actor,
+        from_status=previous_status,
+        to_status=conversation.status,
+        reason=reason,
+        data={"assignee": user.pk, "previous_assignee": previous_assignee, "wait_seconds": wait, **(data or {})},
+    )
+    publish_conversation(conversation)
+    if previous_status == Conversation.Status.QUEUED:
+        queue_updated_broadcast(conversation.team_id)
+    agent_updated_broadcast(AgentProfile.objects.select_related("user").get(user_id=user.pk))
+    return conversation
+
+
+def _choose(team: Team | None, fits: list[AgentProfile]) -> AgentProfile:
+    if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+        ordered = sorted(fits, key=lambda p: p.user_id)
+        cursor = team.round_robin_last_user_id or 0
+        return next((p for p in ordered if p.user_id > cursor), ordered[0])
+    # Least busy; ties go to the agent idle longest (never assigned counts as longest).
+    floor = datetime.min.replace(tzinfo=timezone.get_current_timezone())
+    return min(fits, key=lambda p: (p.load, p.last_assigned_at or floor, p.user_id))
+
+
+def assignment_attempt(*, team_id: int | None) -> Any:
+    """Assign the first conversation of the pool that an online agent with room can take.
+    Returns the conversation, `None` when nothing can be assigned now, or `_RETRY` when
+    the chosen agent filled up concurrently."""
+    with transaction.atomic():
+        candidates = list(
+            queued_in_pool(team_id).select_for_update(skip_locked=True, of=("self",))[:CANDIDATES_PER_ATTEMPT]
+        )
+        if not candidates:
+            return None
+        team = None
+        if team_id is not None:
+            team = Team.objects.filter(pk=team_id).first()
+            if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
+                return None
+            if team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+                team = Team.objects.select_for_update().get(pk=team_id)
+        team_skills = team.required_skills if team is not None else []
+        available = [p for p in online_profiles(team=team) if p.load < p.capacity and p.has_skills(team_skills)]
+        if not available:
+            return None
+        for conversation in candidates:
+            fits = [p for p in available if p.has_skills(conversation.required_skills) and p.speaks(conversation.language)]
+            if not fits:
+                continue
+            chosen = _choose(team, fits)
+            profile = AgentProfile.objects.select_for_update().select_related("user").get(pk=chosen.pk)
+            if profile.presence != AgentProfile.Presence.ONLINE or agent_load(user_id=profile.user_id) >= profile.capacity:
+                return _RETRY
+            assignment_apply(conversation=conversation, user=profile.user, reason="routing")
+            if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+                Team.objects.filter(pk=team.pk).update(round_robin_last_user=profile.user)
+            return conversation
+        return None
+
+
+def queue_drain(*, team_id: int | None) -> int:
+    """Assign from a team's queue (or the "any online agent" pool) until nobody can take
+    more. Safe to run concurrently and repeatedly. Returns the number assigned."""
+    assigned = 0
+    retries = 0
+    while True:
+        result = assignment_attempt(team_id=team_id)
+        if result is _RETRY:
+            retries += 1
+            if retries > MAX_RETRIES:
+                break
+            continue
+        if result is None:
+            break
+        assigned += 1
+    return assigned
+
+
+def queue_drain_for_user(*, user_id: int) -> int:
+    """Drain every queue the agent can serve (their teams and the "any online agent" pool):
+    run when they come online or capacity frees up."""
+    assigned = 0
+    for team_id in Team.objects.filter(members__pk=user_id).values_list("pk", flat=True):
+        assigned += queue_drain(team_id=team_id)
+    return assigned + queue_drain(team_id=None)
+
+
+def queue_drain_all() -> int:
+    """Drain every queue that has waiting conversations (the periodic sweep)."""
+    team_ids = set(
+        Conversation.objects.filter(status=Conversation.Status.QUEUED, team__isnull=False)
+        .values_list("team_id", flat=True)
+        .distinct()
+    )
+    assigned = sum(queue_drain(team_id=team_id) for team_id in sorted(team_ids))
+    return assigned + queue_drain(team_id=None)
+
+
+def conversation_enqueue(
+    *,
+    conversation: Conversation,
+    team: Team | None = None,
+    priority: int = 0,
+    reason: str = "",
+    skills: list[str] | None = None,
+    language: str = "",
+) -> Conversation:
+    """Put a conversation in a team's queue (the conversation's team when `team` is None;
+    the "any online agent" pool when it has none), with the handoff's skills and language,
+    start its first-response clock, record an event, and try to assign it after commit.
+    A conversation already queued or assigned is returned unchanged."""
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
+        if locked.status in (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED):
+            return locked
+        team = team or locked.team
+        now = timezone.now()
+        previous_status = locked.status
+        locked.status = Conversation.Status.QUEUED
+        locked.team = team
+        locked.priority = priority
+        locked.required_skills = sorted(set(skills or []))
+        locked.language = language or locked.language or locked.contact.language
+        locked.queued_at = now
+        locked.assignee = None
+        locked.assigned_at = None
+        locked.on_hold = False
+        locked.first_response_at = None
+        locked.first_response_due_at = first_response_due(team=team, queued_at=now)
+        locked.next_response_due_at = None
+        locked.save(
+            update_fields=[
+                "status", "team", "priority", "required_skills", "language", "queued_at", "assignee",
+                "assigned_at", "on_hold", "first_response_at", "first_response_due_at", "next_response_due_at",
+            ]
+        )
+        routing_reset(conversation=locked, team=team, reason=reason, at=now)
+        conversation_event_record(
+            conversation=locked,
+            kind="queued",
+            actor_kind="bot" if previous_status == Conversation.Status.BOT else "system",
+            from_status=previous_status,
+            to_status=locked.status,
+            reason=reason,
+            data={"team": team.pk if team else None, "priority": priority, "skills": locked.required_skills,
+                  "language": locked.language},
+        )
+        publish_conversation(locked)
+        queue_updated_broadcast(team.pk if team else None)
+        enqueue_on_commit("agents.tasks.queue_drain", team_id=team.pk if team else None)
+        if team is not None and team.queue_messages_enabled:
+            enqueue_on_commit("agents.tasks.queue_message_send", countdown=2, conversation_id=locked.pk)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def routing_reset(*, conversation: Conversation, team: Team | None, reason: str = "", at: datetime | None = None) -> None:
+    """Start the conversation's overflow list afresh at `team` (inside the caller's transaction)."""
+    ConversationRouting.objects.update_or_create(
+        conversation=conversation,
+        defaults={
+            "home_team": team,
+            "overflow_step": 0,
+            "step_entered_at": at or timezone.now(),
+            "any_agent": False,
+            "reason": reason,
+        },
+    )

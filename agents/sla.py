@@ -1,0 +1,177 @@
+"""SLA timers: due times (business-hours aware), breach detection and notification, and
+the figures reports read (first-response and resolution times).
+
+- First response: due at queue time plus the policy's target; met by the first agent
+  reply after queueing.
+- Next response: while assigned, when the customer's last message is newer than the
+  agent's last reply, due at that message plus the target.
+A breach is stored once per conversation, kind and due time (`SlaBreach`), marks the
+conversation (`sla_breached_at`, first breach), records an event and publishes
+`sla.breached` to the supervisors group.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agents.hours import business_seconds_between, business_time_add
+from agents.models import SlaBreach, Team
+from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
+from conversations.models import Conversation, Message
+from conversations.services import conversation_event_record
+
+OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
+
+
+def due_at(*, team: Team | None, start: datetime, seconds: int) -> datetime | None:
+    policy = team.sla_policy if team is not None else None
+    if policy is None:
+        return None
+    if policy.business_hours_only:
+        return business_time_add(team=team, start=start, seconds=seconds)
+    return start + timezone.timedelta(seconds=seconds)
+
+
+def first_response_due(*, team: Team | None, queued_at: datetime) -> datetime | None:
+    if team is None or team.sla_policy is None:
+        return None
+    return due_at(team=team, start=queued_at, seconds=team.sla_policy.first_response_seconds)
+
+
+def next_response_due(*, team: Team | None, customer_at: datetime) -> datetime | None:
+    if team is None or team.sla_policy is None:
+        return None
+    return due_at(team=team, start=customer_at, seconds=team.sla_policy.next_response_seconds)
+
+
+def response_times(conversation: Conversation) -> dict[str, Any]:
+    """Figures for reports: seconds to first response and to resolution (wall clock and
+    business hours), when known."""
+    team = conversation.team
+    result: dict[str, Any] = {}
+    if conversation.queued_at and conversation.first_response_at:
+        result["first_response_seconds"] = (conversation.first_response_at - conversation.queued_at).total_seconds()
+        if team is not None:
+            result["first_response_business_seconds"] = business_seconds_between(
+                team=team, start=conversation.queued_at, end=conversation.first_response_at
+            )
+    if conversation.queued_at and conversation.resolved_at:
+        result["resolution_seconds"] = (conversation.resolved_at - conversation.queued_at).total_seconds()
+    return result
+
+
+def _first_agent_reply_at(conversation: Conversation) -> datetime | None:
+    since = conversation.queued_at or conversation.created_at
+    return (
+        Message.objects.filter(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            sender_kind=Message.SenderKind.AGENT,
+            internal=False,
+            created_at__gte=since,
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def first_response_record(*, conversation: Conversation) -> None:
+    """Fill `first_response_at` from the first agent reply after queueing, when the sending
+    side has not already (compare-and-set: the first writer wins)."""
+    if conversation.first_response_at is not None:
+        return
+    replied = _first_agent_reply_at(conversation)
+    if replied is not None:
+        Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(
+            first_response_at=replied
+        )
+        conversation.first_response_at = replied
+
+
+def _breach_record(*, conversation: Conversation, kind: str, due: datetime) -> bool:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            SlaBreach.objects.create(
+                conversation=conversation, team=conversation.team, kind=kind, due_at=due, breached_at=now
+            )
+            Conversation.objects.filter(pk=conversation.pk, sla_breached_at__isnull=True).update(sla_breached_at=now)
+            conversation_event_record(
+                conversation=conversation,
+                kind="sla.breached",
+                reason=f"{SlaBreach.Kind(kind).label} target missed",
+                data={"sla": kind, "due_at": due.isoformat()},
+            )
+            event = {
+                "type": "sla.breached",
+                "conversation": conversation.pk,
+                "team": conversation.team_id,
+                "assignee": conversation.assignee_id,
+                "sla": kind,
+                "due_at": due.isoformat(),
+                "breached_at": now.isoformat(),
+            }
+            groups = [SUPERVISORS_GROUP]
+            if conversation.team_id is not None:
+                groups.append(team_group(conversation.team_id))
+            if conversation.assignee_id is not None:
+                groups.append(agent_group(conversation.assignee_id))
+            broadcast_on_commit(groups, event)
+    except IntegrityError:
+        return False
+    return True
+
+
+def sla_sweep(*, now: datetime | None = None) -> int:
+    """Set next-response due times for customers waiting on an agent, clear them once the
+    agent replied, and record every missed target once. Returns breaches recorded."""
+    now = now or timezone.now()
+    breaches = 0
+
+    # Next-response clocks: start when the customer is waiting on the assignee.
+    waiting = Conversation.objects.filter(
+        status=Conversation.Status.ASSIGNED,
+        on_hold=False,
+        team__sla_policy__isnull=False,
+        last_customer_message_at__isnull=False,
+        next_response_due_at__isnull=True,
+        first_response_at__isnull=False,
+    ).filter(Q(last_agent_message_at__isnull=True) | Q(last_customer_message_at__gt=F("last_agent_message_at")))
+    for conversation in waiting.select_related("team__sla_policy"):
+        due = next_response_due(team=conversation.team, customer_at=conversation.last_customer_message_at)
+        Conversation.objects.filter(pk=conversation.pk, next_response_due_at__isnull=True).update(
+            next_response_due_at=due
+        )
+    Conversation.objects.filter(
+        next_response_due_at__isnull=False, last_agent_message_at__gte=F("last_customer_message_at")
+    ).update(next_response_due_at=None)
+
+    # First response.
+    overdue_first = Conversation.objects.filter(
+        status__in=OPEN_STATUSES, first_response_at__isnull=True, first_response_due_at__lte=now
+    ).select_related("team")
+    for conversation in overdue_first:
+        first_response_record(conversation=conversation)
+        answered = conversation.first_response_at
+        if answered is not None and answered <= conversation.first_response_due_at:
+            continue
+        # Unanswered past the due time, or answered late: a breach either way.
+        breaches += _breach_record(
+            conversation=conversation, kind=SlaBreach.Kind.FIRST_RESPONSE, due=conversation.first_response_due_at
+        )
+
+    # Next response.
+    overdue_next = Conversation.objects.filter(
+        status=Conversation.Status.ASSIGNED, next_response_due_at__lte=now
+    ).select_related("team")
+    for conversation in overdue_next:
+        breaches += _breach_record(
+            conversation=conversation, kind=SlaBreach.Kind.NEXT_RESPONSE, due=conversation.next_response_due_at
+        )
+    return breaches
