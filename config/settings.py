@@ -30,6 +30,12 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # The sandbox (phone simulator and stand-in Graph API) exists only for demos and tests.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Where the sandbox posts its webhooks; empty means this server, as seen by the request.
+SANDBOX_WEBHOOK_URL = env("SANDBOX_WEBHOOK_URL", default="")
+# Seconds before a template created at the sandbox's stand-in Graph is reviewed.
+SANDBOX_TEMPLATE_REVIEW_SECONDS = env.float("SANDBOX_TEMPLATE_REVIEW_SECONDS", default=2.0)
+# The port `make run` serves on (the demo number's stand-in Graph lives there).
+PORT = env.int("PORT", default=8000)
 
 INSTALLED_APPS = [
     "daphne",
@@ -45,6 +51,7 @@ INSTALLED_APPS = [
     "channels",
     "encrypted_model_fields",
     "conversations",
+    "conversations.providers.sandbox",
     "agents",
     "bots",
     "notifications",

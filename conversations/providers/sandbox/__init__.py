@@ -1,0 +1,1 @@
+"""The demo sandbox: a phone simulator and a stand-in Graph API (only when SANDBOX_ENABLED)."""

@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401
+"""Mounted under /sandbox/ only when settings.SANDBOX_ENABLED (see config/urls.py)."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+
+from . import graph_views, views
+
+app_name = "sandbox"
+
+urlpatterns = [
+    path("", views.phone_page, name="phone"),
+    path("api/phones/", views.phones, name="phones"),
+    path("api/phones/<int:phone_id>/", views.thread, name="thread"),
+    path("api/phones/<int:phone_id>/messages/", views.send, name="send"),
+    path("api/phones/<int:phone_id>/seen/", views.seen, name="seen"),
+    re_path(r"^graph/(?P<version>v\d+\.\d+)/(?P<phone_number_id>[\w.-]+)/messages/?$", graph_views.messages, name="graph-messages"),
+    re_path(
+        r"^graph/(?P<version>v\d+\.\d+)/(?P<business_account_id>[\w.-]+)/message_templates/?$",
+        graph_views.message_templates,
+        name="graph-templates",
+    ),
+]
