@@ -1,8 +1,15 @@
 """Every API error is `{"code": "...", "detail": "..."}` with a fitting status."""
 
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -23,9 +30,21 @@ def _flatten(detail) -> str:
 
 
 def exception_handler(exc, context):
+    # Django's own exceptions (raised by selectors and services) become their API forms here,
+    # so the code below names them like DRF's.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # An unexpected failure: the client still gets the error shape, the log gets the traceback.
+        log.error("unhandled API error", exc_info=exc)
+        set_rollback()
+        return Response(
+            {"code": "server_error", "detail": "Something went wrong on our side."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, ApiError):
         code = exc.error_code
     elif isinstance(exc, exceptions.ValidationError):
