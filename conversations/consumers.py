@@ -37,6 +37,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
 from agents.models import Team
+from agents.presence import agent_seen
 from config.realtime import (
     SUPERVISORS_GROUP,
     agent_group,
@@ -128,8 +129,6 @@ def _typing_indicator(conversation_id: int, user_id: int) -> None:
 
 
 def _presence_seen(user_id: int) -> None:
-    from agents.presence import agent_seen
-
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is not None:
         agent_seen(user=user)
@@ -240,6 +239,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(every * random.uniform(0.8, 1.2))  # noqa: S311 - spreading load
                 if self.closing or not await self._revalidate():
                     return
+                await self._seen()  # the heartbeat that keeps an idle desk's agent online
         except asyncio.CancelledError:
             return
         except Exception:

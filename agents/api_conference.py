@@ -1,0 +1,113 @@
+"""Conference and desk actions on a conversation, under /api/v1/conversations/<id>/:
+`join/`, `leave/`, `whisper/`, `takeover/`, `watch/` (silent) and `seen/`."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.conference import (
+    ConferenceRefused,
+    conversation_join,
+    conversation_leave,
+    conversation_mark_seen,
+    conversation_takeover,
+    conversation_watch,
+    conversation_whisper,
+)
+from agents.desk_selectors import desk_row
+from config.api_errors import ApiError
+from conversations.selectors import conversation_for_user
+from conversations.sending import SendRefused
+
+REFUSAL_STATUS = {
+    "owner_must_transfer": status.HTTP_409_CONFLICT,
+    "not_participant": status.HTTP_409_CONFLICT,
+    "over_capacity": status.HTTP_409_CONFLICT,
+}
+
+
+class _ConversationAction(APIView):
+    """Find the conversation with the shared access check (404 when not visible), run the
+    action, and answer with the conversation's desk row. Refusals become `{code, detail}`."""
+
+    def act(self, request, conversation):
+        raise ValueError("subclasses define the action")
+
+    def post(self, request, conversation_id: int):
+        conversation = conversation_for_user(request.user, conversation_id)
+        try:
+            extra = self.act(request, conversation)
+        except PermissionDenied as exc:
+            raise ApiError("forbidden", str(exc) or "Not allowed.", status.HTTP_403_FORBIDDEN) from None
+        except ConferenceRefused as exc:
+            raise ApiError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)) from None
+        except SendRefused as exc:
+            raise ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT) from None
+        conversation.refresh_from_db()
+        body = {"conversation": desk_row(user=request.user, conversation=conversation)} if self._still_visible(
+            request, conversation
+        ) else {}
+        body.update(extra or {})
+        return Response(body, status=status.HTTP_200_OK)
+
+    def _still_visible(self, request, conversation) -> bool:
+        from conversations.selectors import conversations_visible_to
+
+        return conversations_visible_to(request.user).filter(pk=conversation.pk).exists()
+
+
+class JoinApi(_ConversationAction):
+    def act(self, request, conversation):
+        participant = conversation_join(conversation=conversation, actor=request.user)
+        return {"role": participant.role}
+
+
+class LeaveApi(_ConversationAction):
+    def act(self, request, conversation):
+        conversation_leave(conversation=conversation, actor=request.user)
+        return {"role": ""}
+
+
+class WatchApi(_ConversationAction):
+    def act(self, request, conversation):
+        participant = conversation_watch(conversation=conversation, actor=request.user)
+        return {"role": participant.role}
+
+
+class TakeoverApi(_ConversationAction):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def act(self, request, conversation):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation_takeover(conversation=conversation, actor=request.user, reason=data.validated_data.get("reason", ""))
+        return {"role": "owner"}
+
+
+class WhisperApi(_ConversationAction):
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=4096)
+        to = serializers.IntegerField(required=False, allow_null=True, help_text="A user to address; all agents when left out.")
+
+    def act(self, request, conversation):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        to_user = None
+        if data.validated_data.get("to"):
+            to_user = get_user_model().objects.filter(pk=data.validated_data["to"], is_active=True).first()
+            if to_user is None:
+                raise ConferenceRefused("invalid", "to: no such user.")
+        note = conversation_whisper(
+            conversation=conversation, actor=request.user, text=data.validated_data["text"], to_user=to_user
+        )
+        return {"message": note.pk}
+
+
+class SeenApi(_ConversationAction):
+    def act(self, request, conversation):
+        return {"marked": conversation_mark_seen(conversation=conversation, actor=request.user)}

@@ -1,0 +1,225 @@
+"""Conference chats: several people in one conversation.
+
+- join: a visible participant (the customer is told when the team announces participants);
+- leave: the participant steps out (the owner must transfer or resolve instead);
+- whisper: an internal note addressed to the agents, never sent to the customer;
+- take over: a supervisor becomes the owner (capacity respected by the assignment
+  service); the previous owner stays on as a participant;
+- watch: a supervisor follows silently: no announcement, no read receipts, no "seen".
+Every one of these is an entry in the conversation's timeline and reaches the desks
+through `conversation.updated` after commit.
+
+`conversation_mark_seen` is what opening a conversation does: the customer's messages
+count as read and the last one is marked read on WhatsApp, except for silent watchers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import AgentProfile
+from agents.presence import agent_load, agent_updated_broadcast, profile_for
+from agents.routing import assignment_apply
+from config.realtime import broadcast_on_commit
+from config.tasking import enqueue_on_commit
+from conversations.events import conversation_event, conversation_groups, publish_conversation
+from conversations.models import Conversation, Message, Participant
+from conversations.selectors import conversations_visible_to, user_is_admin, user_is_supervisor_of
+from conversations.sending import SendRefused, message_mark_read_remote, message_send_note, message_send_text
+from conversations.services import conversation_event_record
+
+log = logging.getLogger(__name__)
+
+
+class ConferenceRefused(Exception):
+    """A conference action that breaks a rule (`code`: `owner_must_transfer`, `not_participant`, `invalid`)."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _name(user: Any) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().select_related("team", "contact", "number").get(pk=conversation.pk)
+
+
+def _require_visible(actor: Any, conversation: Conversation) -> None:
+    if not conversations_visible_to(actor).filter(pk=conversation.pk).exists():
+        raise PermissionDenied("You may not see this conversation.")
+
+
+def _require_supervisor(actor: Any, conversation: Conversation) -> None:
+    if not (user_is_admin(actor) or user_is_supervisor_of(actor, conversation.team)):
+        raise PermissionDenied("Only the team's supervisors and admins may do this.")
+
+
+def _active(conversation: Conversation, user: Any) -> Participant | None:
+    return Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True).first()
+
+
+def _announce(conversation: Conversation, text: str) -> bool:
+    """Tell the customer, when the team wants it and the window allows free text."""
+    team = conversation.team
+    if team is None or not getattr(team, "announce_participants", False) or not conversation.window_open():
+        return False
+    try:
+        message_send_text(conversation=conversation, text=text, sender_kind=Message.SenderKind.SYSTEM)
+    except SendRefused as refusal:
+        log.info("participant announcement for conversation %s not sent: %s", conversation.pk, refusal.code)
+        return False
+    return True
+
+
+def conversation_join(*, conversation: Conversation, actor: Any) -> Participant:
+    """Add `actor` as a visible participant (a silent watcher becomes visible). Joining
+    twice changes nothing. Requires that `actor` may see the conversation."""
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        _require_visible(actor, conversation)
+        if conversation.status == Conversation.Status.RESOLVED:
+            raise ConferenceRefused("invalid", "This conversation is resolved.")
+        current = _active(conversation, actor)
+        if current is not None and current.role != Participant.Role.WATCHER:
+            return current
+        if current is not None:
+            current.role = Participant.Role.PARTICIPANT
+            current.save(update_fields=["role"])
+            participant = current
+        else:
+            participant = Participant.objects.create(
+                conversation=conversation, user=actor, role=Participant.Role.PARTICIPANT
+            )
+        announced = _announce(conversation, f"{_name(actor)} joined the conversation.")
+        conversation_event_record(
+            conversation=conversation, kind="participant_joined", actor=actor,
+            data={"user": actor.pk, "announced": announced},
+        )
+        publish_conversation(conversation)
+    return participant
+
+
+def conversation_leave(*, conversation: Conversation, actor: Any) -> None:
+    """End `actor`'s participation (or silent watch). The owner cannot leave: they
+    transfer or resolve instead."""
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.assignee_id == actor.pk:
+            raise ConferenceRefused("owner_must_transfer", "You own this conversation: transfer or resolve it instead.")
+        current = _active(conversation, actor)
+        if current is None:
+            raise ConferenceRefused("not_participant", "You are not in this conversation.")
+        Participant.objects.filter(pk=current.pk, left_at__isnull=True).update(left_at=timezone.now())
+        watcher = current.role == Participant.Role.WATCHER
+        announced = False if watcher else _announce(conversation, f"{_name(actor)} left the conversation.")
+        conversation_event_record(
+            conversation=conversation, kind="watch_stopped" if watcher else "participant_left", actor=actor,
+            data={"user": actor.pk, "announced": announced},
+        )
+        publish_conversation(conversation)
+
+
+def conversation_whisper(*, conversation: Conversation, actor: Any, text: str, to_user: Any = None) -> Message:
+    """An internal note addressed to the agents in the conversation (or to `to_user`): it
+    is stored with `internal=True` and a `whisper` mark, and never sent to the customer."""
+    text = (text or "").strip()
+    if not text:
+        raise ConferenceRefused("invalid", "A whisper needs text.")
+    with transaction.atomic():
+        _require_visible(actor, conversation)
+        note = message_send_note(conversation=conversation, text=text, author=actor)
+        payload = {**(note.payload or {}), "whisper": True, "to": to_user.pk if to_user is not None else None}
+        Message.objects.filter(pk=note.pk).update(payload=payload)
+        note.payload = payload
+        conversation_event_record(
+            conversation=conversation, kind="whisper", actor=actor,
+            data={"message": note.pk, "to": payload["to"]},
+        )
+    return note
+
+
+def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str = "") -> Conversation:
+    """A supervisor (or admin) of the conversation's team becomes its owner, within their
+    capacity (checked under the profile's row lock, like every assignment); the previous
+    owner stays on as a participant and is told through `conversation.updated`."""
+    _require_supervisor(actor, conversation)
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.status not in (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED):
+            raise ConferenceRefused("invalid", "Only a queued or assigned conversation can be taken over.")
+        previous = conversation.assignee
+        if previous is not None and previous.pk == actor.pk:
+            return conversation
+        profile_for(actor)
+        profile = AgentProfile.objects.select_for_update().get(user_id=actor.pk)
+        if agent_load(user_id=actor.pk) >= profile.capacity:
+            raise ConferenceRefused("over_capacity", "You have no room for another conversation.")
+        if conversation.queued_at is None:
+            conversation.queued_at = timezone.now()
+            conversation.save(update_fields=["queued_at"])
+        assignment_apply(
+            conversation=conversation, user=actor, actor=actor, kind="takeover", reason=reason,
+            data={"takeover": True},
+        )
+        if previous is not None:
+            Participant.objects.create(conversation=conversation, user=previous, role=Participant.Role.PARTICIPANT)
+            agent_updated_broadcast(profile_for(previous))
+            enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=previous.pk)
+        if _announce(conversation, f"{_name(actor)} joined the conversation."):
+            conversation_event_record(conversation=conversation, kind="participant_announced", actor=actor)
+        publish_conversation(conversation)
+    return conversation
+
+
+def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant:
+    """A supervisor follows the conversation silently: not announced, no read receipts."""
+    _require_supervisor(actor, conversation)
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        current = _active(conversation, actor)
+        if current is not None:
+            return current
+        participant = Participant.objects.create(conversation=conversation, user=actor, role=Participant.Role.WATCHER)
+        conversation_event_record(conversation=conversation, kind="watch_started", actor=actor, data={"user": actor.pk})
+        publish_conversation(conversation)
+    return participant
+
+
+def user_is_silent_watcher(*, conversation: Conversation, user: Any) -> bool:
+    return (
+        conversation.assignee_id != user.pk
+        and Participant.objects.filter(
+            conversation=conversation, user_id=user.pk, left_at__isnull=True, role=Participant.Role.WATCHER
+        ).exists()
+    )
+
+
+def conversation_mark_seen(*, conversation: Conversation, actor: Any) -> int:
+    """Count the customer's messages as read (compare-and-set, so twice is harmless) and
+    mark the last one read on WhatsApp. Silent watchers mark nothing. Returns how many
+    messages changed."""
+    _require_visible(actor, conversation)
+    if user_is_silent_watcher(conversation=conversation, user=actor):
+        return 0
+    with transaction.atomic():
+        unread = Message.objects.filter(
+            conversation=conversation, direction=Message.Direction.INBOUND, internal=False, read_at__isnull=True
+        )
+        last = unread.exclude(provider_message_id=None).order_by("-created_at", "-id").first()
+        changed = unread.update(read_at=timezone.now())
+        if changed:
+            event = conversation_event(conversation)
+            event["conversation"]["unread"] = 0
+            broadcast_on_commit(conversation_groups(conversation), event)
+            if last is not None:
+                message_mark_read_remote(message=last)  # a task after commit
+    return changed

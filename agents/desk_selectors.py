@@ -1,0 +1,250 @@
+"""Reads for the desk and the supervisor monitor: inbox rows (with unread counts and SLA
+times), a conversation's side panel, and the monitor's figures, each in a constant
+number of queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from agents.models import AgentProfile, SlaBreach, Team
+from agents.presence import profiles_with_load
+from conversations.events import conversation_data
+from conversations.models import Conversation, ConversationEvent, Message, Participant
+from conversations.selectors import conversation_latest_handoff, conversations_visible_to, user_is_admin
+
+INBOX_LIMIT = 500
+OPEN = (Conversation.Status.BOT, Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def user_team_ids(user: Any) -> list[int]:
+    """Teams the user works in or supervises (every team for admins)."""
+    if user_is_admin(user):
+        return list(Team.objects.values_list("pk", flat=True))
+    return list(Team.objects.filter(Q(members=user) | Q(supervisors=user)).distinct().values_list("pk", flat=True))
+
+
+def user_supervised_team_ids(user: Any) -> list[int]:
+    if user_is_admin(user):
+        return list(Team.objects.values_list("pk", flat=True))
+    return list(Team.objects.filter(supervisors=user).values_list("pk", flat=True))
+
+
+def user_is_supervisor(user: Any) -> bool:
+    return user_is_admin(user) or Team.supervisors.through.objects.filter(user_id=user.pk).exists()
+
+
+def _unread() -> Count:
+    return Count(
+        "messages",
+        filter=Q(messages__direction=Message.Direction.INBOUND, messages__read_at__isnull=True, messages__internal=False),
+    )
+
+
+def _rows(qs: QuerySet[Conversation], user: Any) -> list[dict[str, Any]]:
+    conversations = list(
+        qs.select_related("contact", "team", "assignee").annotate(unread=_unread()).order_by("-last_activity_at", "-id")[
+            :INBOX_LIMIT
+        ]
+    )
+    participations: dict[int, list[dict[str, Any]]] = {}
+    for p in Participant.objects.filter(
+        conversation__in=[c.pk for c in conversations], left_at__isnull=True
+    ).select_related("user"):
+        participations.setdefault(p.conversation_id, []).append(
+            {"id": p.user_id, "name": p.user.get_full_name() or p.user.get_username(), "role": p.role}
+        )
+    rows = []
+    for conversation in conversations:
+        row = conversation_data(conversation)
+        assignee = conversation.assignee
+        row.update(
+            {
+                "unread": conversation.unread,  # type: ignore[attr-defined]
+                "team_name": conversation.team.name if conversation.team else "",
+                "assignee_name": (assignee.get_full_name() or assignee.get_username()) if assignee else "",
+                "participants": participations.get(conversation.pk, []),
+                "queued_at": _iso(conversation.queued_at),
+                "first_response_due_at": _iso(conversation.first_response_due_at if not conversation.first_response_at else None),
+                "next_response_due_at": _iso(conversation.next_response_due_at),
+                "sla_breached_at": _iso(conversation.sla_breached_at),
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def desk_inbox(*, user: Any, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Open conversations the user may see, newest activity first; with `since`, every
+    visible conversation changed after it (resolved ones too, so the desk drops them)."""
+    qs = conversations_visible_to(user)
+    if since is None:
+        qs = qs.filter(status__in=OPEN)
+    else:
+        changed = ConversationEvent.objects.filter(conversation=OuterRef("pk"), created_at__gt=since)
+        qs = qs.filter(Q(last_activity_at__gt=since) | Exists(changed))
+    return _rows(qs, user)
+
+
+def desk_row(*, user: Any, conversation: Conversation) -> dict[str, Any]:
+    rows = _rows(conversations_visible_to(user).filter(pk=conversation.pk), user)
+    return rows[0]
+
+
+def _participant_role(user: Any, conversation: Conversation) -> str:
+    if conversation.assignee_id == user.pk:
+        return Participant.Role.OWNER
+    role = (
+        Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return role or ""
+
+
+def _templates(conversation: Conversation) -> list[dict[str, Any]]:
+    from notifications.models import MessageTemplate
+    from notifications.template_params import template_slots
+
+    number = conversation.number
+    qs = MessageTemplate.objects.filter(status="APPROVED").filter(
+        Q(number=number) | Q(business_account_id=number.business_account_id)
+    )
+    if not number.business_account_id:
+        qs = MessageTemplate.objects.filter(status="APPROVED", number=number)
+    templates = []
+    for template in qs.order_by("name", "language")[:200]:
+        body = template.component("BODY") or {}
+        templates.append(
+            {
+                "name": template.name,
+                "language": template.language,
+                "category": template.category,
+                "named": template.parameter_format == "named",
+                "body": body.get("text", ""),
+                "slots": [
+                    {"component": s.component, "names": s.names, "format": s.fmt, "button_index": s.button_index}
+                    for s in template_slots(template.components)
+                ],
+            }
+        )
+    return templates
+
+
+def _consent(conversation: Conversation) -> dict[str, Any]:
+    from notifications.consent import consent_state
+
+    return consent_state(contact=conversation.contact)
+
+
+def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
+    """What the conversation's side panel shows: the customer, their earlier conversations
+    and consent, the handoff card, templates for a closed window, and the user's part."""
+    contact = conversation.contact
+    earlier = [
+        {
+            "id": c.pk,
+            "status": c.status,
+            "created_at": _iso(c.created_at),
+            "resolved_at": _iso(c.resolved_at),
+            "preview": c.last_message_preview,
+        }
+        for c in conversations_visible_to(user).filter(contact=contact).exclude(pk=conversation.pk).order_by("-created_at")[:20]
+    ]
+    team = conversation.team
+    supervisor = user_is_admin(user) or (team is not None and team.supervisors.filter(pk=user.pk).exists())
+    return {
+        "conversation": desk_row(user=user, conversation=conversation),
+        "contact": {
+            "id": contact.pk,
+            "name": contact.profile_name,
+            "wa_id": contact.wa_id,
+            "user_id": contact.user_id,
+            "language": contact.language,
+            "tags": contact.tags,
+            "attributes": contact.attributes,
+            "created_at": _iso(contact.created_at),
+        },
+        "earlier": earlier,
+        "consent": _consent(conversation),
+        "handoff": conversation_latest_handoff(conversation),
+        "templates": _templates(conversation),
+        "window_open": conversation.window_open(),
+        "my_role": _participant_role(user, conversation),
+        "supervisor": supervisor,
+        "announce_participants": bool(getattr(team, "announce_participants", False)),
+        "teams": [{"id": t.pk, "name": t.name} for t in Team.objects.order_by("name")],
+    }
+
+
+def monitor_overview(*, user: Any) -> dict[str, Any]:
+    """The supervisor monitor: per team its queue (waiting, longest wait) and agents
+    (presence, load against capacity), open SLA breaches, and the teams' open conversations."""
+    team_ids = user_supervised_team_ids(user)
+    now = timezone.now()
+    teams = list(
+        Team.objects.filter(pk__in=team_ids)
+        .annotate(
+            waiting=Count("conversations", filter=Q(conversations__status=Conversation.Status.QUEUED)),
+            oldest=Min("conversations__queued_at", filter=Q(conversations__status=Conversation.Status.QUEUED)),
+            open_count=Count("conversations", filter=Q(conversations__status=Conversation.Status.ASSIGNED)),
+        )
+        .order_by("name")
+    )
+    profiles = profiles_with_load(
+        AgentProfile.objects.filter(Q(user__teams__in=team_ids) | Q(user__supervised_teams__in=team_ids), user__is_active=True)
+        .distinct()
+        .prefetch_related("user__teams")
+    )
+    agents = [
+        {
+            "id": p.user_id,
+            "name": p.user.get_full_name() or p.user.get_username(),
+            "presence": p.presence,
+            "load": p.load,  # type: ignore[attr-defined]
+            "capacity": p.capacity,
+            "last_seen_at": _iso(p.last_seen_at),
+            "teams": [t.pk for t in p.user.teams.all() if t.pk in team_ids],
+        }
+        for p in profiles
+    ]
+    breaches = [
+        {
+            "conversation": b.conversation_id,
+            "team": b.team_id,
+            "kind": b.kind,
+            "due_at": _iso(b.due_at),
+            "breached_at": _iso(b.breached_at),
+            "contact_name": str(b.conversation.contact),
+        }
+        for b in SlaBreach.objects.filter(
+            conversation__status__in=OPEN, conversation__in=conversations_visible_to(user)
+        ).select_related("conversation__contact")[:100]
+    ]
+    conversations = _rows(
+        conversations_visible_to(user).filter(status__in=OPEN).filter(Q(team_id__in=team_ids) | Q(team__isnull=True)),
+        user,
+    )
+    return {
+        "server_time": now.isoformat(),
+        "teams": [
+            {
+                "id": t.pk,
+                "name": t.name,
+                "waiting": t.waiting,  # type: ignore[attr-defined]
+                "longest_wait_seconds": int((now - t.oldest).total_seconds()) if t.oldest else 0,  # type: ignore[attr-defined]
+                "assigned": t.open_count,  # type: ignore[attr-defined]
+            }
+            for t in teams
+        ],
+        "agents": agents,
+        "breaches": breaches,
+        "conversations": conversations,
+    }

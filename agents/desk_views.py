@@ -1,0 +1,88 @@
+"""The desk's pages (`/desk/`, `/desk/c/<id>/`, `/desk/monitor/`) and the reads their
+scripts fetch (`/api/v1/desk/…`). Writes go through the REST API into services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.csrf import ensure_csrf_cookie
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.desk_selectors import (
+    desk_context,
+    desk_inbox,
+    monitor_overview,
+    user_is_supervisor,
+    user_supervised_team_ids,
+    user_team_ids,
+)
+from config.api_errors import ApiError
+from conversations.selectors import conversation_for_user, user_is_admin
+
+
+def _desk_config(request, **extra) -> dict:
+    user = request.user
+    return {
+        "user": {"id": user.pk, "name": user.get_full_name() or user.get_username()},
+        "teams": user_team_ids(user),
+        "supervised": user_supervised_team_ids(user),
+        "supervisor": user_is_supervisor(user),
+        "admin": user_is_admin(user),
+        "socket": "/ws/desk/",
+        **extra,
+    }
+
+
+@login_required
+@ensure_csrf_cookie
+def desk_page(request, conversation_id: int | None = None):
+    """The inbox, and a conversation when its id is in the URL (404 without access)."""
+    watch = False
+    if conversation_id is not None:
+        conversation_for_user(request.user, conversation_id)
+        watch = request.GET.get("watch") == "1"
+    config = _desk_config(request, conversation=conversation_id, watch=watch)
+    return render(request, "desk/desk.html", {"desk_config": config})
+
+
+@login_required
+@ensure_csrf_cookie
+def monitor_page(request):
+    if not user_is_supervisor(request.user):
+        raise PermissionDenied("The monitor is for supervisors.")
+    return render(request, "desk/monitor.html", {"desk_config": _desk_config(request)})
+
+
+class DeskConversationsApi(APIView):
+    """Inbox rows (unread counts, SLA times, preview, window) for every open conversation
+    the user may see; with `since`, every visible conversation changed after it."""
+
+    class FilterSerializer(serializers.Serializer):
+        since = serializers.DateTimeField(required=False)
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        now = timezone.now()
+        rows = desk_inbox(user=request.user, since=filters.validated_data.get("since"))
+        return Response({"server_time": now.isoformat(), "results": rows})
+
+
+class DeskConversationContextApi(APIView):
+    """The conversation's side panel: customer, earlier conversations, consent, handoff card,
+    approved templates, and the user's part in it."""
+
+    def get(self, request, conversation_id: int):
+        conversation = conversation_for_user(request.user, conversation_id)
+        return Response(desk_context(user=request.user, conversation=conversation))
+
+
+class MonitorApi(APIView):
+    def get(self, request):
+        if not user_is_supervisor(request.user):
+            raise ApiError("forbidden", "The monitor is for supervisors.", status.HTTP_403_FORBIDDEN)
+        return Response(monitor_overview(user=request.user))
