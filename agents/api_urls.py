@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from agents import api
+
+urlpatterns = [
+    path("agents/", api.AgentListApi.as_view(), name="api-agents"),
+    path("agents/me/", api.AgentMeApi.as_view(), name="api-agents-me"),
+    *(
+        path(
+            f"conversations/<int:conversation_id>/{name}/",
+            api.action_view(name).as_view(),
+            name=f"api-conversation-{name}",
+        )
+        for name in api.ACTIONS
+    ),
+]

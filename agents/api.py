@@ -1,0 +1,194 @@
+"""Agents' REST API: the signed-in agent's profile and presence, the supervisor's list of
+agents with load against capacity, and the desk actions on a conversation.
+
+Thin views: access through conversations.selectors (an invisible conversation is 404),
+rules in agents.services (who may act: 403 `forbidden`; state: 409 with the refusal code).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents import services
+from agents.models import AgentProfile, Team
+from agents.presence import presence_set, profile_for, profiles_with_load
+from agents.roles import user_is_supervisor
+from config.api_errors import ApiError
+from conversations.models import Conversation, Participant
+from conversations.selectors import conversation_for_user, user_is_admin
+from conversations.serializers import ConversationSerializer, ErrorSerializer
+
+User = get_user_model()
+
+REFUSAL_STATUS = {"invalid": status.HTTP_400_BAD_REQUEST, "not_found": status.HTTP_400_BAD_REQUEST}
+ERRORS = OpenApiResponse(
+    response=ErrorSerializer,
+    description="`forbidden`, `not_found`, `invalid`, or a refusal: `invalid_status`, `over_capacity`, "
+    "`not_in_team`, `conflict`.",
+)
+
+
+class AgentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="user.id")
+    username = serializers.CharField(source="user.username")
+    name = serializers.SerializerMethodField()
+    presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices)
+    presence_changed_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    load = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    skills = serializers.ListField(child=serializers.CharField())
+    languages = serializers.ListField(child=serializers.CharField())
+    teams = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "Agent"
+
+    def get_name(self, profile) -> str:
+        return profile.user.get_full_name() or profile.user.get_username()
+
+    def get_teams(self, profile) -> list[int]:
+        return [team.pk for team in profile.user.teams.all()]
+
+
+class PresenceInputSerializer(serializers.Serializer):
+    presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices)
+
+
+class AgentMeApi(APIView):
+    @extend_schema(operation_id="agents_me", summary="My agent profile", responses={200: AgentSerializer})
+    def get(self, request: Request) -> Response:
+        profile_for(request.user)
+        profile = profiles_with_load(AgentProfile.objects.filter(user=request.user)).get()
+        return Response(AgentSerializer(profile).data)
+
+    @extend_schema(
+        operation_id="agents_me_presence",
+        summary="Set my presence (online, away, offline)",
+        request=PresenceInputSerializer,
+        responses={200: AgentSerializer, 400: ERRORS},
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = PresenceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        presence_set(user=request.user, presence=serializer.validated_data["presence"])
+        profile = profiles_with_load(AgentProfile.objects.filter(user=request.user)).get()
+        return Response(AgentSerializer(profile).data)
+
+
+class AgentListApi(APIView):
+    @extend_schema(
+        operation_id="agents_list",
+        summary="Agents of the teams I supervise (all for admins), with load against capacity",
+        responses={200: AgentSerializer(many=True), 403: ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        if not user_is_supervisor(user):
+            raise ApiError("forbidden", "Only supervisors and admins see the agents list.", status.HTTP_403_FORBIDDEN)
+        if user_is_admin(user):
+            member_ids = set(
+                User.objects.filter(Q(teams__isnull=False) | Q(agent_profile__isnull=False)).values_list("pk", flat=True)
+            )
+        else:
+            member_ids = set(
+                Team.members.through.objects.filter(team__supervisors=user).values_list("user_id", flat=True)
+            )
+        for member in User.objects.filter(pk__in=member_ids, agent_profile__isnull=True):
+            profile_for(member)
+        profiles = profiles_with_load(
+            AgentProfile.objects.filter(user_id__in=member_ids, user__is_active=True).prefetch_related("user__teams")
+        ).order_by("user__username")
+        return Response(AgentSerializer(profiles, many=True).data)
+
+
+class ActionInputSerializer(serializers.Serializer):
+    agent = serializers.IntegerField(required=False, allow_null=True)
+    team = serializers.IntegerField(required=False, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+def _conversation_response(conversation: Conversation) -> Response:
+    fresh = Conversation.objects.select_related("contact", "number", "team", "assignee").get(pk=conversation.pk)
+    fresh.active_participants = list(  # type: ignore[attr-defined]
+        Participant.objects.filter(conversation=fresh, left_at__isnull=True).select_related("user")
+        .order_by("joined_at", "id")
+    )
+    return Response(ConversationSerializer(fresh).data)
+
+
+class ConversationActionApi(APIView):
+    """POST runs one desk action; the body depends on the action."""
+
+    action_name = ""
+
+    @extend_schema(request=ActionInputSerializer, responses={200: ConversationSerializer, 403: ERRORS, 404: ERRORS,
+                                                              409: ERRORS})
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = conversation_for_user(request.user, conversation_id)
+        data = ActionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            result = self.run(conversation, request.user, values)
+        except PermissionDenied as exc:
+            raise ApiError("forbidden", str(exc) or "Not allowed.", status.HTTP_403_FORBIDDEN) from None
+        except services.ActionRefused as exc:
+            raise ApiError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_409_CONFLICT)) from None
+        return _conversation_response(result)
+
+    def run(self, conversation, actor, values):
+        name = self.action_name
+        if name == "assign":
+            agent = _user(values.get("agent")) if values.get("agent") else None
+            return services.conversation_assign(conversation=conversation, actor=actor, agent=agent)
+        if name == "transfer":
+            agent = _user(values["agent"]) if values.get("agent") else None
+            team = _team(values["team"]) if values.get("team") else None
+            return services.conversation_transfer(
+                conversation=conversation, actor=actor, agent=agent, team=team, note=values.get("note", "")
+            )
+        if name == "resolve":
+            return services.conversation_resolve(conversation=conversation, actor=actor, note=values.get("note", ""))
+        if name == "reopen":
+            return services.conversation_reopen(conversation=conversation, actor=actor)
+        if name == "hold":
+            return services.conversation_hold(conversation=conversation, actor=actor)
+        if name == "unhold":
+            return services.conversation_unhold(conversation=conversation, actor=actor)
+        if name == "handback":
+            return services.conversation_handback(conversation=conversation, actor=actor, note=values.get("note", ""))
+        raise ApiError("not_found", "No such action.", status.HTTP_404_NOT_FOUND)
+
+
+def _user(user_id: int):
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise ApiError("not_found", "No such agent.", status.HTTP_400_BAD_REQUEST)
+    return user
+
+
+def _team(team_id: int) -> Team:
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        raise ApiError("not_found", "No such team.", status.HTTP_400_BAD_REQUEST)
+    return team
+
+
+ACTIONS = ["assign", "transfer", "resolve", "reopen", "hold", "unhold", "handback"]
+
+
+def action_view(name: str):
+    view_class = type(
+        f"Conversation{name.title()}Api",
+        (ConversationActionApi,),
+        {"action_name": name, "__doc__": f"Desk action `{name}` on a conversation."},
+    )
+    return extend_schema(operation_id=f"conversations_{name}", summary=f"Desk action: {name}")(view_class)
