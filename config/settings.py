@@ -167,6 +167,8 @@ PERIODIC_TASKS: dict[str, float] = {
     "agents.tasks.presence_sweep": 30,
     "agents.tasks.sla_sweep": 30,
     "agents.tasks.queue_messages_sweep": 60,
+    "notifications.tasks.campaigns_tick": 15,
+    "notifications.tasks.templates_sync_all": 3600,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
@@ -187,6 +189,15 @@ WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
+# Campaigns: rows claimed per batch, seconds one task runs before handing over, share of
+# the number's throughput campaigns may use (headroom for the desk and pacing jitter),
+# gap after any message to the same customer, and when a claimed row counts as abandoned.
+CAMPAIGN_BATCH_SIZE = env.int("CAMPAIGN_BATCH_SIZE", default=50)
+CAMPAIGN_SLICE_SECONDS = env.float("CAMPAIGN_SLICE_SECONDS", default=20.0)
+CAMPAIGN_THROUGHPUT_SHARE = env.float("CAMPAIGN_THROUGHPUT_SHARE", default=0.95)
+CAMPAIGN_RECIPIENT_SPACING_SECONDS = env.float("CAMPAIGN_RECIPIENT_SPACING_SECONDS", default=6.0)
+CAMPAIGN_CLAIM_STALE_SECONDS = env.int("CAMPAIGN_CLAIM_STALE_SECONDS", default=120)
+CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", default=5)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=3 * 1024 * 1024)
 # Events still unprocessed this long after arrival are enqueued again by the sweep.
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
+from django.conf import settings
 
+from config.tasking import dispatch
 from conversations.models import WhatsAppNumber
 
-from . import platform, template_sync
+from . import campaign_sending, campaigns, platform, template_sync
+from .models import Campaign
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +46,30 @@ def templates_sync_all() -> int:
         except Exception:
             log.exception("template sync failed for number %s", number.pk)
     return synced
+
+
+@shared_task(bind=True, name="notifications.tasks.campaign_run", ignore_result=True)
+def campaign_run(self, campaign_id: int) -> None:
+    """Send a slice of a running campaign, then schedule the next slice."""
+    again = campaign_sending.campaign_run_slice(campaign_id=campaign_id)
+    if again is None:
+        return
+    if settings.TASKS_MODE == "thread":
+        timer = threading.Timer(again, dispatch, args=("notifications.tasks.campaign_run", {"campaign_id": campaign_id}))
+        timer.daemon = True
+        timer.start()
+    elif not self.request.is_eager:
+        dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id}, countdown=again)
+    # In-process eager runs (tests) leave the rest to campaigns_tick.
+
+
+@shared_task(name="notifications.tasks.campaigns_tick", ignore_result=True)
+def campaigns_tick() -> int:
+    """Periodic: start scheduled campaigns that are due, put back rows of crashed workers,
+    and keep every running campaign moving (a slice already running makes a kick a no-op)."""
+    campaigns.campaigns_start_due()
+    campaign_sending.recipients_sweep_stale()
+    running = list(Campaign.objects.filter(state=Campaign.State.RUNNING).values_list("pk", flat=True))
+    for campaign_id in running:
+        dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id})
+    return len(running)

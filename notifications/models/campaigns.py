@@ -38,6 +38,9 @@ class Campaign(models.Model):
         help_text='{"tags": ["vip"], "attributes": {"city": "Lisbon"}}: contacts with all the tags and attribute values.',
     )
     audience_csv = models.TextField(blank=True, help_text="Phone numbers (E.164 or with country code), one per line.")
+    audience_rejected = models.JSONField(
+        default=list, blank=True, help_text="Lines of the uploaded list that were not used, with the reason."
+    )
     parameter_mapping = models.JSONField(
         default=dict,
         blank=True,
@@ -78,6 +81,7 @@ class CampaignRecipient(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True, help_text="Which batch claimed the row.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_reason = models.TextField(blank=True)
