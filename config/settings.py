@@ -167,6 +167,7 @@ PERIODIC_TASKS: dict[str, float] = {
     "agents.tasks.presence_sweep": 30,
     "agents.tasks.sla_sweep": 30,
     "agents.tasks.queue_messages_sweep": 60,
+    "conversations.delivery_tasks.sweep_pending_messages": 30,
     "notifications.tasks.campaigns_tick": 15,
     "notifications.tasks.templates_sync_all": 3600,
 }
@@ -189,6 +190,15 @@ WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
+# Outbound delivery: transient errors retry with exponential backoff from the base,
+# capped per attempt, up to the attempt limit; then the message fails.
+WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", default=8)
+WHATSAPP_RETRY_BASE_SECONDS = env.float("WHATSAPP_RETRY_BASE_SECONDS", default=5.0)
+WHATSAPP_RETRY_MAX_SECONDS = env.float("WHATSAPP_RETRY_MAX_SECONDS", default=300.0)
+# How long a delivery waits for a slot of the number's throughput before rescheduling.
+WHATSAPP_THROUGHPUT_WAIT_SECONDS = env.float("WHATSAPP_THROUGHPUT_WAIT_SECONDS", default=5.0)
+# Messages one customer may get back to back before the ~1 per 6 s pair rate applies.
+WHATSAPP_RECIPIENT_BURST = env.int("WHATSAPP_RECIPIENT_BURST", default=20)
 # Campaigns: rows claimed per batch, seconds one task runs before handing over, share of
 # the number's throughput campaigns may use (headroom for the desk and pacing jitter),
 # gap after any message to the same customer, and when a claimed row counts as abandoned.

@@ -1,0 +1,325 @@
+"""Delivery of outbound messages to WhatsApp, the failure policy, the sweep, read receipts.
+
+`message_deliver` (run by `conversations.delivery_tasks.deliver_message`) claims the row
+with a compare-and-set update (`pending` → `sending`) before calling Graph, so two
+workers never send one message twice; the claim is a lease (`next_attempt_at`) that the
+periodic sweep takes back from a crashed worker. Errors are handled by Graph's code
+through the table in `providers.errors`. Import these from `conversations.sending`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.tasking import enqueue_on_commit
+
+from . import throttle
+from .events import publish_message
+from .models import Channel, Conversation, Message
+from .providers.errors import ERROR_RULES, NETWORK, Action, rule_for
+from .providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
+from .services import conversation_event_record
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "conversations.delivery_tasks.deliver_message"
+READ_RECEIPT_TASK = "conversations.delivery_tasks.send_read_receipt"
+# A claimed (`sending`) row whose worker has not finished within this lease is taken
+# back by the sweep; a `pending` row not picked up by then is dispatched again.
+LEASE = timedelta(minutes=2)
+# A later message of a conversation waits for earlier ones still on their way (so a
+# bot's two messages arrive in order), but never for one older than this.
+ORDER_WINDOW = timedelta(minutes=2)
+ORDER_WAIT_SECONDS = 1.0
+# The sweep is the safety net for a scheduled retry: it steps in this long after it.
+SWEEP_SLACK = timedelta(seconds=30)
+TYPING_EVERY_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one delivery run did. `retry_in`: run again after this many seconds.
+    `after_error`: the retry follows a provider error (it counts as an attempt)."""
+
+    outcome: str  # sent | failed | retry | held | skipped
+    retry_in: float | None = None
+    after_error: bool = False
+
+
+def _backoff(attempts: int, min_delay: float) -> float:
+    delay = settings.WHATSAPP_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    delay = min(delay, settings.WHATSAPP_RETRY_MAX_SECONDS)
+    return max(delay, min_delay) * random.uniform(1.0, 1.2)
+
+
+def _earlier_in_flight(message: Message, now) -> bool:
+    return (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            direction=Message.Direction.OUTBOUND,
+            internal=False,
+            pk__lt=message.pk,
+            created_at__gte=now - ORDER_WINDOW,
+            status__in=[Message.Status.PENDING, Message.Status.SENDING],
+        )
+        .exists()
+    )
+
+
+def message_deliver(*, message_id: int) -> DeliveryResult:
+    """Send one pending outbound message to Graph; safe to run any number of times.
+
+    Requires nothing held. Claims the row (`pending` → `sending`, attempts + 1) with a
+    compare-and-set update after taking a slot of the number's throughput, so a
+    duplicate run does nothing. On success stores the wamid (`sent`), applies statuses
+    that arrived first and publishes `message.updated`. Transient errors put the row
+    back to `pending` with `next_attempt_at` and ask for a retry (capped by
+    WHATSAPP_SEND_MAX_ATTEMPTS); permanent ones call `message_mark_failed`."""
+    message = (
+        Message.objects.select_related("conversation__number", "conversation__contact")
+        .filter(pk=message_id, direction=Message.Direction.OUTBOUND, internal=False)
+        .first()
+    )
+    if message is None or message.status != Message.Status.PENDING:
+        return DeliveryResult("skipped")
+    now = timezone.now()
+    if _earlier_in_flight(message, now):
+        return DeliveryResult("retry", ORDER_WAIT_SECONDS)
+    number = message.conversation.number
+    if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
+        return DeliveryResult("retry", 1.0)
+    now = timezone.now()
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    message.refresh_from_db(fields=["status", "attempts", "next_attempt_at", "payload"])
+    contact = message.conversation.contact
+    try:
+        body = send_body(to=contact.wa_id, user_id=contact.user_id, content=message.payload)
+        wamid = GraphClient(number).send_message(body)
+    except InvalidBody as exc:
+        message_mark_failed(message=message, code="invalid", title="Invalid message", details=str(exc))
+        return DeliveryResult("failed")
+    except GraphError as exc:
+        return _delivery_error(message, exc)
+    return _delivery_sent(message, wamid)
+
+
+def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            recorded = Message.objects.filter(
+                pk=message.pk,
+                status__in=[Message.Status.SENDING, Message.Status.PENDING],
+                provider_message_id__isnull=True,
+            ).update(
+                provider_message_id=wamid,
+                status=Message.Status.SENT,
+                sent_at=now,
+                next_attempt_at=None,
+                error_code="",
+                error_text="",
+            )
+            if recorded:
+                message.refresh_from_db()
+                publish_message(message, "message.updated")
+    except IntegrityError:
+        log.exception("message %s: Graph returned wamid %s, already stored for another message", message.pk, wamid)
+        message_mark_failed(message=message, code="duplicate_id", title="Duplicate provider id", details=wamid)
+        return DeliveryResult("failed")
+    if not recorded:
+        log.warning("message %s was sent again (%s) after its lease ran out; the first result is kept", message.pk, wamid)
+        return DeliveryResult("skipped")
+    from .statuses import statuses_apply_pending
+
+    try:
+        statuses_apply_pending(message=message)
+    except Exception:  # the send is recorded; waiting statuses are applied by their own path
+        log.exception("could not apply waiting statuses to message %s", message.pk)
+    return DeliveryResult("sent")
+
+
+def _delivery_error(message: Message, exc: GraphError) -> DeliveryResult:
+    rule = exc.rule
+    details = exc.details or exc.message
+    if rule.transient and message.attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+        log.warning("message %s failed after %s attempts: %s", message.pk, message.attempts, exc)
+        message_mark_failed(message=message, code=exc.code_text, title=exc.title, details=details)
+        return DeliveryResult("failed")
+    if rule.action == Action.HOLD_24H:
+        _release(message, rule.min_delay, exc)
+        return DeliveryResult("held")
+    if rule.transient:
+        delay = _backoff(message.attempts, rule.min_delay)
+        _release(message, delay, exc)
+        log.info("message %s: %s; retry in %.0f s", message.pk, exc, delay)
+        return DeliveryResult("retry", delay, after_error=True)
+    message_mark_failed(message=message, code=exc.code_text, title=exc.title, details=details)
+    return DeliveryResult("failed")
+
+
+def _release(message: Message, delay: float, exc: GraphError) -> None:
+    """Back to `pending` for another attempt; the error is kept for the desk meanwhile."""
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+        status=Message.Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay) + SWEEP_SLACK,
+        error_code=exc.code_text[:16],
+        error_text=f"{exc.rule.explanation} ({exc.title}: {exc.details or exc.message})"[:2000],
+    )
+
+
+def message_mark_failed(*, message: Message, code: str, title: str, details: str = "") -> None:
+    """Mark a message failed (terminal) with the provider's code and a readable reason,
+    once, and apply the error's policy: 131050 records a marketing opt-out; token and
+    account errors (190, 100, 368, 131031, …) log an admin alert and add a
+    `provider_alert` event to the conversation's timeline. Publishes `message.updated`."""
+    code = str(code)
+    known = code.lstrip("-").isdigit() or code == NETWORK
+    rule = rule_for(code) if known else None
+    reason = rule.explanation if rule is not None and rule.code in ERROR_RULES else title
+    said = ": ".join(part for part in (title, details) if part)
+    error_text = f"{reason} ({said})" if said and said != reason else reason
+    with transaction.atomic():
+        updated = (
+            Message.objects.filter(pk=message.pk)
+            .exclude(status__in=[Message.Status.FAILED, Message.Status.READ])
+            .update(
+                status=Message.Status.FAILED,
+                error_code=code[:16],
+                error_text=error_text[:2000],
+                failed_at=timezone.now(),
+                next_attempt_at=None,
+            )
+        )
+        if not updated:
+            return
+        message.refresh_from_db()
+        conversation = message.conversation
+        if rule is not None and rule.action == Action.ALERT_ADMIN:
+            log.error(
+                "WhatsApp admin alert %s on number %s: (%s) %s %s",
+                rule.alert,
+                conversation.number_id,
+                code,
+                title,
+                details,
+            )
+            conversation_event_record(
+                conversation=conversation,
+                kind="provider_alert",
+                reason=rule.explanation,
+                data={
+                    "alert": rule.alert,
+                    "code": code,
+                    "title": title,
+                    "details": details,
+                    "message": message.pk,
+                    "number": conversation.number_id,
+                },
+            )
+        if rule is not None and rule.action == Action.OPT_OUT:
+            _record_opt_out(message, proof=f"({code}) {said}")
+        publish_message(message, "message.updated")
+
+
+def _record_opt_out(message: Message, proof: str) -> None:
+    from notifications.consent import consent_opt_out
+
+    try:
+        with transaction.atomic():
+            consent_opt_out(
+                contact=message.conversation.contact, category="marketing", source="error_131050", proof=proof
+            )
+    except Exception:  # the failure itself must be recorded even if the consent write fails
+        log.exception("could not record the marketing opt-out of contact %s", message.conversation.contact_id)
+
+
+def messages_redispatch_due(*, limit: int = 200) -> int:
+    """Dispatch deliveries whose time has come and nobody ran: pending messages past
+    `next_attempt_at` (a lost dispatch, a retry after a restart, a 24-hour hold) and
+    `sending` ones whose lease ran out (a crashed worker). Each is re-leased first, so
+    overlapping sweeps dispatch it once. Returns how many were dispatched."""
+    now = timezone.now()
+    due = list(
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            internal=False,
+            status__in=[Message.Status.PENDING, Message.Status.SENDING],
+        )
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LEASE))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", "status")[:limit]
+    )
+    count = 0
+    for pk, status in due:
+        with transaction.atomic():
+            taken = (
+                Message.objects.filter(pk=pk, status=status)
+                .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+                .update(status=Message.Status.PENDING, next_attempt_at=now + LEASE)
+            )
+            if taken:
+                if status == Message.Status.SENDING:
+                    log.warning("message %s: delivery lease expired; sending again", pk)
+                enqueue_on_commit(DELIVER_TASK, message_id=pk)
+                count += 1
+    return count
+
+
+# --- Read receipts and typing ----------------------------------------------------------------
+
+
+def message_mark_read_remote(*, message: Message) -> None:
+    """Mark an inbound message read on WhatsApp (blue ticks), in a task after commit."""
+    if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
+        return
+    enqueue_on_commit(READ_RECEIPT_TASK, message_id=message.pk, typing=False)
+
+
+def typing_indicator_send(*, conversation: Conversation) -> None:
+    """Show the customer a typing indicator (it lasts up to 25 s or until the next message),
+    at most once per 20 s per conversation. WhatsApp ties it to the customer's last
+    message, which it also marks read. Only inside the window; sent by a task."""
+    if conversation.channel != Channel.WHATSAPP or not conversation.window_open():
+        return
+    last_inbound = (
+        conversation.messages.filter(direction=Message.Direction.INBOUND, provider_message_id__isnull=False)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last_inbound is None:
+        return
+    if not cache.add(f"typing-indicator:{conversation.pk}", 1, timeout=TYPING_EVERY_SECONDS):
+        return
+    enqueue_on_commit(READ_RECEIPT_TASK, message_id=last_inbound.pk, typing=True)
+
+
+def read_receipt_deliver(*, message_id: int, typing: bool = False) -> bool:
+    """Call Graph's mark-read (with the typing indicator if asked). Best effort: a read
+    receipt is never retried; errors are logged (admin alerts as errors)."""
+    message = (
+        Message.objects.select_related("conversation__number")
+        .filter(pk=message_id, direction=Message.Direction.INBOUND, provider_message_id__isnull=False)
+        .first()
+    )
+    if message is None:
+        return False
+    try:
+        GraphClient(message.conversation.number).mark_read(str(message.provider_message_id), typing=typing)
+    except GraphError as exc:
+        level = logging.ERROR if exc.action == Action.ALERT_ADMIN else logging.WARNING
+        log.log(level, "read receipt for message %s failed: %s", message.pk, exc)
+        return False
+    return True

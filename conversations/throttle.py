@@ -1,0 +1,167 @@
+"""Pacing shared by every process and worker: per-number throughput and per-recipient spacing.
+
+The algorithm is GCRA (the generic cell rate algorithm, a token bucket kept as one
+timestamp per key): each key stores the "theoretical arrival time" of its next slot.
+A slot is granted when that time is no further ahead than the burst tolerance; every
+grant pushes it forward by one emission interval (1 / rate). With `burst=1` grants are
+evenly spaced, so any one-second window holds at most `rate + 1` of them.
+
+Where the state lives:
+- with ``settings.REDIS_URL``: in Redis, one key per limit, updated atomically by a Lua
+  script using Redis's own clock, so every web process, Celery worker and host shares
+  the same pace;
+- otherwise: in this process (a lock-protected dict), which is all the embedded
+  single-process mode needs.
+
+Use it for anything that must hold a rate across workers:
+
+- ``throughput_acquire(key=..., rate_per_second=..., timeout=...)`` blocks until a slot
+  is free (or returns False once `timeout` cannot be met), e.g. a number's 80 messages/s;
+- ``rate_try(key=..., rate_per_second=..., burst=...)`` never blocks: it takes a slot or
+  says how long until one frees, for work that should be rescheduled instead of waiting
+  (a campaign's batch, one customer's next message);
+- ``number_throughput_acquire(number=..., timeout=...)`` and
+  ``recipient_pace(number=..., recipient=...)`` apply WhatsApp's two send limits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from conversations.models import WhatsAppNumber
+
+DEFAULT_THROUGHPUT_MPS = 80
+# WhatsApp's pair rate: about one message every 6 seconds to one user, sustained, with
+# short bursts tolerated; beyond it Graph answers 131056.
+RECIPIENT_INTERVAL_SECONDS = 6.0
+
+
+class RateBackend(Protocol):
+    def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
+        """Take a slot: 0.0 when granted, else the seconds until one frees (nothing taken)."""
+        ...
+
+
+class LocalRateBackend:
+    """GCRA state in this process, shared by its threads."""
+
+    _PRUNE_ABOVE = 10_000
+
+    def __init__(self) -> None:
+        self._tat: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
+        interval = 1.0 / rate_per_second
+        tolerance = interval * (max(burst, 1) - 1)
+        with self._lock:
+            now = time.monotonic()
+            tat = max(self._tat.get(key, now), now)
+            if tat - now > tolerance:
+                return tat - now - tolerance
+            self._tat[key] = tat + interval
+            if len(self._tat) > self._PRUNE_ABOVE:
+                # Keys in the past hold no state worth keeping (they equal a fresh key).
+                self._tat = {k: v for k, v in self._tat.items() if v > now}
+            return 0.0
+
+
+# KEYS[1]: the limit's key. ARGV: emission interval and burst tolerance, in microseconds.
+# Returns 0 when a slot is granted, else microseconds until one frees.
+_GCRA_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return math.ceil(tat - now - tolerance)
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return 0
+"""
+
+
+class RedisRateBackend:
+    """GCRA state in Redis: one atomic script call per attempt, on Redis's clock."""
+
+    def __init__(self, url: str, prefix: str = "handoff:rate:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._script = self._redis.register_script(_GCRA_LUA)
+        self._prefix = prefix
+
+    def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
+        interval_us = 1_000_000.0 / rate_per_second
+        tolerance_us = interval_us * (max(burst, 1) - 1)
+        wait_us = self._script(keys=[self._prefix + key], args=[f"{interval_us:.0f}", f"{tolerance_us:.0f}"])
+        return int(wait_us) / 1_000_000.0
+
+
+_backend: RateBackend | None = None
+_backend_url: str | None = None
+_backend_lock = threading.Lock()
+
+
+def backend() -> RateBackend:
+    """The process's backend for the configured REDIS_URL (Redis when set, else local)."""
+    global _backend, _backend_url
+    url = settings.REDIS_URL
+    with _backend_lock:
+        if _backend is None or _backend_url != url:
+            _backend = RedisRateBackend(url) if url else LocalRateBackend()
+            _backend_url = url
+        return _backend
+
+
+def rate_try(*, key: str, rate_per_second: float, burst: int = 1) -> float:
+    """Take one slot of limit `key` now if one is free, without waiting.
+
+    Returns 0.0 when the slot was taken, else the seconds until one frees (nothing is
+    taken then: call again later). `burst` slots may be taken back to back after a
+    quiet period; the long-run rate stays `rate_per_second`."""
+    if rate_per_second <= 0:
+        raise ValueError("rate_per_second must be positive")
+    return backend().try_acquire(key, rate_per_second, burst)
+
+
+def throughput_acquire(*, key: str, rate_per_second: float, timeout: float, burst: int = 1) -> bool:
+    """Wait for a slot of limit `key`, shared by every process using the same REDIS_URL.
+
+    Returns True once a slot is taken, or False as soon as it is clear that none can be
+    had within `timeout` seconds (then nothing is taken). Waiting sleeps this thread,
+    so keep timeouts short in tasks and reschedule the work when it returns False."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
+        wait = rate_try(key=key, rate_per_second=rate_per_second, burst=burst)
+        if wait <= 0:
+            return True
+        remaining = deadline - time.monotonic()
+        if wait > remaining:
+            return False
+        time.sleep(wait)
+
+
+def number_throughput_acquire(*, number: WhatsAppNumber, timeout: float) -> bool:
+    """A send slot of the number's throughput (`number.throughput_mps`, 80/s by default)."""
+    rate = number.throughput_mps or DEFAULT_THROUGHPUT_MPS
+    return throughput_acquire(key=f"wa:mps:{number.phone_number_id}", rate_per_second=rate, timeout=timeout)
+
+
+def recipient_pace(*, number: WhatsAppNumber, recipient: str) -> float:
+    """A send slot to one customer under WhatsApp's pair rate (about 1 per 6 s sustained,
+    `WHATSAPP_RECIPIENT_BURST` back to back). Returns 0.0 when taken, else the seconds
+    to wait before sending to this customer; other recipients are not affected."""
+    return rate_try(
+        key=f"wa:pair:{number.phone_number_id}:{recipient}",
+        rate_per_second=1.0 / RECIPIENT_INTERVAL_SECONDS,
+        burst=settings.WHATSAPP_RECIPIENT_BURST,
+    )
