@@ -151,7 +151,7 @@ CELERY_TIMEZONE = "UTC"
 # The webhook request must never hang on the broker: one quick try, then the periodic
 # sweep picks the stored event up.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 1}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 1, "interval_start": 0}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Task modules beyond each app's tasks.py (workers import them at start).

@@ -203,6 +203,9 @@ class Participant(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} in #{self.conversation_id} ({self.role})"
+
 
 class Message(models.Model):
     class Direction(models.TextChoices):
@@ -287,6 +290,9 @@ class MessageStatusEvent(models.Model):
             models.UniqueConstraint(fields=["provider_message_id", "status"], name="status_once_per_message"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} {self.status}"
+
 
 class ConversationEvent(models.Model):
     """The timeline: every transition and desk action (who, when, why)."""
@@ -355,3 +361,6 @@ class PlatformEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.field} #{self.pk}"

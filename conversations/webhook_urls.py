@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .webhooks import whatsapp_webhook
+
+urlpatterns = [
+    path("whatsapp/", whatsapp_webhook, name="whatsapp-webhook"),
+]

@@ -119,3 +119,46 @@ def post(client, payload: dict | bytes, *, secret: str = APP_SECRET, signature: 
     if sig:
         headers["HTTP_X_HUB_SIGNATURE_256"] = sig
     return client.post("/webhooks/whatsapp/", data=body, content_type="application/json", **headers)
+
+
+def inbound_message(kind: str, content: Any = None, *, wa_id: str = "15551234567", msg_id: str | None = None, **extra) -> dict:
+    """One `messages[]` item of type `kind` carrying `content` under the key named after the type."""
+    message: dict[str, Any] = {"from": wa_id, "id": msg_id or wamid(), "timestamp": str(int(time.time())), "type": kind}
+    if content is not None:
+        message[kind] = content
+    message.update(extra)
+    return message
+
+
+def messages_payload(messages: list[dict], **kw) -> dict:
+    """An envelope with one `messages` change holding `messages` (kw as for messages_value)."""
+    return envelope(messages_value(messages, **kw))
+
+
+def statuses_value(items: list[dict], *, phone_number_id: str = PHONE_NUMBER_ID) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": DISPLAY_NUMBER, "phone_number_id": phone_number_id},
+        "statuses": items,
+    }
+
+
+def status_item(message_id: str, status: str, *, recipient: str = "15551234567", ts: int | None = None, errors: list | None = None) -> dict:
+    item: dict[str, Any] = {
+        "id": message_id,
+        "status": status,
+        "timestamp": str(ts if ts is not None else int(time.time())),
+        "recipient_id": recipient,
+    }
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+def batch(*entries: list[dict[str, Any]], waba_id: str = WABA_ID) -> dict:
+    """Several entries, each a list of changes (`{"field", "value"}`), in one body."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": changes} for changes in entries]}
+
+
+def change(value: dict[str, Any], field: str = "messages") -> dict[str, Any]:
+    return {"field": field, "value": value}

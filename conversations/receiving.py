@@ -1,0 +1,299 @@
+"""Receiving a customer's message: the contact, its open conversation, the message once.
+
+Every step is decided by database constraints, so concurrent deliveries of the same
+webhook (Meta delivers at least once, in parallel) store one contact, one open
+conversation and one message:
+- contacts are unique per number and WhatsApp id, and per number and business-scoped id;
+- a contact has at most one conversation that is not resolved;
+- a provider message id is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.tasking import enqueue_on_commit
+
+from .events import publish_conversation, publish_message
+from .models import Channel, Contact, Conversation, Message, WebhookEvent, WhatsAppNumber
+from .processing.summaries import message_is_botable, message_summary, message_type
+from .services import conversation_event_record
+
+log = logging.getLogger(__name__)
+
+PREVIEW_LENGTH = 200
+_RETRIES = 3
+
+
+class _Duplicate(Exception):
+    """The message was stored before: undo everything this delivery did."""
+
+
+class _Lost(Exception):
+    """Another delivery changed the conversation first; look again."""
+
+
+def provider_time(value: Any) -> datetime | None:
+    """A WhatsApp timestamp (Unix seconds, as a string) as an aware datetime."""
+    try:
+        return datetime.fromtimestamp(int(str(value)), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, str, str]:
+    """(wa_id, user_id, profile name) from a `contacts[]` entry and its message.
+    `profile` is the entry (`{"profile": {"name"}, "wa_id", "user_id"}`); a bare
+    `{"name": ...}` is accepted too."""
+    wa_id = str(profile.get("wa_id") or message.get("from") or "").strip()
+    user_id = str(profile.get("user_id") or message.get("from_user_id") or "").strip()
+    inner = profile.get("profile") if isinstance(profile.get("profile"), dict) else {}
+    name = str(inner.get("name") or profile.get("name") or "").strip()
+    return wa_id, user_id, name[:256]
+
+
+def _contact_find(number: WhatsAppNumber, wa_id: str, user_id: str) -> Contact | None:
+    if wa_id:
+        contact = Contact.objects.filter(number=number, wa_id=wa_id).first()
+        if contact is not None:
+            return contact
+    if user_id:
+        return Contact.objects.filter(number=number, user_id=user_id).first()
+    return None
+
+
+def _contact_refresh(contact: Contact, wa_id: str, user_id: str, name: str) -> None:
+    """Fill in an identity the contact lacked and follow profile name changes."""
+    changed: list[str] = []
+    if name and contact.profile_name != name:
+        contact.profile_name = name
+        changed.append("profile_name")
+    identity: list[str] = []
+    if wa_id and not contact.wa_id:
+        contact.wa_id = wa_id
+        identity.append("wa_id")
+    if user_id and not contact.user_id:
+        contact.user_id = user_id
+        identity.append("user_id")
+    if not changed and not identity:
+        return
+    try:
+        with transaction.atomic():
+            contact.save(update_fields=[*changed, *identity, "updated_at"])
+    except IntegrityError:
+        # Another contact of this number already holds that id (the same person known
+        # twice): keep identities as they are, still follow the name.
+        for field in identity:
+            setattr(contact, field, "")
+        log.warning("contact %s: identity %s already belongs to another contact", contact.pk, identity)
+        if changed:
+            contact.save(update_fields=[*changed, "updated_at"])
+
+
+def contact_upsert(*, number: WhatsAppNumber, wa_id: str = "", user_id: str = "", profile_name: str = "") -> Contact:
+    """The contact of `number` with this WhatsApp id (or, failing that, business-scoped
+    user id), created if new; both ids are stored when known and the profile name is
+    kept current. Race-safe: a concurrent creation loses on the unique constraints and
+    finds the winner's row."""
+    if not wa_id and not user_id:
+        raise ValueError("the sender has neither a WhatsApp id nor a business-scoped user id")
+    for _ in range(_RETRIES):
+        contact = _contact_find(number, wa_id, user_id)
+        if contact is not None:
+            _contact_refresh(contact, wa_id, user_id, profile_name)
+            return contact
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(number=number, wa_id=wa_id, user_id=user_id, profile_name=profile_name)
+        except IntegrityError:
+            continue
+    raise IntegrityError(f"could not find or create the contact {wa_id or user_id} of number {number.pk}")
+
+
+def _conversation_open(*, contact: Contact, channel: str = Channel.WHATSAPP) -> tuple[Conversation, str]:
+    """The contact's open conversation, locked; or a recently resolved one reopened
+    (status `bot`); or a new one. Returns it with "", "reopened" or "created"."""
+    for _ in range(_RETRIES):
+        conversation = (
+            Conversation.objects.select_for_update()
+            .filter(contact=contact)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .first()
+        )
+        if conversation is not None:
+            conversation.contact = contact
+            return conversation, ""
+        now = timezone.now()
+        recent = (
+            Conversation.objects.filter(
+                contact=contact,
+                status=Conversation.Status.RESOLVED,
+                resolved_at__gte=now - timedelta(hours=settings.CONVERSATION_REOPEN_HOURS),
+            )
+            .order_by("-resolved_at")
+            .first()
+        )
+        try:
+            with transaction.atomic():
+                if recent is not None:
+                    return _conversation_reopen(recent, contact), "reopened"
+                conversation = Conversation.objects.create(
+                    number=contact.number,
+                    contact=contact,
+                    channel=channel,
+                    status=Conversation.Status.BOT,
+                    created_at=now,
+                    last_activity_at=now,
+                )
+                conversation_event_record(
+                    conversation=conversation,
+                    kind="created",
+                    actor_kind="contact",
+                    to_status=Conversation.Status.BOT,
+                    reason="customer message",
+                )
+                return conversation, "created"
+        except (IntegrityError, _Lost):
+            continue
+    raise IntegrityError(f"could not open a conversation for contact {contact.pk}")
+
+
+def _conversation_reopen(conversation: Conversation, contact: Contact) -> Conversation:
+    previous_assignee = conversation.assignee_id
+    updated = Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.RESOLVED).update(
+        status=Conversation.Status.BOT,
+        resolved_at=None,
+        on_hold=False,
+        assignee=None,
+        assigned_at=None,
+        queued_at=None,
+        last_activity_at=timezone.now(),
+    )
+    if not updated:
+        raise _Lost
+    conversation.refresh_from_db()
+    conversation.contact = contact
+    conversation_event_record(
+        conversation=conversation,
+        kind="reopened",
+        actor_kind="contact",
+        from_status=Conversation.Status.RESOLVED,
+        to_status=Conversation.Status.BOT,
+        reason="customer wrote again",
+        data={"previous_assignee": previous_assignee} if previous_assignee else {},
+    )
+    return conversation
+
+
+def conversation_for_contact(*, contact: Contact, channel: str = Channel.WHATSAPP) -> Conversation:
+    """The contact's open conversation, a recently resolved one reopened, or a new one
+    (status `bot`), with its timeline event and desk event. At most one is open per
+    contact (a database constraint), also under concurrent calls."""
+    with transaction.atomic():
+        conversation, opened = _conversation_open(contact=contact, channel=channel)
+        if opened:
+            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+        return conversation
+
+
+def _conversation_touch(conversation: Conversation, text: str, sent_at: datetime | None) -> None:
+    """A customer message arrived: activity, preview and the 24-hour window (which
+    counts from when the customer wrote, never moving backwards)."""
+    now = timezone.now()
+    at = min(sent_at, now) if sent_at is not None else now
+    fields = ["last_activity_at"]
+    conversation.last_activity_at = now
+    latest = conversation.last_customer_message_at
+    if latest is None or at >= latest:
+        conversation.last_customer_message_at = at
+        conversation.window_expires_at = at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+        conversation.last_message_preview = text[:PREVIEW_LENGTH]
+        fields += ["last_customer_message_at", "window_expires_at", "last_message_preview"]
+    conversation.save(update_fields=fields)
+
+
+def _number_changed(contact: Contact, message: dict[str, Any]) -> None:
+    """A `system` message saying the customer moved to a new phone number."""
+    system = message.get("system") if isinstance(message.get("system"), dict) else {}
+    new_wa_id = str(system.get("new_wa_id") or system.get("wa_id") or "").strip()
+    if system.get("type") not in ("user_changed_number", "customer_changed_number") or not new_wa_id:
+        return
+    if new_wa_id == contact.wa_id:
+        return
+    try:
+        with transaction.atomic():
+            Contact.objects.filter(pk=contact.pk).update(wa_id=new_wa_id, updated_at=timezone.now())
+            contact.wa_id = new_wa_id
+    except IntegrityError:
+        log.warning("contact %s changed number to %s, which another contact already has", contact.pk, new_wa_id)
+
+
+def message_receive(
+    *,
+    number: WhatsAppNumber,
+    profile: dict[str, Any],
+    message: dict[str, Any],
+    webhook_event: WebhookEvent | None = None,
+) -> Message | None:
+    """Store one inbound message (`messages[]` item) from the sender described by
+    `profile` (its `contacts[]` entry).
+
+    Guarantees: the message is stored once; a duplicate (same wamid, in sequence or
+    concurrently) returns None and changes nothing else. Otherwise the contact is found
+    or created, the open conversation found, reopened or created, the window and preview
+    updated, the desk told after commit, and a bot turn enqueued when the conversation
+    is with the bot and the message is one a bot may answer.
+    """
+    wamid = str(message.get("id") or "").strip()
+    if not wamid:
+        raise ValueError("message without an id")
+    if Message.objects.filter(provider_message_id=wamid).exists():
+        return None
+    wa_id, user_id, name = _identity(profile, message)
+    kind = message_type(message)
+    text = message_summary(message)
+    sent_at = provider_time(message.get("timestamp"))
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    try:
+        with transaction.atomic():
+            contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
+            conversation, opened = _conversation_open(contact=contact)
+            reply_to = (
+                Message.objects.filter(provider_message_id=str(context["id"])).only("pk").first()
+                if context.get("id")
+                else None
+            )
+            stored = Message(
+                conversation=conversation,
+                direction=Message.Direction.INBOUND,
+                sender_kind=Message.SenderKind.CONTACT,
+                type=kind,
+                text=text,
+                payload=message,
+                provider_message_id=wamid,
+                reply_to=reply_to,
+                status=Message.Status.RECEIVED,
+                provider_timestamp=sent_at,
+            )
+            try:
+                with transaction.atomic():
+                    stored.save()
+            except IntegrityError:
+                raise _Duplicate from None
+            _conversation_touch(conversation, text, sent_at)
+            if kind == "system":
+                _number_changed(contact, message)
+            publish_message(stored)
+            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+            if conversation.status == Conversation.Status.BOT and message_is_botable(kind):
+                enqueue_on_commit("bots.tasks.bot_turn", message_id=stored.pk)
+    except _Duplicate:
+        log.info("duplicate message %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
+        return None
+    return stored

@@ -1,0 +1,159 @@
+"""Delivery statuses of our outbound messages, from `statuses[]` webhook items.
+
+Every status is stored once per (wamid, status) — the database constraint turns a
+redelivered webhook into a no-op — and then applied to its message, forward only:
+pending < sending < sent < delivered < read (`delivered` may be skipped; `played`, for
+voice messages, counts as read). `failed` is terminal and keeps the provider's error.
+A status for a wamid not stored yet (the send's response not recorded) waits, unapplied,
+until `statuses_apply_pending` runs for that message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .events import publish_message
+from .models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
+from .receiving import provider_time
+
+log = logging.getLogger(__name__)
+
+# Where each status leaves its time on the message.
+_TIME_FIELDS = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}
+# Order in which waiting statuses are applied: forward, failure last.
+_APPLY_ORDER = {"sent": 0, "delivered": 1, "read": 2, "played": 2, "failed": 3}
+
+
+def _error_of(event: MessageStatusEvent) -> tuple[str, str, str]:
+    errors = event.errors if isinstance(event.errors, list) else []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    details = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else ""
+    title = first.get("title") or first.get("message") or "failed"
+    return str(first.get("code") or ""), str(title), str(details or first.get("message") or "")
+
+
+def _mark_failed(message: Message, event: MessageStatusEvent) -> list[str]:
+    """Record the provider's failure on the message (terminal)."""
+    code, title, details = _error_of(event)
+    message.status = Message.Status.FAILED
+    message.error_code = code[:16]
+    message.error_text = f"{title}: {details}" if details and details != title else title
+    message.failed_at = event.timestamp
+    return ["status", "error_code", "error_text", "failed_at"]
+
+
+def _apply_one(message: Message, event: MessageStatusEvent) -> list[str]:
+    """Apply one status to the (locked) message; returns the fields it changed."""
+    if message.direction != Message.Direction.OUTBOUND:
+        return []
+    status = "read" if event.status == "played" else event.status
+    if status == Message.Status.FAILED:
+        return [] if message.status == Message.Status.FAILED else _mark_failed(message, event)
+    if status not in STATUS_RANK:
+        log.info("status %s of %s noted, nothing to apply", event.status, event.provider_message_id)
+        return []
+    changed: list[str] = []
+    time_field = _TIME_FIELDS.get(status)
+    if time_field and getattr(message, time_field) is None:
+        setattr(message, time_field, event.timestamp)
+        changed.append(time_field)
+    current = STATUS_RANK.get(message.status, -1)  # type: ignore[call-overload]
+    if message.status != Message.Status.FAILED and STATUS_RANK[status] > current:  # type: ignore[index]
+        message.status = status
+        changed.append("status")
+    return changed
+
+
+def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
+    """Apply waiting statuses to a message locked by the caller, in forward order."""
+    changed: list[str] = []
+    for event in sorted(events, key=lambda e: (_APPLY_ORDER.get(e.status, 0), e.timestamp)):
+        changed += _apply_one(message, event)
+    MessageStatusEvent.objects.filter(pk__in=[e.pk for e in events]).update(applied_at=timezone.now())
+    if changed:
+        message.save(update_fields=list(dict.fromkeys(changed)))
+        publish_message(message, "message.updated")
+
+
+def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:
+    """Store one `statuses[]` item and apply it to its message if the message is known.
+    A duplicate (same wamid and status) changes nothing."""
+    wamid = str(item.get("id") or "").strip()
+    status = str(item.get("status") or "").strip().lower()
+    if not wamid or not status:
+        raise ValueError("status without a message id or a status")
+    errors = item.get("errors")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = MessageStatusEvent.objects.create(
+                    provider_message_id=wamid,
+                    status=status,
+                    timestamp=provider_time(item.get("timestamp")) or timezone.now(),
+                    recipient_id=str(item.get("recipient_id") or item.get("recipient_user_id") or "")[:128],
+                    errors=errors if isinstance(errors, list) else [],
+                    payload=item,
+                )
+        except IntegrityError:
+            return
+        message = (
+            Message.objects.select_for_update()
+            .select_related("conversation__contact")
+            .filter(provider_message_id=wamid)
+            .first()
+        )
+        if message is None:
+            log.info("status %s for %s (number %s) waits for its message", status, wamid, number.pk)
+            return
+        _apply(message, [event])
+
+
+def statuses_apply_pending(*, message: Message) -> None:
+    """Apply statuses that arrived before `message`'s wamid was stored. The delivery
+    task calls this right after storing the wamid; running it twice is harmless."""
+    if not message.provider_message_id:
+        return
+    with transaction.atomic():
+        locked = (
+            Message.objects.select_for_update()
+            .select_related("conversation__contact")
+            .filter(pk=message.pk)
+            .first()
+        )
+        if locked is None:
+            return
+        events = list(
+            MessageStatusEvent.objects.filter(provider_message_id=locked.provider_message_id, applied_at__isnull=True)
+        )
+        if events:
+            _apply(locked, events)
+    for field in ("status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_text"):
+        setattr(message, field, getattr(locked, field))
+
+
+def statuses_apply_waiting(*, older_than_seconds: float = 30, limit: int = 500) -> int:
+    """Apply waiting statuses whose message has since been stored (closes the race where
+    a status and its wamid are committed at the same moment). Returns messages updated."""
+    now = timezone.now()
+    wamids = list(
+        MessageStatusEvent.objects.filter(
+            applied_at__isnull=True,
+            received_at__lt=now - timedelta(seconds=older_than_seconds),
+            received_at__gte=now - timedelta(days=1),
+            provider_message_id__in=Message.objects.filter(provider_message_id__isnull=False).values(
+                "provider_message_id"
+            ),
+        )
+        .values_list("provider_message_id", flat=True)
+        .distinct()[:limit]
+    )
+    count = 0
+    for message in Message.objects.filter(provider_message_id__in=wamids):
+        statuses_apply_pending(message=message)
+        count += 1
+    return count

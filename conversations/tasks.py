@@ -1,0 +1,22 @@
+"""Conversation tasks: processing stored webhooks and the sweep that keeps none behind.
+
+Tasks take ids, re-fetch and call one service; the services make a second run harmless
+(compare-and-set claim on the event, unique message ids and status pairs)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import intake
+
+
+@shared_task(name="conversations.tasks.process_webhook_event")
+def process_webhook_event(event_id: int) -> str:
+    """Process stored webhook event `event_id` (skipped if done or held by another worker)."""
+    return intake.webhook_event_process(event_id=event_id)
+
+
+@shared_task(name="conversations.tasks.sweep_webhook_events")
+def sweep_webhook_events() -> int:
+    """Dispatch events still pending after WEBHOOK_SWEEP_AFTER_SECONDS; apply waiting statuses."""
+    return intake.webhook_events_sweep()
