@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from bots import api
+
+urlpatterns = [
+    path(
+        "conversations/<int:conversation_id>/handoff/",
+        api.ConversationHandoffApi.as_view(),
+        name="api-conversation-handoff",
+    ),
+]

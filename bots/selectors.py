@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from bots.models import Bot, EscalationLedger, EscalationPolicy, Handoff
+from bots.models import Bot, BotSession, EscalationLedger, EscalationPolicy, Handoff
 from conversations.models import Conversation, Message
 
 BUILT_IN_POLICY_NAME = "Built-in defaults"
@@ -88,22 +88,22 @@ def latest_handoff(conversation: Conversation) -> Handoff | None:
 
 def handoff_data(conversation: Conversation) -> dict[str, Any]:
     """What the desk and API show about how the conversation reached people."""
-    handoff = latest_handoff(conversation)
-    session = getattr(conversation, "bot_session", None) if hasattr(conversation, "bot_session") else None
+    history = [h.as_context() for h in conversation.handoffs.select_related("suggested_team").order_by("-created_at", "-id")]
+    session = BotSession.objects.select_related("bot", "current_step").filter(conversation=conversation).first()
     return {
         "conversation": conversation.pk,
         "status": conversation.status,
-        "handoff": handoff.as_context() if handoff else None,
-        "handoffs": conversation.handoffs.count(),
+        "handoff": history[0] if history else None,
+        "history": history,
         "ledger": ledger_for(conversation),
         "bot": (
             {
-                "name": session.bot.name if session and session.bot else "",
-                "current_step": session.current_step.key if session and session.current_step else "",
-                "values": dict(session.values) if session else {},
-                "last_intent": session.last_intent if session else "",
+                "name": session.bot.name if session.bot else "",
+                "current_step": session.current_step.key if session.current_step else "",
+                "values": dict(session.values),
+                "last_intent": session.last_intent,
             }
-            if session
+            if session is not None
             else None
         ),
     }
