@@ -34,6 +34,7 @@ lint: install
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py sync_number
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A config worker -l info --concurrency $${CELERY_CONCURRENCY:-4} & \
 	$(BIN)/celery -A config beat -l info & \
