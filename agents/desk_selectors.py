@@ -181,6 +181,10 @@ def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
         "supervisor": supervisor,
         "announce_participants": bool(getattr(team, "announce_participants", False)),
         "teams": [{"id": t.pk, "name": t.name} for t in Team.objects.order_by("name")],
+        "team_members": [
+            {"id": u.pk, "name": u.get_full_name() or u.get_username()}
+            for u in (team.members.filter(is_active=True).order_by("username") if team else [])
+        ],
     }
 
 

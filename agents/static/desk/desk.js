@@ -1,0 +1,586 @@
+// The agent desk: inbox views, the open conversation, the composer and the shortcuts.
+// Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
+import { Live, api, apiAll, el, duration, clock, config } from "./live.js";
+import { Composer } from "./composer.js";
+
+const cfg = config();
+const me = cfg.user.id;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  rows: new Map(),
+  view: "mine",
+  selected: null,
+  open: null,
+  context: null,
+  lastMessageId: 0,
+  messages: new Map(),
+  counted: new Set(),
+  watch: false,
+  since: null,
+};
+
+// ---- alerts: a beep (WebAudio) and a browser notification, both unlocked by a click ----
+let audio = null;
+function unlockAudio() {
+  if (!audio && window.AudioContext) audio = new AudioContext();
+  if (audio && audio.state === "suspended") audio.resume();
+}
+function beep() {
+  if (!audio) return;
+  const osc = audio.createOscillator();
+  const gain = audio.createGain();
+  osc.frequency.value = 880;
+  gain.gain.setValueAtTime(0.15, audio.currentTime);
+  gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
+  osc.connect(gain).connect(audio.destination);
+  osc.start();
+  osc.stop(audio.currentTime + 0.35);
+}
+function alertAssigned(row) {
+  beep();
+  if ("Notification" in window && Notification.permission === "granted") {
+    const note = new Notification("New conversation", { body: row.contact_name || "A customer", tag: `conversation-${row.id}` });
+    note.onclick = () => { window.focus(); openConversation(row.id); };
+  }
+}
+const alertsButton = $("enable-alerts");
+if ("Notification" in window && Notification.permission === "default") alertsButton.hidden = false;
+alertsButton.addEventListener("click", async () => {
+  unlockAudio();
+  if ("Notification" in window) await Notification.requestPermission();
+  alertsButton.hidden = true;
+});
+document.addEventListener("click", unlockAudio, { once: true });
+document.addEventListener("keydown", unlockAudio, { once: true });
+
+// ---- inbox ----
+function inView(row, view) {
+  if (!row || row.status === "resolved") return false;
+  if (view === "mine") {
+    return row.assignee === me || (row.participants || []).some((p) => p.id === me && p.role === "participant");
+  }
+  if (view === "team") {
+    return row.status === "queued" && (row.team === null ? cfg.supervisor : cfg.teams.includes(row.team));
+  }
+  return cfg.supervisor;
+}
+
+function upsertRow(data, { live = false } = {}) {
+  if (!data || typeof data.id !== "number") return null;
+  const previous = state.rows.get(data.id);
+  const row = { ...(previous || { unread: 0, participants: [] }), ...data };
+  if (data.unread === undefined && previous) row.unread = previous.unread;
+  state.rows.set(row.id, row);
+  const nowMine = row.assignee === me && row.status === "assigned";
+  if (live && nowMine && (!previous || previous.assignee !== me)) alertAssigned(row);
+  scheduleList();
+  if (row.id === state.open) renderHeader();
+  return row;
+}
+
+function windowLabel(row) {
+  if (!row.window_expires_at) return { text: "no window", closed: true };
+  const left = (new Date(row.window_expires_at) - Date.now()) / 1000;
+  return left > 0 ? { text: `${duration(left)} left`, closed: false } : { text: "window closed", closed: true };
+}
+
+function slaBadge(row) {
+  if (row.sla_breached_at) return { text: "SLA breached", level: "breached" };
+  const dues = [row.first_response_due_at, row.next_response_due_at].filter(Boolean).map((d) => new Date(d));
+  if (!dues.length || row.status === "resolved") return null;
+  const left = (Math.min(...dues) - Date.now()) / 1000;
+  if (left <= 0) return { text: "SLA overdue", level: "breached" };
+  return { text: `SLA ${duration(left)}`, level: left < 300 ? "soon" : "ok" };
+}
+
+function rowElement(row) {
+  const win = windowLabel(row);
+  const sla = slaBadge(row);
+  const li = el(
+    "li",
+    {
+      id: `conversation-${row.id}`,
+      class: `row${row.unread ? " unread" : ""}${row.id === state.selected ? " selected" : ""}${row.id === state.open ? " open" : ""}`,
+      dataset: { id: row.id },
+      tabindex: "-1",
+      "aria-selected": row.id === state.selected ? "true" : "false",
+      onclick: () => openConversation(row.id),
+    },
+    el("div", { class: "line" }, el("span", { class: "name" }, row.contact_name || "Customer"), el("time", { class: "muted" }, clock(row.last_activity_at))),
+    el(
+      "div",
+      { class: "line" },
+      el("span", { class: "preview muted" }, row.preview || ""),
+      row.unread ? el("span", { class: "badge unread-count", title: "Unread" }, String(row.unread)) : null,
+    ),
+    el(
+      "div",
+      { class: "line small" },
+      el("span", { class: `chip status-${row.status}` }, row.on_hold ? "on hold" : row.status),
+      el("span", { class: `window${win.closed ? " closed" : ""}` }, win.text),
+      sla ? el("span", { class: `sla ${sla.level}` }, sla.text) : null,
+      el("span", { class: "muted" }, row.assignee_name || row.team_name || ""),
+    ),
+  );
+  return li;
+}
+
+let listPending = false;
+function scheduleList() {
+  if (listPending) return;
+  listPending = true;
+  requestAnimationFrame(() => { listPending = false; renderList(); });
+}
+
+function visibleRows(view = state.view) {
+  return [...state.rows.values()]
+    .filter((row) => inView(row, view))
+    .sort((a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || "") || b.id - a.id);
+}
+
+function renderList() {
+  const list = $("conversation-list");
+  const rows = visibleRows();
+  list.replaceChildren(...rows.map(rowElement));
+  $("list-empty").hidden = rows.length > 0;
+  for (const view of ["mine", "team", "all"]) {
+    const counter = $(`count-${view}`);
+    if (!counter) continue;
+    const inThis = visibleRows(view);
+    const unread = inThis.filter((row) => row.unread).length;
+    counter.textContent = inThis.length ? String(inThis.length) : "";
+    counter.classList.toggle("has-unread", unread > 0);
+    counter.title = `${unread} with unread messages`;
+  }
+  document.querySelectorAll(".tab").forEach((tab) => tab.setAttribute("aria-selected", String(tab.dataset.view === state.view)));
+}
+
+function setView(view) {
+  if (!document.querySelector(`.tab[data-view="${view}"]`)) return;
+  state.view = view;
+  renderList();
+}
+document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => setView(tab.dataset.view)));
+
+// ---- the open conversation ----
+function tickFor(m) {
+  if (m.direction !== "out" || m.internal) return null;
+  const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
+  const titles = { pending: "Waiting", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not delivered" };
+  return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status }, title: titles[m.status] || m.status }, labels[m.status] || "");
+}
+
+function authorOf(m) {
+  if (m.sender_name) return m.sender_name;
+  if (m.sender && m.sender.name) return m.sender.name;
+  if (m.sender_kind === "contact") return (state.context && state.context.contact.name) || "Customer";
+  return { bot: "Bot", system: "System", agent: "Agent" }[m.sender_kind] || m.sender_kind;
+}
+
+function inBotPart(m) {
+  const row = state.rows.get(m.conversation);
+  if (m.sender_kind === "bot") return true;
+  if (!row || !row.queued_at) return row ? row.status === "bot" : false;
+  return m.created_at < row.queued_at;
+}
+
+function messageElement(m) {
+  const whisper = Boolean(m.whisper || (m.payload && m.payload.whisper));
+  const classes = ["msg", m.direction === "in" ? "in" : "out"];
+  if (m.internal) classes.push("internal");
+  if (whisper) classes.push("whisper");
+  if (m.sender_kind === "bot") classes.push("from-bot");
+  if (m.sender_kind === "system") classes.push("system");
+  if (inBotPart(m)) classes.push("bot-part");
+  const quoted = m.reply_to ? state.messages.get(m.reply_to) : null;
+  const label = m.internal ? (whisper ? "whisper" : "internal note") : "";
+  return el(
+    "li",
+    { id: `message-${m.id}`, class: classes.join(" "), dataset: { id: m.id, status: m.status, kind: m.sender_kind } },
+    el("div", { class: "msg-head" }, el("span", { class: "author" }, authorOf(m)), label ? el("span", { class: "label" }, label) : null, el("time", { class: "muted" }, clock(m.created_at))),
+    m.reply_to ? el("blockquote", { class: "quoted" }, quoted ? quoted.text : "an earlier message") : null,
+    el("div", { class: "msg-body" }, m.text || `[${m.type}]`),
+    el(
+      "div",
+      { class: "msg-foot" },
+      tickFor(m),
+      m.status === "failed" ? el("span", { class: "failure" }, `Failed: ${m.error_text || "not delivered"}${m.error_code ? ` (${m.error_code})` : ""}`) : null,
+      !m.internal ? el("button", { type: "button", class: "ghost reply-btn", title: "Reply to this message", onclick: () => composer.replyTo(m) }, "Reply") : null,
+    ),
+  );
+}
+
+function placeMessage(m) {
+  if (!m || m.conversation !== state.open) return;
+  const previous = state.messages.get(m.id);
+  const merged = { ...(previous || {}), ...m };
+  state.messages.set(m.id, merged);
+  state.lastMessageId = Math.max(state.lastMessageId, m.id);
+  const node = messageElement(merged);
+  const existing = document.getElementById(`message-${m.id}`);
+  const transcript = $("transcript");
+  if (existing) {
+    existing.replaceWith(node);
+    return;
+  }
+  const later = [...transcript.children].find((child) => Number(child.dataset.id) > m.id);
+  const nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 120;
+  transcript.insertBefore(node, later || null);
+  if (!later && nearBottom) transcript.scrollTop = transcript.scrollHeight;
+}
+
+function show(element, visible) {
+  element.hidden = !visible;
+}
+
+function renderHeader() {
+  const row = state.rows.get(state.open);
+  const ctx = state.context;
+  if (!row || !ctx) return;
+  $("contact-name").textContent = row.contact_name || "Customer";
+  $("conversation-status").textContent = row.on_hold ? "on hold" : row.status;
+  $("conversation-status").className = `chip status-${row.status}`;
+  $("conversation-assignee").textContent = row.assignee_name ? `with ${row.assignee_name}` : row.team_name ? `in ${row.team_name}` : "";
+  const win = windowLabel(row);
+  $("window-countdown").textContent = win.closed ? "24-hour window closed" : `window: ${win.text}`;
+  $("window-countdown").className = `window${win.closed ? " closed" : ""}`;
+  const sla = slaBadge(row);
+  show($("sla-badge"), Boolean(sla));
+  if (sla) { $("sla-badge").textContent = sla.text; $("sla-badge").className = `sla ${sla.level}`; }
+  $("participants").textContent = (row.participants || []).filter((p) => p.role !== "watcher").map((p) => p.name).join(", ");
+  const mine = row.assignee === me;
+  const oversee = ctx.supervisor;
+  const open = row.status !== "resolved";
+  const role = ctx.my_role;
+  const allowed = {
+    assign: open && !mine,
+    transfer: open && ["queued", "assigned"].includes(row.status) && (mine || oversee || row.assignee === null),
+    hold: row.status === "assigned" && !row.on_hold && (mine || oversee),
+    unhold: row.on_hold && (mine || oversee),
+    handback: ["queued", "assigned"].includes(row.status) && (mine || oversee || row.assignee === null),
+    join: open && !mine && (role === "" || role === "watcher"),
+    leave: !mine && (role === "participant" || role === "watcher"),
+    takeover: open && oversee && !mine && ["queued", "assigned"].includes(row.status),
+    resolve: open && (mine || oversee || row.assignee === null),
+  };
+  document.querySelectorAll("#conversation-actions [data-action]").forEach((button) => {
+    button.hidden = !allowed[button.dataset.action];
+  });
+  composer.update(row, ctx, state.watch);
+}
+
+function renderHandoff(handoff) {
+  const card = $("handoff-card");
+  if (!handoff) { card.hidden = true; card.replaceChildren(); return; }
+  const collected = handoff.collected || handoff.collected_values || {};
+  const summary = handoff.transcript_summary || handoff.summary;
+  card.replaceChildren(...[
+    el("h2", {}, "Handed off by the bot"),
+    el("p", {}, el("strong", {}, "Why: "), handoff.reason_label || handoff.reason || "—", handoff.detail ? ` (${handoff.detail})` : "", handoff.policy ? ` · policy: ${handoff.policy}` : ""),
+    handoff.last_intent ? el("p", {}, el("strong", {}, "Last intent: "), handoff.last_intent) : null,
+    Object.keys(collected).length
+      ? el("dl", { class: "collected" }, Object.entries(collected).flatMap(([key, value]) => [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))]))
+      : null,
+    summary ? el("p", { class: "muted summary" }, summary) : null,
+  ].filter(Boolean));
+  card.hidden = false;
+}
+
+function renderSide(ctx) {
+  const c = ctx.contact;
+  const fields = [["Name", c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], ["Language", c.language], ["Customer since", clock(c.created_at)]];
+  for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
+  if ((c.tags || []).length) fields.push(["Tags", c.tags.join(", ")]);
+  $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("consent-list").replaceChildren(
+    ...Object.entries(ctx.consent || {}).map(([category, s]) =>
+      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? "opted in" : "not opted in"}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
+    ),
+  );
+  $("earlier-list").replaceChildren(
+    ...(ctx.earlier.length
+      ? ctx.earlier.map((e) => el("li", {}, el("a", { href: `/desk/c/${e.id}/`, onclick: (ev) => { ev.preventDefault(); openConversation(e.id); } }, `#${e.id} · ${e.status} · ${clock(e.created_at)}`), el("div", { class: "muted" }, e.preview || "")))
+      : [el("li", { class: "muted" }, "None")]),
+  );
+  $("side-panel").hidden = false;
+}
+
+async function loadContext(id) {
+  const ctx = await api(`/api/v1/desk/conversations/${id}/context/`);
+  if (state.open !== id) return null;
+  state.context = ctx;
+  upsertRow(ctx.conversation);
+  renderHandoff(ctx.handoff);
+  renderSide(ctx);
+  renderHeader();
+  return ctx;
+}
+
+function showError(text) {
+  const box = $("action-error");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+async function openConversation(id, { push = true, watch = false } = {}) {
+  if (state.open && state.open !== id) live.unsubscribe(state.open);
+  state.open = id;
+  state.selected = id;
+  state.messages = new Map();
+  state.lastMessageId = 0;
+  state.context = null;
+  state.watch = watch;
+  $("transcript").replaceChildren();
+  showError("");
+  $("typing-line").textContent = "";
+  $("desk").dataset.open = "1";
+  $("conversation-view").hidden = false;
+  $("empty-state").hidden = true;
+  if (push) history.pushState({ id }, "", `/desk/c/${id}/`);
+  scheduleList();
+  let ctx;
+  try {
+    ctx = await loadContext(id);
+    if (!ctx) return;
+    if (ctx.my_role === "watcher") state.watch = true;
+    else if (state.watch && ctx.supervisor && ctx.my_role === "") await api(`/api/v1/conversations/${id}/watch/`, { method: "POST" });
+    live.subscribe(id, state.watch);
+    $("watch-banner").hidden = !state.watch;
+    const messages = await apiAll(`/api/v1/conversations/${id}/messages/`);
+    if (state.open !== id) return;
+    messages.forEach(placeMessage);
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+    renderHeader();
+    markSeen();
+  } catch (error) {
+    if (state.open !== id) return;
+    $("conversation-view").hidden = true;
+    $("side-panel").hidden = true;
+    $("empty-state").hidden = false;
+    $("empty-state").textContent = error.status === 404 ? "This conversation does not exist or is not yours to see." : error.message;
+    live.unsubscribe(id);
+    state.open = null;
+  }
+}
+
+function closeConversation() {
+  if (state.open) live.unsubscribe(state.open);
+  state.open = null;
+  $("desk").dataset.open = "";
+  $("conversation-view").hidden = true;
+  $("side-panel").hidden = true;
+  $("empty-state").hidden = false;
+  history.pushState({}, "", "/desk/");
+  scheduleList();
+}
+$("back-to-list").addEventListener("click", closeConversation);
+window.addEventListener("popstate", () => {
+  const match = location.pathname.match(/^\/desk\/c\/(\d+)\/$/);
+  if (match) openConversation(Number(match[1]), { push: false });
+  else if (state.open) closeConversation();
+});
+
+let seenTimer = null;
+function markSeen() {
+  const id = state.open;
+  const row = state.rows.get(id);
+  if (!id || state.watch || document.visibilityState !== "visible" || !row || !row.unread) return;
+  clearTimeout(seenTimer);
+  seenTimer = setTimeout(async () => {
+    try {
+      await api(`/api/v1/conversations/${id}/seen/`, { method: "POST" });
+      const current = state.rows.get(id);
+      if (current) upsertRow({ ...current, unread: 0 });
+    } catch (_) { /* a read receipt is a courtesy */ }
+  }, 300);
+}
+document.addEventListener("visibilitychange", markSeen);
+
+// ---- actions ----
+async function act(action, body = {}) {
+  const id = state.open;
+  if (!id) return;
+  showError("");
+  try {
+    const result = await api(`/api/v1/conversations/${id}/${action}/`, { method: "POST", body });
+    if (result && result.conversation && typeof result.conversation === "object") upsertRow(result.conversation);
+    await loadContext(id);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+async function transfer() {
+  const ctx = state.context;
+  const row = state.rows.get(state.open);
+  if (!ctx || !row) return;
+  const dialog = $("transfer-dialog");
+  $("transfer-team").replaceChildren(el("option", { value: "" }, "—"), ...ctx.teams.filter((t) => t.id !== row.team).map((t) => el("option", { value: t.id }, t.name)));
+  $("transfer-agent").replaceChildren(el("option", { value: "" }, "—"), ...ctx.team_members.filter((u) => u.id !== row.assignee).map((u) => el("option", { value: u.id }, u.name)));
+  $("transfer-note").value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "ok") return;
+    const team = Number($("transfer-team").value) || null;
+    const agent = Number($("transfer-agent").value) || null;
+    act("transfer", { team: agent ? null : team, agent, note: $("transfer-note").value });
+  }, { once: true });
+}
+
+function runAction(action) {
+  const button = document.querySelector(`#conversation-actions [data-action="${action}"]`);
+  if (!button || button.hidden) return;
+  if (action === "transfer") transfer();
+  else act(action);
+}
+document.querySelectorAll("#conversation-actions [data-action]").forEach((button) => button.addEventListener("click", () => runAction(button.dataset.action)));
+
+const composer = new Composer({
+  me,
+  supervisor: cfg.supervisor,
+  conversationId: () => state.open,
+  live: () => live,
+  onSent: (message) => placeMessage(message),
+  onError: showError,
+});
+
+// ---- live events ----
+let typingTimer = null;
+function onEvent(frame) {
+  switch (frame.type) {
+    case "message.created":
+    case "message.updated": {
+      const m = frame.message;
+      if (!m) return;
+      placeMessage(m);
+      const row = state.rows.get(m.conversation);
+      if (!row) { scheduleCatchUp(); return; }
+      if (frame.type === "message.created" && !m.internal) {
+        const patch = { id: row.id, preview: (m.text || "").slice(0, 200), last_activity_at: m.created_at };
+        if (m.direction === "in" && !state.counted.has(m.id)) {
+          state.counted.add(m.id);
+          if (m.conversation !== state.open || state.watch || document.visibilityState !== "visible") patch.unread = (row.unread || 0) + 1;
+          else { patch.unread = (row.unread || 0) + 1; setTimeout(markSeen, 0); }
+        }
+        upsertRow(patch);
+      }
+      return;
+    }
+    case "conversation.created":
+    case "conversation.updated": {
+      const row = upsertRow(frame.conversation, { live: true });
+      if (row && row.id === state.open && state.context) loadContext(row.id).catch(() => {});
+      return;
+    }
+    case "sla.breached": {
+      const row = state.rows.get(frame.conversation);
+      if (row) upsertRow({ id: row.id, sla_breached_at: frame.breached_at });
+      return;
+    }
+    case "typing":
+      if (frame.conversation === state.open && frame.user && frame.user.id !== me) {
+        $("typing-line").textContent = `${frame.user.name} is ${frame.internal ? "writing a note" : "typing"}…`;
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(() => { $("typing-line").textContent = ""; }, 5000);
+      }
+      return;
+    case "unsubscribed":
+    case "error":
+      if ((frame.code === "forbidden" || frame.reason === "forbidden") && frame.conversation === state.open) {
+        closeConversation();
+        $("empty-state").textContent = "This conversation is no longer yours to see.";
+      }
+      return;
+    default:
+  }
+}
+
+// ---- catch-up: on every (re)connect, what changed since the last answer we saw ----
+async function catchUp() {
+  const url = state.since ? `/api/v1/desk/conversations/?since=${encodeURIComponent(state.since)}` : "/api/v1/desk/conversations/";
+  const data = await api(url);
+  // Overlap the next window by 30 s: a write committed late is replayed, never lost.
+  state.since = new Date(new Date(data.server_time).getTime() - 30000).toISOString();
+  const live = state.rows.size > 0;
+  data.results.forEach((row) => upsertRow(row, { live }));
+  if (state.open) {
+    const id = state.open;
+    const after = state.lastMessageId;
+    const missed = await apiAll(`/api/v1/conversations/${id}/messages/${after ? `?after=${after}` : ""}`);
+    missed.forEach(placeMessage);
+    await loadContext(id);
+  }
+}
+let catchUpTimer = null;
+function scheduleCatchUp() {
+  clearTimeout(catchUpTimer);
+  catchUpTimer = setTimeout(() => catchUp().catch(() => {}), 400);
+}
+
+function setStatus(status) {
+  const badge = $("connection-status");
+  badge.dataset.state = status;
+  badge.textContent = { live: "live", connecting: "connecting…", reconnecting: "reconnecting…", offline: "offline", "signed-out": "signed out" }[status] || status;
+  if (status === "signed-out") location.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
+}
+
+const initial = catchUp();
+const live = new Live({
+  url: cfg.socket,
+  onEvent,
+  onStatus: setStatus,
+  onConnect: async () => { await initial.catch(() => {}); await catchUp(); },
+});
+
+// ---- presence ----
+const presence = $("presence-select");
+api("/api/v1/agents/me/").then((profile) => { presence.value = profile.presence; }).catch(() => {});
+presence.addEventListener("change", () => api("/api/v1/agents/me/", { method: "PATCH", body: { presence: presence.value } }).catch((e) => showError(e.message)));
+
+// ---- keyboard ----
+function move(step) {
+  const rows = visibleRows();
+  if (!rows.length) return;
+  let index = rows.findIndex((row) => row.id === state.selected);
+  index = index === -1 ? 0 : Math.min(rows.length - 1, Math.max(0, index + step));
+  state.selected = rows[index].id;
+  renderList();
+  const node = document.getElementById(`conversation-${state.selected}`);
+  if (node) node.scrollIntoView({ block: "nearest" });
+}
+$("help-button").addEventListener("click", () => $("help-dialog").showModal());
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  const typing = target.closest && target.closest("input, textarea, select");
+  if (typing || event.metaKey || event.ctrlKey || event.altKey) return;
+  if (document.querySelector("dialog[open]")) return;
+  const keys = {
+    j: () => move(1),
+    k: () => move(-1),
+    o: () => state.selected && openConversation(state.selected),
+    Enter: () => state.selected && openConversation(state.selected),
+    1: () => setView("mine"),
+    2: () => setView("team"),
+    3: () => setView("all"),
+    r: () => composer.focus("reply"),
+    n: () => composer.focus("note"),
+    w: () => composer.focus("whisper"),
+    a: () => runAction("assign"),
+    t: () => runAction("transfer"),
+    h: () => runAction(state.rows.get(state.open) && state.rows.get(state.open).on_hold ? "unhold" : "hold"),
+    b: () => runAction("handback"),
+    e: () => runAction("resolve"),
+    "?": () => $("help-dialog").showModal(),
+    Escape: () => state.open && window.innerWidth < 800 && closeConversation(),
+  };
+  const handler = keys[event.key];
+  if (handler) { event.preventDefault(); handler(); }
+});
+
+// Countdowns (window, SLA) move on their own.
+setInterval(() => { scheduleList(); renderHeader(); }, 15000);
+
+if (cfg.conversation) openConversation(cfg.conversation, { push: false, watch: cfg.watch });
+else renderList();
