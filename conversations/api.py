@@ -6,6 +6,9 @@ a conversation the user may not see answers 404, exactly like one that does not 
 
 from __future__ import annotations
 
+from typing import cast
+
+from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
@@ -72,6 +75,11 @@ def _paginated(view: APIView, request: Request, queryset, serializer_class) -> R
     paginator = view.pagination_class()  # type: ignore[attr-defined]
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _user(request: Request) -> AbstractBaseUser:
+    """The signed-in user (every view here requires authentication)."""
+    return cast(AbstractBaseUser, request.user)
 
 
 def _valid(serializer_class, data) -> dict:
@@ -159,7 +167,7 @@ class ConversationMessagesApi(APIView):
         data = _valid(MessageCreateSerializer, request.data)
         try:
             if "note" in data:
-                message = message_send_note(conversation=conversation, text=data["note"], author=request.user)
+                message = message_send_note(conversation=conversation, text=data["note"], author=_user(request))
             elif "template" in data:
                 from notifications.templates_send import template_message_send
 
@@ -169,7 +177,7 @@ class ConversationMessagesApi(APIView):
                     name=template["name"],
                     language=template["language"],
                     parameters=template.get("parameters") or [],
-                    sender_user=request.user,
+                    sender_user=_user(request),
                 )
             else:
                 if not user_may_reply(request.user, conversation):
@@ -187,7 +195,7 @@ class ConversationMessagesApi(APIView):
                     conversation=conversation,
                     text=data["text"],
                     sender_kind="agent",
-                    sender_user=request.user,
+                    sender_user=_user(request),
                     reply_to=reply_to,
                 )
         except SendRefused as refusal:

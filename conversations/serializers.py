@@ -22,7 +22,9 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField()
     detail = serializers.CharField()
-    fields = serializers.DictField(
+    # The error body's key is `fields`; DRF's metaclass moves declared fields out of the
+    # class namespace, so this does not shadow `Serializer.fields`.
+    fields = serializers.DictField(  # type: ignore[assignment]
         required=False,
         help_text="Per-field messages, for validation errors only.",
     )

@@ -65,7 +65,7 @@ def test_superuser_and_admin_group_member_see_everything(
 ):
     everything = {team_conversation.id, other_conversation.id, teamless_conversation.id}
     group_admin = UserFactory(username="groupadmin")
-    group_admin.groups.add(Group.objects.create(name="admin"))
+    group_admin.groups.add(Group.objects.get_or_create(name="admin")[0])
 
     assert visible_ids(admin_user) == everything
     assert visible_ids(group_admin) == everything
