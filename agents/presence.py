@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -95,9 +95,13 @@ def agent_updated_broadcast(profile: AgentProfile) -> None:
     def publish() -> None:
         from config.realtime import publish as realtime_publish
 
-        fresh = AgentProfile.objects.select_related("user").filter(pk=profile.pk).first()
-        if fresh is not None:
-            realtime_publish(groups, {"type": "agent.updated", "agent": agent_payload(fresh)})
+        try:
+            fresh = AgentProfile.objects.select_related("user").filter(pk=profile.pk).first()
+            payload = agent_payload(fresh) if fresh is not None else None
+        except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
+            return
+        if payload is not None:
+            realtime_publish(groups, {"type": "agent.updated", "agent": payload})
 
     transaction.on_commit(publish)
 

@@ -3,9 +3,9 @@
 Guarantees, also with many workers at once:
 - an agent never carries more conversations (assigned, not on hold) than their capacity;
 - a conversation is never assigned twice.
-Each assignment is one short transaction that locks, in this order, the candidate
-conversation rows (`SELECT … FOR UPDATE SKIP LOCKED`, so workers take disjoint rows), the
-team row for round robin, and the chosen agent's profile row (`FOR UPDATE`, serialising
+Each assignment is one short transaction that locks, in this order, the chosen
+conversation row (`SELECT … FOR UPDATE SKIP LOCKED`, so workers take different rows), the
+team row for round robin (its cursor), and the chosen agent's profile row (`FOR UPDATE`, serialising
 assignments per agent); the agent's load is then recounted from the database inside the
 lock. On SQLite the settings make every transaction IMMEDIATE, which serialises writers.
 
@@ -15,10 +15,13 @@ Queue order: priority (higher first), then time queued. A conversation nobody ca
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -31,11 +34,14 @@ from conversations.events import publish_conversation
 from conversations.models import Conversation, Participant
 from conversations.services import conversation_event_record
 
-# Candidate rows locked per attempt: enough to look past conversations nobody online can
-# take, few enough that concurrent workers find unlocked rows.
+# Candidates read per attempt: enough to look past conversations nobody online can take
+# and past the rows other workers are assigning.
 CANDIDATES_PER_ATTEMPT = 25
-# An attempt whose chosen agent filled up meanwhile is retried; this caps the retries.
-MAX_RETRIES = 50
+# An attempt whose chosen agent filled up meanwhile, or that met a transient lock
+# conflict (SQLite busy, PostgreSQL deadlock), is retried; this caps the retries.
+MAX_RETRIES = 200
+
+log = logging.getLogger(__name__)
 
 _RETRY = object()
 
@@ -57,7 +63,12 @@ def queue_updated_broadcast(team_id: int | None) -> None:
     groups = [SUPERVISORS_GROUP] + ([team_group(team_id)] if team_id is not None else [])
 
     def send() -> None:
-        publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued_in_pool(team_id).count()})
+        try:
+            queued = queued_in_pool(team_id).count()
+        except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
+            log.warning("queue.updated for team %s not sent: database busy", team_id)
+            return
+        publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued})
 
     transaction.on_commit(send)
 
@@ -128,11 +139,13 @@ def _choose(team: Team | None, fits: list[AgentProfile]) -> AgentProfile:
 def assignment_attempt(*, team_id: int | None) -> Any:
     """Assign the first conversation of the pool that an online agent with room can take.
     Returns the conversation, `None` when nothing can be assigned now, or `_RETRY` when
-    the chosen agent filled up concurrently."""
+    the chosen agent filled up concurrently.
+
+    Candidates are read without locks in queue order; the first one that fits is then
+    locked with SKIP LOCKED (a row another worker holds is passed over, so workers
+    serve the head of the queue side by side instead of queueing behind each other)."""
     with transaction.atomic():
-        candidates = list(
-            queued_in_pool(team_id).select_for_update(skip_locked=True, of=("self",))[:CANDIDATES_PER_ATTEMPT]
-        )
+        candidates = list(queued_in_pool(team_id)[:CANDIDATES_PER_ATTEMPT])
         if not candidates:
             return None
         team = None
@@ -140,16 +153,24 @@ def assignment_attempt(*, team_id: int | None) -> Any:
             team = Team.objects.filter(pk=team_id).first()
             if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
                 return None
-            if team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
-                team = Team.objects.select_for_update().get(pk=team_id)
         team_skills = team.required_skills if team is not None else []
         available = [p for p in online_profiles(team=team) if p.load < p.capacity and p.has_skills(team_skills)]
         if not available:
             return None
-        for conversation in candidates:
-            fits = [p for p in available if p.has_skills(conversation.required_skills) and p.speaks(conversation.language)]
+        for candidate in candidates:
+            fits = [p for p in available if p.has_skills(candidate.required_skills) and p.speaks(candidate.language)]
             if not fits:
                 continue
+            conversation = (
+                queued_in_pool(team_id)
+                .filter(pk=candidate.pk)
+                .select_for_update(skip_locked=True, of=("self",))
+                .first()
+            )
+            if conversation is None:  # taken or being taken by another worker
+                continue
+            if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+                team = Team.objects.select_for_update().get(pk=team.pk)
             chosen = _choose(team, fits)
             profile = AgentProfile.objects.select_for_update().select_related("user").get(pk=chosen.pk)
             if profile.presence != AgentProfile.Presence.ONLINE or agent_load(user_id=profile.user_id) >= profile.capacity:
@@ -167,16 +188,28 @@ def queue_drain(*, team_id: int | None) -> int:
     assigned = 0
     retries = 0
     while True:
-        result = assignment_attempt(team_id=team_id)
+        try:
+            result = assignment_attempt(team_id=team_id)
+        except OperationalError as exc:
+            if not _transient(exc):
+                raise
+            result = _RETRY
+            time.sleep(random.uniform(0.002, 0.02) * min(retries + 1, 10))
         if result is _RETRY:
             retries += 1
             if retries > MAX_RETRIES:
+                log.warning("assignment in team %s gave up after %s retries", team_id, retries)
                 break
             continue
         if result is None:
             break
         assigned += 1
     return assigned
+
+
+def _transient(exc: OperationalError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("locked", "deadlock", "could not serialize", "could not obtain lock"))
 
 
 def queue_drain_for_user(*, user_id: int) -> int:

@@ -63,7 +63,7 @@ def _require_access(actor: Any, conversation: Conversation, *, owner_only: bool 
 
 
 def _lock(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update().select_related("team", "contact").get(pk=conversation.pk)
+    return Conversation.objects.select_for_update(of=("self",)).select_related("team", "contact").get(pk=conversation.pk)
 
 
 def _require_status(conversation: Conversation, *allowed: str) -> None:
