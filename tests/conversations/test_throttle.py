@@ -1,0 +1,151 @@
+"""The shared pacer: a rate held across threads and across independent clients of the
+same store (Redis when REDIS_URL is set, as separate processes would use it).
+
+No timing assertions: timestamps are recorded as slots are granted and the test counts
+how many fall into any one-second window, with a generous margin."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from conversations import throttle
+from conversations.throttle import (
+    LocalRateBackend,
+    RedisRateBackend,
+    number_throughput_acquire,
+    rate_try,
+    throughput_acquire,
+)
+from tests.factories import NumberFactory
+
+
+def _key() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+def _max_in_any_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best = 0
+    for i, start in enumerate(stamps):
+        inside = sum(1 for t in stamps[i:] if t < start + 1.0)
+        best = max(best, inside)
+    return best
+
+
+def _acquire_from_threads(acquire, threads: int, per_thread: int) -> list[float]:
+    stamps: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(per_thread):
+            if not acquire():
+                with lock:
+                    failures.append("timed out")
+                continue
+            now = time.monotonic()
+            with lock:
+                stamps.append(now)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(60)
+    assert failures == []
+    return stamps
+
+
+def test_a_free_slot_is_taken_at_once_and_the_next_one_waits():
+    key = _key()
+
+    assert rate_try(key=key, rate_per_second=2) == 0.0
+    wait = rate_try(key=key, rate_per_second=2)
+
+    assert 0.0 < wait <= 0.5
+
+
+def test_burst_allows_back_to_back_slots_then_paces():
+    key = _key()
+
+    granted = [rate_try(key=key, rate_per_second=0.5, burst=3) for _ in range(4)]
+
+    assert granted[:3] == [0.0, 0.0, 0.0]
+    assert granted[3] > 0.0
+
+
+def test_acquire_gives_up_at_once_when_the_timeout_cannot_be_met():
+    key = _key()
+    assert throughput_acquire(key=key, rate_per_second=0.2, timeout=0) is True
+
+    assert throughput_acquire(key=key, rate_per_second=0.2, timeout=1.0) is False
+    # Nothing was taken by the refused call: the next slot is still about 5 s away, not 10.
+    assert rate_try(key=key, rate_per_second=0.2) <= 5.0
+
+
+def test_rate_is_held_across_threads():
+    rate = 20
+    key = _key()
+
+    stamps = _acquire_from_threads(
+        lambda: throughput_acquire(key=key, rate_per_second=rate, timeout=30), threads=6, per_thread=10
+    )
+
+    assert len(stamps) == 60
+    assert _max_in_any_second(stamps) <= rate * 1.5
+
+
+def _independent_clients() -> list:
+    if settings.REDIS_URL:
+        return [("redis", lambda: RedisRateBackend(settings.REDIS_URL))]
+    # Without Redis, state lives in the process: one backend shared by its threads.
+    shared = LocalRateBackend()
+    return [("local", lambda: shared)]
+
+
+_STORES = _independent_clients()
+
+
+@pytest.mark.parametrize("make_backend", [make for _, make in _STORES], ids=[name for name, _ in _STORES])
+def test_rate_is_held_across_independent_clients_of_the_store(make_backend):
+    rate = 20
+    key = _key()
+    backends = threading.local()
+
+    def acquire() -> bool:
+        # Each thread has its own client (for Redis, its own connection pool), as a
+        # separate web process or Celery worker would.
+        if not hasattr(backends, "backend"):
+            backends.backend = make_backend()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            wait = backends.backend.try_acquire(key, rate, 1)
+            if wait <= 0:
+                return True
+            time.sleep(wait)
+        return False
+
+    stamps = _acquire_from_threads(acquire, threads=4, per_thread=12)
+
+    assert len(stamps) == 48
+    assert _max_in_any_second(stamps) <= rate * 1.5
+
+
+def test_the_configured_store_is_redis_exactly_when_redis_url_is_set():
+    expected = RedisRateBackend if settings.REDIS_URL else LocalRateBackend
+    assert isinstance(throttle.backend(), expected)
+
+
+@pytest.mark.django_db
+def test_number_throughput_follows_the_numbers_setting():
+    number = NumberFactory(phone_number_id=f"pn-{uuid.uuid4().hex[:12]}", throughput_mps=1, is_default=False)
+
+    assert number_throughput_acquire(number=number, timeout=0) is True
+    assert number_throughput_acquire(number=number, timeout=0) is False
