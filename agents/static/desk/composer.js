@@ -27,6 +27,7 @@ export class Composer {
     document.querySelectorAll("#composer .mode").forEach((button) => button.addEventListener("click", () => this.setMode(button.dataset.mode)));
     $("template-select").addEventListener("change", () => this.templateChosen());
     $("template-composer").addEventListener("submit", (event) => { event.preventDefault(); this.sendTemplate(); });
+    this.setMode("reply");
   }
 
   update(row, ctx, watch) {
