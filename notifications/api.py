@@ -1,0 +1,190 @@
+"""Consent, templates and the transactional notification API. Thin: validate, check
+access, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_errors import ApiError
+from conversations.contacts import ContactRefused, wa_id_normalize
+from conversations.models import Contact, WhatsAppNumber
+from conversations.selectors import contacts_visible_to, number_for_new_contact, user_is_admin
+from conversations.sending import SendRefused
+
+from . import consent as consent_services
+from .idempotency import IdempotencyConflict, idempotent_call
+from .models import ConsentSource, MessageTemplate
+from .selectors import templates_for_number
+from .serializers import (
+    ConsentChangeSerializer,
+    NotificationCreateSerializer,
+    TemplateCreateSerializer,
+    TemplateFilterSerializer,
+    TemplateSerializer,
+)
+
+REFUSAL_STATUS = {
+    "not_opted_in": status.HTTP_409_CONFLICT,
+    "template_not_approved": status.HTTP_409_CONFLICT,
+    "template_invalid": status.HTTP_400_BAD_REQUEST,
+    "invalid": status.HTTP_400_BAD_REQUEST,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+}
+
+
+def valid(serializer_class, data) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def require_admin(request: Request) -> None:
+    if not user_is_admin(request.user):
+        raise ApiError("forbidden", "Only admins may do this.", status.HTTP_403_FORBIDDEN)
+
+
+def number_or_default(number_id: int | None) -> WhatsAppNumber:
+    number = number_for_new_contact(number_id=number_id)
+    if number is None:
+        raise ApiError("invalid", "No such WhatsApp number (and no default number).")
+    return number
+
+
+class ContactConsentApi(APIView):
+    """POST /api/v1/contacts/<id>/opt-in/ and /opt-out/."""
+
+    opted_in = True
+
+    @extend_schema(request=ConsentChangeSerializer, responses={200: dict},
+                   summary="Record a consent change (source `api`) for one or all categories")
+    def post(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(contacts_visible_to(request.user), pk=contact_id)
+        data = valid(ConsentChangeSerializer, request.data)
+        categories = consent_services.CATEGORIES if data["category"] == "all" else (data["category"],)
+        change = consent_services.consent_opt_in if self.opted_in else consent_services.consent_opt_out
+        for category in categories:
+            change(contact=contact, category=category, source=ConsentSource.API, proof=data["proof"],
+                   actor=request.user)
+        return Response({"contact": contact.pk, "consent": consent_services.consent_state(contact=contact)})
+
+    @extend_schema(responses={200: dict}, summary="The contact's current consent per category")
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(contacts_visible_to(request.user), pk=contact_id)
+        return Response({"contact": contact.pk, "consent": consent_services.consent_state(contact=contact)})
+
+
+class ContactOptOutApi(ContactConsentApi):
+    opted_in = False
+
+
+class TemplateListApi(APIView):
+    @extend_schema(parameters=[TemplateFilterSerializer], responses={200: TemplateSerializer(many=True)},
+                   summary="Message templates (any signed-in user); `sync=true` refreshes from WhatsApp (admins)")
+    def get(self, request: Request) -> Response:
+        filters = valid(TemplateFilterSerializer, request.query_params)
+        if filters.get("sync"):
+            require_admin(request)
+            from conversations.providers.whatsapp import GraphError
+
+            from .template_sync import templates_sync
+
+            try:
+                templates_sync(number=number_or_default(filters.get("number")))
+            except GraphError as exc:
+                raise ApiError("provider_error", f"WhatsApp refused the template list: {exc}",
+                               status.HTTP_502_BAD_GATEWAY) from None
+        templates = templates_for_number(number_id=filters.get("number"))
+        if filters.get("status"):
+            templates = templates.filter(status=filters["status"].upper())
+        return Response(TemplateSerializer(templates, many=True).data)
+
+    @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateSerializer},
+                   summary="Create a template (admins) and submit it to WhatsApp for review")
+    def post(self, request: Request) -> Response:
+        require_admin(request)
+        from .template_params import template_preview_html
+        from .template_sync import template_submit
+
+        data = valid(TemplateCreateSerializer, request.data)
+        number = number_or_default(data.get("number"))
+        template_preview_html(data["components"])  # rejects components that cannot be rendered
+        template, created = MessageTemplate.objects.get_or_create(
+            business_account_id=number.business_account_id, name=data["name"], language=data["language"],
+            defaults={"number": number, "category": data["category"], "components": data["components"],
+                      "parameter_format": data["parameter_format"]},
+        )
+        if not created:
+            raise ApiError("template_exists", "A template with this name and language exists already.",
+                           status.HTTP_409_CONFLICT)
+        if data["submit"]:
+            template = template_submit(template=template)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+def _notification_contact(data: dict[str, Any]) -> Contact:
+    if data.get("contact"):
+        return get_object_or_404(Contact.objects.select_related("number"), pk=data["contact"])
+    number = number_or_default(data.get("number"))
+    try:
+        wa_id = wa_id_normalize(data["to"])
+    except ContactRefused as exc:
+        raise ApiError("invalid", f"to: {exc.detail}") from None
+    contact = Contact.objects.filter(number=number, wa_id=wa_id).first()
+    if contact is None:
+        raise ApiError("not_opted_in", "This phone number has no contact and so no opt-in.", status.HTTP_409_CONFLICT)
+    return contact
+
+
+class NotificationApi(APIView):
+    """POST /api/v1/notifications/: one transactional template message, idempotent by key."""
+
+    @extend_schema(
+        request=NotificationCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        responses={201: dict, 400: dict, 409: dict},
+        summary="Send one approved template to a contact (admins); a repeated Idempotency-Key returns the first answer",
+    )
+    def post(self, request: Request) -> Response:
+        require_admin(request)
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key or len(key) > 255:
+            raise ApiError("invalid", "The Idempotency-Key header is required (at most 255 characters).")
+        data = valid(NotificationCreateSerializer, request.data)
+
+        def send() -> tuple[int, dict, int | None]:
+            from conversations.receiving import conversation_for_contact
+
+            from .templates_send import template_message_send
+
+            contact = _notification_contact(data)
+            template = data["template"]
+            try:
+                # A refused send leaves nothing behind, not even a newly opened conversation.
+                with transaction.atomic():
+                    message = template_message_send(
+                        conversation=conversation_for_contact(contact=contact), name=template["name"],
+                        language=template["language"], parameters=template.get("parameters"), sender_user=None,
+                    )
+            except SendRefused as refusal:
+                code = REFUSAL_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
+                return code, {"code": refusal.code, "detail": refusal.detail}, None
+            body = {"message": message.pk, "conversation": message.conversation_id, "contact": contact.pk,
+                    "status": message.status}
+            return status.HTTP_201_CREATED, body, message.pk
+
+        try:
+            code, body, replayed = idempotent_call(user=request.user, key=key, data=request.data, action=send)
+        except IdempotencyConflict as exc:
+            raise ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT) from None
+        response = Response(body, status=code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response

@@ -1,0 +1,82 @@
+"""Input and output shapes of the notifications API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import Campaign, MessageTemplate, TemplateCategory
+from .models.templates import ParameterFormat
+
+
+class ConsentChangeSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=["marketing", "utility", "all"], default="all")
+    proof = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageTemplate
+        fields = ["id", "number", "name", "language", "category", "status", "quality", "parameter_format",
+                  "components", "rejection_reason", "remote_id", "last_synced_at", "submit_error"]
+        read_only_fields = fields
+
+
+class TemplateCreateSerializer(serializers.Serializer):
+    number = serializers.IntegerField(required=False, help_text="Number id; default: the default number.")
+    name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="Lower case letters, digits and underscores.")
+    language = serializers.CharField(max_length=16)
+    category = serializers.ChoiceField(choices=TemplateCategory.choices)
+    parameter_format = serializers.ChoiceField(choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL)
+    components = serializers.ListField(child=serializers.DictField(), min_length=1)
+    submit = serializers.BooleanField(default=True, help_text="Submit to WhatsApp for review at once.")
+
+
+class TemplateFilterSerializer(serializers.Serializer):
+    number = serializers.IntegerField(required=False)
+    status = serializers.CharField(required=False)
+    sync = serializers.BooleanField(required=False, default=False, help_text="Sync from WhatsApp first (admins).")
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    template_name = serializers.CharField(source="template.name", read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "number", "template", "template_name", "audience", "audience_filter",
+                  "parameter_mapping", "scheduled_at", "state", "pause_reason", "audience_rejected",
+                  "created_at", "started_at", "completed_at"]
+        read_only_fields = ["id", "state", "pause_reason", "audience_rejected", "created_at", "started_at",
+                            "completed_at", "template_name"]
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    number = serializers.IntegerField(required=False)
+    template = serializers.IntegerField()
+    audience = serializers.ChoiceField(choices=Campaign.Audience.choices, default=Campaign.Audience.ALL_OPTED_IN)
+    audience_filter = serializers.DictField(required=False, default=dict)
+    audience_csv = serializers.CharField(required=False, allow_blank=True, default="")
+    parameter_mapping = serializers.JSONField(required=False, default=dict)
+    scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class CampaignPauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="Paused by an admin.", max_length=500)
+
+
+class TemplateRefSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(max_length=16)
+    parameters = serializers.JSONField(required=False, default=list)
+
+
+class NotificationCreateSerializer(serializers.Serializer):
+    contact = serializers.IntegerField(required=False, help_text="Contact id.")
+    to = serializers.CharField(required=False, max_length=32, help_text="Or the phone number (international format).")
+    number = serializers.IntegerField(required=False, help_text="With `to`: the number id (default number otherwise).")
+    template = TemplateRefSerializer()
+
+    def validate(self, attrs):
+        if bool(attrs.get("contact")) == bool(attrs.get("to")):
+            raise serializers.ValidationError("Give exactly one of `contact` or `to`.")
+        return attrs
