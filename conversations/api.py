@@ -29,6 +29,7 @@ from .selectors import (
     number_for_new_contact,
     user_may_reply,
 )
+from .sending import SendRefused, message_send_note, message_send_text
 from .serializers import (
     ContactCreateSerializer,
     ContactFilterSerializer,
@@ -161,8 +162,6 @@ class ConversationMessagesApi(APIView):
         },
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        from .sending import SendRefused, message_send_note, message_send_text
-
         conversation = conversation_for_user(request.user, conversation_id)
         data = _valid(MessageCreateSerializer, request.data)
         try:

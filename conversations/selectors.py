@@ -162,7 +162,7 @@ def conversation_latest_handoff(conversation: Conversation) -> dict | None:
     handoffs = getattr(conversation, "handoffs", None)
     if handoffs is None:
         return None
-    latest = handoffs.order_by("-created_at").first()
+    latest = handoffs.order_by("-created_at", "-id").first()
     return latest.as_context() if latest is not None else None
 
 

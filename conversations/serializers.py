@@ -4,6 +4,7 @@ the services)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -236,6 +237,15 @@ class ContactCreateSerializer(serializers.Serializer):
         ref_name = "ContactCreate"
 
 
+class QueryDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time from a query string, where an unencoded `+01:00` offset arrives as ` 01:00`."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value.strip())
+        return super().to_internal_value(value)
+
+
 class ConversationFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
     team = serializers.IntegerField(required=False, help_text="Team id.")
@@ -244,7 +254,7 @@ class ConversationFilterSerializer(serializers.Serializer):
         required=False,
         help_text="A user id, `me`, or `none` for unassigned conversations.",
     )
-    since = serializers.DateTimeField(
+    since = QueryDateTimeField(
         required=False, help_text="Only conversations with activity after this ISO 8601 time."
     )
 

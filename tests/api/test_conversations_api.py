@@ -178,3 +178,46 @@ def test_list_query_count_stays_constant(api, agent, number, team, django_assert
     add(15)
     with django_assert_max_num_queries(6):
         assert api.get(LIST).json()["count"] == 17
+
+
+def test_detail_carries_the_latest_handoff_context(api, agent, team, team_conversation):
+    from bots.models import Handoff
+
+    Handoff.objects.create(
+        conversation=team_conversation,
+        reason_code="not_understood",
+        created_at=timezone.now() - timezone.timedelta(minutes=5),
+    )
+    Handoff.objects.create(
+        conversation=team_conversation,
+        reason_code="keyword",
+        policy_name="Default",
+        collected_values={"order": "A-100"},
+        transcript=["Customer: agent please", "Bot: Connecting you to a person."],
+        suggested_team=team,
+    )
+    api.force_authenticate(agent)
+
+    handoff = api.get(detail(team_conversation)).json()["handoff"]
+
+    assert handoff["reason"] == "keyword"
+    assert handoff["collected_values"] == {"order": "A-100"}
+    assert handoff["transcript"][0] == "Customer: agent please"
+    assert handoff["suggested_team"]["id"] == team.id
+
+
+def test_detail_handoff_is_null_without_one(api, agent, team_conversation):
+    api.force_authenticate(agent)
+
+    assert api.get(detail(team_conversation)).json()["handoff"] is None
+
+
+def test_since_accepts_an_offset_sent_without_url_encoding(api, agent, team_conversation):
+    touch(team_conversation, 30)
+    api.force_authenticate(agent)
+    hour_ago = (timezone.now() - timezone.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    minute_ago = (timezone.now() - timezone.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    # A literal "+00:00" in a URL reaches the server as " 00:00".
+    assert ids(api.get(f"{LIST}?since={hour_ago}+00:00")) == [team_conversation.id]
+    assert ids(api.get(f"{LIST}?since={minute_ago}+00:00")) == []
