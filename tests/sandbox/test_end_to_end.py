@@ -39,8 +39,9 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = 20.0) -> o
     raise AssertionError(f"gave up waiting for {what}")
 
 
-@pytest.fixture
-def embedded_server(tmp_path):
+@pytest.fixture(scope="module")
+def embedded_server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("embedded")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "REDIS_", "CELERY_", "SANDBOX_"))}
     env.update(
@@ -78,9 +79,7 @@ def embedded_server(tmp_path):
         log.close()
 
 
-@pytest.mark.e2e
-def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embedded_server):
-    base, database = embedded_server
+def signed_in_client(base: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=10)
     client.get("/admin/login/")
     signed = client.post(
@@ -89,6 +88,24 @@ def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embe
         headers={"Referer": base + "/admin/login/"},
     )
     assert signed.status_code == 302
+    return client
+
+
+def graph_send(base: str, body: dict) -> str:
+    answer = httpx.post(
+        f"{base}/sandbox/graph/v23.0/{DEMO_NUMBER_ID}/messages",
+        json={"messaging_product": "whatsapp", **body},
+        headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["messages"][0]["id"]
+
+
+@pytest.mark.e2e
+def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embedded_server):
+    base, database = embedded_server
+    client = signed_in_client(base)
     page = client.get("/sandbox/")
     assert page.status_code == 200
     csrf = {"X-CSRFToken": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)}
@@ -109,13 +126,7 @@ def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embe
     assert shown[0]["text"] == "hello" and shown[0]["status"] in ("delivered", "read")
 
     # The business writes through the stand-in Graph, as the delivery client does.
-    answer = client.post(
-        f"/sandbox/graph/v23.0/{DEMO_NUMBER_ID}/messages",
-        json={"messaging_product": "whatsapp", "to": "15551230000", "type": "text", "text": {"body": "Hi Ana!"}},
-        headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
-    )
-    assert answer.status_code == 200, answer.text
-    wamid = answer.json()["messages"][0]["id"]
+    wamid = graph_send(base, {"to": "15551230000", "type": "text", "text": {"body": "Hi Ana!"}})
 
     def statuses() -> set[str]:
         rows = database.execute(
@@ -130,3 +141,56 @@ def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embe
     assert on_phone["status"] == "delivered"
     client.post(f"/sandbox/api/phones/{phone['id']}/seen/", json={"ids": [on_phone["id"]]}, headers=csrf)
     wait_for(lambda: "read" in statuses(), "the read status webhook")
+
+
+@pytest.mark.e2e
+def test_in_the_browser_customer_text_stays_text_and_a_tapped_button_reaches_the_business(embedded_server):
+    from playwright.sync_api import sync_playwright
+
+    base, database = embedded_server
+    attack = '<img src=x onerror="window.pwned=1">'
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15000)
+            page.goto(base + "/admin/login/?next=/sandbox/")
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "demo")
+            page.click("input[type=submit]")
+            page.wait_for_url("**/sandbox/")
+            page.fill("#np-name", "<b>Carla</b>")
+            page.fill("#np-wa", "15557654321")
+            page.click("#new-phone button[type=submit]")
+            page.wait_for_function("document.getElementById('chat-title').textContent === '<b>Carla</b>'")
+            page.fill("#text", attack)
+            page.click("#send")
+            page.locator("#thread .bubble.in .body", has_text="onerror").wait_for()
+
+            assert page.locator("#thread img, #phones b, #chat-title b").count() == 0
+            assert page.locator("#thread .bubble.in .body").last.text_content() == attack
+            assert page.evaluate("window.pwned") is None
+
+            graph_send(
+                base,
+                {
+                    "to": "15557654321",
+                    "type": "interactive",
+                    "interactive": {
+                        "type": "button",
+                        "body": {"text": "Shall we call you back?"},
+                        "action": {"buttons": [{"type": "reply", "reply": {"id": "callback-yes", "title": "Yes, call me"}}]},
+                    },
+                },
+            )
+            page.get_by_role("button", name="Yes, call me").click()
+        finally:
+            browser.close()
+
+    def tapped():
+        return database.execute(
+            "SELECT type, text FROM conversations_message WHERE direction = 'in' AND type = 'interactive' "
+            "AND payload LIKE '%callback-yes%'"
+        ).fetchone()
+
+    assert wait_for(tapped, "the button reply to arrive as a webhook")

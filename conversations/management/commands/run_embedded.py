@@ -59,6 +59,10 @@ class Command(BaseCommand):
         from config.asgi import application
 
         host, port = options["host"], options["port"]
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # One line per task run (periodic sweeps included) drowns the demo's console;
+            # task failures are still logged as errors.
+            logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
         base = f"http://{host}:{port}"
         scheduler = PeriodicScheduler(settings.PERIODIC_TASKS)
         scheduler.start()
