@@ -112,35 +112,51 @@ def presence_set(*, user: Any, presence: str) -> AgentProfile:
     if presence not in AgentProfile.Presence.values:
         raise ValueError(f"unknown presence {presence!r}")
     profile_for(user)
-    now = timezone.now()
     with transaction.atomic():
         profile = AgentProfile.objects.select_for_update().select_related("user").get(user_id=user.pk)
-        fields = ["presence", "presence_changed_at"]
-        if presence == AgentProfile.Presence.ONLINE:
-            profile.last_seen_at = now
-            fields.append("last_seen_at")
-        if profile.presence != presence:
-            profile.presence = presence
-            profile.presence_changed_at = now
-            profile.save(update_fields=fields)
-            agent_updated_broadcast(profile)
-            if presence == AgentProfile.Presence.ONLINE:
-                enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=user.pk)
-        elif "last_seen_at" in fields:
-            profile.save(update_fields=["last_seen_at"])
+        _presence_change(profile, presence, automatic=False)
     return profile
 
 
+def _presence_change(profile: AgentProfile, presence: str, *, automatic: bool) -> None:
+    now = timezone.now()
+    fields = ["away_is_automatic"]
+    profile.away_is_automatic = automatic and presence == AgentProfile.Presence.AWAY
+    if presence == AgentProfile.Presence.ONLINE:
+        profile.last_seen_at = now
+        fields.append("last_seen_at")
+    changed = profile.presence != presence
+    if changed:
+        profile.presence = presence
+        profile.presence_changed_at = now
+        fields += ["presence", "presence_changed_at"]
+    profile.save(update_fields=fields)
+    if changed:
+        agent_updated_broadcast(profile)
+        if presence == AgentProfile.Presence.ONLINE:
+            enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=profile.user_id)
+
+
 def agent_seen(*, user: Any) -> None:
-    """Record a desk connection, disconnection or heartbeat. Presence is left as the agent
-    set it; the sweep uses this to move silent agents to away."""
+    """Record a desk connection, disconnection or heartbeat. An agent the sweep moved to
+    away comes back online; a presence the agent chose is left alone."""
     profile_for(user)
-    AgentProfile.objects.filter(user_id=user.pk).update(last_seen_at=timezone.now())
+    with transaction.atomic():
+        AgentProfile.objects.filter(user_id=user.pk).update(last_seen_at=timezone.now())
+        profile = (
+            AgentProfile.objects.select_for_update()
+            .select_related("user")
+            .filter(user_id=user.pk, presence=AgentProfile.Presence.AWAY, away_is_automatic=True)
+            .first()
+        )
+        if profile is not None:
+            _presence_change(profile, AgentProfile.Presence.ONLINE, automatic=False)
 
 
 def presence_sweep() -> int:
-    """Move online agents without a desk sighting for PRESENCE_AWAY_AFTER_SECONDS to away.
-    Each move is a compare-and-set, so concurrent sweeps are harmless."""
+    """Move online agents without a desk sighting for PRESENCE_AWAY_AFTER_SECONDS to away
+    (automatically: their next desk connection brings them back). Each move is a
+    compare-and-set, so concurrent sweeps are harmless."""
     cutoff = timezone.now() - timedelta(seconds=settings.PRESENCE_AWAY_AFTER_SECONDS)
     stale = AgentProfile.objects.filter(presence=AgentProfile.Presence.ONLINE).filter(
         Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, presence_changed_at__lt=cutoff)
@@ -152,7 +168,7 @@ def presence_sweep() -> int:
             changed = (
                 AgentProfile.objects.filter(pk=profile_id, presence=AgentProfile.Presence.ONLINE)
                 .filter(Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True, presence_changed_at__lt=cutoff))
-                .update(presence=AgentProfile.Presence.AWAY, presence_changed_at=now)
+                .update(presence=AgentProfile.Presence.AWAY, presence_changed_at=now, away_is_automatic=True)
             )
             if changed:
                 moved += 1

@@ -22,6 +22,9 @@ class AgentProfile(models.Model):
     presence_changed_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last desk connection or heartbeat.")
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    away_is_automatic = models.BooleanField(
+        default=False, editable=False, help_text="Moved to away for want of a desk connection, not by the agent."
+    )
 
     class Meta:
         ordering = ["user__username"]
