@@ -1,0 +1,107 @@
+"""Demo data for `manage.py load_demo`: two approved templates on the demo number (also
+at the sandbox's stand-in Graph API, so they can be sent), a few contacts with consent,
+and a draft campaign. Idempotent."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from django.db import transaction
+
+from conversations.models import Contact, WhatsAppNumber
+
+from .consent import consent_opt_in, consent_opt_out
+from .models import Campaign, MessageTemplate, TemplateStatus
+
+TEMPLATES = [
+    {
+        "name": "order_update",
+        "language": "en_US",
+        "category": "UTILITY",
+        "parameter_format": "positional",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A-1001"]}},
+            {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is on its way and should arrive {{3}}.",
+             "example": {"body_text": [["Maria", "A-1001", "tomorrow"]]}},
+            {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Talk to an agent"}]},
+        ],
+    },
+    {
+        "name": "promo",
+        "language": "en",
+        "category": "MARKETING",
+        "parameter_format": "named",
+        "components": [
+            {"type": "BODY", "text": "Hello {{first_name}}! This week only: {{discount}} off everything.",
+             "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Maria"},
+                                                    {"param_name": "discount", "example": "20%"}]}},
+            {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
+        ],
+    },
+]
+
+# wa_id: (name, language, attributes, opted in to marketing, opted in to utility)
+CONTACTS = {
+    "351912345678": ("Maria Silva", "pt", {"city": "Lisbon", "discount": "20%"}, True, True),
+    "15550123456": ("John Miller", "en", {"city": "Boston"}, True, True),
+    "4915112345678": ("Lena Keller", "de", {"city": "Berlin"}, False, True),
+}
+
+
+def _demo_number() -> WhatsAppNumber | None:
+    from conversations.demo import DEMO_NUMBER
+
+    return (
+        WhatsAppNumber.objects.filter(phone_number_id=DEMO_NUMBER["phone_number_id"]).first()
+        or WhatsAppNumber.objects.filter(is_default=True).first()
+    )
+
+
+def _sandbox_templates(number: WhatsAppNumber) -> None:
+    """Make the templates approved at the stand-in Graph API too, so sends are accepted."""
+    from conversations.providers.sandbox.models import Template
+
+    for spec in TEMPLATES:
+        Template.objects.update_or_create(
+            business_account_id=number.business_account_id, name=spec["name"], language=spec["language"],
+            defaults={"category": spec["category"], "components": spec["components"],
+                      "status": Template.Status.APPROVED},
+        )
+
+
+def load(stdout: TextIO) -> None:
+    number = _demo_number()
+    if number is None:
+        stdout.write("Notifications demo skipped: no demo number.\n")
+        return
+    with transaction.atomic():
+        templates = {}
+        for spec in TEMPLATES:
+            template, _ = MessageTemplate.objects.update_or_create(
+                business_account_id=number.business_account_id, name=spec["name"], language=spec["language"],
+                defaults={**{k: v for k, v in spec.items() if k not in ("name", "language")}, "number": number,
+                          "status": TemplateStatus.APPROVED, "quality": "GREEN", "remote_id": f"demo-{spec['name']}"},
+            )
+            templates[spec["name"]] = template
+        if number.is_sandbox:
+            _sandbox_templates(number)
+        for wa_id, (name, language, attributes, marketing, utility) in CONTACTS.items():
+            contact, _ = Contact.objects.get_or_create(
+                number=number, wa_id=wa_id,
+                defaults={"profile_name": name, "language": language, "attributes": attributes, "tags": ["demo"]},
+            )
+            for category, wanted in (("marketing", marketing), ("utility", utility)):
+                change = consent_opt_in if wanted else consent_opt_out
+                change(contact=contact, category=category, source="web_form" if wanted else "keyword",
+                       proof="Demo data")
+        Campaign.objects.get_or_create(
+            name="Demo: spring promo", number=number,
+            defaults={"template": templates["promo"], "audience": Campaign.Audience.ALL_OPTED_IN,
+                      "parameter_mapping": {"first_name": "contact.first_name",
+                                            "discount": "attributes.discount|15%"}},
+        )
+    stdout.write(
+        "Notifications: templates order_update (utility) and promo (marketing) approved; "
+        f"{len(CONTACTS)} demo contacts with consent; a draft campaign in /admin/notifications/campaign/.\n"
+    )
