@@ -45,6 +45,11 @@ def user_is_member(user: Any, team: Team | None) -> bool:
     return team is not None and team.members.filter(pk=user.pk).exists()
 
 
+def user_works_in(user: Any, team: Team | None) -> bool:
+    """Members and supervisors of the team may hold its conversations."""
+    return team is not None and (user_is_member(user, team) or team.supervisors.filter(pk=user.pk).exists())
+
+
 def user_oversees(user: Any, conversation: Conversation) -> bool:
     """Admins, and supervisors of the conversation's team."""
     return user_is_admin(user) or user_is_supervisor_of(user, conversation.team)
@@ -113,7 +118,7 @@ def conversation_assign(*, conversation: Conversation, actor: Any, agent: Any = 
             raise PermissionDenied("Only a supervisor or an admin may assign to somebody else.")
         _require_access(actor, locked)
         _require_status(locked, Status.BOT, Status.QUEUED, Status.ASSIGNED)
-        if locked.team is not None and not user_is_member(agent, locked.team) and not user_is_admin(actor):
+        if locked.team is not None and not user_works_in(agent, locked.team) and not user_is_admin(actor):
             raise ActionRefused("not_in_team", f"{agent.get_username()} is not in the team {locked.team}.")
         if locked.status == Status.ASSIGNED and locked.assignee_id == agent.pk:
             return locked
@@ -147,7 +152,7 @@ def conversation_transfer(
         previous_assignee = locked.assignee_id
         previous_team = locked.team_id
         if agent is not None:
-            if locked.team is not None and not user_is_member(agent, locked.team):
+            if locked.team is not None and not user_works_in(agent, locked.team):
                 raise ActionRefused(
                     "not_in_team", f"{agent.get_username()} is not in the team {locked.team}; transfer to the team."
                 )
