@@ -281,11 +281,12 @@ def messages_redispatch_due(*, limit: int = 200) -> int:
 # --- Read receipts and typing ----------------------------------------------------------------
 
 
-def message_mark_read_remote(*, message: Message) -> None:
-    """Mark an inbound message read on WhatsApp (blue ticks), in a task after commit."""
+def message_mark_read_remote(*, message: Message, typing: bool = False) -> None:
+    """Mark an inbound message read on WhatsApp (blue ticks), optionally showing a typing
+    indicator, in a task after commit: never blocks the request."""
     if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
         return
-    enqueue_on_commit(READ_RECEIPT_TASK, message_id=message.pk, typing=False)
+    enqueue_on_commit(READ_RECEIPT_TASK, message_id=message.pk, typing=typing)
 
 
 def typing_indicator_send(*, conversation: Conversation) -> None:

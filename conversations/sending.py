@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -89,7 +89,7 @@ def message_queue_outbound(
     content: dict[str, Any],
     text: str,
     sender_kind: str,
-    sender_user: AbstractBaseUser | None = None,
+    sender_user: User | None = None,
     business_initiated: bool = False,
     reply_to: Message | None = None,
 ) -> Message:
@@ -146,7 +146,7 @@ def message_send_text(
     conversation: Conversation,
     text: str,
     sender_kind: str = "agent",
-    sender_user: AbstractBaseUser | None = None,
+    sender_user: User | None = None,
     reply_to: Message | None = None,
 ) -> Message:
     """A free-form text (≤ 4096 characters) inside the 24-hour window; refused
@@ -199,7 +199,7 @@ def message_send_interactive(
     )
 
 
-def message_send_note(*, conversation: Conversation, text: str, author: AbstractBaseUser) -> Message:
+def message_send_note(*, conversation: Conversation, text: str, author: User) -> Message:
     """An internal note: visible to agents only, never delivered. It is stored as `sent`
     (final, with no provider id) so no delivery or sweep ever picks it up."""
     text = (text or "").strip()

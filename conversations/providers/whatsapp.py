@@ -103,7 +103,8 @@ def graph_error_from_response(response: httpx.Response) -> GraphError:
         code = int(raw_code) if raw_code is not None else -1
     except (TypeError, ValueError):
         code = -1
-    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    raw_data = error.get("error_data")
+    error_data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     message = str(error.get("message") or "")
     title = str(error.get("error_user_title") or error.get("title") or error.get("type") or "Graph error")
     details = str(error_data.get("details") or error.get("error_user_msg") or "")
@@ -229,7 +230,7 @@ def interactive_content(
     if buttons:
         if len(buttons) > BUTTONS_MAX:
             raise InvalidBody(f"{len(buttons)} reply buttons; WhatsApp allows at most {BUTTONS_MAX}.")
-        replies = []
+        replies: list[dict[str, Any]] = []
         for button in buttons:
             replies.append(
                 {

@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from conversations.delivery_tasks import sweep_pending_messages
 from conversations.models import ConversationEvent, Message
-from conversations.sending import message_deliver, message_send_interactive, message_send_text
+from conversations.sending import (
+    message_deliver,
+    message_mark_read_remote,
+    message_send_interactive,
+    message_send_text,
+)
 from notifications.consent import consent_is_current
 from tests.factories import ConversationFactory, MessageFactory
 
@@ -319,3 +324,31 @@ def test_delivering_a_sent_message_again_does_nothing(conversation, graph, djang
 
     assert message_deliver(message_id=message.pk).outcome == "skipped"
     assert len(graph.sent_messages()) == 1
+
+
+def test_decision_follows_the_error_code_not_the_http_status(conversation, graph, django_capture_on_commit_callbacks):
+    graph.error(131026, "Message undeliverable", status=500)
+
+    message = _send(conversation, django_capture_on_commit_callbacks)
+
+    assert message.status == Message.Status.FAILED
+    assert message.error_code == "131026"
+    assert len(graph.sent_messages()) == 1
+
+
+def test_a_gateway_error_without_graphs_shape_is_retried(conversation, graph, django_capture_on_commit_callbacks):
+    graph.script(502, "<html>Bad gateway</html>")
+
+    message = _send(conversation, django_capture_on_commit_callbacks)
+
+    assert message.status == Message.Status.SENT
+    assert len(graph.sent_messages()) == 2
+
+
+def test_mark_read_with_typing_shows_the_indicator(conversation, graph, django_capture_on_commit_callbacks):
+    inbound = MessageFactory(conversation=conversation, provider_message_id="wamid.TYPING.1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_mark_read_remote(message=inbound, typing=True)
+
+    assert graph.requests[0].body["typing_indicator"] == {"type": "text"}
