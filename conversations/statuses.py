@@ -20,6 +20,7 @@ from django.utils import timezone
 from .events import publish_message
 from .models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
 from .receiving import provider_time
+from .sending import message_mark_failed
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +33,10 @@ _APPLY_ORDER = {"sent": 0, "delivered": 1, "read": 2, "played": 2, "failed": 3}
 def _error_of(event: MessageStatusEvent) -> tuple[str, str, str]:
     errors = event.errors if isinstance(event.errors, list) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    details = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else ""
-    title = first.get("title") or first.get("message") or "failed"
-    return str(first.get("code") or ""), str(title), str(details or first.get("message") or "")
-
-
-def _mark_failed(message: Message, event: MessageStatusEvent) -> list[str]:
-    """Record the provider's failure on the message (terminal)."""
-    code, title, details = _error_of(event)
-    message.status = Message.Status.FAILED
-    message.error_code = code[:16]
-    message.error_text = f"{title}: {details}" if details and details != title else title
-    message.failed_at = event.timestamp
-    return ["status", "error_code", "error_text", "failed_at"]
+    error_data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
+    title = str(first.get("title") or first.get("message") or "Failed")
+    details = str(error_data.get("details") or first.get("message") or "")
+    return str(first.get("code") or ""), title, "" if details == title else details
 
 
 def _apply_one(message: Message, event: MessageStatusEvent) -> list[str]:
@@ -52,8 +44,6 @@ def _apply_one(message: Message, event: MessageStatusEvent) -> list[str]:
     if message.direction != Message.Direction.OUTBOUND:
         return []
     status = "read" if event.status == "played" else event.status
-    if status == Message.Status.FAILED:
-        return [] if message.status == Message.Status.FAILED else _mark_failed(message, event)
     if status not in STATUS_RANK:
         log.info("status %s of %s noted, nothing to apply", event.status, event.provider_message_id)
         return []
@@ -70,14 +60,27 @@ def _apply_one(message: Message, event: MessageStatusEvent) -> list[str]:
 
 
 def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
-    """Apply waiting statuses to a message locked by the caller, in forward order."""
+    """Apply statuses to a message locked by the caller, in forward order; a failure
+    last, through the delivery's failure policy (terminal, keeps the provider's error,
+    records an opt-out for 131050, alerts on account errors)."""
     changed: list[str] = []
+    failure: MessageStatusEvent | None = None
     for event in sorted(events, key=lambda e: (_APPLY_ORDER.get(e.status, 0), e.timestamp)):
-        changed += _apply_one(message, event)
+        if event.status == Message.Status.FAILED:
+            failure = failure or event
+        else:
+            changed += _apply_one(message, event)
     MessageStatusEvent.objects.filter(pk__in=[e.pk for e in events]).update(applied_at=timezone.now())
     if changed:
         message.save(update_fields=list(dict.fromkeys(changed)))
         publish_message(message, "message.updated")
+    if (
+        failure is not None
+        and message.direction == Message.Direction.OUTBOUND
+        and message.status != Message.Status.FAILED
+    ):
+        code, title, details = _error_of(failure)
+        message_mark_failed(message=message, code=code, title=title, details=details)
 
 
 def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:

@@ -13,8 +13,11 @@ from asgiref.sync import sync_to_async
 
 from config.asgi import application
 from conversations.models import Message, WebhookEvent
+from tests.support import intake as intake_support
 from tests.support import webhooks
-from tests.support.intake import fresh_secrets  # noqa: F401
+
+# Shared fixtures of the intake tests.
+fresh_secrets = intake_support.fresh_secrets
 
 PATH = "/webhooks/whatsapp/"
 

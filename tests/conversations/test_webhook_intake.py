@@ -8,15 +8,19 @@ import hmac
 import json
 
 import pytest
-from celery import current_app
 from django.db import connection
 
 from conversations import intake
 from conversations.models import Contact, Message, WebhookEvent
 from conversations.tasks import process_webhook_event, sweep_webhook_events
 from tests.factories import NumberFactory
+from tests.support import intake as intake_support
 from tests.support import webhooks
-from tests.support.intake import body_of, fresh_secrets, last_event  # noqa: F401
+from tests.support.intake import last_event
+
+# Shared fixtures of the intake tests.
+broker_at = intake_support.broker_at
+fresh_secrets = intake_support.fresh_secrets
 
 pytestmark = pytest.mark.django_db
 
@@ -289,17 +293,9 @@ def test_sweep_dispatches_only_events_pending_past_the_delay(number, settings):
 
 
 @pytest.fixture
-def broker_down(settings):
+def broker_down(broker_at):
     """Celery mode with the broker at a closed port."""
-    unreachable = "redis://127.0.0.1:1/0"
-    previous = current_app.conf.broker_url
-    current_app.close()  # drop pooled connections to any working broker
-    settings.TASKS_MODE = "celery"
-    settings.CELERY_BROKER_URL = unreachable
-    current_app.conf.broker_url = unreachable
-    yield
-    current_app.close()
-    current_app.conf.broker_url = previous
+    broker_at("redis://127.0.0.1:1/0")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -68,3 +68,80 @@ def last_event() -> WebhookEvent:
 
 def body_of(event: WebhookEvent) -> Any:
     return json.loads(bytes(event.body))
+
+
+def process(client, payload, capture) -> WebhookEvent:
+    """POST a signed webhook, then process the stored event as the task does and run
+    what processing enqueued after commit (in celery mode: publish it). Returns the
+    event. `capture` is django_capture_on_commit_callbacks."""
+    from conversations.intake import webhook_event_process
+    from tests.support import webhooks
+
+    with capture(execute=False) as dispatched:
+        response = webhooks.post(client, payload)
+    assert response.status_code == 200
+    assert len(dispatched) == 1
+    event = last_event()
+    with capture(execute=True):
+        webhook_event_process(event_id=event.pk)
+    event.refresh_from_db()
+    return event
+
+
+class BrokerQueue:
+    """Tasks published to an in-memory broker: the network edge of the task queue."""
+
+    def published(self) -> list[tuple[str, dict[str, Any]]]:
+        from celery import current_app
+
+        found = []
+        with current_app.connection_for_read() as conn, conn.SimpleQueue("celery") as queue:
+            while True:
+                try:
+                    message = queue.get_nowait()
+                except queue.Empty:
+                    return found
+                args, kwargs, _embed = message.decode()
+                found.append((message.headers["task"], kwargs))
+                message.ack()
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.published()]
+
+
+def broker_connections_reset() -> None:
+    """Forget pooled broker connections, so the next publish connects to the broker
+    now configured (Celery keeps them per app; this is what it does after a fork)."""
+    from celery import current_app
+
+    current_app._pool = None
+    amqp = current_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_at(settings):
+    """Point Celery mode at another broker for one test: `broker_at("memory://")`."""
+    from celery import current_app
+
+    previous = current_app.conf.broker_url
+
+    def use(url: str) -> None:
+        broker_connections_reset()
+        settings.TASKS_MODE = "celery"
+        settings.CELERY_BROKER_URL = url
+        current_app.conf.broker_url = url
+
+    yield use
+    broker_connections_reset()
+    current_app.conf.broker_url = previous
+
+
+@pytest.fixture
+def broker_queue(broker_at):
+    """Celery mode against an in-memory broker: tasks are published, not run."""
+    broker_at("memory://")
+    queue = BrokerQueue()
+    queue.published()
+    return queue
