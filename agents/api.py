@@ -7,6 +7,8 @@ rules in agents.services (who may act: 403 `forbidden`; state: 409 with the refu
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -58,6 +60,11 @@ class AgentSerializer(serializers.Serializer):
         return [team.pk for team in profile.user.teams.all()]
 
 
+def _user_id(request: Request) -> int:
+    user: Any = request.user
+    return int(user.pk)
+
+
 class PresenceInputSerializer(serializers.Serializer):
     presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices)
 
@@ -66,7 +73,7 @@ class AgentMeApi(APIView):
     @extend_schema(operation_id="agents_me", summary="My agent profile", responses={200: AgentSerializer})
     def get(self, request: Request) -> Response:
         profile_for(request.user)
-        profile = profiles_with_load(AgentProfile.objects.filter(user=request.user)).get()
+        profile = profiles_with_load(AgentProfile.objects.filter(user_id=_user_id(request))).get()
         return Response(AgentSerializer(profile).data)
 
     @extend_schema(
@@ -79,7 +86,7 @@ class AgentMeApi(APIView):
         serializer = PresenceInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         presence_set(user=request.user, presence=serializer.validated_data["presence"])
-        profile = profiles_with_load(AgentProfile.objects.filter(user=request.user)).get()
+        profile = profiles_with_load(AgentProfile.objects.filter(user_id=_user_id(request))).get()
         return Response(AgentSerializer(profile).data)
 
 
@@ -90,7 +97,7 @@ class AgentListApi(APIView):
         responses={200: AgentSerializer(many=True), 403: ERRORS},
     )
     def get(self, request: Request) -> Response:
-        user = request.user
+        user: Any = request.user
         if not user_is_supervisor(user):
             raise ApiError("forbidden", "Only supervisors and admins see the agents list.", status.HTTP_403_FORBIDDEN)
         if user_is_admin(user):
@@ -99,7 +106,7 @@ class AgentListApi(APIView):
             )
         else:
             member_ids = set(
-                Team.members.through.objects.filter(team__supervisors=user).values_list("user_id", flat=True)
+                Team.members.through.objects.filter(team__supervisors__pk=user.pk).values_list("user_id", flat=True)
             )
         for member in User.objects.filter(pk__in=member_ids, agent_profile__isnull=True):
             profile_for(member)

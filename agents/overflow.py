@@ -59,7 +59,7 @@ def overflow_sweep() -> int:
             routing.step_entered_at = now
             routing.any_agent = step.target_team_id is None
             routing.save(update_fields=["overflow_step", "step_entered_at", "any_agent"])
-            target = step.target_team.name if step.target_team_id else "any online agent"
+            target = step.target_team.name if step.target_team is not None else "any online agent"
             conversation_event_record(
                 conversation=conversation,
                 kind="overflowed",

@@ -53,6 +53,11 @@ def profiles_with_load(queryset: QuerySet[AgentProfile] | None = None) -> QueryS
     )
 
 
+def profile_load(profile: AgentProfile) -> int:
+    """The `load` annotation of a profile from `profiles_with_load`."""
+    return int(profile.load)  # type: ignore[attr-defined]
+
+
 def online_profiles(*, team: Team | None = None) -> QuerySet[AgentProfile]:
     """Online agents (of `team` when given, any team otherwise), with their load."""
     qs = AgentProfile.objects.filter(presence=AgentProfile.Presence.ONLINE, user__is_active=True)
@@ -65,7 +70,7 @@ def team_has_available_agent(*, team: Team) -> bool:
     """Whether an online member of `team` with the team's required skills has room now."""
     required = set(team.required_skills or [])
     return any(
-        profile.load < profile.capacity and required <= set(profile.skills or [])
+        profile_load(profile) < profile.capacity and required <= set(profile.skills or [])
         for profile in online_profiles(team=team)
     )
 

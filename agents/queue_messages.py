@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
@@ -41,11 +41,13 @@ def wait_estimate_seconds(*, team: Team | None, position: int) -> float | None:
     recent = Conversation.objects.filter(assigned_at__gte=now - RECENT_WINDOW, queued_at__isnull=False)
     if team is not None:
         recent = recent.filter(team=team)
-    rows = list(
-        recent.filter(assigned_at__gte=F("queued_at"))
+    rows: list[tuple[datetime, datetime]] = [
+        (queued, assigned)
+        for queued, assigned in recent.filter(assigned_at__gte=F("queued_at"))
         .order_by("-assigned_at")
         .values_list("queued_at", "assigned_at")[:RECENT_LIMIT]
-    )
+        if queued is not None and assigned is not None
+    ]
     if not rows:
         return None
     waits = [(assigned - queued).total_seconds() for queued, assigned in rows]

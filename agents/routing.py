@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, ConversationRouting, Team
-from agents.presence import agent_load, agent_updated_broadcast, online_profiles
+from agents.presence import agent_load, agent_updated_broadcast, online_profiles, profile_load
 from agents.sla import first_response_due
 from config.realtime import SUPERVISORS_GROUP, publish, team_group
 from config.tasking import enqueue_on_commit
@@ -133,7 +133,7 @@ def _choose(team: Team | None, fits: list[AgentProfile]) -> AgentProfile:
         return next((p for p in ordered if p.user_id > cursor), ordered[0])
     # Least busy; ties go to the agent idle longest (never assigned counts as longest).
     floor = datetime.min.replace(tzinfo=timezone.get_current_timezone())
-    return min(fits, key=lambda p: (p.load, p.last_assigned_at or floor, p.user_id))
+    return min(fits, key=lambda p: (profile_load(p), p.last_assigned_at or floor, p.user_id))
 
 
 def assignment_attempt(*, team_id: int | None) -> Any:
@@ -154,7 +154,7 @@ def assignment_attempt(*, team_id: int | None) -> Any:
             if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
                 return None
         team_skills = team.required_skills if team is not None else []
-        available = [p for p in online_profiles(team=team) if p.load < p.capacity and p.has_skills(team_skills)]
+        available = [p for p in online_profiles(team=team) if profile_load(p) < p.capacity and p.has_skills(team_skills)]
         if not available:
             return None
         for candidate in candidates:

@@ -163,7 +163,7 @@ def conversation_transfer(
                 conversation=locked, user=agent, actor=actor, kind="transferred", reason=note,
                 data={"to_agent": agent.pk},
             )
-        else:
+        elif team is not None:
             now = timezone.now()
             from_status = locked.status
             _end_participations(locked, only_owner=True)

@@ -12,7 +12,7 @@ conversation (`sla_breached_at`, first breach), records an event and publishes
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -28,13 +28,13 @@ from conversations.services import conversation_event_record
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
 
 
-def due_at(*, team: Team | None, start: datetime, seconds: int) -> datetime | None:
-    policy = team.sla_policy if team is not None else None
+def due_at(*, team: Team, start: datetime, seconds: int) -> datetime | None:
+    policy = team.sla_policy
     if policy is None:
         return None
     if policy.business_hours_only:
         return business_time_add(team=team, start=start, seconds=seconds)
-    return start + timezone.timedelta(seconds=seconds)
+    return start + timedelta(seconds=seconds)
 
 
 def first_response_due(*, team: Team | None, queued_at: datetime) -> datetime | None:
@@ -144,6 +144,8 @@ def sla_sweep(*, now: datetime | None = None) -> int:
         first_response_at__isnull=False,
     ).filter(Q(last_agent_message_at__isnull=True) | Q(last_customer_message_at__gt=F("last_agent_message_at")))
     for conversation in waiting.select_related("team__sla_policy"):
+        if conversation.last_customer_message_at is None:
+            continue
         due = next_response_due(team=conversation.team, customer_at=conversation.last_customer_message_at)
         Conversation.objects.filter(pk=conversation.pk, next_response_due_at__isnull=True).update(
             next_response_due_at=due
@@ -157,21 +159,22 @@ def sla_sweep(*, now: datetime | None = None) -> int:
         status__in=OPEN_STATUSES, first_response_at__isnull=True, first_response_due_at__lte=now
     ).select_related("team")
     for conversation in overdue_first:
+        first_due = conversation.first_response_due_at
+        if first_due is None:
+            continue
         first_response_record(conversation=conversation)
         answered = conversation.first_response_at
-        if answered is not None and answered <= conversation.first_response_due_at:
+        if answered is not None and answered <= first_due:
             continue
         # Unanswered past the due time, or answered late: a breach either way.
-        breaches += _breach_record(
-            conversation=conversation, kind=SlaBreach.Kind.FIRST_RESPONSE, due=conversation.first_response_due_at
-        )
+        breaches += _breach_record(conversation=conversation, kind=SlaBreach.Kind.FIRST_RESPONSE, due=first_due)
 
     # Next response.
     overdue_next = Conversation.objects.filter(
         status=Conversation.Status.ASSIGNED, next_response_due_at__lte=now
     ).select_related("team")
     for conversation in overdue_next:
-        breaches += _breach_record(
-            conversation=conversation, kind=SlaBreach.Kind.NEXT_RESPONSE, due=conversation.next_response_due_at
-        )
+        next_due = conversation.next_response_due_at
+        if next_due is not None:
+            breaches += _breach_record(conversation=conversation, kind=SlaBreach.Kind.NEXT_RESPONSE, due=next_due)
     return breaches

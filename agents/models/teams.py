@@ -85,7 +85,7 @@ class TeamOverflow(models.Model):
         ]
 
     def __str__(self) -> str:
-        target = self.target_team.name if self.target_team_id else "any online agent"
+        target = self.target_team.name if self.target_team is not None else "any online agent"
         return f"{self.team} → {target} after {self.after_seconds}s"
 
 
