@@ -84,6 +84,8 @@ def turn(*, message: Message) -> None:
     inbound = inbound_from_message(message)
 
     trigger = first_trigger(inbound=inbound, contact=conversation.contact, policy=policy)
+    if trigger is not None and trigger.reason == Handoff.Reason.VIP and _handed_back_since_handoff(conversation):
+        trigger = None  # a person gave this VIP back to the bot on purpose
     if trigger is not None:
         _hand_off(ctx, HandOff(trigger.reason, trigger.detail, None, trigger.priority), requested=trigger.requested)
         return
@@ -105,6 +107,13 @@ def turn(*, message: Message) -> None:
         _bot_failed(ctx, str(exc) or exc.__class__.__name__)
         return
     _apply(ctx, actions)
+
+
+def _handed_back_since_handoff(conversation: Conversation) -> bool:
+    latest = conversation.handoffs.order_by("-created_at").values_list("created_at", flat=True).first()
+    if latest is None:
+        return False
+    return conversation.events.filter(kind="handed_back", created_at__gte=latest).exists()
 
 
 def _decide(ctx: _Context, inbound: Inbound) -> list[Action]:

@@ -89,7 +89,8 @@ class ExternalRunner:
             if isinstance(custom, dict) and custom.get("intent"):
                 session.last_intent = str(custom["intent"])[:200]
             text = str(answer.get("text") or "")
-            buttons = answer.get("buttons") if isinstance(answer.get("buttons"), list) else []
+            raw_buttons = answer.get("buttons")
+            buttons: list[Any] = raw_buttons if isinstance(raw_buttons, list) else []
             options = []
             for button in buttons:
                 if not isinstance(button, dict) or not button.get("title"):

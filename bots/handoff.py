@@ -25,7 +25,8 @@ def people_available(team: Team | None) -> bool:
     """Whether a person can answer now: the team is within its business hours and one of
     its agents is online with room (any online agent with room for a team-less queue)."""
     if team is None:
-        return any(profile.load < profile.capacity for profile in online_profiles())
+        # `load` is annotated by online_profiles().
+        return any(profile.load < profile.capacity for profile in online_profiles())  # type: ignore[attr-defined]
     return team_is_open(team=team) and team_has_available_agent(team=team)
 
 

@@ -35,7 +35,7 @@ def policy_for(conversation: Conversation) -> EscalationPolicy:
     return policy or EscalationPolicy(name=BUILT_IN_POLICY_NAME)
 
 
-_SPEAKERS = {
+_SPEAKERS: dict[str, str] = {
     Message.SenderKind.CONTACT: "Customer",
     Message.SenderKind.BOT: "Bot",
     Message.SenderKind.AGENT: "Agent",

@@ -3,13 +3,15 @@ afresh when the conversation comes back to the bot."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots.models import BotSession
 from conversations.models import Conversation
 
-_FRESH = {
+_FRESH: dict[str, Any] = {
     "current_step": None,
     "values": {},
     "state": {},

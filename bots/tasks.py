@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from bots.engine import turn
+from conversations.models import Message
+
 
 @shared_task(name="bots.tasks.bot_turn")
 def bot_turn(message_id: int) -> None:
@@ -12,14 +15,7 @@ def bot_turn(message_id: int) -> None:
     Idempotent: the engine claims the message once (a second run for the same message
     does nothing), and does nothing unless the conversation is still with the bot.
     """
-    # Imported here so the worker registers the task without loading the engine's models
-    # before Django's app registry is ready.
-    from bots.engine import turn
-    from conversations.models import Message
-
-    message = Message.objects.select_related("conversation", "conversation__contact", "conversation__number").filter(
-        pk=message_id
-    ).first()
+    message = Message.objects.filter(pk=message_id).first()
     if message is None:
         return
     turn(message=message)

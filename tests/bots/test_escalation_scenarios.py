@@ -168,3 +168,17 @@ def test_flow_step_hands_off_to_its_team(customer, demo_bot, other_team):
     assert handoff.reason_code == Handoff.Reason.FLOW
     assert handoff.detail == "sales lead"
     assert customer.conversation.team == other_team
+
+
+def test_a_vip_handed_back_to_the_bot_is_served_by_the_bot(customer, demo_bot, number, agent_online):
+    from agents.services import conversation_handback
+
+    ContactFactory(number=number, wa_id=customer.wa_id, attributes={"vip": "true"})
+    customer.says("hello there")
+    conversation_handback(conversation=customer.conversation, actor=agent_online)
+
+    replies = customer.says("hi again")
+
+    assert customer.conversation.status == Conversation.Status.BOT
+    assert texts(replies) == [demo_bot.start_step.text]
+    assert customer.conversation.handoffs.count() == 1
