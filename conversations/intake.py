@@ -121,20 +121,25 @@ def _finish(event: WebhookEvent, state: str, errors: list[dict[str, str]]) -> st
 
 def webhook_event_process(*, event_id: int) -> str:
     """Process a stored event once. Returns its new state, or "skipped" when it is not
-    pending or another worker holds it.
+    pending or another worker has it.
 
-    The attempt is counted first (committed, compare-and-set on the pending state), then
-    the event's row is locked for the processing transaction; a second worker skips it.
+    The claim is a compare-and-set on (pending, attempts seen), committed before any
+    work, so of concurrent workers exactly one goes on, and an attempt that crashes
+    still counts. The winner then locks the row for its processing transaction: a later
+    re-dispatch's claim waits on that lock and then finds the event no longer pending.
     Malformed JSON or a body that is no webhook fails the event, keeping it and the why.
     """
-    counted = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING).update(
+    seen = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING).values_list("attempts", flat=True).first()
+    if seen is None:
+        return "skipped"
+    claimed = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING, attempts=seen).update(
         attempts=F("attempts") + 1
     )
-    if not counted:
+    if not claimed:
         return "skipped"
     with transaction.atomic():
         event = (
-            WebhookEvent.objects.select_for_update(skip_locked=True)
+            WebhookEvent.objects.select_for_update()
             .filter(pk=event_id, state=WebhookEvent.State.PENDING)
             .first()
         )

@@ -4,6 +4,7 @@ listener on the real channel layer that collects desk events."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ class DeskListener:
 
     def __init__(self, groups: list[str]):
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
+        # A named channel (not a process-local "!" one), so each drain may run on its
+        # own event loop with the Redis layer as with the in-memory one.
+        self.channel = f"test-listener.{uuid.uuid4().hex}"
         self.groups = list(groups)
         for group in self.groups:
             async_to_sync(self.layer.group_add)(group, self.channel)
