@@ -170,7 +170,11 @@ def messages_for_conversation(
     conversation: Conversation, after_id: int | None = None, *, include_internal: bool = True
 ) -> QuerySet[Message]:
     """The conversation's messages, oldest first; only those after message `after_id` when given."""
-    qs = Message.objects.filter(conversation=conversation).select_related("sender_user").order_by("created_at", "id")
+    qs = (
+        Message.objects.filter(conversation=conversation)
+        .select_related("sender_user", "conversation__contact")
+        .order_by("created_at", "id")
+    )
     if after_id is not None:
         # A cursor follows insertion order, so a late-stored message is never skipped.
         qs = qs.filter(id__gt=after_id).order_by("id")

@@ -160,8 +160,12 @@ class MessageSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(choices=Message.Direction.choices)
     sender_kind = serializers.ChoiceField(choices=Message.SenderKind.choices)
     sender = UserBriefSerializer(source="sender_user", allow_null=True)
+    sender_name = serializers.SerializerMethodField(
+        help_text="Who wrote it, as the desk shows it: the contact's name, the user's name, or Bot/System."
+    )
     type = serializers.CharField(help_text="WhatsApp message type, or `note`.")
     internal = serializers.BooleanField(help_text="An internal note or whisper: never sent to the customer.")
+    whisper = serializers.SerializerMethodField(help_text="An internal note addressed to the agents in a conference.")
     business_initiated = serializers.BooleanField()
     text = serializers.CharField(help_text="The body, or a readable summary of non-text messages.")
     reply_to = serializers.IntegerField(source="reply_to_id", allow_null=True)
@@ -177,6 +181,19 @@ class MessageSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Message"
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_sender_name(self, message: Message) -> str:
+        if message.sender_kind == Message.SenderKind.CONTACT:
+            contact = message.conversation.contact
+            return contact.profile_name or contact.wa_id or contact.user_id
+        if message.sender_user is not None:
+            return message.sender_user.get_full_name() or message.sender_user.get_username()
+        return message.get_sender_kind_display()
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_whisper(self, message: Message) -> bool:
+        return bool(message.internal and isinstance(message.payload, dict) and message.payload.get("whisper"))
 
 
 class TemplateInputSerializer(serializers.Serializer):

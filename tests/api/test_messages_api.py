@@ -47,6 +47,8 @@ def test_messages_include_internal_notes_marked_and_oldest_first(api, agent, tea
     assert [(r["id"], r["internal"]) for r in rows] == [(inbound.id, False), (note.id, True)]
     assert rows[0]["text"] == "Where is my <b>order</b>?"
     assert rows[1]["sender"]["username"] == "teammate"
+    assert rows[0]["sender_name"] == "Ada Customer"
+    assert rows[1]["whisper"] is False
     assert rows[0]["direction"] == "in" and rows[0]["sender"] is None
 
 
@@ -218,3 +220,23 @@ def test_messages_query_count_stays_constant(api, agent, teammate, team_conversa
     add(20)
     with django_assert_max_num_queries(5):
         assert api.get(url(team_conversation)).json()["count"] == 22
+
+
+def test_whisper_is_marked_apart_from_a_plain_note(api, agent, teammate, team_conversation):
+    MessageFactory(
+        conversation=team_conversation,
+        direction="out",
+        sender_kind="agent",
+        sender_user=teammate,
+        type="note",
+        internal=True,
+        text="Offer the discount",
+        status="sent",
+        provider_message_id=None,
+        payload={"whisper": True, "to": None},
+    )
+    api.force_authenticate(agent)
+
+    row = api.get(url(team_conversation)).json()["results"][0]
+
+    assert row["internal"] is True and row["whisper"] is True
