@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
@@ -78,9 +78,9 @@ def _paginated(view: APIView, request: Request, queryset, serializer_class) -> R
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def _user(request: Request) -> AbstractBaseUser:
+def _user(request: Request) -> User:
     """The signed-in user (every view here requires authentication)."""
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 def _valid(serializer_class, data) -> dict:
