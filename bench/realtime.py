@@ -1,0 +1,407 @@
+"""Real-time desk figures against a real daphne process on loopback.
+
+(a) Latency from a signed webhook POST to the `message.created` frame on an agent's desk
+    socket, at 1, 10 and 40 messages/s, against a bare `group_send` echo through the same
+    channel layer (the baseline): p50, p99 and their ratio. Targets at 40/s on Redis:
+    p50 <= 100 ms, p99 <= 500 ms.
+(b) Idle authenticated desk connections held by that one process, in steps up to 1,000:
+    resident memory per connection (least-squares slope) and the time to broadcast one
+    event to all of them. Target: under 100 KB per connection at 1,000.
+
+The server runs `manage.py run_embedded` (daphne, tasks in-process) on a temporary SQLite
+database (or a database of its own when DATABASE_URL names PostgreSQL) with the Redis
+channel layer (REDIS_URL, or db 13 of a local Redis), so the bench process can reach the
+same layer for the baseline. The whole section is bounded to about 90 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Row, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "realtime"
+PHONE_NUMBER_ID = "100000000000001"
+APP_SECRET = "sandbox-app-secret"
+PASSWORD = "bench-realtime-pass"
+RATES = [(1, 3.0), (10, 2.0), (40, 2.0)]  # messages per second, seconds
+STEPS = [200, 500, 1000]
+DEADLINE = 85.0
+
+
+class Socket:
+    """A minimal websocket client (RFC 6455): enough for text frames on loopback."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+        self.frames: asyncio.Queue = asyncio.Queue()
+        # Read all the time: the server pings idle sockets and drops those that do not answer.
+        self.pump = asyncio.ensure_future(self._read_forever())
+
+    @classmethod
+    async def open(cls, port: int, path: str, cookie: str) -> Socket:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                f"Cookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+        return cls(reader, writer)
+
+    async def _read_forever(self) -> None:
+        try:
+            while True:
+                first, second = await self.reader.readexactly(2)
+                length = second & 0x7F
+                if length == 126:
+                    (length,) = struct.unpack("!H", await self.reader.readexactly(2))
+                elif length == 127:
+                    (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
+                payload = await self.reader.readexactly(length)
+                opcode = first & 0x0F
+                if opcode == 0x1:
+                    self.frames.put_nowait(json.loads(payload))
+                elif opcode == 0x9:
+                    self._write(0xA, payload)
+                elif opcode == 0x8:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        self.frames.put_nowait(None)
+
+    async def recv(self) -> dict:
+        frame = await self.frames.get()
+        if frame is None:
+            raise ConnectionError("closed by the server")
+        return frame
+
+    def _write(self, opcode: int, data: bytes) -> None:
+        mask = os.urandom(4)
+        size = bytes([0x80 | len(data)]) if len(data) < 126 else bytes([0xFE]) + struct.pack("!H", len(data))
+        self.writer.write(bytes([0x80 | opcode]) + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    async def send(self, frame: dict) -> None:
+        self._write(0x1, json.dumps(frame).encode())
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.pump.cancel()
+        self.writer.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_url() -> str:
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
+
+
+def _database_url(tmp: Path) -> str:
+    configured = os.environ.get("DATABASE_URL", "")
+    if not configured.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    import psycopg
+
+    base = configured.rpartition("/")[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "handoff_bench_realtime" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "handoff_bench_realtime"')
+    return f"{base}/handoff_bench_realtime"
+
+
+SETUP = """
+from django.utils import timezone
+from django.contrib.auth.models import User
+from agents.models import AgentProfile, Team
+from conversations.models import Contact, Conversation, WhatsAppNumber
+agent = User.objects.get(username="agent1")
+team = Team.objects.get(slug="support")
+number = WhatsAppNumber.objects.get(phone_number_id="{pnid}")
+AgentProfile.objects.update_or_create(user=agent, defaults={{"capacity": 50}})
+contact, _ = Contact.objects.get_or_create(number=number, wa_id="15550009999", defaults={{"profile_name": "Bench"}})
+conv = Conversation.objects.create(number=number, contact=contact, team=team, status="assigned", assignee=agent,
+    assigned_at=timezone.now(), queued_at=timezone.now(), last_customer_message_at=timezone.now())
+print(agent.pk, team.pk, conv.pk)
+"""
+
+
+class Server:
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-rt-"))
+        self.port = _free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WHATSAPP_"))}
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DEBUG": "1",
+                "DATABASE_URL": _database_url(self.tmp),
+                "REDIS_URL": _redis_url(),
+                "TASKS_MODE": "thread",
+                "SANDBOX_ENABLED": "1",
+                "DEMO_PASSWORD": PASSWORD,
+                "PORT": str(self.port),
+                "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                "DESK_WS_REVALIDATE_SECONDS": "600",
+                "DESK_WS_RATE_FRAMES": "1000",
+            }
+        )
+        self.env.pop("CELERY_BROKER_URL", None)
+
+    def manage(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=False
+        )
+        if out.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed: {out.stderr[-2000:]}")
+        return out.stdout
+
+    def start(self) -> None:
+        self.manage("migrate", "--noinput")
+        self.manage("load_demo", "--port", str(self.port))
+        ids = self.manage("shell", "-c", SETUP.format(pnid=PHONE_NUMBER_ID)).split()
+        self.agent_id, self.team_id, self.conversation_id = (int(x) for x in ids[-3:])
+        self.log = open(self.tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_embedded", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the bench server did not start")
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+async def _session_cookie(base: str) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        await client.get("/accounts/login/")
+        token = client.cookies["csrftoken"]
+        response = await client.post(
+            "/accounts/login/",
+            data={"username": "agent1", "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/desk/"},
+            headers={"Referer": f"{base}/accounts/login/"},
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"sign-in failed: {response.status_code}")
+        return f"sessionid={client.cookies['sessionid']}; csrftoken={token}"
+
+
+def _webhook_body(text: str) -> bytes:
+    now = int(time.time())
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "200000000000001", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550100001", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Bench"}, "wa_id": "15550009999"}],
+            "messages": [{"from": "15550009999", "id": f"wamid.BENCH{os.urandom(8).hex()}", "timestamp": str(now),
+                          "type": "text", "text": {"body": text}}],
+        }}]}],
+    }
+    return json.dumps(payload).encode()
+
+
+async def _paced(rate: float, seconds: float, fire) -> list[asyncio.Task]:
+    """Open-loop load: fire(i) every 1/rate s, not waiting for earlier ones."""
+    tasks, start = [], time.monotonic()
+    for i in range(max(1, int(rate * seconds))):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(fire(i)))
+    return tasks
+
+
+async def _latency(server: Server, cookie: str, layer) -> list[Row]:
+    import httpx
+
+    ws = await Socket.open(server.port, "/ws/desk/", cookie)
+    await ws.recv()  # hello
+    arrivals: dict[str, float] = {}
+
+    async def listen():
+        while True:
+            frame = await ws.recv()
+            if frame.get("type") == "bench.echo":
+                arrivals[frame["key"]] = time.monotonic()
+            elif frame.get("type") == "message.created":
+                arrivals[frame["message"]["text"]] = time.monotonic()
+
+    listener = asyncio.ensure_future(listen())
+    rows: list[Row] = []
+    group = f"agent.{server.agent_id}"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+        for rate, seconds in RATES:
+            sent: dict[str, float] = {}
+
+            async def echo(i, rate=rate, sent=sent):
+                key = f"echo-{rate}-{i}"
+                sent[key] = time.monotonic()
+                await layer.group_send(group, {"type": "desk.event", "event": {"type": "bench.echo", "key": key}})
+
+            async def post(i, rate=rate, sent=sent):
+                text = f"bench-{rate}-{i}"
+                body = _webhook_body(text)
+                signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                sent[text] = time.monotonic()
+                await client.post("/webhooks/whatsapp/", content=body,
+                                  headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+
+            for fire in (echo, post):
+                await asyncio.gather(*await _paced(rate, seconds, fire))
+            waited = time.monotonic()
+            while time.monotonic() - waited < 10 and any(k not in arrivals for k in sent):
+                await asyncio.sleep(0.05)
+            base = [(arrivals[k] - t) * 1000 for k, t in sent.items() if k.startswith("echo") and k in arrivals]
+            real = [(arrivals[k] - t) * 1000 for k, t in sent.items() if k.startswith("bench") and k in arrivals]
+            lost = sum(1 for k in sent if k.startswith("bench") and k not in arrivals)
+            p50, p99 = percentile(real, 50), percentile(real, 99)
+            at_target = rate == 40
+            rows += [
+                Row(SECTION, f"webhook->desk frame p50 @{rate}/s", p50, "ms", percentile(base, 50),
+                    "<= 100 ms" if at_target else "", (p50 <= 100) if at_target else None),
+                Row(SECTION, f"webhook->desk frame p99 @{rate}/s", p99, "ms", percentile(base, 99),
+                    "<= 500 ms" if at_target else "", (p99 <= 500) if at_target else None),
+                Row(SECTION, f"frames missing @{rate}/s", lost, "of " + str(len(real) + lost), None, "0", lost == 0),
+            ]
+    listener.cancel()
+    ws.close()
+    return rows
+
+
+async def _open_desk(port: int, cookie: str) -> Socket:
+    ws = await Socket.open(port, "/ws/desk/", cookie)
+    await asyncio.wait_for(ws.recv(), timeout=20)  # hello: authenticated and joined
+    return ws
+
+
+async def _broadcast_seen(ws: Socket, step: int) -> None:
+    while True:
+        frame = await ws.recv()
+        if frame.get("type") == "bench.broadcast" and frame.get("n") == step:
+            return
+
+
+async def _idle(server: Server, cookie: str, layer, started: float) -> list[Row]:
+    sockets: list[Socket] = []
+    baseline = server.rss_kb()
+    points = [(0, baseline)]
+    broadcast_ms: dict[int, float] = {}
+    failures = 0
+    for step in STEPS:
+        if time.monotonic() - started > DEADLINE - 20:
+            break
+        if len(sockets) < (STEPS[STEPS.index(step) - 1] if STEPS.index(step) else 0):
+            break
+        while len(sockets) < step and time.monotonic() - started < DEADLINE - 15:
+            opened = await asyncio.gather(
+                *(_open_desk(server.port, cookie) for _ in range(min(25, step - len(sockets)))), return_exceptions=True
+            )
+            refused = [o for o in opened if isinstance(o, BaseException)]
+            sockets.extend(o for o in opened if isinstance(o, Socket))
+            if refused:
+                failures += len(refused)
+                if failures > 50:
+                    raise RuntimeError(f"desk sockets refused: {refused[0]!r}")
+                await asyncio.sleep(0.5)
+        if len(sockets) < step:
+            print(f"[bench] stopped at {len(sockets)} sockets: the time bound was reached", file=sys.stderr)
+            break
+        await asyncio.sleep(1.0)
+        points.append((len(sockets), server.rss_kb()))
+        start = time.monotonic()
+        await layer.group_send(f"team.{server.team_id}", {"type": "desk.event", "event": {"type": "bench.broadcast", "n": step}})
+        try:
+            await asyncio.wait_for(asyncio.gather(*(_broadcast_seen(s, step) for s in sockets)), timeout=15)
+        except TimeoutError:
+            print(f"[bench] broadcast to {step} sockets incomplete after 15 s", file=sys.stderr)
+            break
+        broadcast_ms[step] = (time.monotonic() - start) * 1000
+        print(f"[bench] {step} sockets: {points[-1][1] / 1024:.0f} MB, broadcast {broadcast_ms[step]:.0f} ms", file=sys.stderr)
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / max(1e-9, sum((x - mean_x) ** 2 for x, _ in points))
+    for s in sockets:
+        s.close()
+    top = max(broadcast_ms) if broadcast_ms else 0
+    rows = [
+        Row(SECTION, "idle desk sockets held (one daphne)", top, "connections", None, "1000", top >= 1000),
+        Row(SECTION, "resident memory per desk socket (fit)", round(slope, 1), "KB", None, "< 100 KB", slope < 100),
+        Row(SECTION, "server resident memory, no sockets", baseline / 1024, "MB"),
+    ]
+    rows += [Row(SECTION, f"broadcast one event to {k} sockets", v, "ms") for k, v in broadcast_ms.items()]
+    return rows
+
+
+async def _run(server: Server, started: float) -> list[Row]:
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer(hosts=[{"address": _redis_url(), "socket_timeout": 30}], capacity=1500, expiry=30)
+    cookie = await _session_cookie(f"http://127.0.0.1:{server.port}")
+    rows = await _latency(server, cookie, layer)
+    print("\n".join(f"[bench] {r.figure}: {r.value}" for r in rows), file=sys.stderr)
+    await asyncio.sleep(2)  # let the webhook work finish before measuring idle memory
+    rows += await _idle(server, cookie, layer, started)
+    if not os.environ.get("REDIS_URL"):
+        await layer.flush()  # our own db 13; a configured Redis is left alone
+    return rows
+
+
+def run() -> list[Row]:
+    started = time.monotonic()
+    server = Server()
+    server.start()
+    try:
+        return asyncio.run(_run(server, started))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    from bench.common import print_table
+
+    print_table(run())
