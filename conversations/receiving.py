@@ -22,7 +22,7 @@ from config.tasking import enqueue_on_commit
 
 from .events import publish_conversation, publish_message
 from .models import Channel, Contact, Conversation, Message, WebhookEvent, WhatsAppNumber
-from .processing.summaries import message_is_botable, message_summary, message_type
+from .processing.summaries import as_dict, message_is_botable, message_summary, message_type
 from .services import conversation_event_record
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, st
     `{"name": ...}` is accepted too."""
     wa_id = str(profile.get("wa_id") or message.get("from") or "").strip()
     user_id = str(profile.get("user_id") or message.get("from_user_id") or "").strip()
-    inner = profile.get("profile") if isinstance(profile.get("profile"), dict) else {}
+    inner = as_dict(profile.get("profile"))
     name = str(inner.get("name") or profile.get("name") or "").strip()
     return wa_id, user_id, name[:256]
 
@@ -220,7 +220,7 @@ def _conversation_touch(conversation: Conversation, text: str, sent_at: datetime
 
 def _number_changed(contact: Contact, message: dict[str, Any]) -> None:
     """A `system` message saying the customer moved to a new phone number."""
-    system = message.get("system") if isinstance(message.get("system"), dict) else {}
+    system = as_dict(message.get("system"))
     new_wa_id = str(system.get("new_wa_id") or system.get("wa_id") or "").strip()
     if system.get("type") not in ("user_changed_number", "customer_changed_number") or not new_wa_id:
         return
@@ -259,7 +259,7 @@ def message_receive(
     kind = message_type(message)
     text = message_summary(message)
     sent_at = provider_time(message.get("timestamp"))
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    context = as_dict(message.get("context"))
     try:
         with transaction.atomic():
             contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .events import publish_message
 from .models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
+from .processing.summaries import as_dict
 from .receiving import provider_time
 from .sending import message_mark_failed
 
@@ -33,7 +34,7 @@ _APPLY_ORDER = {"sent": 0, "delivered": 1, "read": 2, "played": 2, "failed": 3}
 def _error_of(event: MessageStatusEvent) -> tuple[str, str, str]:
     errors = event.errors if isinstance(event.errors, list) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    error_data = first.get("error_data") if isinstance(first.get("error_data"), dict) else {}
+    error_data = as_dict(first.get("error_data"))
     title = str(first.get("title") or first.get("message") or "Failed")
     details = str(error_data.get("details") or first.get("message") or "")
     return str(first.get("code") or ""), title, "" if details == title else details

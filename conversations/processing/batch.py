@@ -17,6 +17,7 @@ from ..models import WebhookEvent, WhatsAppNumber
 from ..receiving import message_receive
 from ..statuses import status_record
 from .platform import platform_event_record
+from .summaries import as_dict
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _messages_change(
     event: WebhookEvent, value: dict[str, Any], where: str, numbers: dict[str, WhatsAppNumber | None]
 ) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = as_dict(value.get("metadata"))
     phone_number_id = str(metadata.get("phone_number_id") or "")
     if phone_number_id not in numbers:
         numbers[phone_number_id] = WhatsAppNumber.objects.filter(phone_number_id=phone_number_id).first()

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from config.tasking import enqueue_on_commit
 
 from ..models import PlatformEvent, WebhookEvent, WhatsAppNumber
+from .summaries import as_dict
 
 APPLY_TASK = "notifications.tasks.apply_platform_event"
 
@@ -27,7 +28,7 @@ def platform_dedupe_key(*, field: str, value: Any, business_account_id: str) -> 
 def _number_for(value: Any) -> WhatsAppNumber | None:
     if not isinstance(value, dict):
         return None
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = as_dict(value.get("metadata"))
     if metadata.get("phone_number_id"):
         return WhatsAppNumber.objects.filter(phone_number_id=str(metadata["phone_number_id"])).first()
     display = value.get("display_phone_number") or metadata.get("display_phone_number")

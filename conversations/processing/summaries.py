@@ -17,9 +17,13 @@ BOTABLE_TYPES = frozenset(
 KNOWN_TYPES = BOTABLE_TYPES | {"reaction", "order", "system", "unsupported"}
 
 
-def _obj(message: dict[str, Any], key: str) -> dict[str, Any]:
-    value = message.get(key)
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (webhook fields may be missing)."""
     return value if isinstance(value, dict) else {}
+
+
+def _obj(message: dict[str, Any], key: str) -> dict[str, Any]:
+    return as_dict(message.get(key))
 
 
 def _join(*parts: Any, sep: str = " ") -> str:
@@ -50,7 +54,8 @@ def _contacts(contacts: Any) -> str:
     for card in contacts if isinstance(contacts, list) else []:
         if not isinstance(card, dict):
             continue
-        name = (card.get("name") or {}).get("formatted_name") or (card.get("name") or {}).get("first_name") or ""
+        card_name = as_dict(card.get("name"))
+        name = card_name.get("formatted_name") or card_name.get("first_name") or ""
         phones = [p.get("phone") or p.get("wa_id") for p in card.get("phones") or [] if isinstance(p, dict)]
         phone = next((p for p in phones if p), "")
         people.append(_join(name, f"({phone})" if phone else ""))
@@ -68,8 +73,8 @@ def _interactive(interactive: dict[str, Any]) -> str:
 
 
 def _order(order: dict[str, Any]) -> str:
-    items = order.get("product_items") if isinstance(order.get("product_items"), list) else []
-    count = sum(int(i.get("quantity") or 1) for i in items if isinstance(i, dict))
+    items = order.get("product_items")
+    count = sum(int(as_dict(i).get("quantity") or 1) for i in items if isinstance(i, dict)) if isinstance(items, list) else 0
     label = f"{count} item" + ("" if count == 1 else "s")
     return _join("[order]", label, order.get("text"))
 
