@@ -10,7 +10,6 @@ class CannedResponseAdmin(admin.ModelAdmin):
     list_display = ["shortcut", "title", "scope", "team", "owner", "updated_at"]
     list_filter = ["scope", "team"]
     search_fields = ["shortcut", "title", "body"]
-    autocomplete_fields: list[str] = []
     raw_id_fields = ["owner", "created_by"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
 

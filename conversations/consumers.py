@@ -383,15 +383,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if self.is_admin or not self.is_supervisor:
             return True
         conversation = event.get("conversation")
-        if isinstance(conversation, dict):
-            cid = conversation.get("id")
+        cid: Any = conversation.get("id") if isinstance(conversation, dict) else conversation
+        if isinstance(conversation, dict) and isinstance(cid, int):
             team, assignee = conversation.get("team"), conversation.get("assignee")
             if (team is None or team in self.team_ids) or assignee == self.user_id:
                 self.visibility[cid] = (True, time.monotonic())
                 return True
             self.visibility.pop(cid, None)
-        else:
-            cid = conversation
         if not isinstance(cid, int):
             team = event.get("team")
             if isinstance(team, dict):
