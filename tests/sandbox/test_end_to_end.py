@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -145,47 +146,55 @@ def test_hello_from_the_phone_becomes_a_conversation_and_statuses_come_back(embe
 
 @pytest.mark.e2e
 def test_in_the_browser_customer_text_stays_text_and_a_tapped_button_reaches_the_business(embedded_server):
-    from playwright.sync_api import sync_playwright
-
     base, database = embedded_server
     attack = '<img src=x onerror="window.pwned=1">'
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15000)
-            page.goto(base + "/admin/login/?next=/sandbox/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", "demo")
-            page.click("input[type=submit]")
-            page.wait_for_url("**/sandbox/")
-            page.fill("#np-name", "<b>Carla</b>")
-            page.fill("#np-wa", "15557654321")
-            page.click("#new-phone button[type=submit]")
-            page.wait_for_function("document.getElementById('chat-title').textContent === '<b>Carla</b>'")
-            page.fill("#text", attack)
-            page.click("#send")
-            page.locator("#thread .bubble.in .body", has_text="onerror").wait_for()
 
-            assert page.locator("#thread img, #phones b, #chat-title b").count() == 0
-            assert page.locator("#thread .bubble.in .body").last.text_content() == attack
-            assert page.evaluate("window.pwned") is None
+    def in_the_browser() -> None:
+        from playwright.sync_api import sync_playwright
 
-            graph_send(
-                base,
-                {
-                    "to": "15557654321",
-                    "type": "interactive",
-                    "interactive": {
-                        "type": "button",
-                        "body": {"text": "Shall we call you back?"},
-                        "action": {"buttons": [{"type": "reply", "reply": {"id": "callback-yes", "title": "Yes, call me"}}]},
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(15000)
+                page.goto(base + "/admin/login/?next=/sandbox/")
+                page.fill("#id_username", "admin")
+                page.fill("#id_password", "demo")
+                page.click("input[type=submit]")
+                page.wait_for_url("**/sandbox/")
+                page.fill("#np-name", "<b>Carla</b>")
+                page.fill("#np-wa", "15557654321")
+                page.click("#new-phone button[type=submit]")
+                page.wait_for_function("document.getElementById('chat-title').textContent === '<b>Carla</b>'")
+                page.fill("#text", attack)
+                page.click("#send")
+                page.locator("#thread .bubble.in .body", has_text="onerror").wait_for()
+
+                assert page.locator("#thread img, #phones b, #chat-title b").count() == 0
+                assert page.locator("#thread .bubble.in .body").last.text_content() == attack
+                assert page.evaluate("window.pwned") is None
+
+                graph_send(
+                    base,
+                    {
+                        "to": "15557654321",
+                        "type": "interactive",
+                        "interactive": {
+                            "type": "button",
+                            "body": {"text": "Shall we call you back?"},
+                            "action": {"buttons": [{"type": "reply", "reply": {"id": "callback-yes", "title": "Yes, call me"}}]},
+                        },
                     },
-                },
-            )
-            page.get_by_role("button", name="Yes, call me").click()
-        finally:
-            browser.close()
+                )
+                page.get_by_role("button", name="Yes, call me").click()
+                page.locator("#thread .bubble.in .body", has_text="Yes, call me").wait_for()
+            finally:
+                browser.close()
+
+    # Playwright's sync API needs a thread without a running event loop (other browser
+    # tests in the same session may have left one on the main thread).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(in_the_browser).result(timeout=120)
 
     def tapped():
         return database.execute(
