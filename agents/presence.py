@@ -17,7 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, Team
-from config.realtime import SUPERVISORS_GROUP, agent_group, team_group
+from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation
 
@@ -90,12 +90,16 @@ def agent_payload(profile: AgentProfile, load: int | None = None) -> dict[str, A
     }
 
 
-def agent_updated_broadcast(profile: AgentProfile) -> None:
+def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -> None:
     """Publish `agent.updated` (presence, load) to the agent, their teams and supervisors
-    after commit; the payload is built at commit time so it carries the committed load."""
+    after commit. With `load` (known exactly by a caller holding the profile's row lock)
+    the payload is built now; otherwise at commit time, so it carries the committed load."""
     user_id = profile.user_id
     team_ids = list(Team.objects.filter(members__pk=user_id).values_list("pk", flat=True))
     groups = [agent_group(user_id), SUPERVISORS_GROUP, *(team_group(t) for t in team_ids)]
+    if load is not None:
+        broadcast_on_commit(groups, {"type": "agent.updated", "agent": agent_payload(profile, load=load)})
+        return
 
     def publish() -> None:
         from config.realtime import publish as realtime_publish

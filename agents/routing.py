@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, transaction
@@ -26,7 +27,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, ConversationRouting, Team
-from agents.presence import agent_load, agent_updated_broadcast, online_profiles, profile_load
+from agents.presence import agent_load, agent_updated_broadcast, online_profiles
 from agents.sla import first_response_due
 from config.realtime import SUPERVISORS_GROUP, publish, team_group
 from config.tasking import enqueue_on_commit
@@ -81,9 +82,12 @@ def assignment_apply(
     kind: str = "assigned",
     reason: str = "",
     data: dict | None = None,
+    profile: AgentProfile | None = None,
+    load_before: int | None = None,
 ) -> Conversation:
     """Make `user` the owner of `conversation` (caller holds the conversation's and the
-    agent profile's row locks inside its transaction and has checked capacity)."""
+    agent profile's row locks inside its transaction and has checked capacity; callers
+    that counted the agent's load under the lock pass `profile` and `load_before`)."""
     now = timezone.now()
     previous_status = conversation.status
     previous_assignee = conversation.assignee_id
@@ -122,18 +126,52 @@ def assignment_apply(
     publish_conversation(conversation)
     if previous_status == Conversation.Status.QUEUED:
         queue_updated_broadcast(conversation.team_id)
-    agent_updated_broadcast(AgentProfile.objects.select_related("user").get(user_id=user.pk))
+    if profile is not None and load_before is not None:
+        agent_updated_broadcast(profile, load=load_before + 1)
+    else:
+        agent_updated_broadcast(AgentProfile.objects.select_related("user").get(user_id=user.pk))
     return conversation
 
 
-def _choose(team: Team | None, fits: list[AgentProfile]) -> AgentProfile:
+@dataclass
+class _Agent:
+    """What routing needs to know about an online agent (read without model overhead)."""
+
+    profile_id: int
+    user_id: int
+    capacity: int
+    load: int
+    skills: frozenset[str]
+    languages: list[str]
+    last_assigned_at: datetime | None
+
+    def fits(self, skills: list[str], language: str) -> bool:
+        if not set(skills or []) <= self.skills:
+            return False
+        if not language or not self.languages:
+            return True
+        base = language.split("_")[0].split("-")[0].lower()
+        return any(lang.split("_")[0].split("-")[0].lower() == base for lang in self.languages)
+
+
+def _online_agents(team: Team | None) -> list[_Agent]:
+    rows = online_profiles(team=team).values_list(
+        "pk", "user_id", "capacity", "load", "skills", "languages", "last_assigned_at"
+    )
+    return [
+        _Agent(pk, user_id, capacity, load, frozenset(skills or []), list(languages or []), last)
+        for pk, user_id, capacity, load, skills, languages, last in rows
+    ]
+
+
+def _choose(team: Team | None, fits: list[_Agent]) -> _Agent:
     if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
-        ordered = sorted(fits, key=lambda p: p.user_id)
+        ordered = sorted(fits, key=lambda a: a.user_id)
         cursor = team.round_robin_last_user_id or 0
-        return next((p for p in ordered if p.user_id > cursor), ordered[0])
+        return next((a for a in ordered if a.user_id > cursor), ordered[0])
     # Least busy; ties go to the agent idle longest (never assigned counts as longest).
-    floor = datetime.min.replace(tzinfo=timezone.get_current_timezone())
-    return min(fits, key=lambda p: (profile_load(p), p.last_assigned_at or floor, p.user_id))
+    floor = datetime.min.replace(tzinfo=UTC)
+    return min(fits, key=lambda a: (a.load, a.last_assigned_at or floor, a.user_id))
 
 
 def assignment_attempt(*, team_id: int | None) -> Any:
@@ -145,7 +183,9 @@ def assignment_attempt(*, team_id: int | None) -> Any:
     locked with SKIP LOCKED (a row another worker holds is passed over, so workers
     serve the head of the queue side by side instead of queueing behind each other)."""
     with transaction.atomic():
-        candidates = list(queued_in_pool(team_id)[:CANDIDATES_PER_ATTEMPT])
+        candidates = list(
+            queued_in_pool(team_id).values_list("pk", "required_skills", "language")[:CANDIDATES_PER_ATTEMPT]
+        )
         if not candidates:
             return None
         team = None
@@ -153,17 +193,18 @@ def assignment_attempt(*, team_id: int | None) -> Any:
             team = Team.objects.filter(pk=team_id).first()
             if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
                 return None
-        team_skills = team.required_skills if team is not None else []
-        available = [p for p in online_profiles(team=team) if profile_load(p) < p.capacity and p.has_skills(team_skills)]
+        team_skills = frozenset(team.required_skills or []) if team is not None else frozenset()
+        available = [a for a in _online_agents(team) if a.load < a.capacity and team_skills <= a.skills]
         if not available:
             return None
-        for candidate in candidates:
-            fits = [p for p in available if p.has_skills(candidate.required_skills) and p.speaks(candidate.language)]
+        for candidate_id, skills, language in candidates:
+            fits = [a for a in available if a.fits(skills, language)]
             if not fits:
                 continue
             conversation = (
                 queued_in_pool(team_id)
-                .filter(pk=candidate.pk)
+                .filter(pk=candidate_id)
+                .select_related("contact", "team")
                 .select_for_update(skip_locked=True, of=("self",))
                 .first()
             )
@@ -172,10 +213,15 @@ def assignment_attempt(*, team_id: int | None) -> Any:
             if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
                 team = Team.objects.select_for_update().get(pk=team.pk)
             chosen = _choose(team, fits)
-            profile = AgentProfile.objects.select_for_update().select_related("user").get(pk=chosen.pk)
-            if profile.presence != AgentProfile.Presence.ONLINE or agent_load(user_id=profile.user_id) >= profile.capacity:
+            profile = AgentProfile.objects.select_for_update(of=("self",)).select_related("user").get(
+                pk=chosen.profile_id
+            )
+            load = agent_load(user_id=profile.user_id)
+            if profile.presence != AgentProfile.Presence.ONLINE or load >= profile.capacity:
                 return _RETRY
-            assignment_apply(conversation=conversation, user=profile.user, reason="routing")
+            assignment_apply(
+                conversation=conversation, user=profile.user, reason="routing", profile=profile, load_before=load
+            )
             if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
                 Team.objects.filter(pk=team.pk).update(round_robin_last_user=profile.user)
             return conversation
@@ -184,7 +230,12 @@ def assignment_attempt(*, team_id: int | None) -> Any:
 
 def queue_drain(*, team_id: int | None) -> int:
     """Assign from a team's queue (or the "any online agent" pool) until nobody can take
-    more. Safe to run concurrently and repeatedly. Returns the number assigned."""
+    more. Safe to run concurrently and repeatedly (workers serve different rows of the
+    queue's head side by side). Returns the number assigned."""
+    return _drain_pool(team_id)
+
+
+def _drain_pool(team_id: int | None) -> int:
     assigned = 0
     retries = 0
     while True:
