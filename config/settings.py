@@ -133,6 +133,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The queue tasks go to and workers read (a separate one keeps benchmark runs apart).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 # The desk websocket: frame size and rate caps (over them the socket is closed), and how
 # often an open socket re-checks its user, session, teams and subscriptions.
 DESK_WS_MAX_FRAME_BYTES = env.int("DESK_WS_MAX_FRAME_BYTES", default=4096)
@@ -210,6 +212,7 @@ CAMPAIGN_THROUGHPUT_SHARE = env.float("CAMPAIGN_THROUGHPUT_SHARE", default=0.95)
 CAMPAIGN_RECIPIENT_SPACING_SECONDS = env.float("CAMPAIGN_RECIPIENT_SPACING_SECONDS", default=6.0)
 CAMPAIGN_CLAIM_STALE_SECONDS = env.int("CAMPAIGN_CLAIM_STALE_SECONDS", default=120)
 CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", default=5)
+CAMPAIGN_PARALLEL_SLICES = env.int("CAMPAIGN_PARALLEL_SLICES", default=1)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=3 * 1024 * 1024)
 # Events still unprocessed this long after arrival are enqueued again by the sweep.
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)

@@ -5,6 +5,7 @@ Sending lives in campaign_sending.py; who receives it in campaign_audience.py.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +28,9 @@ class CampaignRefused(Exception):
 
 
 def _enqueue_run(campaign: Campaign, countdown: float = 0) -> None:
-    enqueue_on_commit("notifications.tasks.campaign_run", countdown=countdown, campaign_id=campaign.pk)
+    """Enqueue as many slices as may run in parallel; extra ones end at once."""
+    for _ in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
+        enqueue_on_commit("notifications.tasks.campaign_run", countdown=countdown, campaign_id=campaign.pk)
 
 
 def campaign_start(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:

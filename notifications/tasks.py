@@ -71,5 +71,6 @@ def campaigns_tick() -> int:
     campaign_sending.recipients_sweep_stale()
     running = list(Campaign.objects.filter(state=Campaign.State.RUNNING).values_list("pk", flat=True))
     for campaign_id in running:
-        dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id})
+        for _ in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
+            dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id})
     return len(running)

@@ -1,0 +1,342 @@
+"""Campaign pacing against a stand-in Graph API that enforces 80 messages/s.
+
+A campaign of 2,000 opted-in recipients (plus 100 opted-out contacts inside the same
+audience) runs through the real code path: campaign tasks claim rows and queue template
+messages, delivery tasks call Graph over HTTP. The stand-in Graph server (a local HTTP
+server) accepts at most 80 sends in any rolling one-second window and answers error
+130429 above it, like WhatsApp. Figures: achieved send rate (baseline: the stand-in's own
+limit of 80/s, ratio = achieved / 80; target >= 72/s), the busiest one-second window
+(<= 80), 130429 answers (0), duplicates (0) and sends to opted-out contacts (0).
+
+The campaign runs in a child process with its own settings: by default the embedded shape
+(a fresh SQLite database, tasks on the in-process thread pool, the pacer in-process);
+with BENCH_CAMPAIGN_SHAPE=celery (and PostgreSQL and Redis reachable) Celery worker
+processes on a queue of their own, a database of its own and the pacer in Redis. A
+second figure runs the pacer and the Graph client alone (no database work), which shows
+what the pacing itself allows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from bench.common import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "campaign"
+RECIPIENTS = 2000
+OPTED_OUT = 100
+LIMIT_PER_SECOND = 80
+TARGET_RATE = 72.0
+DEADLINE = 150.0
+WORKER_PROCESSES = 1
+WORKER_CONCURRENCY = int(os.environ.get("BENCH_CAMPAIGN_CONCURRENCY", "8"))
+PARALLEL_SLICES = int(os.environ.get("BENCH_CAMPAIGN_SLICES", "4"))
+
+
+class StandInGraph:
+    """Accepts sends at most LIMIT_PER_SECOND per rolling second; 130429 above that."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.window: deque[float] = deque()
+        self.accepted: list[tuple[float, str]] = []
+        self.throttled = 0
+        self.counter = 0
+
+    def send(self, to: str) -> tuple[int, dict]:
+        with self.lock:
+            now = time.monotonic()
+            while self.window and self.window[0] <= now - 1.0:
+                self.window.popleft()
+            if len(self.window) >= LIMIT_PER_SECOND:
+                self.throttled += 1
+                return 400, {"error": {"message": "(#130429) Rate limit hit", "type": "OAuthException",
+                                       "code": 130429, "error_data": {"details": "Cloud API message throughput "
+                                                                                 "has been reached."}}}
+            self.window.append(now)
+            self.accepted.append((now, to))
+            self.counter += 1
+            return 200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                         "messages": [{"id": f"wamid.BENCH{self.counter:08d}"}]}
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        graph = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw or b"{}")
+                if self.path.endswith("/messages") and "to" in body:
+                    status, answer = graph.send(str(body["to"]))
+                else:
+                    status, answer = 200, {"success": True}
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/v23.0"
+
+
+def busiest_window(times: list[float]) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _setup(graph_base: str, tag: str):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from conversations.models import Contact, WhatsAppNumber
+    from notifications.models import Campaign, ConsentRecord, MessageTemplate
+
+    call_command("migrate", verbosity=0, interactive=False)
+    number = WhatsAppNumber.objects.create(
+        name="Bench", phone_number_id=f"bench{tag}", business_account_id=f"benchwaba{tag}",
+        display_phone_number="15550009000", access_token="bench", api_base=graph_base,
+        messaging_limit="TIER_10K", throughput_mps=LIMIT_PER_SECOND,
+    )
+    template = MessageTemplate.objects.create(
+        number=number, business_account_id=number.business_account_id, name="promo", language="en",
+        category="MARKETING", status="APPROVED", parameter_format="named",
+        components=[{"type": "BODY", "text": "Hello {{first_name}}, {{discount}} off!"}],
+    )
+    Contact.objects.bulk_create([
+        Contact(number=number, wa_id=f"4477009{i:05d}", profile_name=f"Person {i}", tags=["bench"])
+        for i in range(RECIPIENTS + OPTED_OUT)
+    ])
+    now = timezone.now()
+    records = []
+    for contact in Contact.objects.filter(number=number).order_by("pk"):
+        index = int(contact.wa_id[-5:])
+        records.append(ConsentRecord(contact=contact, number=number, category="marketing", opted_in=True,
+                                     source="import", proof="bench", created_at=now))
+        if index >= RECIPIENTS:
+            records.append(ConsentRecord(contact=contact, number=number, category="marketing", opted_in=False,
+                                         source="keyword", proof="bench", created_at=now))
+    ConsentRecord.objects.bulk_create(records, batch_size=1000)
+    opted_out = {f"4477009{i:05d}" for i in range(RECIPIENTS, RECIPIENTS + OPTED_OUT)}
+    campaign = Campaign.objects.create(
+        name="Bench", number=number, template=template, audience="filter", audience_filter={"tags": ["bench"]},
+        parameter_mapping={"first_name": "contact.first_name", "discount": "=10%"},
+    )
+    return campaign, opted_out
+
+
+def child() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from conversations.models import Message
+    from notifications.campaigns import campaign_start
+    from notifications.models import Campaign
+
+    graph = StandInGraph()
+    server, base = graph.serve()
+    campaign, opted_out = _setup(base, str(os.getpid()))
+    workers = []
+    if os.environ.get("TASKS_MODE") == "celery":
+        from django.db import connections
+
+        connections.close_all()
+        for index in range(WORKER_PROCESSES):
+            workers.append(subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "--concurrency",
+                 str(WORKER_CONCURRENCY), "-l", "warning", "-n", f"bench{index}-{os.getpid()}@%h",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+    started = time.monotonic()
+    campaign_start(campaign=campaign)
+    done = False
+    try:
+        while time.monotonic() - started < DEADLINE:
+            time.sleep(0.5)
+            finished = Campaign.objects.filter(pk=campaign.pk, state="completed").exists()
+            open_messages = Message.objects.filter(status__in=["pending", "sending"]).exists()
+            if finished and not open_messages:
+                done = True
+                break
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        server.shutdown()
+    times = [t for t, _ in graph.accepted]
+    recipients = [to for _, to in graph.accepted]
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    pacer = _pacer_only(campaign.number)
+    print(json.dumps({
+        "pacer": pacer,
+        "done": done,
+        "sent": len(times),
+        "rate": rate,
+        "busiest_window": busiest_window(times),
+        "throttled": graph.throttled,
+        "duplicates": sum(n - 1 for n in Counter(recipients).values() if n > 1),
+        "to_opted_out": sum(1 for to in recipients if to in opted_out),
+        "elapsed": time.monotonic() - started,
+    }))
+
+
+def _pacer_only(number) -> dict:
+    """The campaign pacer and the Graph client alone (no database work per message): 2,000
+    sends paced by `throughput_acquire` at the campaign's share of the number's rate."""
+    from django.conf import settings
+
+    from conversations.providers.whatsapp import GraphClient
+    from conversations.throttle import throughput_acquire
+    from notifications.campaign_sending import PACER_BURST
+
+    graph = StandInGraph()
+    server, base = graph.serve()
+    number.api_base = base
+    client = GraphClient(number)
+    rate = number.throughput_mps * settings.CAMPAIGN_THROUGHPUT_SHARE
+    key = f"bench:pacer:{os.getpid()}"
+    for index in range(RECIPIENTS):
+        throughput_acquire(key=key, rate_per_second=rate, timeout=5.0, burst=PACER_BURST)
+        body = {"messaging_product": "whatsapp", "to": f"4477009{index:05d}", "type": "template",
+                "template": {"name": "promo", "language": {"code": "en", "policy": "deterministic"}}}
+        client.send_message(body)
+    server.shutdown()
+    times = [t for t, _ in graph.accepted]
+    return {"rate": (len(times) - 1) / (times[-1] - times[0]), "busiest_window": busiest_window(times),
+            "throttled": graph.throttled}
+
+
+def _reachable_redis() -> str:
+    """The Redis for the bench: BENCH_REDIS_URL, else db 12 of a local Redis, else REDIS_URL, else ""."""
+    candidates = [os.environ.get("BENCH_REDIS_URL", ""), "redis://127.0.0.1:6379/12", os.environ.get("REDIS_URL", "")]
+    for url in candidates:
+        if not url:
+            continue
+        try:
+            import redis
+
+            redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+            return url
+        except Exception:  # noqa: S112 (try the next candidate)
+            continue
+    return ""
+
+
+def _reachable_postgres() -> str:
+    """A PostgreSQL server URL without database name: DATABASE_URL's, else a local one, else ""."""
+    database = os.environ.get("DATABASE_URL", "")
+    candidates = [database.rsplit("/", 1)[0]] if database.startswith("postgres") else []
+    candidates.append("postgres://postgres@127.0.0.1:5432")
+    for url in candidates:
+        try:
+            import psycopg
+
+            with psycopg.connect(url + "/postgres", connect_timeout=2):
+                return url
+        except Exception:  # noqa: S112 (try the next candidate)
+            continue
+    return ""
+
+
+def run() -> list[Row]:
+    """The embedded shape (SQLite, tasks on the in-process thread pool) by default; with
+    BENCH_CAMPAIGN_SHAPE=celery and PostgreSQL and Redis reachable, Celery worker processes
+    sharing the Redis pacer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, DEBUG="1", LOG_LEVEL="WARNING")
+        want_celery = os.environ.get("BENCH_CAMPAIGN_SHAPE", "embedded") == "celery"
+        redis_url, postgres = (_reachable_redis(), _reachable_postgres()) if want_celery else ("", "")
+        queue = f"bench-campaign-{os.getpid()}"
+        if redis_url and postgres:
+            shape = "celery, PostgreSQL, Redis"
+            env.update(TASKS_MODE="celery", REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url,
+                       DATABASE_URL=f"{postgres}/handoff_bench_campaign", CELERY_QUEUE=queue,
+                       CAMPAIGN_PARALLEL_SLICES=str(PARALLEL_SLICES))
+            _ensure_postgres_database(env["DATABASE_URL"])
+        else:
+            shape = "threads, SQLite"
+            env.update(TASKS_MODE="thread", REDIS_URL="", CELERY_BROKER_URL="",
+                       DATABASE_URL=f"sqlite:///{tmp}/campaign.sqlite3")
+        try:
+            proc = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "bench.campaign", "--child"], cwd=ROOT, env=env, capture_output=True,
+                text=True, timeout=DEADLINE + 120,
+            )
+        finally:
+            if env["TASKS_MODE"] == "celery":
+                import redis
+
+                redis.Redis.from_url(redis_url).delete(queue)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        return [Row(SECTION, "campaign run", "error", ok=False)]
+    result = json.loads(lines[-1])
+    return [
+        Row(SECTION, f"send rate, {RECIPIENTS} recipients ({shape})", round(result["rate"], 1), "msg/s",
+            LIMIT_PER_SECOND, f">= {TARGET_RATE:.0f}", result["rate"] >= TARGET_RATE and result["done"]),
+        Row(SECTION, "busiest 1-second window", result["busiest_window"], "msgs", LIMIT_PER_SECOND,
+            f"<= {LIMIT_PER_SECOND}", result["busiest_window"] <= LIMIT_PER_SECOND),
+        Row(SECTION, "130429 answers", result["throttled"], "", None, "0", result["throttled"] == 0),
+        Row(SECTION, "messages accepted", result["sent"], "", RECIPIENTS, f"{RECIPIENTS}",
+            result["sent"] == RECIPIENTS),
+        Row(SECTION, "duplicate sends", result["duplicates"], "", None, "0", result["duplicates"] == 0),
+        Row(SECTION, f"sends to the {OPTED_OUT} opted-out", result["to_opted_out"], "", None, "0",
+            result["to_opted_out"] == 0),
+        Row(SECTION, "campaign wall time", round(result["elapsed"], 1), "s"),
+        Row(SECTION, "pacer alone: send rate", round(result["pacer"]["rate"], 1), "msg/s", LIMIT_PER_SECOND,
+            f">= {TARGET_RATE:.0f}", result["pacer"]["rate"] >= TARGET_RATE),
+        Row(SECTION, "pacer alone: busiest 1-second window", result["pacer"]["busiest_window"], "msgs",
+            LIMIT_PER_SECOND, f"<= {LIMIT_PER_SECOND}", result["pacer"]["busiest_window"] <= LIMIT_PER_SECOND),
+        Row(SECTION, "pacer alone: 130429 answers", result["pacer"]["throttled"], "", None, "0",
+            result["pacer"]["throttled"] == 0),
+    ]
+
+
+def _ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    admin_url, name = url.rsplit("/", 1)
+    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        child()
+    else:
+        from bench.common import print_table
+
+        print_table(run())
