@@ -198,14 +198,15 @@ def _hand_off(ctx: _Context, action: HandOff, *, requested: bool = False) -> Han
 
 def _apply(ctx: _Context, actions: list[Action]) -> None:
     """Carry the actions out in order, in one transaction; a newer message claimed in the
-    meantime wins (its turn answers instead)."""
+    meantime wins (its turn answers instead). Locks the conversation row, then the
+    session row: the same order as `handoff_trigger`."""
     session = ctx.session
     with transaction.atomic():
-        locked = BotSession.objects.select_for_update().get(pk=session.pk)
-        if locked.last_message_id != ctx.message.pk:
-            return
         conversation = Conversation.objects.select_for_update().get(pk=ctx.conversation.pk)
         if conversation.status != Conversation.Status.BOT:
+            return
+        locked = BotSession.objects.select_for_update().get(pk=session.pk)
+        if locked.last_message_id != ctx.message.pk:
             return
         handoff: HandOff | None = None
         for action in actions:

@@ -65,7 +65,7 @@ def handoff_trigger(
     conversation is no longer with the bot (another turn handed it off first).
     """
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().select_related("contact", "team").get(pk=conversation.pk)
+        locked = Conversation.objects.select_for_update(of=("self",)).select_related("contact", "team").get(pk=conversation.pk)
         if locked.status != Conversation.Status.BOT:
             return None
         now = timezone.now()
