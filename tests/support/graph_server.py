@@ -133,5 +133,5 @@ def start_graph_server() -> tuple[GraphServer, ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     graph.base_url = f"http://127.0.0.1:{server.server_address[1]}/v23.0"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return graph, server
