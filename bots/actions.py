@@ -12,6 +12,7 @@ class MenuOption:
     id: str
     title: str
     description: str = ""
+    human: bool = False  # leads to a person (a flow option to a hand-off step)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class HandOff:
     detail: str = ""
     team: Team | None = None
     priority: int = 0
+    requested: bool = False  # the customer chose it (ledger: human_requested_at)
 
 
 @dataclass(frozen=True)

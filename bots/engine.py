@@ -226,7 +226,7 @@ def _apply(ctx: _Context, actions: list[Action]) -> None:
         session.updated_at = timezone.now()
         session.save(update_fields=SESSION_STATE_FIELDS)
         if handoff is not None:
-            _hand_off(ctx, handoff, requested=False)
+            _hand_off(ctx, handoff, requested=handoff.requested)
 
 
 def _send_menu(ctx: _Context, menu: SendMenu) -> bool:

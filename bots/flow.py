@@ -65,14 +65,22 @@ class _Turn:
         self.values[name] = value
         self.actions.append(SetValue(name, value))
 
-    def hand_off(self, reason: str, detail: str = "", team=None) -> None:
+    def hand_off(self, reason: str, detail: str = "", team=None, requested: bool = False) -> None:
         self.session.current_step = None
-        self.actions.append(HandOff(reason, detail, team))
+        self.actions.append(HandOff(reason, detail, team, requested=requested))
 
     def show(self, step: FlowStep) -> None:
         """Display a waiting step (again); every prompt carries the human option."""
         if step.kind == FlowStep.Kind.MENU:
-            options = [MenuOption(o.payload, o.title, o.description) for o in step.options.all()]
+            options = [
+                MenuOption(
+                    o.payload,
+                    o.title,
+                    o.description,
+                    human=o.next_step is not None and o.next_step.kind == FlowStep.Kind.HANDOFF,
+                )
+                for o in step.options.select_related("next_step")
+            ]
             self.actions.append(
                 SendMenu(
                     body=fill(step.text, self.values),
@@ -88,7 +96,8 @@ class _Turn:
         self.session.current_step = step
 
     # -- moving through the flow ---------------------------------------------------------
-    def enter(self, step: FlowStep | None) -> None:
+    def enter(self, step: FlowStep | None, *, chosen: bool = False) -> None:
+        """Follow the flow from `step`; `chosen`: the customer picked `step` from a menu."""
         intent = self.session.last_intent
         while step is not None:
             self.hops += 1
@@ -122,7 +131,12 @@ class _Turn:
                     step = step.next_step
             elif kind == FlowStep.Kind.HANDOFF:
                 self.say(step.text)
-                self.hand_off(Handoff.Reason.FLOW, step.handoff_reason or f"flow step {step.key}", step.handoff_team)
+                self.hand_off(
+                    Handoff.Reason.FLOW,
+                    step.handoff_reason or f"flow step {step.key}",
+                    step.handoff_team,
+                    requested=chosen and self.hops == 1,
+                )
                 return
             else:  # END
                 self.say(step.text)
@@ -154,7 +168,7 @@ class _Turn:
                     self.session.current_step = None
                     self.actions.append(End())
                 else:
-                    self.enter(option.next_step)
+                    self.enter(option.next_step, chosen=True)
                 return
             entry = faq_match(self.bot.faq_entries.all(), inbound.text) if inbound.kind == "text" else None
             if entry is not None:

@@ -54,7 +54,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 def with_human_option(options: list[MenuOption], human_title: str) -> list[MenuOption]:
-    if any(o.id == HUMAN_OPTION_ID for o in options):
+    if any(o.id == HUMAN_OPTION_ID or o.human for o in options):
         return list(options)
     return [*options, MenuOption(id=HUMAN_OPTION_ID, title=human_title)]
 
@@ -75,8 +75,8 @@ def render(menu: SendMenu, *, human_title: str) -> RenderedMenu:
             option_ids=[o.id for o in options],
         )
     if len(options) > MAX_ROWS:
-        human = next(o for o in options if o.id == HUMAN_OPTION_ID)
-        options = [o for o in options if o.id != HUMAN_OPTION_ID][: MAX_ROWS - 1] + [human]
+        human = [o for o in options if o.id == HUMAN_OPTION_ID or o.human][:1]
+        options = [o for o in options if o not in human][: MAX_ROWS - len(human)] + human
     rows = []
     for o in options:
         row = {"id": o.id[:200], "title": _cut(o.title, MAX_ROW_TITLE)}

@@ -191,3 +191,20 @@ def test_the_ledger_keeps_the_first_human_reply(number):
     ledger_note_human_reply(conversation=conversation, at=first + timedelta(minutes=5))
 
     assert EscalationLedger.objects.get(conversation=conversation).first_human_reply_at == first
+
+
+def test_a_menu_option_leading_to_a_person_counts_as_the_human_option():
+    menu = render(SendMenu(body="Pick", options=[MenuOption("billing-person", "Billing team", human=True)]),
+                  human_title=HUMAN)
+
+    assert [b["id"] for b in menu.buttons] == ["billing-person"]
+
+
+def test_a_long_list_keeps_the_flow_s_own_person_option():
+    menu = render(SendMenu(body="Pick", options=[*options(12), MenuOption("sales-person", "Sales", human=True)]),
+                  human_title=HUMAN)
+
+    ids = [r["id"] for r in menu.sections[0]["rows"]]
+    assert len(ids) == 10
+    assert ids[-1] == "sales-person"
+    assert HUMAN_OPTION_ID not in ids

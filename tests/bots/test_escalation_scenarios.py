@@ -160,7 +160,8 @@ def test_flow_step_hands_off_to_its_team(customer, demo_bot, other_team):
     StepOption.objects.create(step=more, title="Buy more", payload="buy", next_step=person, position=3)
     customer.says("hi")
     customer.taps("order-status")
-    customer.says("A1001")
+    replies = customer.says("A1001")
+    assert "handoff:human" not in str(replies[-1])  # "Buy more" already leads to a person
 
     customer.picks("buy", "Buy more")
 
@@ -168,6 +169,7 @@ def test_flow_step_hands_off_to_its_team(customer, demo_bot, other_team):
     assert handoff.reason_code == Handoff.Reason.FLOW
     assert handoff.detail == "sales lead"
     assert customer.conversation.team == other_team
+    assert customer.conversation.escalation_ledger.human_requested_at is not None
 
 
 def test_a_vip_handed_back_to_the_bot_is_served_by_the_bot(customer, demo_bot, number, agent_online):
