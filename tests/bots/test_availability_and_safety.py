@@ -191,3 +191,11 @@ def test_a_message_is_answered_once_even_if_its_turn_runs_again(customer, demo_b
     bot_turn(inbound.pk)
 
     assert customer.new_replies() == []
+
+
+def test_without_any_bot_the_customer_goes_straight_to_people(customer, policy, agent_online):
+    replies = customer.says("hello, is anyone there?")
+
+    assert texts(replies)[0].startswith("Thanks, I'm passing you to a member of our team.")
+    assert customer.conversation.handoffs.get().reason_code == Handoff.Reason.NO_BOT
+    assert customer.conversation.status == Conversation.Status.ASSIGNED

@@ -208,3 +208,26 @@ def test_a_long_list_keeps_the_flow_s_own_person_option():
     assert len(ids) == 10
     assert ids[-1] == "sales-person"
     assert HUMAN_OPTION_ID not in ids
+
+
+@pytest.mark.django_db
+def test_the_number_s_policy_and_bot_win_over_the_team_s_and_the_default(number, team):
+    from bots.models import Bot
+    from bots.selectors import bot_for, policy_for
+
+    conversation = ConversationFactory(contact__number=number, team=team)
+    assert policy_for(conversation).name == "Built-in defaults"
+    assert bot_for(conversation) is None
+    EscalationPolicy.objects.create(name="Default", is_default=True, fallback_email="a@example.com")
+    Bot.objects.create(name="Default bot", is_default=True)
+    assert policy_for(conversation).name == "Default"
+    assert bot_for(conversation).name == "Default bot"
+    EscalationPolicy.objects.create(name="Team", team=team, fallback_email="a@example.com")
+    Bot.objects.create(name="Team bot", team=team)
+    assert policy_for(conversation).name == "Team"
+    assert bot_for(conversation).name == "Team bot"
+    EscalationPolicy.objects.create(name="Number", number=number, fallback_email="a@example.com")
+    Bot.objects.create(name="Number bot", number=number)
+    Bot.objects.create(name="Old number bot", number=number, is_active=False)
+    assert policy_for(conversation).name == "Number"
+    assert bot_for(conversation).name == "Number bot"
