@@ -106,7 +106,7 @@ class CampaignAdmin(admin.ModelAdmin):
             failure = recipient_failure(row)
             reason = f"{failure['code']}: {failure['reason']}" if failure["code"] else ""
             rows.append((row.contact.wa_id or row.contact.user_id, str(row.contact), recipient_delivery(row),
-                         "yes" if row.replied else "", reason))
+                         "yes" if getattr(row, "replied", False) else "", reason))
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
         return format_html("<table><thead><tr><th>WhatsApp id</th><th>Name</th><th>Delivery</th><th>Replied</th>"
                            "<th>Failure</th></tr></thead><tbody>{}</tbody></table>", body)

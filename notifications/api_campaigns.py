@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from config.api_errors import ApiError
 
 from . import campaigns as services
-from .api import number_or_default, require_admin, valid
+from .api import number_or_default, request_user, require_admin, valid
 from .campaign_audience import MappingError, mapping_check
 from .models import Campaign, MessageTemplate
 from .selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
@@ -53,7 +53,7 @@ class CampaignListApi(APIView):
         campaign = Campaign.objects.create(
             name=data["name"], number=number, template=template, audience=data["audience"],
             audience_filter=data["audience_filter"], audience_csv=data["audience_csv"],
-            parameter_mapping=data["parameter_mapping"], scheduled_at=data["scheduled_at"], created_by=request.user,
+            parameter_mapping=data["parameter_mapping"], scheduled_at=data["scheduled_at"], created_by=request_user(request),
         )
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
@@ -73,14 +73,14 @@ class CampaignActionApi(APIView):
         campaign = _campaign(request, campaign_id)
         try:
             if self.action_name == "start":
-                campaign = services.campaign_start(campaign=campaign, actor=request.user)
+                campaign = services.campaign_start(campaign=campaign, actor=request_user(request))
             elif self.action_name == "pause":
                 reason = valid(CampaignPauseSerializer, request.data)["reason"]
-                campaign = services.campaign_pause(campaign=campaign, reason=reason, actor=request.user)
+                campaign = services.campaign_pause(campaign=campaign, reason=reason, actor=request_user(request))
             elif self.action_name == "resume":
-                campaign = services.campaign_resume(campaign=campaign, actor=request.user)
+                campaign = services.campaign_resume(campaign=campaign, actor=request_user(request))
             else:
-                campaign = services.campaign_cancel(campaign=campaign, actor=request.user)
+                campaign = services.campaign_cancel(campaign=campaign, actor=request_user(request))
         except services.CampaignRefused as exc:
             raise _refused(exc) from None
         return Response(CampaignSerializer(campaign).data)
@@ -97,14 +97,14 @@ class CampaignRecipientsApi(APIView):
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = _campaign(request, campaign_id)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(campaign_recipients(campaign=campaign), request, view=self)
+        page = paginator.paginate_queryset(campaign_recipients(campaign=campaign), request, view=self) or []
         rows = [
             {
                 "contact": row.contact_id,
                 "wa_id": row.contact.wa_id,
                 "state": row.state,
                 "delivery": recipient_delivery(row),
-                "replied": bool(row.replied),
+                "replied": bool(getattr(row, "replied", False)),
                 "message": row.message_id,
                 "sent_at": row.sent_at,
                 "error": recipient_failure(row),

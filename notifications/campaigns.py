@@ -6,7 +6,7 @@ Sending lives in campaign_sending.py; who receives it in campaign_audience.py.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ def _enqueue_run(campaign: Campaign, countdown: float = 0) -> None:
         enqueue_on_commit("notifications.tasks.campaign_run", countdown=countdown, campaign_id=campaign.pk)
 
 
-def campaign_start(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+def campaign_start(*, campaign: Campaign, actor: User | None = None) -> Campaign:
     """Start a draft campaign: at once (running) or at its `scheduled_at` (scheduled).
     The template must be approved. Building the audience and sending happen in tasks."""
     with transaction.atomic():
@@ -71,7 +71,7 @@ def campaigns_start_due() -> int:
     return started
 
 
-def campaign_pause(*, campaign: Campaign, reason: str, actor: AbstractBaseUser | None = None) -> Campaign:
+def campaign_pause(*, campaign: Campaign, reason: str, actor: User | None = None) -> Campaign:
     """Pause a running or scheduled campaign with the reason shown to admins. Rows already
     claimed finish; no new row is claimed while paused."""
     with transaction.atomic():
@@ -86,7 +86,7 @@ def campaign_pause(*, campaign: Campaign, reason: str, actor: AbstractBaseUser |
     return locked
 
 
-def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor: User | None = None) -> Campaign:
     """Resume a paused campaign. Refused while the cause still holds: the template is not
     approved, the number's quality is red, or the account is restricted."""
     from .health import number_health_for
@@ -110,7 +110,7 @@ def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None = None
     return locked
 
 
-def campaign_cancel(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, actor: User | None = None) -> Campaign:
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED):

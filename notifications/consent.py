@@ -7,7 +7,7 @@ a row: a contact never asked has not opted in.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -19,7 +19,7 @@ CATEGORIES = tuple(ConsentCategory.values)
 
 # Consent a template's category needs before a business-initiated send. Authentication
 # templates are transactional: the utility consent covers them.
-TEMPLATE_CONSENT_CATEGORY = {
+TEMPLATE_CONSENT_CATEGORY: dict[str, str] = {
     TemplateCategory.MARKETING: ConsentCategory.MARKETING,
     TemplateCategory.UTILITY: ConsentCategory.UTILITY,
     TemplateCategory.AUTHENTICATION: ConsentCategory.UTILITY,
@@ -44,7 +44,7 @@ def consent_is_current(*, contact: Contact, category: str) -> bool:
 
 
 def _consent_change(
-    *, contact: Contact, category: str, opted_in: bool, source: str, proof: str, actor: AbstractBaseUser | None
+    *, contact: Contact, category: str, opted_in: bool, source: str, proof: str, actor: User | None
 ) -> ConsentRecord:
     _check(category, source)
     with transaction.atomic():
@@ -65,7 +65,7 @@ def _consent_change(
 
 
 def consent_opt_out(
-    *, contact: Contact, category: str, source: str, proof: str = "", actor: AbstractBaseUser | None = None
+    *, contact: Contact, category: str, source: str, proof: str = "", actor: User | None = None
 ) -> ConsentRecord:
     """Record an opt-out; effective at once. Returns the new row, or the latest one when the
     contact was already opted out (a repeated opt-out is not a change)."""
@@ -75,14 +75,14 @@ def consent_opt_out(
 
 
 def consent_opt_in(
-    *, contact: Contact, category: str, source: str, proof: str = "", actor: AbstractBaseUser | None = None
+    *, contact: Contact, category: str, source: str, proof: str = "", actor: User | None = None
 ) -> ConsentRecord:
     """Record an opt-in. Returns the new row, or the latest one when already opted in."""
     return _consent_change(contact=contact, category=category, opted_in=True, source=source, proof=proof, actor=actor)
 
 
 def consent_category_for_template(template_category: str) -> str:
-    return TEMPLATE_CONSENT_CATEGORY.get(template_category, ConsentCategory.MARKETING)
+    return TEMPLATE_CONSENT_CATEGORY.get(template_category, str(ConsentCategory.MARKETING))
 
 
 def contacts_opted_in(*, queryset: QuerySet[Contact], category: str) -> QuerySet[Contact]:

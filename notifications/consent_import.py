@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from conversations.contacts import ContactRefused, wa_id_normalize
@@ -57,7 +57,7 @@ def consent_import_csv(
     number: WhatsAppNumber,
     text: str,
     default_category: str = "marketing",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     filename: str = "upload.csv",
 ) -> ImportReport:
     """Record consent from CSV text; see the module docstring for the columns. Each line is

@@ -4,7 +4,7 @@ and a draft campaign. Idempotent."""
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 from django.db import transaction
 
@@ -13,7 +13,7 @@ from conversations.models import Contact, WhatsAppNumber
 from .consent import consent_opt_in, consent_opt_out
 from .models import Campaign, MessageTemplate, TemplateStatus
 
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "order_update",
         "language": "en_US",
@@ -65,7 +65,7 @@ def _sandbox_templates(number: WhatsAppNumber) -> None:
     for spec in TEMPLATES:
         Template.objects.update_or_create(
             business_account_id=number.business_account_id, name=spec["name"], language=spec["language"],
-            defaults={"category": spec["category"], "components": spec["components"],
+            defaults={"category": str(spec["category"]), "components": spec["components"],
                       "status": Template.Status.APPROVED},
         )
 

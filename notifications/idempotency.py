@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from .models import IdempotencyKey
@@ -26,7 +26,7 @@ def request_fingerprint(data: Any) -> str:
 
 
 def idempotent_call(
-    *, user: AbstractBaseUser, key: str, data: Any, action: Callable[[], tuple[int, dict, int | None]]
+    *, user: User, key: str, data: Any, action: Callable[[], tuple[int, dict, int | None]]
 ) -> tuple[int, dict, bool]:
     """Run `action` (returning status, body, message id) once per (user, key), in the same
     transaction as the key's row: a concurrent repeat waits on the unique index and then

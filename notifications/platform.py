@@ -63,8 +63,10 @@ def user_preferences_apply(*, number: WhatsAppNumber, value: dict[str, Any]) -> 
         if not (wa_id or user_id) or not category.startswith("marketing") or choice not in ("stop", "resume"):
             continue
         with transaction.atomic():
-            lookup = {"wa_id": wa_id} if wa_id else {"user_id": user_id}
-            contact, _ = Contact.objects.get_or_create(number=number, **lookup)
+            if wa_id:
+                contact, _ = Contact.objects.get_or_create(number=number, wa_id=wa_id)
+            else:
+                contact, _ = Contact.objects.get_or_create(number=number, user_id=user_id)
             proof = f"user_preferences {choice}: {item.get('detail', '')} at {item.get('timestamp', '')}".strip()
             change = consent_opt_out if choice == "stop" else consent_opt_in
             change(contact=contact, category=ConsentCategory.MARKETING, source=ConsentSource.WHATSAPP_PREFERENCE,

@@ -67,7 +67,7 @@ class CampaignPauseSerializer(serializers.Serializer):
 class TemplateRefSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=512)
     language = serializers.CharField(max_length=16)
-    parameters = serializers.JSONField(required=False, default=list)
+    parameters = serializers.JSONField(required=False, default=None)
 
 
 class NotificationCreateSerializer(serializers.Serializer):

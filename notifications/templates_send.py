@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.sending import SendRefused, message_queue_outbound
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from conversations.models import Conversation, Message
+from conversations.sending import SendRefused, message_queue_outbound
 
 from .consent import consent_category_for_template, consent_is_current
 from .models import MessageTemplate, TemplateStatus
@@ -70,7 +70,7 @@ def template_message_send(
     name: str,
     language: str,
     parameters: list | dict | None,
-    sender_user: AbstractBaseUser | None = None,
+    sender_user: User | None = None,
 ) -> Message:
     """Queue an approved template to the conversation's contact.
 
