@@ -33,17 +33,23 @@ SUPERVISORS_GROUP = "supervisors"
 
 
 def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send `event` to each group now. A channel layer failure is logged, never raised:
-    the websocket is a notification and the desk catches up from the database."""
+    """Send `event` to each group now, in one trip to the event loop. A channel layer
+    failure is logged, never raised: the websocket is a notification and the desk catches
+    up from the database."""
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "desk.event", "event": event}
-    for group in dict.fromkeys(groups):
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:
-            log.exception("could not publish %s to %s", event.get("type"), group)
+    targets = list(dict.fromkeys(groups))
+
+    async def send_all() -> None:
+        for group in targets:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                log.exception("could not publish %s to %s", event.get("type"), group)
+
+    async_to_sync(send_all)()
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
