@@ -121,9 +121,10 @@ def server(tmp_path_factory):
     probe = Server(f"http://127.0.0.1:{port}", port, env, None, log)  # type: ignore[arg-type]
     probe.manage("migrate", "--noinput", timeout=180)
     probe.manage("load_demo", "--port", str(port))
-    # Room for every conversation the tests hand to the demo agents.
+    # Room for every conversation the tests hand to the demo agents, and nobody online
+    # until a test says so: conversations go to the agent the test signs in.
     probe.shell("from agents.models import AgentProfile; from django.contrib.auth.models import User\n"
-                "for u in User.objects.all(): AgentProfile.objects.update_or_create(user=u, defaults={'capacity': 50})")
+                "for u in User.objects.all(): AgentProfile.objects.update_or_create(user=u, defaults={'capacity': 50, 'presence': 'offline', 'away_is_automatic': False})")
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "run_embedded", "--port", str(port)],

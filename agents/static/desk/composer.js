@@ -39,7 +39,12 @@ export class Composer {
     if (watch) this.setMode("whisper");
     else if (!windowOpen && this.mode === "reply") this.setMode("note");
     $("template-composer").hidden = Boolean(windowOpen) || watch;
-    if (!windowOpen && this.templates !== ctx.templates) this.fillTemplates(ctx.templates || []);
+    // Refill only when the offer changed: a live update must not wipe a half-filled form.
+    const offer = JSON.stringify((ctx.templates || []).map((t) => [t.name, t.language, t.slots]));
+    if (!windowOpen && offer !== this.offer) {
+      this.offer = offer;
+      this.fillTemplates(ctx.templates || []);
+    }
   }
 
   setMode(mode) {
