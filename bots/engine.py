@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from bots.actions import Action, End, HandOff, SendMenu, SendText, SetValue
@@ -77,7 +77,19 @@ def turn(*, message: Message) -> None:
     )
     if not claimed:
         return
-    session.last_message_id = message.pk
+    previous_claim, session.last_message_id = session.last_message_id, message.pk
+    try:
+        _turn_claimed(conversation, message, session)
+    except Exception:
+        # Give the message back so the task's retry or the sweep answers it.
+        try:
+            BotSession.objects.filter(pk=session.pk, last_message_id=message.pk).update(last_message_id=previous_claim)
+        except Exception:
+            log.exception("could not release the claim on message %s", message.pk)
+        raise
+
+
+def _turn_claimed(conversation: Conversation, message: Message, session: BotSession) -> None:
     policy = policy_for(conversation)
     bot = bot_for(conversation)
     ctx = _Context(conversation, message, policy, bot, session)
@@ -101,6 +113,8 @@ def turn(*, message: Message) -> None:
 
     try:
         actions = _decide(ctx, inbound)
+    except DatabaseError:
+        raise  # our own trouble, not the bot's: the task retries
     except Exception as exc:  # any failure of the bot itself hands the customer to a person
         if not isinstance(exc, ExternalBotError):
             log.exception("bot %s failed on message %s", bot.pk, message.pk)

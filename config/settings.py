@@ -174,6 +174,7 @@ PERIODIC_TASKS: dict[str, float] = {
     "conversations.delivery_tasks.sweep_pending_messages": 30,
     "notifications.tasks.campaigns_tick": 15,
     "notifications.tasks.templates_sync_all": 3600,
+    "bots.tasks.sweep_unanswered_messages": 30,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
