@@ -234,6 +234,34 @@ def _number_changed(contact: Contact, message: dict[str, Any]) -> None:
         log.warning("contact %s changed number to %s, which another contact already has", contact.pk, new_wa_id)
 
 
+def _rated_conversation(contact: Contact, message: dict[str, Any]) -> Conversation | None:
+    """The resolved conversation of this contact whose rating question the message answers,
+    locked; such a tap is stored there and does not reopen it."""
+    from agents.csat import BUTTON_ID
+
+    interactive = as_dict(message.get("interactive"))
+    reply_id = str(as_dict(interactive.get("button_reply")).get("id") or "")
+    match = BUTTON_ID.match(reply_id)
+    if match is None:
+        return None
+    return (
+        Conversation.objects.select_for_update()
+        .filter(pk=int(match.group(1)), contact=contact, status=Conversation.Status.RESOLVED)
+        .first()
+    )
+
+
+def _message_handled_elsewhere(stored: Message, rated: bool) -> bool:
+    """A rating tap or a consent keyword (STOP, BAJA, START, ...) is answered by those
+    services, never by a bot; a keyword is honoured whoever owns the conversation."""
+    from agents.csat import csat_record_reply
+    from notifications.keywords import keyword_consent_handle
+
+    if rated:
+        return csat_record_reply(message=stored)
+    return keyword_consent_handle(message=stored)
+
+
 def message_receive(
     *,
     number: WhatsAppNumber,
@@ -248,7 +276,9 @@ def message_receive(
     concurrently) returns None and changes nothing else. Otherwise the contact is found
     or created, the open conversation found, reopened or created, the window and preview
     updated, the desk told after commit, and a bot turn enqueued when the conversation
-    is with the bot and the message is one a bot may answer.
+    is with the bot and the message is one a bot may answer. A consent keyword is
+    honoured at once and a tap on a rating button rates its resolved conversation
+    (without reopening it); neither goes to the bot.
     """
     wamid = str(message.get("id") or "").strip()
     if not wamid:
@@ -263,7 +293,8 @@ def message_receive(
     try:
         with transaction.atomic():
             contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
-            conversation, opened = _conversation_open(contact=contact)
+            rated = _rated_conversation(contact, message)
+            conversation, opened = (rated, "") if rated is not None else _conversation_open(contact=contact)
             reply_to = (
                 Message.objects.filter(provider_message_id=str(context["id"])).only("pk").first()
                 if context.get("id")
@@ -291,7 +322,8 @@ def message_receive(
                 _number_changed(contact, message)
             publish_message(stored)
             publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
-            if conversation.status == Conversation.Status.BOT and message_is_botable(kind):
+            handled = _message_handled_elsewhere(stored, rated is not None)
+            if not handled and conversation.status == Conversation.Status.BOT and message_is_botable(kind):
                 enqueue_on_commit("bots.tasks.bot_turn", message_id=stored.pk)
     except _Duplicate:
         log.info("duplicate message %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
