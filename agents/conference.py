@@ -50,7 +50,11 @@ def _name(user: Any) -> str:
 
 
 def _locked(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update().select_related("team", "contact", "number").get(pk=conversation.pk)
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("team", "contact", "number")
+        .get(pk=conversation.pk)
+    )
 
 
 def _require_visible(actor: Any, conversation: Conversation) -> None:
