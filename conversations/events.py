@@ -50,6 +50,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "text": message.text,
         "status": message.status,
         "internal": message.internal,
+        "whisper": message.whisper,
         "reply_to": message.reply_to_id,
         "error_code": message.error_code,
         "error_text": message.error_text,

@@ -261,6 +261,11 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.direction} {self.type} #{self.pk}"
 
+    @property
+    def whisper(self) -> bool:
+        """An internal note addressed to the agents of a conference chat."""
+        return bool(self.internal and isinstance(self.payload, dict) and self.payload.get("whisper"))
+
 
 # Delivery status moves forward only; failed is terminal.
 STATUS_RANK = {

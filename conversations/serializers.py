@@ -193,7 +193,7 @@ class MessageSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_whisper(self, message: Message) -> bool:
-        return bool(message.internal and isinstance(message.payload, dict) and message.payload.get("whisper"))
+        return message.whisper
 
 
 class TemplateInputSerializer(serializers.Serializer):

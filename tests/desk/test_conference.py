@@ -131,3 +131,19 @@ def test_silent_watch_sends_no_read_receipt(api, supervisor, conversation, graph
     assert not [r for r in graph.requests if isinstance(r.body, dict) and r.body.get("status") == "read"]
     assert ConversationEvent.objects.filter(conversation=conversation, kind="watch_started", actor=supervisor).exists()
     assert _customer_texts(graph) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_whisper_is_labelled_as_such_in_the_api_and_the_desk_event(api, supervisor, conversation):
+    from conversations.events import message_event
+
+    response = _post(api, supervisor, conversation, "whisper", {"text": "Check the invoice"})
+    note = Message.objects.get(pk=response.json()["message"])
+    listed = api.get(f"/api/v1/conversations/{conversation.pk}/messages/").json()["results"]
+
+    assert [m["whisper"] for m in listed if m["id"] == note.pk] == [True]
+    assert message_event(note)["message"]["whisper"] is True
+    plain = Message.objects.create(
+        conversation=conversation, direction="out", sender_kind="agent", type="note", internal=True, text="n", status="sent"
+    )
+    assert message_event(plain)["message"]["whisper"] is False
