@@ -6,12 +6,15 @@ Consumers receive ``{"type": "desk.event", "event": {...}}`` and forward ``event
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,37 @@ def conversation_group(conversation_id: int) -> str:
 SUPERVISORS_GROUP = "supervisors"
 
 
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
+class _PublisherLoop:
+    """One long-lived event loop per process, on its own thread, for publishing from
+    synchronous code (services in Celery workers and task threads).
+
+    Network channel layers (Redis) keep one connection pool per event loop; publishing
+    through `async_to_sync` from a thread without a loop would make a new loop, and so a
+    new connection, for every event. Created lazily and again after a fork (prefork
+    workers), so no loop crosses a process boundary."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="handoff-publisher", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_publisher = _PublisherLoop()
+
+
 def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send `event` to each group now, in one trip to the event loop. A channel layer
+    """Send `event` to each group now, in one trip to an event loop. A channel layer
     failure is logged, never raised: the websocket is a notification and the desk catches
     up from the database."""
     layer = get_channel_layer()
@@ -49,7 +81,17 @@ def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
             except Exception:
                 log.exception("could not publish %s to %s", event.get("type"), group)
 
-    async_to_sync(send_all)()
+    if isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer's queues belong to the serving loop, which async_to_sync
+        # reaches from request threads.
+        async_to_sync(send_all)()
+        return
+    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher.get())
+    try:
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception:
+        future.cancel()
+        log.exception("publishing %s timed out or failed", event.get("type"))
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:

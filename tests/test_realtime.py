@@ -1,0 +1,51 @@
+"""Publishing desk events from synchronous code: every event reaches its groups, in order,
+from any thread, on whichever channel layer is configured (Redis in CI)."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import transaction
+
+from config.realtime import broadcast_on_commit, publish
+from tests.support.intake import DeskListener
+
+
+def test_events_published_from_many_threads_all_arrive_in_order_per_thread(db):
+    listener = DeskListener(["team.9001"])
+    try:
+
+        def send(worker: int) -> None:
+            for n in range(5):
+                publish(["team.9001", "team.9001"], {"type": "queue.updated", "worker": worker, "n": n})
+
+        threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        events = listener.events()
+    finally:
+        listener.close()
+
+    assert len(events) == 20  # a group named twice receives the event once
+    for worker in range(4):
+        assert [e["n"] for e in events if e["worker"] == worker] == [0, 1, 2, 3, 4]
+
+
+def test_nothing_is_published_for_a_rolled_back_write(transactional_db):
+    listener = DeskListener(["team.9002"])
+    try:
+        try:
+            with transaction.atomic():
+                broadcast_on_commit(["team.9002"], {"type": "queue.updated"})
+                raise RuntimeError("write failed")
+        except RuntimeError:
+            pass
+        with transaction.atomic():
+            broadcast_on_commit(["team.9002"], {"type": "conversation.updated"})
+        events = listener.events()
+    finally:
+        listener.close()
+
+    assert [e["type"] for e in events] == ["conversation.updated"]
