@@ -155,7 +155,8 @@ class _Agent:
 
 
 def _online_agents(team: Team | None) -> list[_Agent]:
-    rows = online_profiles(team=team).values_list(
+    # `load` is annotated by online_profiles, which the type stubs cannot follow.
+    rows = online_profiles(team=team).values_list(  # type: ignore[misc]
         "pk", "user_id", "capacity", "load", "skills", "languages", "last_assigned_at"
     )
     return [
