@@ -1,7 +1,9 @@
 // The agent desk: inbox views, the open conversation, the composer and the shortcuts.
 // Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
-import { Live, api, apiAll, el, duration, clock, config } from "./live.js";
+import { Live, api, apiAll, el, clock, config } from "./live.js";
 import { Composer } from "./composer.js";
+import { alertAssigned, setupAlerts } from "./alerts.js";
+import { renderHandoff, renderSide, slaBadge, tickFor, windowLabel } from "./panels.js";
 
 const cfg = config();
 const me = cfg.user.id;
@@ -20,39 +22,7 @@ const state = {
   since: null,
 };
 
-// ---- alerts: a beep (WebAudio) and a browser notification, both unlocked by a click ----
-let audio = null;
-function unlockAudio() {
-  if (!audio && window.AudioContext) audio = new AudioContext();
-  if (audio && audio.state === "suspended") audio.resume();
-}
-function beep() {
-  if (!audio) return;
-  const osc = audio.createOscillator();
-  const gain = audio.createGain();
-  osc.frequency.value = 880;
-  gain.gain.setValueAtTime(0.15, audio.currentTime);
-  gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
-  osc.connect(gain).connect(audio.destination);
-  osc.start();
-  osc.stop(audio.currentTime + 0.35);
-}
-function alertAssigned(row) {
-  beep();
-  if ("Notification" in window && Notification.permission === "granted") {
-    const note = new Notification("New conversation", { body: row.contact_name || "A customer", tag: `conversation-${row.id}` });
-    note.onclick = () => { window.focus(); openConversation(row.id); };
-  }
-}
-const alertsButton = $("enable-alerts");
-if ("Notification" in window && Notification.permission === "default") alertsButton.hidden = false;
-alertsButton.addEventListener("click", async () => {
-  unlockAudio();
-  if ("Notification" in window) await Notification.requestPermission();
-  alertsButton.hidden = true;
-});
-document.addEventListener("click", unlockAudio, { once: true });
-document.addEventListener("keydown", unlockAudio, { once: true });
+setupAlerts($("enable-alerts"));
 
 // ---- inbox ----
 function inView(row, view) {
@@ -73,25 +43,10 @@ function upsertRow(data, { live = false } = {}) {
   if (data.unread === undefined && previous) row.unread = previous.unread;
   state.rows.set(row.id, row);
   const nowMine = row.assignee === me && row.status === "assigned";
-  if (live && nowMine && (!previous || previous.assignee !== me)) alertAssigned(row);
+  if (live && nowMine && (!previous || previous.assignee !== me)) alertAssigned(row, openConversation);
   scheduleList();
   if (row.id === state.open) renderHeader();
   return row;
-}
-
-function windowLabel(row) {
-  if (!row.window_expires_at) return { text: "no window", closed: true };
-  const left = (new Date(row.window_expires_at) - Date.now()) / 1000;
-  return left > 0 ? { text: `${duration(left)} left`, closed: false } : { text: "window closed", closed: true };
-}
-
-function slaBadge(row) {
-  if (row.sla_breached_at) return { text: "SLA breached", level: "breached" };
-  const dues = [row.first_response_due_at, row.next_response_due_at].filter(Boolean).map((d) => new Date(d));
-  if (!dues.length || row.status === "resolved") return null;
-  const left = (Math.min(...dues) - Date.now()) / 1000;
-  if (left <= 0) return { text: "SLA overdue", level: "breached" };
-  return { text: `SLA ${duration(left)}`, level: left < 300 ? "soon" : "ok" };
 }
 
 function rowElement(row) {
@@ -164,13 +119,6 @@ function setView(view) {
 document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => setView(tab.dataset.view)));
 
 // ---- the open conversation ----
-function tickFor(m) {
-  if (m.direction !== "out" || m.internal) return null;
-  const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
-  const titles = { pending: "Waiting", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not delivered" };
-  return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status }, title: titles[m.status] || m.status }, labels[m.status] || "");
-}
-
 function authorOf(m) {
   if (m.sender_name) return m.sender_name;
   if (m.sender && m.sender.name) return m.sender.name;
@@ -270,49 +218,13 @@ function renderHeader() {
   composer.update(row, ctx, state.watch);
 }
 
-function renderHandoff(handoff) {
-  const card = $("handoff-card");
-  if (!handoff) { card.hidden = true; card.replaceChildren(); return; }
-  const collected = handoff.collected || handoff.collected_values || {};
-  const summary = handoff.transcript_summary || handoff.summary;
-  card.replaceChildren(...[
-    el("h2", {}, "Handed off by the bot"),
-    el("p", {}, el("strong", {}, "Why: "), handoff.reason_label || handoff.reason || "—", handoff.detail ? ` (${handoff.detail})` : "", handoff.policy ? ` · policy: ${handoff.policy}` : ""),
-    handoff.last_intent ? el("p", {}, el("strong", {}, "Last intent: "), handoff.last_intent) : null,
-    Object.keys(collected).length
-      ? el("dl", { class: "collected" }, Object.entries(collected).flatMap(([key, value]) => [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))]))
-      : null,
-    summary ? el("p", { class: "muted summary" }, summary) : null,
-  ].filter(Boolean));
-  card.hidden = false;
-}
-
-function renderSide(ctx) {
-  const c = ctx.contact;
-  const fields = [["Name", c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], ["Language", c.language], ["Customer since", clock(c.created_at)]];
-  for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
-  if ((c.tags || []).length) fields.push(["Tags", c.tags.join(", ")]);
-  $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-  $("consent-list").replaceChildren(
-    ...Object.entries(ctx.consent || {}).map(([category, s]) =>
-      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? "opted in" : "not opted in"}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
-    ),
-  );
-  $("earlier-list").replaceChildren(
-    ...(ctx.earlier.length
-      ? ctx.earlier.map((e) => el("li", {}, el("a", { href: `/desk/c/${e.id}/`, onclick: (ev) => { ev.preventDefault(); openConversation(e.id); } }, `#${e.id} · ${e.status} · ${clock(e.created_at)}`), el("div", { class: "muted" }, e.preview || "")))
-      : [el("li", { class: "muted" }, "None")]),
-  );
-  $("side-panel").hidden = false;
-}
-
 async function loadContext(id) {
   const ctx = await api(`/api/v1/desk/conversations/${id}/context/`);
   if (state.open !== id) return null;
   state.context = ctx;
   upsertRow(ctx.conversation);
-  renderHandoff(ctx.handoff);
-  renderSide(ctx);
+  renderHandoff($("handoff-card"), ctx.handoff);
+  renderSide(ctx, openConversation);
   renderHeader();
   return ctx;
 }

@@ -1,0 +1,62 @@
+// What the desk shows beside messages: window and SLA badges, delivery ticks, the pinned
+// handoff card and the customer panel. Customer data only ever becomes text nodes.
+import { el, duration, clock } from "./live.js";
+
+const $ = (id) => document.getElementById(id);
+
+export function windowLabel(row) {
+  if (!row.window_expires_at) return { text: "no window", closed: true };
+  const left = (new Date(row.window_expires_at) - Date.now()) / 1000;
+  return left > 0 ? { text: `${duration(left)} left`, closed: false } : { text: "window closed", closed: true };
+}
+
+export function slaBadge(row) {
+  if (row.sla_breached_at) return { text: "SLA breached", level: "breached" };
+  const dues = [row.first_response_due_at, row.next_response_due_at].filter(Boolean).map((d) => new Date(d));
+  if (!dues.length || row.status === "resolved") return null;
+  const left = (Math.min(...dues) - Date.now()) / 1000;
+  if (left <= 0) return { text: "SLA overdue", level: "breached" };
+  return { text: `SLA ${duration(left)}`, level: left < 300 ? "soon" : "ok" };
+}
+
+export function tickFor(m) {
+  if (m.direction !== "out" || m.internal) return null;
+  const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
+  const titles = { pending: "Waiting", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not delivered" };
+  return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status }, title: titles[m.status] || m.status }, labels[m.status] || "");
+}
+
+export function renderHandoff(card, handoff) {
+  if (!handoff) { card.hidden = true; card.replaceChildren(); return; }
+  const collected = handoff.collected || handoff.collected_values || {};
+  const summary = handoff.transcript_summary || handoff.summary;
+  card.replaceChildren(...[
+    el("h2", {}, "Handed off by the bot"),
+    el("p", {}, el("strong", {}, "Why: "), handoff.reason_label || handoff.reason || "—", handoff.detail ? ` (${handoff.detail})` : "", handoff.policy ? ` · policy: ${handoff.policy}` : ""),
+    handoff.last_intent ? el("p", {}, el("strong", {}, "Last intent: "), handoff.last_intent) : null,
+    Object.keys(collected).length
+      ? el("dl", { class: "collected" }, Object.entries(collected).flatMap(([key, value]) => [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))]))
+      : null,
+    summary ? el("p", { class: "muted summary" }, summary) : null,
+  ].filter(Boolean));
+  card.hidden = false;
+}
+
+export function renderSide(ctx, open) {
+  const c = ctx.contact;
+  const fields = [["Name", c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], ["Language", c.language], ["Customer since", clock(c.created_at)]];
+  for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
+  if ((c.tags || []).length) fields.push(["Tags", c.tags.join(", ")]);
+  $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("consent-list").replaceChildren(
+    ...Object.entries(ctx.consent || {}).map(([category, s]) =>
+      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? "opted in" : "not opted in"}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
+    ),
+  );
+  $("earlier-list").replaceChildren(
+    ...(ctx.earlier.length
+      ? ctx.earlier.map((e) => el("li", {}, el("a", { href: `/desk/c/${e.id}/`, onclick: (ev) => { ev.preventDefault(); open(e.id); } }, `#${e.id} · ${e.status} · ${clock(e.created_at)}`), el("div", { class: "muted" }, e.preview || "")))
+      : [el("li", { class: "muted" }, "None")]),
+  );
+  $("side-panel").hidden = false;
+}
