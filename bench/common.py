@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py <args>` with `env`; its output, or an error with the end of stderr."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode:
+        raise RuntimeError(f"manage.py {args[0]} failed: {out.stderr[-2000:]}")
+    return out.stdout
 
 
 @dataclass

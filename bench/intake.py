@@ -23,7 +23,6 @@ import hmac
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Row, percentile
+from bench.common import Row, free_port, manage, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "intake"
@@ -45,12 +44,6 @@ MAX_SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "6"))
 FIXED_RATE = 200
 FIXED_SECONDS = 5.0
 FIXED_GRACE = 3.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _postgres_base() -> str:
@@ -109,7 +102,7 @@ def _sign(body: bytes) -> str:
 class Server:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-intake-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.postgres = bool(_postgres_base())
         database = f"{_postgres_base()}/{DATABASE}" if self.postgres else f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WHATSAPP_", "CELERY_"))}
@@ -134,12 +127,7 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=False
-        )
-        if out.returncode:
-            raise RuntimeError(f"manage.py {args[0]} failed: {out.stderr[-2000:]}")
-        return out.stdout
+        return manage(self.env, *args)
 
     def start(self) -> None:
         if self.postgres:

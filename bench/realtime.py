@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Row, percentile
+from bench.common import Row, free_port, manage, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "realtime"
@@ -110,12 +110,6 @@ class Socket:
         self.writer.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _redis_url() -> str:
     return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
 
@@ -152,7 +146,7 @@ print(agent.pk, team.pk, conv.pk)
 class Server:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-rt-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WHATSAPP_"))}
         self.env.update(
             {
@@ -172,12 +166,7 @@ class Server:
         self.env.pop("CELERY_BROKER_URL", None)
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, check=False
-        )
-        if out.returncode:
-            raise RuntimeError(f"manage.py {args[0]} failed: {out.stderr[-2000:]}")
-        return out.stdout
+        return manage(self.env, *args)
 
     def start(self) -> None:
         self.manage("migrate", "--noinput")
