@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -198,4 +198,6 @@ def action_view(name: str):
         (ConversationActionApi,),
         {"action_name": name, "__doc__": f"Desk action `{name}` on a conversation."},
     )
-    return extend_schema(operation_id=f"conversations_{name}", summary=f"Desk action: {name}")(view_class)
+    return extend_schema_view(post=extend_schema(operation_id=f"conversations_{name}", summary=f"Desk action: {name}"))(
+        view_class
+    )

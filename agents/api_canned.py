@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,14 +40,21 @@ def _refusal(exc: Exception) -> ApiError:
     return ApiError("invalid", detail, status.HTTP_400_BAD_REQUEST)
 
 
-class CannedListApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        shortcut = serializers.SlugField(max_length=40)
-        title = serializers.CharField(max_length=120)
-        body = serializers.CharField(max_length=4096)
-        scope = serializers.ChoiceField(choices=CannedResponse.Scope.choices, default=CannedResponse.Scope.PERSONAL)
-        team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+class CannedCreateInputSerializer(serializers.Serializer):
+    shortcut = serializers.SlugField(max_length=40)
+    title = serializers.CharField(max_length=120)
+    body = serializers.CharField(max_length=4096)
+    scope = serializers.ChoiceField(choices=CannedResponse.Scope.choices, default=CannedResponse.Scope.PERSONAL)
+    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
 
+
+class CannedListApi(APIView):
+    InputSerializer = CannedCreateInputSerializer
+
+    @extend_schema(
+        operation_id="canned_responses_list",
+        responses=inline_serializer("CannedResponseList", {"results": CannedOutput(many=True)}),
+    )
     def get(self, request):
         responses = list(canned_responses_for(request.user, query=request.query_params.get("q", "")))
         data = []
@@ -61,6 +69,7 @@ class CannedListApi(APIView):
             data.append(item)
         return Response({"results": data})
 
+    @extend_schema(operation_id="canned_responses_create", request=InputSerializer, responses={201: CannedOutput})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -71,19 +80,24 @@ class CannedListApi(APIView):
         return Response(CannedOutput(response).data, status=status.HTTP_201_CREATED)
 
 
+class CannedChangeInputSerializer(serializers.Serializer):
+    shortcut = serializers.SlugField(max_length=40, required=False)
+    title = serializers.CharField(max_length=120, required=False)
+    body = serializers.CharField(max_length=4096, required=False)
+
+
 class CannedDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        shortcut = serializers.SlugField(max_length=40, required=False)
-        title = serializers.CharField(max_length=120, required=False)
-        body = serializers.CharField(max_length=4096, required=False)
+    InputSerializer = CannedChangeInputSerializer
 
     def _get(self, request, pk: int) -> CannedResponse:
         # Only responses the user can see are found at all; others answer 404.
         return get_object_or_404(canned_responses_for(request.user), pk=pk)
 
+    @extend_schema(operation_id="canned_responses_retrieve", responses=CannedOutput)
     def get(self, request, pk: int):
         return Response(CannedOutput(self._get(request, pk)).data)
 
+    @extend_schema(operation_id="canned_responses_update", request=InputSerializer, responses=CannedOutput)
     def patch(self, request, pk: int):
         response = self._get(request, pk)
         serializer = self.InputSerializer(data=request.data, partial=True)
@@ -94,6 +108,7 @@ class CannedDetailApi(APIView):
             raise _refusal(exc) from None
         return Response(CannedOutput(response).data)
 
+    @extend_schema(operation_id="canned_responses_delete", responses={204: None})
     def delete(self, request, pk: int):
         response = self._get(request, pk)
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +32,13 @@ REFUSAL_STATUS = {
 }
 
 
+class ConferenceResultSerializer(serializers.Serializer):
+    conversation = serializers.DictField(required=False, help_text="The conversation's desk row, while still visible.")
+    role = serializers.CharField(required=False, help_text="The caller's part in the conversation afterwards.")
+    message = serializers.IntegerField(required=False, help_text="The whisper's message id.")
+    marked = serializers.IntegerField(required=False, help_text="Customer messages marked read.")
+
+
 class _ConversationAction(APIView):
     """Find the conversation with the shared access check (404 when not visible), run the
     action, and answer with the conversation's desk row. Refusals become `{code, detail}`."""
@@ -37,6 +46,8 @@ class _ConversationAction(APIView):
     def act(self, request, conversation):
         raise ValueError("subclasses define the action")
 
+    @extend_schema(request=None, responses={200: ConferenceResultSerializer, 400: OpenApiTypes.OBJECT,
+                                            403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
     def post(self, request, conversation_id: int):
         conversation = conversation_for_user(request.user, conversation_id)
         try:
@@ -78,9 +89,12 @@ class WatchApi(_ConversationAction):
         return {"role": participant.role}
 
 
+class TakeoverInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
 class TakeoverApi(_ConversationAction):
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    InputSerializer = TakeoverInputSerializer
 
     def act(self, request, conversation):
         data = self.InputSerializer(data=request.data)
@@ -89,10 +103,13 @@ class TakeoverApi(_ConversationAction):
         return {"role": "owner"}
 
 
+class WhisperInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4096)
+    to = serializers.IntegerField(required=False, allow_null=True, help_text="A user to address; all agents when left out.")
+
+
 class WhisperApi(_ConversationAction):
-    class InputSerializer(serializers.Serializer):
-        text = serializers.CharField(max_length=4096)
-        to = serializers.IntegerField(required=False, allow_null=True, help_text="A user to address; all agents when left out.")
+    InputSerializer = WhisperInputSerializer
 
     def act(self, request, conversation):
         data = self.InputSerializer(data=request.data)
@@ -111,3 +128,8 @@ class WhisperApi(_ConversationAction):
 class SeenApi(_ConversationAction):
     def act(self, request, conversation):
         return {"marked": conversation_mark_seen(conversation=conversation, actor=request.user)}
+
+
+# The request bodies of the actions that take one (the others take none).
+extend_schema_view(post=extend_schema(request=TakeoverApi.InputSerializer))(TakeoverApi)
+extend_schema_view(post=extend_schema(request=WhisperApi.InputSerializer))(WhisperApi)

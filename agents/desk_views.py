@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,6 +66,13 @@ class DeskConversationsApi(APIView):
     class FilterSerializer(serializers.Serializer):
         since = serializers.DateTimeField(required=False)
 
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=inline_serializer(
+            "DeskInbox",
+            {"server_time": serializers.DateTimeField(), "results": serializers.ListField(child=serializers.DictField())},
+        ),
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -76,12 +85,16 @@ class DeskConversationContextApi(APIView):
     """The conversation's side panel: customer, earlier conversations, consent, handoff card,
     approved templates, and the user's part in it."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, conversation_id: int):
         conversation = conversation_for_user(request.user, conversation_id)
         return Response(desk_context(user=request.user, conversation=conversation))
 
 
 class MonitorApi(APIView):
+    """Queues, agents, SLA breaches and open conversations of the supervisor's teams."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT})
     def get(self, request):
         if not user_is_supervisor(request.user):
             raise ApiError("forbidden", "The monitor is for supervisors.", status.HTTP_403_FORBIDDEN)

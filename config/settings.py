@@ -126,6 +126,14 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The desk websocket: frame size and rate caps (over them the socket is closed), and how
+# often an open socket re-checks its user, session, teams and subscriptions.
+DESK_WS_MAX_FRAME_BYTES = env.int("DESK_WS_MAX_FRAME_BYTES", default=4096)
+DESK_WS_RATE_FRAMES = env.int("DESK_WS_RATE_FRAMES", default=20)
+DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=10.0)
+DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
+DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
+
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -135,22 +143,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # The queue tasks go to and workers read (a separate one keeps benchmark runs apart).
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
-# The desk websocket: frame size and rate caps (over them the socket is closed), and how
-# often an open socket re-checks its user, session, teams and subscriptions.
-DESK_WS_MAX_FRAME_BYTES = env.int("DESK_WS_MAX_FRAME_BYTES", default=4096)
-DESK_WS_RATE_FRAMES = env.int("DESK_WS_RATE_FRAMES", default=20)
-DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=10.0)
-DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
-DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
-
-# The desk websocket: frame size and rate caps (over them the socket is closed), and how
-# often an open socket re-checks its user, session, teams and subscriptions.
-DESK_WS_MAX_FRAME_BYTES = env.int("DESK_WS_MAX_FRAME_BYTES", default=4096)
-DESK_WS_RATE_FRAMES = env.int("DESK_WS_RATE_FRAMES", default=20)
-DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=10.0)
-DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
-DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
-
 CELERY_TIMEZONE = "UTC"
 # The webhook request must never hang on the broker: one quick try, then the periodic
 # sweep picks the stored event up.
@@ -265,6 +257,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "conversations.models.Conversation.Status",
         "MessageStatusEnum": "conversations.models.Message.Status",
+        "TemplateCategoryEnum": "notifications.models.templates.TemplateCategory",
+        "ConsentChangeCategoryEnum": ["marketing", "utility", "all"],
     },
 }
 

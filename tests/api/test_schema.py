@@ -148,3 +148,15 @@ def test_the_check_catches_an_untrue_schema(schema, api, agent, team_conversatio
     untrue["components"]["schemas"]["ConversationDetail"]["required"].append("undocumented")
     with pytest.raises(AssertionError):
         check(untrue, CONVERSATION, "get", response)
+
+
+def test_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+
+    text = target.read_text()
+    for path in ("/api/v1/conversations/{conversation_id}/join/", "/api/v1/canned-responses/{id}/", "/api/v1/desk/monitor/"):
+        assert path in text
+    assert "operationId: conversations_assign" in text
