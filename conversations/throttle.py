@@ -151,9 +151,15 @@ def throughput_acquire(*, key: str, rate_per_second: float, timeout: float, burs
 
 
 def number_throughput_acquire(*, number: WhatsAppNumber, timeout: float) -> bool:
-    """A send slot of the number's throughput (`number.throughput_mps`, 80/s by default)."""
+    """A send slot of the number's throughput (`number.throughput_mps`, 80/s by default).
+
+    Grants are spaced at least one interval apart, so a closed one-second window can hold
+    one more grant than the rate; pacing at one below the number's rate keeps every
+    one-second window within WhatsApp's limit."""
     rate = number.throughput_mps or DEFAULT_THROUGHPUT_MPS
-    return throughput_acquire(key=f"wa:mps:{number.phone_number_id}", rate_per_second=rate, timeout=timeout)
+    return throughput_acquire(
+        key=f"wa:mps:{number.phone_number_id}", rate_per_second=max(rate - 1, 1), timeout=timeout
+    )
 
 
 def recipient_pace(*, number: WhatsAppNumber, recipient: str) -> float:
