@@ -3,35 +3,45 @@ summary, and the handoff data the API and desk show."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from bots.models import Bot, BotSession, EscalationLedger, EscalationPolicy, Handoff
 from conversations.models import Conversation, Message
 
 BUILT_IN_POLICY_NAME = "Built-in defaults"
 
+_Scoped = TypeVar("_Scoped", Bot, EscalationPolicy)
+
+
+def _scoped(queryset: QuerySet[_Scoped], conversation: Conversation) -> _Scoped | None:
+    """The most specific row for the conversation, in one query: its number's, else its
+    team's, else the default."""
+    scope = Q(number_id=conversation.number_id) | Q(is_default=True)
+    if conversation.team_id:
+        scope |= Q(team_id=conversation.team_id)
+    candidates = list(queryset.filter(scope).order_by("pk"))
+
+    def rank(row: _Scoped) -> int:
+        if row.number_id == conversation.number_id:
+            return 0
+        if conversation.team_id and row.team_id == conversation.team_id:
+            return 1
+        return 2
+
+    return min(candidates, key=rank, default=None)
+
 
 def bot_for(conversation: Conversation) -> Bot | None:
     """The active bot of the conversation's number, else of its team, else the default."""
-    bots = Bot.objects.filter(is_active=True).select_related("start_step")
-    return (
-        bots.filter(number_id=conversation.number_id).first()
-        or (bots.filter(team_id=conversation.team_id).first() if conversation.team_id else None)
-        or bots.filter(is_default=True).first()
-    )
+    return _scoped(Bot.objects.filter(is_active=True).select_related("start_step"), conversation)
 
 
 def policy_for(conversation: Conversation) -> EscalationPolicy:
     """The policy of the conversation's number, else of its team, else the default; when
     none is configured, an unsaved policy with the built-in defaults (no fallback contact)."""
-    policies = EscalationPolicy.objects.select_related("target_team")
-    policy = (
-        policies.filter(number_id=conversation.number_id).first()
-        or (policies.filter(team_id=conversation.team_id).first() if conversation.team_id else None)
-        or policies.filter(is_default=True).first()
-    )
+    policy = _scoped(EscalationPolicy.objects.select_related("target_team"), conversation)
     return policy or EscalationPolicy(name=BUILT_IN_POLICY_NAME)
 
 

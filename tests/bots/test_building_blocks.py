@@ -231,3 +231,18 @@ def test_the_number_s_policy_and_bot_win_over_the_team_s_and_the_default(number,
     Bot.objects.create(name="Old number bot", number=number, is_active=False)
     assert policy_for(conversation).name == "Number"
     assert bot_for(conversation).name == "Number bot"
+
+
+@pytest.mark.django_db
+def test_finding_the_bot_and_the_policy_takes_one_query_each(number, team, django_assert_num_queries):
+    from bots.models import Bot
+    from bots.selectors import bot_for, policy_for
+
+    conversation = ConversationFactory(contact__number=number, team=team)
+    EscalationPolicy.objects.create(name="Default", is_default=True, fallback_email="a@example.com")
+    Bot.objects.create(name="Team bot", team=team)
+
+    with django_assert_num_queries(1):
+        assert bot_for(conversation).name == "Team bot"
+    with django_assert_num_queries(1):
+        assert policy_for(conversation).name == "Default"
