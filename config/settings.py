@@ -177,6 +177,9 @@ CELERY_BEAT_SCHEDULE = {
 # commit, on a small pool: the embedded default) or "inline" (in this thread after
 # commit: tests).
 TASKS_MODE = env("TASKS_MODE", default="celery" if (REDIS_URL or env("CELERY_BROKER_URL", default="")) else "thread")
+# Celery mode: under a steady stream, tasks that may share one message (webhook intake)
+# go out at most this often per process (config.publisher); after a quiet spell at once.
+TASKS_COALESCE_SECONDS = env.float("TASKS_COALESCE_SECONDS", default=0.025)
 
 # --- WhatsApp ---------------------------------------------------------------------------
 WHATSAPP_API_BASE = env("WHATSAPP_API_BASE", default="https://graph.facebook.com/v23.0")

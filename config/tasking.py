@@ -7,6 +7,8 @@ so running one twice is harmless.
 Modes (`settings.TASKS_MODE`):
 - ``celery``: published to the broker with a single quick attempt. If the broker is down
   the error is logged and the periodic sweeps find the work again from the database.
+  Outside a worker the publish happens on one long-lived thread per process, which
+  may merge small tasks (config.publisher): a request hands its tasks over and answers.
 - ``thread``: run in this process on a small pool (the embedded single-process default;
   it keeps a request from waiting on work that may call back into the same server).
 - ``inline``: run in the committing thread right after commit (tests).
@@ -14,15 +16,18 @@ Modes (`settings.TASKS_MODE`):
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from celery import current_app
+from celery import current_app, current_task
 from django.conf import settings
 from django.db import close_old_connections, transaction
+
+from .publisher import Publisher, Task
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +65,32 @@ def _run_in_thread(name: str, kwargs: dict[str, Any], countdown: float) -> None:
         close_old_connections()
 
 
-def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float = 0) -> None:
-    """Send a task now (outside any transaction): used by on-commit hooks and sweeps."""
+def _publish(task: Task) -> None:
+    try:
+        current_app.send_task(task.name, kwargs=task.kwargs, countdown=task.countdown or None, retry=False)
+    except Exception:  # the broker is down or slow: the sweeps recover from the database
+        log.exception("could not publish task %s; a sweep will pick the work up", task.name)
+
+
+publisher = Publisher(_publish, linger=lambda: settings.TASKS_COALESCE_SECONDS)
+atexit.register(publisher.flush, 2.0)
+
+
+def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float = 0, coalesce: str = "") -> None:
+    """Send a task now (outside any transaction): used by on-commit hooks and sweeps.
+    `coalesce`: see config.publisher (it matters only where tasks are published)."""
     kwargs = kwargs or {}
     mode = settings.TASKS_MODE
     if mode == "inline":
         run_now(name, kwargs)
     elif mode == "thread":
         _thread_pool().submit(_run_in_thread, name, kwargs, countdown)
+    elif current_task:  # a worker's thread lives on: publish from it, in order
+        _publish(Task(name, kwargs, countdown))
     else:
-        try:
-            current_app.send_task(
-                name,
-                kwargs=kwargs,
-                countdown=countdown or None,
-                retry=False,
-            )
-        except Exception:  # the broker is down or slow: the sweeps recover from the database
-            log.exception("could not publish task %s; a sweep will pick the work up", name)
+        publisher.submit(Task(name, kwargs, countdown, coalesce))
 
 
-def enqueue_on_commit(name: str, /, countdown: float = 0, **kwargs: Any) -> None:
+def enqueue_on_commit(name: str, /, countdown: float = 0, coalesce: str = "", **kwargs: Any) -> None:
     """Dispatch task `name` with `kwargs` once the current transaction commits."""
-    transaction.on_commit(lambda: dispatch(name, kwargs, countdown))
+    transaction.on_commit(lambda: dispatch(name, kwargs, countdown, coalesce))

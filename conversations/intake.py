@@ -30,6 +30,8 @@ from .statuses import statuses_apply_waiting
 log = logging.getLogger(__name__)
 
 PROCESS_TASK = "conversations.tasks.process_webhook_event"
+# Intake's task: events stored within a few milliseconds share one (config.publisher).
+PROCESS_BATCH_TASK = "conversations.tasks.process_webhook_events"
 # Attempts at processing one event before it is marked failed (a body that keeps
 # crashing its worker must not be retried for ever).
 MAX_ATTEMPTS = 5
@@ -105,7 +107,7 @@ def webhook_event_store(*, body: bytes, signature: str) -> WebhookEvent:
     """Store a signed webhook body as received (one INSERT, its own transaction) and
     enqueue its processing once committed."""
     event = WebhookEvent.objects.create(body=body, signature=signature[:100])
-    enqueue_on_commit(PROCESS_TASK, event_id=event.pk)
+    enqueue_on_commit(PROCESS_BATCH_TASK, coalesce="event_ids", event_ids=[event.pk])
     return event
 
 

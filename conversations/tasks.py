@@ -5,15 +5,34 @@ Tasks take ids, re-fetch and call one service; the services make a second run ha
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from . import intake
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="conversations.tasks.process_webhook_event")
 def process_webhook_event(event_id: int) -> str:
     """Process stored webhook event `event_id` (skipped if done or held by another worker)."""
     return intake.webhook_event_process(event_id=event_id)
+
+
+@shared_task(name="conversations.tasks.process_webhook_events")
+def process_webhook_events(event_ids: list[int]) -> list[str]:
+    """Process stored webhook events one after another, each as `process_webhook_event`
+    does (intake publishes the events stored within a few milliseconds as one task). One
+    that fails is logged and left pending for the sweep; the rest go on."""
+    states = []
+    for event_id in event_ids:
+        try:
+            states.append(intake.webhook_event_process(event_id=event_id))
+        except Exception:
+            log.exception("webhook event %s failed; the sweep will retry it", event_id)
+            states.append("error")
+    return states
 
 
 @shared_task(name="conversations.tasks.sweep_webhook_events")

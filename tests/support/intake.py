@@ -97,6 +97,9 @@ class BrokerQueue:
     def published(self) -> list[tuple[str, dict[str, Any]]]:
         from celery import current_app
 
+        from config.tasking import publisher
+
+        assert publisher.flush(), "the publisher thread did not drain"
         found = []
         with current_app.connection_for_read() as conn, conn.SimpleQueue("celery") as queue:
             while True:
@@ -128,15 +131,19 @@ def broker_at(settings):
     """Point Celery mode at another broker for one test: `broker_at("memory://")`."""
     from celery import current_app
 
+    from config.tasking import publisher
+
     previous = current_app.conf.broker_url
 
     def use(url: str) -> None:
+        publisher.flush()  # what was handed over goes to the broker it was meant for
         broker_connections_reset()
         settings.TASKS_MODE = "celery"
         settings.CELERY_BROKER_URL = url
         current_app.conf.broker_url = url
 
     yield use
+    publisher.flush()
     broker_connections_reset()
     current_app.conf.broker_url = previous
 

@@ -1,0 +1,141 @@
+"""Publishing tasks in Celery mode: outside a worker, on the process's publisher thread,
+with small tasks dispatched together merged into one message."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+from config.publisher import Task, coalesced
+from config.tasking import dispatch, publisher
+from conversations.models import Message, WebhookEvent
+from conversations.tasks import process_webhook_events
+from tests.support import intake as intake_support
+from tests.support import webhooks
+
+broker_at = intake_support.broker_at
+broker_queue = intake_support.broker_queue
+
+
+def test_published_tasks_reach_the_broker_in_the_order_dispatched(broker_queue):
+    for i in range(3):
+        dispatch("conversations.tasks.process_webhook_event", {"event_id": i})
+
+    assert broker_queue.published() == [("conversations.tasks.process_webhook_event", {"event_id": i}) for i in range(3)]
+
+
+@pytest.fixture
+def stalled_broker():
+    """A TCP server that accepts connections and never answers, until released."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    release = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(10)
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        release.wait(10)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], release, accepted
+    release.set()
+    thread.join(5)
+    server.close()
+
+
+def test_dispatch_returns_while_the_broker_has_not_answered(broker_at, stalled_broker, caplog):
+    port, release, accepted = stalled_broker
+    broker_at(f"redis://127.0.0.1:{port}/0")
+
+    dispatch("conversations.tasks.process_webhook_event", {"event_id": 1})
+
+    # The caller is back; the publish is still waiting on the broker.
+    assert publisher.flush(timeout=0.5) is False
+    release.set()
+    assert publisher.flush(timeout=15) is True
+    assert accepted, "the publisher never reached the broker"
+    assert "could not publish task conversations.tasks.process_webhook_event" in caplog.text
+
+
+def test_a_forked_process_publishes_from_a_thread_of_its_own(broker_queue):
+    dispatch("conversations.tasks.process_webhook_event", {"event_id": 1})
+    assert broker_queue.published()  # the parent's publisher thread is running
+
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread did not survive the fork
+        ok = False
+        try:
+            dispatch("conversations.tasks.process_webhook_event", {"event_id": 2})
+            ok = publisher.flush(timeout=5)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_coalescing_tasks_go_out_at_once_after_a_quiet_spell_then_together(broker_queue, settings):
+    settings.TASKS_COALESCE_SECONDS = 5.0
+    dispatch("conversations.tasks.process_webhook_events", {"event_ids": [1]}, coalesce="event_ids")
+    assert broker_queue.published() == [("conversations.tasks.process_webhook_events", {"event_ids": [1]})]
+
+    # Within the linger of that message: held, and merged with what follows.
+    dispatch("conversations.tasks.process_webhook_events", {"event_ids": [2]}, coalesce="event_ids")
+    dispatch("agents.tasks.route", {"conversation_id": 7})
+    dispatch("conversations.tasks.process_webhook_events", {"event_ids": [3, 4]}, coalesce="event_ids")
+
+    assert broker_queue.published() == [
+        ("conversations.tasks.process_webhook_events", {"event_ids": [2, 3, 4]}),
+        ("agents.tasks.route", {"conversation_id": 7}),
+    ]
+
+
+def test_tasks_merge_only_with_the_same_name_countdown_and_other_arguments():
+    tasks = [
+        Task("a", {"ids": [1], "team": 1}, coalesce="ids"),
+        Task("a", {"ids": [2], "team": 2}, coalesce="ids"),
+        Task("a", {"ids": [3], "team": 1}, coalesce="ids"),
+        Task("a", {"ids": [4], "team": 1}, countdown=5, coalesce="ids"),
+        Task("b", {"ids": [5], "team": 1}, coalesce="ids"),
+        Task("a", {"ids": [6], "team": 1}),
+        Task("a", {"ids": [7], "team": 1}),
+    ]
+
+    merged = [(t.name, t.kwargs, t.countdown) for t in coalesced(tasks)]
+
+    assert merged == [
+        ("a", {"ids": [1, 3], "team": 1}, 0),
+        ("a", {"ids": [2], "team": 2}, 0),
+        ("a", {"ids": [4], "team": 1}, 5),
+        ("b", {"ids": [5], "team": 1}, 0),
+        ("a", {"ids": [6], "team": 1}, 0),
+        ("a", {"ids": [7], "team": 1}, 0),
+    ]
+    assert tasks[0].kwargs == {"ids": [1], "team": 1}  # what was dispatched is not changed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_stored_together_are_processed_by_one_published_task(client, number, broker_queue, settings):
+    settings.TASKS_COALESCE_SECONDS = 5.0
+    assert webhooks.post(client, webhooks.text_payload("message 0")).status_code == 200
+    first = broker_queue.published()
+    for i in range(1, 4):
+        assert webhooks.post(client, webhooks.text_payload(f"message {i}")).status_code == 200
+
+    published = broker_queue.published()
+
+    ids = list(WebhookEvent.objects.order_by("pk").values_list("pk", flat=True))
+    assert first == [("conversations.tasks.process_webhook_events", {"event_ids": ids[:1]})]
+    assert published == [("conversations.tasks.process_webhook_events", {"event_ids": ids[1:]})]
+    assert process_webhook_events(ids) == ["processed"] * 4
+    assert sorted(Message.objects.values_list("text", flat=True)) == [f"message {i}" for i in range(4)]
+    assert process_webhook_events(ids + [10**9]) == ["skipped"] * 5
