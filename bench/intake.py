@@ -4,7 +4,7 @@ One server, two endpoints: the webhook (`POST /webhooks/whatsapp/`: body-size gu
 signature check, one insert, a task published) and a bare async Django view
 (`POST /bench/ping/`, the same middleware stack) as the baseline. Both get the same
 concurrent load of signed POSTs, each webhook a unique message; figures: requests/s,
-p50, p99 and the ratio, then rows stored == messages sent, then p99 at a fixed 200 req/s
+p50, p99 and the ratio (in alternating rounds), then rows stored == messages sent, then p99 at a fixed 200 req/s
 (open loop: latency counts from each request's scheduled time).
 
 Database: a database of its own on the PostgreSQL server of DATABASE_URL (created and
@@ -12,6 +12,10 @@ dropped here), else a temporary SQLite file; migrated first.
 Tasks: processing must not run inside the measured server, so TASKS_MODE=celery with the
 broker on Redis db 13 when REDIS_URL is set (a real publish per request; the queue is
 deleted afterwards), else an in-memory broker (the publish call, nothing consumed).
+Server: the deployed shape, daphne processes sharing one listening socket (as under
+systemd socket activation or circus): BENCH_INTAKE_PROCESSES of them, by default one per
+core, since a daphne process runs Python on one core. The kernel spreads connections
+over them; baseline and webhook are served by the same processes.
 Targets (PostgreSQL): throughput ratio >= 0.6, p99 at 200 req/s < 250 ms.
 """
 
@@ -23,24 +27,29 @@ import hmac
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from bench.common import Row, free_port, manage, percentile
+from bench.http import LoadClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "intake"
 DATABASE = "handoff_bench_intake"
 APP_SECRET = "bench-intake-secret"
 PHONE_NUMBER_ID = "100000000000009"
+PROCESSES = int(os.environ.get("BENCH_INTAKE_PROCESSES", "0")) or os.cpu_count() or 1
 CONCURRENCY = int(os.environ.get("BENCH_INTAKE_CONCURRENCY", "32"))
 MAX_REQUESTS = int(os.environ.get("BENCH_INTAKE_REQUESTS", "6000"))
 MAX_SECONDS = float(os.environ.get("BENCH_INTAKE_SECONDS", "6"))
+ROUNDS = 4
 FIXED_RATE = 200
 FIXED_SECONDS = 5.0
 FIXED_GRACE = 3.0
@@ -103,6 +112,7 @@ class Server:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="handoff-bench-intake-"))
         self.port = free_port()
+        self.processes: list[subprocess.Popen] = []
         self.postgres = bool(_postgres_base())
         database = f"{_postgres_base()}/{DATABASE}" if self.postgres else f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WHATSAPP_", "CELERY_"))}
@@ -124,7 +134,6 @@ class Server:
         from cryptography.fernet import Fernet
 
         self.env["FIELD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
-        self.process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
         return manage(self.env, *args)
@@ -135,13 +144,21 @@ class Server:
             _admin(f'CREATE DATABASE "{DATABASE}"')
         self.manage("migrate", "--noinput")
         self.log = open(self.tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        listener = socket.create_server(("127.0.0.1", self.port), backlog=1024)
+        try:
+            for _ in range(PROCESSES):
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "config.asgi:application"],
+                        cwd=ROOT,
+                        env=self.env,
+                        stdout=self.log,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(listener.fileno(),),
+                    )
+                )
+        finally:
+            listener.close()  # the servers hold their own copies
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -163,12 +180,14 @@ class Server:
         return int(self.manage("shell", "-c", code).split()[-1])
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                process.kill()
+        if self.processes:
             self.log.close()
         if self.postgres:
             _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
@@ -179,36 +198,54 @@ class Server:
             redis_client.Redis.from_url(_broker_url()).delete("celery")
 
 
-async def _load(client: httpx.AsyncClient, path: str, bodies: list[bytes], signed: bool) -> tuple[float, list[float], int]:
-    """Closed loop: CONCURRENCY workers post the bodies in turn until all are sent or
-    MAX_SECONDS pass. Returns (requests/s, latencies in ms, non-200 answers)."""
-    latencies: list[float] = []
-    failures = 0
-    cursor = iter(range(len(bodies)))
-    deadline = time.perf_counter() + MAX_SECONDS
+Request = tuple[bytes, dict[str, str]]
+
+
+def _requests(bodies: list[bytes], signed: bool) -> list[Request]:
+    """Bodies with their headers, signed in advance so the load loop only sends."""
+    out = []
+    for body in bodies:
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers["X-Hub-Signature-256"] = _sign(body)
+        out.append((body, headers))
+    return out
+
+
+class Tally:
+    """Requests, their latencies and the non-200 answers of one endpoint, over rounds."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.seconds = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+async def _load(client: LoadClient, path: str, requests: Iterator[Request], seconds: float, tally: Tally) -> None:
+    """Closed loop: CONCURRENCY workers post the next request until `seconds` pass or the
+    requests run out."""
+    deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        nonlocal failures
-        for i in cursor:
-            if time.perf_counter() > deadline:
-                return
-            body = bodies[i]
-            headers = {"Content-Type": "application/json"}
-            if signed:
-                headers["X-Hub-Signature-256"] = _sign(body)
+        for body, headers in requests:
             started = time.perf_counter()
-            response = await client.post(path, content=body, headers=headers)
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                failures += 1
+            status = await client.post(path, body, headers)
+            tally.latencies.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                tally.failures += 1
+            if started > deadline:
+                return
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, failures
+    tally.seconds += time.perf_counter() - started
 
 
-async def _fixed_rate(client: httpx.AsyncClient, bodies: list[bytes]) -> tuple[list[float], int]:
+async def _fixed_rate(client: LoadClient, requests: list[Request]) -> tuple[list[float], int]:
     """Open loop at FIXED_RATE requests/s; latency from each request's scheduled time.
     Requests still unanswered FIXED_GRACE seconds after the last was due count as
     failures with the time they had waited (a server that cannot keep up shows it)."""
@@ -220,17 +257,13 @@ async def _fixed_rate(client: httpx.AsyncClient, bodies: list[bytes]) -> tuple[l
         nonlocal failures
         scheduled = start + i / FIXED_RATE
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        body = bodies[i]
-        response = await client.post(
-            "/webhooks/whatsapp/",
-            content=body,
-            headers={"Content-Type": "application/json", "X-Hub-Signature-256": _sign(body)},
-        )
+        body, headers = requests[i]
+        status = await client.post("/webhooks/whatsapp/", body, headers)
         latencies.append((time.perf_counter() - scheduled) * 1000)
-        if response.status_code != 200:
+        if status != 200:
             failures += 1
 
-    tasks = [asyncio.ensure_future(one(i)) for i in range(len(bodies))]
+    tasks = [asyncio.ensure_future(one(i)) for i in range(len(requests))]
     _done, pending = await asyncio.wait(tasks, timeout=FIXED_SECONDS + FIXED_GRACE)
     for task in pending:
         task.cancel()
@@ -240,30 +273,39 @@ async def _fixed_rate(client: httpx.AsyncClient, bodies: list[bytes]) -> tuple[l
 
 
 async def _measure(server: Server) -> list[Row]:
+    """Baseline and webhook alternate in ROUNDS short rounds (bare, webhook, webhook,
+    bare, ...) so that a change in the machine's speed during the run weighs on both."""
     run = secrets.token_hex(4).upper()
-    warm = [_body(i, f"W{run}") for i in range(100)]
-    load = [_body(i, f"L{run}") for i in range(MAX_REQUESTS)]
-    fixed = [_body(i, f"F{run}") for i in range(int(FIXED_RATE * FIXED_SECONDS))]
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2, max_keepalive_connections=CONCURRENCY * 2)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-        await _load(client, "/bench/ping/", warm, signed=False)
-        await _load(client, "/webhooks/whatsapp/", warm, signed=True)
-        base_rps, base_lat, base_fail = await _load(client, "/bench/ping/", load, signed=False)
-        rps, lat, fail = await _load(client, "/webhooks/whatsapp/", load, signed=True)
+    ping = [(b"{}", {"Content-Type": "application/json"})]
+    webhooks = iter(_requests([_body(i, f"L{run}") for i in range(MAX_REQUESTS)], signed=True))
+    fixed = _requests([_body(i, f"F{run}") for i in range(int(FIXED_RATE * FIXED_SECONDS))], signed=True)
+    client = LoadClient("127.0.0.1", server.port, CONCURRENCY * 2)
+    warm, base, hook = Tally(), Tally(), Tally()
+    try:
+        await _load(client, "/bench/ping/", iter(ping * 200), 1.0, warm)
+        await _load(client, "/webhooks/whatsapp/", iter(_requests([_body(i, f"W{run}") for i in range(200)], True)), 1.0, warm)
+        for i in range(ROUNDS):
+            order = [("/bench/ping/", base), ("/webhooks/whatsapp/", hook)]
+            for path, tally in order if i % 2 == 0 else reversed(order):
+                requests = iter(ping * MAX_REQUESTS) if tally is base else webhooks
+                await _load(client, path, requests, MAX_SECONDS / ROUNDS, tally)
+        await asyncio.sleep(1.0)  # let the queues drain before the open loop
         fixed_lat, fixed_fail = await _fixed_rate(client, fixed)
-    sent = len(lat) - fail
+    finally:
+        await client.aclose()
+    sent = len(hook.latencies) - hook.failures
     stored = server.stored(f"wamid.BENCHL{run}")
     db = "PostgreSQL" if server.postgres else "SQLite"
-    ratio = rps / base_rps if base_rps else 0.0
+    ratio = hook.rate / base.rate if base.rate else 0.0
     fixed_p99 = percentile(fixed_lat, 99)
     return [
-        Row(SECTION, f"bare async view requests/s ({CONCURRENCY} concurrent)", base_rps, "req/s"),
-        Row(SECTION, "bare async view p50", percentile(base_lat, 50), "ms"),
-        Row(SECTION, "bare async view p99", percentile(base_lat, 99), "ms"),
-        Row(SECTION, f"webhook intake requests/s ({db})", rps, "req/s", baseline=base_rps, target=">= 0.6 x bare", ok=ratio >= 0.6),
-        Row(SECTION, "webhook intake p50", percentile(lat, 50), "ms", baseline=percentile(base_lat, 50)),
-        Row(SECTION, "webhook intake p99", percentile(lat, 99), "ms", baseline=percentile(base_lat, 99)),
-        Row(SECTION, "rows stored / unique messages accepted", f"{stored}/{sent}", target="equal", ok=stored == sent and fail == 0 and base_fail == 0),
+        Row(SECTION, f"bare async view requests/s ({CONCURRENCY} concurrent, {PROCESSES} daphne)", base.rate, "req/s"),
+        Row(SECTION, "bare async view p50", percentile(base.latencies, 50), "ms"),
+        Row(SECTION, "bare async view p99", percentile(base.latencies, 99), "ms"),
+        Row(SECTION, f"webhook intake requests/s ({db})", hook.rate, "req/s", baseline=base.rate, target=">= 0.6 x bare", ok=ratio >= 0.6),
+        Row(SECTION, "webhook intake p50", percentile(hook.latencies, 50), "ms", baseline=percentile(base.latencies, 50)),
+        Row(SECTION, "webhook intake p99", percentile(hook.latencies, 99), "ms", baseline=percentile(base.latencies, 99)),
+        Row(SECTION, "rows stored / unique messages accepted", f"{stored}/{sent}", target="equal", ok=stored == sent and hook.failures == 0 and base.failures == 0),
         Row(SECTION, f"webhook p99 at {FIXED_RATE} req/s ({db})", fixed_p99, "ms", target="< 250 ms", ok=fixed_p99 < 250 and fixed_fail == 0),
     ]
 
