@@ -7,10 +7,12 @@ Consumers receive ``{"type": "desk.event", "event": {...}}`` and forward ``event
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -44,30 +46,91 @@ class _PublisherLoop:
 
     Network channel layers (Redis) keep one connection pool per event loop; publishing
     through `async_to_sync` from a thread without a loop would make a new loop, and so a
-    new connection, for every event. Created lazily and again after a fork (prefork
-    workers), so no loop crosses a process boundary."""
+    new connection, for every event. Events are handed over and sent one after another
+    in the order they were handed over, so the caller never waits on the layer's round
+    trips. Created lazily and again after a fork (prefork workers), so no loop crosses a
+    process boundary."""
+
+    MAX_PENDING = 10_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
+        self._pending: deque[Callable[[], Awaitable[None]]] = deque()
+        self._draining = False
 
     def get(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="handoff-publisher", daemon=True).start()
+                threading.Thread(target=loop.run_forever, name="handoff-realtime", daemon=True).start()
                 self._loop, self._pid = loop, os.getpid()
+                self._pending, self._draining = deque(), False
             return self._loop
+
+    def submit(self, send: Callable[[], Awaitable[None]]) -> None:
+        """Queue `send()` to run on the loop after everything queued before it."""
+        loop = self.get()
+        if len(self._pending) >= self.MAX_PENDING:
+            log.error("desk events are not going out (%d waiting); this one is dropped", len(self._pending))
+            return
+        self._pending.append(send)
+        loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                send = self._pending.popleft()
+                try:
+                    await asyncio.wait_for(send(), PUBLISH_TIMEOUT_SECONDS)
+                except Exception:
+                    log.exception("publishing a desk event timed out or failed")
+        finally:
+            self._draining = False
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far has been sent (or has failed)."""
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                return True
+        done = threading.Event()
+
+        async def mark() -> None:
+            done.set()
+
+        self.submit(mark)
+        return done.wait(timeout)
 
 
 _publisher = _PublisherLoop()
+atexit.register(_publisher.flush, 2.0)
+flush = _publisher.flush
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the ASGI server this thread was called from (via sync_to_async),
+    as asgiref records it for async_to_sync; None in other threads."""
+    from asgiref.sync import SyncToAsync
+
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(local, "main_event_loop", None)
 
 
 def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send `event` to each group now, in one trip to an event loop. A channel layer
-    failure is logged, never raised: the websocket is a notification and the desk catches
-    up from the database."""
+    """Send `event` to each group. A channel layer failure is logged, never raised: the
+    websocket is a notification and the desk catches up from the database.
+
+    From a request thread with the in-memory layer: now, on the serving loop. Elsewhere:
+    handed to the process's publishing loop, which sends events in the order published
+    (`flush()` waits for them)."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -81,17 +144,12 @@ def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
             except Exception:
                 log.exception("could not publish %s to %s", event.get("type"), group)
 
-    if isinstance(layer, InMemoryChannelLayer):
+    if isinstance(layer, InMemoryChannelLayer) and _server_loop() is not None:
         # The in-memory layer's queues belong to the serving loop, which async_to_sync
         # reaches from request threads.
         async_to_sync(send_all)()
         return
-    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher.get())
-    try:
-        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
-    except Exception:
-        future.cancel()
-        log.exception("publishing %s timed out or failed", event.get("type"))
+    _publisher.submit(send_all)
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:

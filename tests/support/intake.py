@@ -39,6 +39,10 @@ class DeskListener:
         async_to_sync(self.layer.group_add)(group, self.channel)
 
     def events(self) -> list[dict[str, Any]]:
+        from config import realtime
+
+        assert realtime.flush(), "desk events were not sent"
+
         async def drain():
             import asyncio
 
