@@ -17,7 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config.tasking import enqueue_on_commit
@@ -61,17 +61,18 @@ def _backoff(attempts: int, min_delay: float) -> float:
     return max(delay, min_delay) * random.uniform(1.0, 1.2)
 
 
-def _earlier_in_flight(message: Message, now) -> bool:
-    return (
+def _earlier_in_flight(now) -> Exists:
+    """An earlier outbound message of the same conversation is still waiting or sending
+    (annotated on the message's own query, so the check costs no extra round trip)."""
+    return Exists(
         Message.objects.filter(
-            conversation_id=message.conversation_id,
+            conversation_id=OuterRef("conversation_id"),
             direction=Message.Direction.OUTBOUND,
             internal=False,
-            pk__lt=message.pk,
+            pk__lt=OuterRef("pk"),
             created_at__gte=now - ORDER_WINDOW,
             status__in=[Message.Status.PENDING, Message.Status.SENDING],
         )
-        .exists()
     )
 
 
@@ -84,26 +85,29 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     that arrived first and publishes `message.updated`. Transient errors put the row
     back to `pending` with `next_attempt_at` and ask for a retry (capped by
     WHATSAPP_SEND_MAX_ATTEMPTS); permanent ones call `message_mark_failed`."""
+    now = timezone.now()
     message = (
         Message.objects.select_related("conversation__number", "conversation__contact")
+        .annotate(earlier_in_flight=_earlier_in_flight(now))
         .filter(pk=message_id, direction=Message.Direction.OUTBOUND, internal=False)
         .first()
     )
     if message is None or message.status != Message.Status.PENDING:
         return DeliveryResult("skipped")
-    now = timezone.now()
-    if _earlier_in_flight(message, now):
+    if message.earlier_in_flight:
         return DeliveryResult("retry", ORDER_WAIT_SECONDS)
     number = message.conversation.number
     if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
         return DeliveryResult("retry", 1.0)
     now = timezone.now()
-    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+    # Compare-and-set on the attempts read above too, so the row is exactly as read plus
+    # this claim (an attempt in between means another worker has it).
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING, attempts=message.attempts).update(
         status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE
     )
     if not claimed:
         return DeliveryResult("skipped")
-    message.refresh_from_db(fields=["status", "attempts", "next_attempt_at", "payload"])
+    message.status, message.attempts, message.next_attempt_at = Message.Status.SENDING, message.attempts + 1, now + LEASE
     contact = message.conversation.contact
     try:
         body = send_body(to=contact.wa_id, user_id=contact.user_id, content=message.payload)
@@ -133,7 +137,8 @@ def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
                 error_text="",
             )
             if recorded:
-                message.refresh_from_db()
+                message.provider_message_id, message.status, message.sent_at = wamid, Message.Status.SENT, now
+                message.next_attempt_at, message.error_code, message.error_text = None, "", ""
                 publish_message(message, "message.updated")
     except IntegrityError:
         log.exception("message %s: Graph returned wamid %s, already stored for another message", message.pk, wamid)

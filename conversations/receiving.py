@@ -144,7 +144,7 @@ def _conversation_open(*, contact: Contact, channel: str = Channel.WHATSAPP) -> 
                 if recent is not None:
                     return _conversation_reopen(recent, contact), "reopened"
                 conversation = Conversation.objects.create(
-                    number=contact.number,
+                    number_id=contact.number_id,
                     contact=contact,
                     channel=channel,
                     status=Conversation.Status.BOT,

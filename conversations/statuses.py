@@ -122,6 +122,9 @@ def statuses_apply_pending(*, message: Message) -> None:
     task calls this right after storing the wamid; running it twice is harmless."""
     if not message.provider_message_id:
         return
+    waiting = MessageStatusEvent.objects.filter(provider_message_id=message.provider_message_id, applied_at__isnull=True)
+    if not waiting.exists():  # the common case: nothing to lock
+        return
     with transaction.atomic():
         locked = (
             Message.objects.select_for_update()
