@@ -8,9 +8,11 @@ import socket
 import threading
 
 import pytest
+from celery import shared_task
+from django.db import connection, connections
 
 from config.publisher import Task, coalesced
-from config.tasking import dispatch, publisher
+from config.tasking import _run_in_thread, dispatch, publisher
 from conversations.models import Message, WebhookEvent
 from conversations.tasks import process_webhook_events
 from tests.support import intake as intake_support
@@ -139,3 +141,46 @@ def test_webhooks_stored_together_are_processed_by_one_published_task(client, nu
     assert process_webhook_events(ids) == ["processed"] * 4
     assert sorted(Message.objects.values_list("text", flat=True)) == [f"message {i}" for i in range(4)]
     assert process_webhook_events(ids + [10**9]) == ["skipped"] * 5
+
+
+@shared_task(name="tests.test_tasking.probe")
+def probe(fail: bool = False) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT no_such_column FROM no_such_table" if fail else "SELECT 1")
+
+
+def _connection_after_pool_tasks(*failing: bool) -> list[object | None]:
+    """Run `probe` tasks one after another on one thread as the pool does; after each,
+    the raw connection the thread still holds (None when closed)."""
+    held: list[object | None] = []
+
+    def body() -> None:
+        for fail in failing:
+            _run_in_thread("tests.test_tasking.probe", {"fail": fail}, 0)
+            held.append(connections["default"].connection)
+        connections.close_all()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(30)
+    return held
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_thread_keeps_a_healthy_sqlite_connection_and_returns_server_ones():
+    first, second = _connection_after_pool_tasks(False, False)
+
+    if connection.vendor == "sqlite":
+        assert first is not None and second is first  # reused by the thread's next task
+    else:
+        assert first is None and second is None  # back in the pool after every task
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_task_after_a_failed_one_runs_on_a_working_connection(caplog):
+    held = _connection_after_pool_tasks(True, False)
+
+    assert "no_such_table" in caplog.text
+    assert caplog.text.count("task tests.test_tasking.probe") == 1  # the second one ran
+    if connection.vendor != "sqlite":
+        assert held == [None, None]
