@@ -8,7 +8,8 @@ server) accepts at most 80 sends in any rolling one-second window and answers er
 limit of 80/s, ratio = achieved / 80; target >= 72/s), the busiest one-second window
 (<= 80), 130429 answers (0), duplicates (0) and sends to opted-out contacts (0).
 
-The campaign runs in a child process with its own settings: by default the embedded shape
+The stand-in Graph runs in a process of its own. The campaign runs in a child process
+with its own (production, DEBUG off) settings: by default the embedded shape
 (a fresh SQLite database, tasks on the in-process thread pool, the pacer in-process);
 with BENCH_CAMPAIGN_SHAPE=celery (and PostgreSQL and Redis reachable) Celery worker
 processes on a queue of their own, a database of its own and the pacer in Redis. A
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -81,11 +83,20 @@ class StandInGraph:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/_stats":  # what it accepted, for the bench; then forget it
+                    with graph.lock:
+                        answer = {"accepted": graph.accepted, "throttled": graph.throttled}
+                        graph.accepted, graph.throttled = [], 0
+                    self._answer(200, answer)
+                    return
                 body = json.loads(raw or b"{}")
                 if self.path.endswith("/messages") and "to" in body:
                     status, answer = graph.send(str(body["to"]))
                 else:
                     status, answer = 200, {"success": True}
+                self._answer(status, answer)
+
+            def _answer(self, status: int, answer: dict) -> None:
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -99,6 +110,36 @@ class StandInGraph:
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server, f"http://127.0.0.1:{server.server_address[1]}/v23.0"
+
+
+class GraphProcess:
+    """The stand-in Graph in a process of its own, so that serving it takes nothing from
+    the interpreter under test (in the embedded shape the campaign runs in one process)."""
+
+    def __enter__(self) -> GraphProcess:
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.campaign", "--graph"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.base = self.process.stdout.readline().strip()
+        return self
+
+    def stats(self) -> tuple[list[tuple[float, str]], int]:
+        """(accepted sends as (monotonic time, to), 130429 answers) since the last call."""
+        import httpx
+
+        answer = httpx.post(self.base.rsplit("/", 1)[0] + "/_stats", timeout=30).json()
+        return [tuple(item) for item in answer["accepted"]], answer["throttled"]
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def graph_serve() -> None:
+    _server, base = StandInGraph().serve()
+    print(base, flush=True)
+    threading.Event().wait()
 
 
 def busiest_window(times: list[float]) -> int:
@@ -159,59 +200,59 @@ def child() -> None:
     from notifications.campaigns import campaign_start
     from notifications.models import Campaign
 
-    graph = StandInGraph()
-    server, base = graph.serve()
-    campaign, opted_out = _setup(base, str(os.getpid()))
-    workers = []
-    if os.environ.get("TASKS_MODE") == "celery":
-        from django.db import connections
+    with GraphProcess() as graph:
+        campaign, opted_out = _setup(graph.base, str(os.getpid()))
+        workers = []
+        if os.environ.get("TASKS_MODE") == "celery":
+            from django.db import connections
 
-        connections.close_all()
-        for index in range(WORKER_PROCESSES):
-            workers.append(subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "--concurrency",
-                 str(WORKER_CONCURRENCY), "-l", "warning", "-n", f"bench{index}-{os.getpid()}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
-    started = time.monotonic()
-    campaign_start(campaign=campaign)
-    done = False
-    try:
-        while time.monotonic() - started < DEADLINE:
-            time.sleep(0.5)
-            finished = Campaign.objects.filter(pk=campaign.pk, state="completed").exists()
-            open_messages = Message.objects.filter(status__in=["pending", "sending"]).exists()
-            if finished and not open_messages:
-                done = True
-                break
-    finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        server.shutdown()
-    times = [t for t, _ in graph.accepted]
-    recipients = [to for _, to in graph.accepted]
+            connections.close_all()
+            for index in range(WORKER_PROCESSES):
+                workers.append(subprocess.Popen(  # noqa: S603
+                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "--concurrency",
+                     str(WORKER_CONCURRENCY), "-l", "warning", "-n", f"bench{index}-{os.getpid()}@%h",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                    cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))
+        started = time.monotonic()
+        campaign_start(campaign=campaign)
+        done = False
+        try:
+            while time.monotonic() - started < DEADLINE:
+                time.sleep(0.5)
+                finished = Campaign.objects.filter(pk=campaign.pk, state="completed").exists()
+                open_messages = Message.objects.filter(status__in=["pending", "sending"]).exists()
+                if finished and not open_messages:
+                    done = True
+                    break
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        elapsed = time.monotonic() - started
+        accepted, throttled = graph.stats()
+        pacer = _pacer_only(campaign.number, graph)
+    times = [t for t, _ in accepted]
+    recipients = [to for _, to in accepted]
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    pacer = _pacer_only(campaign.number)
     print(json.dumps({
         "pacer": pacer,
         "done": done,
         "sent": len(times),
         "rate": rate,
         "busiest_window": busiest_window(times),
-        "throttled": graph.throttled,
+        "throttled": throttled,
         "duplicates": sum(n - 1 for n in Counter(recipients).values() if n > 1),
         "to_opted_out": sum(1 for to in recipients if to in opted_out),
-        "elapsed": time.monotonic() - started,
+        "elapsed": elapsed,
     }))
 
 
-def _pacer_only(number) -> dict:
+def _pacer_only(number, graph: GraphProcess) -> dict:
     """The campaign pacer and the Graph client alone (no database work per message): 2,000
     sends paced by `throughput_acquire` at the campaign's share of the number's rate."""
     from django.conf import settings
@@ -220,9 +261,7 @@ def _pacer_only(number) -> dict:
     from conversations.throttle import throughput_acquire
     from notifications.campaign_sending import PACER_BURST
 
-    graph = StandInGraph()
-    server, base = graph.serve()
-    number.api_base = base
+    number.api_base = graph.base
     client = GraphClient(number)
     rate = number.throughput_mps * settings.CAMPAIGN_THROUGHPUT_SHARE
     key = f"bench:pacer:{os.getpid()}"
@@ -231,10 +270,10 @@ def _pacer_only(number) -> dict:
         body = {"messaging_product": "whatsapp", "to": f"4477009{index:05d}", "type": "template",
                 "template": {"name": "promo", "language": {"code": "en", "policy": "deterministic"}}}
         client.send_message(body)
-    server.shutdown()
-    times = [t for t, _ in graph.accepted]
+    accepted, throttled = graph.stats()
+    times = [t for t, _ in accepted]
     return {"rate": (len(times) - 1) / (times[-1] - times[0]), "busiest_window": busiest_window(times),
-            "throttled": graph.throttled}
+            "throttled": throttled}
 
 
 def _reachable_redis() -> str:
@@ -274,7 +313,12 @@ def run() -> list[Row]:
     BENCH_CAMPAIGN_SHAPE=celery and PostgreSQL and Redis reachable, Celery worker processes
     sharing the Redis pacer."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, DEBUG="1", LOG_LEVEL="WARNING")
+        from cryptography.fernet import Fernet
+
+        # Production settings: DEBUG would log every query.
+        env = dict(os.environ, DEBUG="0", LOG_LEVEL="WARNING", SECRET_KEY=secrets.token_urlsafe(50),
+                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
+                   SECURE_SSL_REDIRECT="0")
         want_celery = os.environ.get("BENCH_CAMPAIGN_SHAPE", "embedded") == "celery"
         redis_url, postgres = (_reachable_redis(), _reachable_postgres()) if want_celery else ("", "")
         queue = f"bench-campaign-{os.getpid()}"
@@ -329,13 +373,15 @@ def _ensure_postgres_database(url: str) -> None:
 
     admin_url, name = url.rsplit("/", 1)
     with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":
     if "--child" in sys.argv:
         child()
+    elif "--graph" in sys.argv:
+        graph_serve()
     else:
         from bench.common import print_table
 
