@@ -10,8 +10,8 @@ p50, p99 and the ratio (in alternating rounds), then rows stored == messages sen
 Database: a database of its own on the PostgreSQL server of DATABASE_URL (created and
 dropped here), else a temporary SQLite file; migrated first.
 Tasks: processing must not run inside the measured server, so TASKS_MODE=celery with the
-broker on Redis db 13 when REDIS_URL is set (a real publish per request; the queue is
-deleted afterwards), else an in-memory broker (the publish call, nothing consumed).
+broker on Redis db 13 when REDIS_URL is set (real publishes, coalesced as in production;
+the queue is deleted afterwards), else an in-memory broker (nothing consumed).
 Server: the deployed shape, daphne processes sharing one listening socket (as under
 systemd socket activation or circus): BENCH_INTAKE_PROCESSES of them, by default one per
 core, since a daphne process runs Python on one core. The kernel spreads connections
