@@ -189,29 +189,31 @@ def template_status_apply(*, waba: str, number: WhatsAppNumber | None, value: di
     return template
 
 
-def template_quality_apply(*, waba: str, number: WhatsAppNumber | None, value: dict) -> MessageTemplate | None:
-    """Apply `message_template_quality_update` (new_quality_score)."""
-    score = str(value.get("new_quality_score", "")).upper()
+def _template_field_apply(
+    *, waba: str, number: WhatsAppNumber | None, value: dict, field: str, new: str, allowed: list[str]
+) -> MessageTemplate | None:
+    """Set `field` of the template the webhook names to `new` when it is one of `allowed`.
+    An unknown template triggers a sync of the account."""
     with transaction.atomic():
         template = _find(waba=waba, value=value)
         if template is None:
             _resync(number)
             return None
-        if score in QualityRating.values:
-            template.quality = score
-            template.save(update_fields=["quality", "updated_at"])
+        if new in allowed:
+            setattr(template, field, new)
+            template.save(update_fields=[field, "updated_at"])
     return template
+
+
+def template_quality_apply(*, waba: str, number: WhatsAppNumber | None, value: dict) -> MessageTemplate | None:
+    """Apply `message_template_quality_update` (new_quality_score)."""
+    score = str(value.get("new_quality_score", "")).upper()
+    return _template_field_apply(waba=waba, number=number, value=value, field="quality", new=score, allowed=QualityRating.values)
 
 
 def template_category_apply(*, waba: str, number: WhatsAppNumber | None, value: dict) -> MessageTemplate | None:
     """Apply `template_category_update` (new_category)."""
     category = str(value.get("new_category", "")).upper()
-    with transaction.atomic():
-        template = _find(waba=waba, value=value)
-        if template is None:
-            _resync(number)
-            return None
-        if category in TemplateCategory.values:
-            template.category = category
-            template.save(update_fields=["category", "updated_at"])
-    return template
+    return _template_field_apply(
+        waba=waba, number=number, value=value, field="category", new=category, allowed=TemplateCategory.values
+    )
