@@ -16,7 +16,9 @@ large messages rather than many small ones. Other tasks go out one message each,
 order dispatched.
 
 A task still queued here when the process dies is found again by the sweeps, as when
-the broker is down; at a normal exit the queue is drained first.
+the broker is down; at a normal exit the queue is drained first. While MAX_PENDING tasks
+wait (the broker is down or slow), new ones are dropped with an error logged: the sweeps
+find their work in the database too.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def coalesced(tasks: list[Task]) -> list[Task]:
 class Publisher:
     """One publishing thread per process (started on first use, again after a fork)."""
 
+    MAX_PENDING = 10_000
+
     def __init__(self, publish: Callable[[Task], None], linger: Callable[[], float]) -> None:
         self._publish = publish
         self._linger = linger
@@ -85,6 +89,9 @@ class Publisher:
                 threading.Thread(target=self._run, args=(self._queue,), name="handoff-publisher", daemon=True).start()
             work = self._queue
         assert work is not None
+        if work.qsize() >= self.MAX_PENDING:
+            log.error("tasks are not going out (%d waiting); %s is dropped for the sweeps", work.qsize(), task.name)
+            return
         work.put(task)
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -70,11 +70,16 @@ class _PublisherLoop:
             return self._loop
 
     def submit(self, send: Callable[[], Awaitable[None]]) -> None:
-        """Queue `send()` to run on the loop after everything queued before it."""
-        loop = self.get()
+        """Queue `send()` to run on the loop after everything queued before it; dropped,
+        with an error logged, while MAX_PENDING events wait (the layer is down)."""
+        self.get()
         if len(self._pending) >= self.MAX_PENDING:
             log.error("desk events are not going out (%d waiting); this one is dropped", len(self._pending))
             return
+        self._enqueue(send)
+
+    def _enqueue(self, send: Callable[[], Awaitable[None]]) -> None:
+        loop = self.get()
         self._pending.append(send)
         loop.call_soon_threadsafe(self._wake)
 
@@ -104,7 +109,7 @@ class _PublisherLoop:
         async def mark() -> None:
             done.set()
 
-        self.submit(mark)
+        self._enqueue(mark)  # never dropped: it only marks a place in the queue
         return done.wait(timeout)
 
 

@@ -49,3 +49,33 @@ def test_nothing_is_published_for_a_rolled_back_write(transactional_db):
         listener.close()
 
     assert [e["type"] for e in events] == ["conversation.updated"]
+
+
+def test_a_stalled_layer_keeps_a_bounded_queue_and_says_what_it_drops(caplog):
+    import asyncio
+
+    from config.realtime import _PublisherLoop
+
+    loop = _PublisherLoop()
+    loop.MAX_PENDING = 2
+    release = threading.Event()
+    sent: list[str] = []
+
+    def sender(name: str):
+        async def send() -> None:
+            while name == "first" and not release.is_set():
+                await asyncio.sleep(0.01)
+            sent.append(name)
+
+        return send
+
+    loop.submit(sender("first"))
+    while not loop._draining:  # the first is being sent, the layer "stalled"
+        threading.Event().wait(0.01)
+    for name in ("second", "third", "fourth"):
+        loop.submit(sender(name))
+    release.set()
+
+    assert loop.flush(timeout=5)
+    assert sent == ["first", "second", "third"]
+    assert "desk events are not going out" in caplog.text

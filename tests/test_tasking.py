@@ -184,3 +184,27 @@ def test_the_task_after_a_failed_one_runs_on_a_working_connection(caplog):
     assert caplog.text.count("task tests.test_tasking.probe") == 1  # the second one ran
     if connection.vendor != "sqlite":
         assert held == [None, None]
+
+
+def test_a_stalled_broker_keeps_a_bounded_queue_and_says_what_it_drops(caplog):
+    from config.publisher import Publisher
+
+    release = threading.Event()
+    sent: list[str] = []
+
+    def publish(task: Task) -> None:
+        release.wait(5)
+        sent.append(task.name)
+
+    stalled = Publisher(publish, linger=lambda: 0.0)
+    stalled.MAX_PENDING = 2
+    stalled.submit(Task("first", {}))
+    while stalled._queue.qsize():  # the first is being published, the broker "stalled"
+        threading.Event().wait(0.01)
+    for name in ("second", "third", "fourth"):
+        stalled.submit(Task(name, {}))
+    release.set()
+
+    assert stalled.flush(timeout=5)
+    assert sent == ["first", "second", "third"]
+    assert "fourth is dropped for the sweeps" in caplog.text
