@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint serve bench clean
+.PHONY: install system-packages run test lint serve bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,30 @@ run: install
 	DEBUG=1 $(BIN)/python manage.py load_demo
 	DEBUG=1 $(BIN)/python manage.py run_embedded --port $(PORT)
 
-test: install
+# System packages the suite drives: Debian's Chromium for the browser tests, and redis-server for
+# the scale-out test when PostgreSQL and Redis are configured. Installed with apt-get where this
+# user may (root or passwordless sudo); otherwise make stops at once, saying what to install.
+SYSTEM_PACKAGES = chromium:/usr/bin/chromium
+ifneq ($(and $(REDIS_URL),$(filter postgres%,$(DATABASE_URL))),)
+SYSTEM_PACKAGES += redis-server:redis-server
+endif
+
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  package=$${pair%%:*}; program=$${pair#*:}; \
+	  command -v "$$program" >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "make test needs these Debian packages:$$missing. Install them (sudo apt-get install$$missing) and run make test again." >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make test needs$$missing (Debian's packages, at /usr/bin); install them with your system's package manager." >&2; exit 1; fi; \
+	echo "Installing$$missing with apt-get"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq$$missing >/dev/null \
+	  || { echo "apt-get could not install$$missing; install them and run make test again." >&2; exit 1; }
+
+test: system-packages install
 	$(BIN)/python -m pytest -q
 
 lint: install
