@@ -156,15 +156,19 @@ CELERY_IMPORTS = [
     "conversations.delivery_tasks",
     "conversations.providers.sandbox.tasks",
 ]
+# How often the recovery sweeps run: webhook events still pending, and outbound messages
+# whose dispatch was lost or whose worker died mid-send (seconds).
+WEBHOOK_SWEEP_EVERY_SECONDS = env.float("WEBHOOK_SWEEP_EVERY_SECONDS", default=15.0)
+DELIVERY_SWEEP_EVERY_SECONDS = env.float("DELIVERY_SWEEP_EVERY_SECONDS", default=30.0)
 # Periodic work (Celery beat in production; `manage.py run_embedded` runs the same
 # schedule in-process). Each entry: task name -> seconds between runs.
 PERIODIC_TASKS: dict[str, float] = {
-    "conversations.tasks.sweep_webhook_events": 15,
+    "conversations.tasks.sweep_webhook_events": WEBHOOK_SWEEP_EVERY_SECONDS,
     "agents.tasks.routing_sweep": 10,
     "agents.tasks.presence_sweep": 30,
     "agents.tasks.sla_sweep": 30,
     "agents.tasks.queue_messages_sweep": 60,
-    "conversations.delivery_tasks.sweep_pending_messages": 30,
+    "conversations.delivery_tasks.sweep_pending_messages": DELIVERY_SWEEP_EVERY_SECONDS,
     "notifications.tasks.campaigns_tick": 15,
     "notifications.tasks.templates_sync_all": 3600,
     "bots.tasks.sweep_unanswered_messages": 30,
@@ -198,6 +202,10 @@ WHATSAPP_RETRY_BASE_SECONDS = env.float("WHATSAPP_RETRY_BASE_SECONDS", default=5
 WHATSAPP_RETRY_MAX_SECONDS = env.float("WHATSAPP_RETRY_MAX_SECONDS", default=300.0)
 # How long a delivery waits for a slot of the number's throughput before rescheduling.
 WHATSAPP_THROUGHPUT_WAIT_SECONDS = env.float("WHATSAPP_THROUGHPUT_WAIT_SECONDS", default=5.0)
+# A message claimed for sending whose worker has not finished within this lease is taken
+# back by the delivery sweep (a worker that died mid-send); keep it well above
+# WHATSAPP_HTTP_TIMEOUT.
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 # Messages one customer may get back to back before the ~1 per 6 s pair rate applies.
 WHATSAPP_RECIPIENT_BURST = env.int("WHATSAPP_RECIPIENT_BURST", default=20)
 # Campaigns: rows claimed per batch, seconds one task runs before handing over, share of

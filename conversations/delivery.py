@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 DELIVER_TASK = "conversations.delivery_tasks.deliver_message"
 READ_RECEIPT_TASK = "conversations.delivery_tasks.send_read_receipt"
 # A claimed (`sending`) row whose worker has not finished within this lease is taken
-# back by the sweep; a `pending` row not picked up by then is dispatched again.
-LEASE = timedelta(minutes=2)
+# back by the sweep; a `pending` row not picked up by then is dispatched again
+# (DELIVERY_LEASE_SECONDS, two minutes unless set).
+LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 # A later message of a conversation waits for earlier ones still on their way (so a
 # bot's two messages arrive in order), but never for one older than this.
 ORDER_WINDOW = timedelta(minutes=2)
