@@ -61,7 +61,7 @@ serve: install
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A config worker -l info --concurrency $${CELERY_CONCURRENCY:-4} & \
 	$(BIN)/celery -A config beat -l info & \
-	$(BIN)/daphne -b $${BIND:-0.0.0.0} -p $(PORT) --proxy-headers config.asgi:application & \
+	$(BIN)/python -m config.server -b $${BIND:-0.0.0.0} -p $(PORT) --proxy-headers config.asgi:application & \
 	wait
 
 bench: install

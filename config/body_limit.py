@@ -4,6 +4,11 @@ A declared `Content-Length` over the cap is refused at once; otherwise the body 
 up to the cap and refused with 413 the moment it grows past the cap or past its declared
 length. Only paths under the configured prefixes are guarded; Django's own
 DATA_UPLOAD_MAX_MEMORY_SIZE covers the rest.
+
+Daphne reads the whole body before it calls the application, so under daphne this guard
+comes too late to spare the read; `config.server` (what `run_embedded` and `make serve`
+run) enforces the same cap while the body arrives. This guard stays for other ASGI servers
+and for tests that call the application directly.
 """
 
 from __future__ import annotations

@@ -54,9 +54,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
 
         from config.asgi import application
+        from config.server import HandoffServer
 
         host, port = options["host"], options["port"]
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         self.stdout.write("Stop with Ctrl+C.")
         self.stdout.flush()
         try:
-            Server(
+            HandoffServer(
                 application=application,
                 endpoints=build_endpoint_description_strings(host=host, port=port),
                 signal_handlers=True,
