@@ -3,14 +3,18 @@
 `message_deliver` (run by `conversations.delivery_tasks.deliver_message`) claims the row
 with a compare-and-set update (`pending` → `sending`) before calling Graph, so two
 workers never send one message twice; the claim is a lease (`next_attempt_at`) that the
-periodic sweep takes back from a crashed worker. Errors are handled by Graph's code
-through the table in `providers.errors`. Import these from `conversations.sending`.
+periodic sweep takes back from a crashed worker. Every send carries the message's id
+in `biz_opaque_callback_data`; WhatsApp echoes it in the message's statuses, so a worker
+that died after Graph accepted its send is settled by the first status instead of being
+sent again (conversations.statuses). Errors are handled by Graph's code through the
+table in `providers.errors`. Import these from `conversations.sending`.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,6 +48,26 @@ ORDER_WAIT_SECONDS = 1.0
 # The sweep is the safety net for a scheduled retry: it steps in this long after it.
 SWEEP_SLACK = timedelta(seconds=30)
 TYPING_EVERY_SECONDS = 20
+# Every send carries its message's own id in `biz_opaque_callback_data`, which WhatsApp
+# echoes in that message's status webhooks: a status for a wamid we never stored (the
+# worker died after Graph accepted) still names its message and settles it, instead of
+# the sweep sending a second copy. Anything the content already carried there follows
+# after a ";" (the field holds at most 512 characters).
+HANDLE_PREFIX = "handoff:m:"
+CALLBACK_DATA_MAX = 512
+_HANDLE = re.compile(rf"^{re.escape(HANDLE_PREFIX)}(\d{{1,19}})(?:;|$)")
+
+
+def delivery_handle(*, message_id: int, existing: str = "") -> str:
+    """The `biz_opaque_callback_data` of a send: our handle, then `existing` if any."""
+    handle = f"{HANDLE_PREFIX}{message_id}"
+    return f"{handle};{existing}"[:CALLBACK_DATA_MAX] if existing else handle
+
+
+def message_id_from_handle(value: object) -> int | None:
+    """The message id a status's `biz_opaque_callback_data` names, or None."""
+    match = _HANDLE.match(value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,10 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     contact = message.conversation.contact
     try:
         body = send_body(to=contact.wa_id, user_id=contact.user_id, content=message.payload)
+        existing = body.get("biz_opaque_callback_data")
+        body["biz_opaque_callback_data"] = delivery_handle(
+            message_id=message.pk, existing=existing if isinstance(existing, str) else ""
+        )
         wamid = GraphClient(number).send_message(body)
     except InvalidBody as exc:
         message_mark_failed(message=message, code="invalid", title="Invalid message", details=str(exc))
@@ -146,7 +174,17 @@ def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
         message_mark_failed(message=message, code="duplicate_id", title="Duplicate provider id", details=wamid)
         return DeliveryResult("failed")
     if not recorded:
-        log.warning("message %s was sent again (%s) after its lease ran out; the first result is kept", message.pk, wamid)
+        stored = Message.objects.filter(pk=message.pk).values_list("provider_message_id", flat=True).first()
+        if stored == wamid:
+            # A status carrying the handle arrived first and settled the row.
+            log.info("message %s: already settled by its status webhook (%s)", message.pk, wamid)
+            return DeliveryResult("sent")
+        log.warning(
+            "message %s went out a second time (%s) after its lease ran out; the first copy (%s) is kept",
+            message.pk,
+            wamid,
+            stored,
+        )
         return DeliveryResult("skipped")
     from .statuses import statuses_apply_pending
 
@@ -256,13 +294,16 @@ def messages_redispatch_due(*, limit: int = 200) -> int:
     """Dispatch deliveries whose time has come and nobody ran: pending messages past
     `next_attempt_at` (a lost dispatch, a retry after a restart, a 24-hour hold) and
     `sending` ones whose lease ran out (a crashed worker). Each is re-leased first, so
-    overlapping sweeps dispatch it once. Returns how many were dispatched."""
+    overlapping sweeps dispatch it once. A row whose status webhook already arrived was
+    settled by it (see `delivery_handle`) and is not `sending` any more, so it is not
+    sent again. Returns how many were dispatched."""
     now = timezone.now()
     due = list(
         Message.objects.filter(
             direction=Message.Direction.OUTBOUND,
             internal=False,
             status__in=[Message.Status.PENDING, Message.Status.SENDING],
+            provider_message_id__isnull=True,
         )
         .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LEASE))
         .order_by("next_attempt_at", "pk")
@@ -272,7 +313,7 @@ def messages_redispatch_due(*, limit: int = 200) -> int:
     for pk, status in due:
         with transaction.atomic():
             taken = (
-                Message.objects.filter(pk=pk, status=status)
+                Message.objects.filter(pk=pk, status=status, provider_message_id__isnull=True)
                 .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
                 .update(status=Message.Status.PENDING, next_attempt_at=now + LEASE)
             )

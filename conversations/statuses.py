@@ -5,7 +5,11 @@ redelivered webhook into a no-op — and then applied to its message, forward on
 pending < sending < sent < delivered < read (`delivered` may be skipped; `played`, for
 voice messages, counts as read). `failed` is terminal and keeps the provider's error.
 A status for a wamid not stored yet (the send's response not recorded) waits, unapplied,
-until `statuses_apply_pending` runs for that message.
+until `statuses_apply_pending` runs for that message; unless it carries our delivery
+handle (`biz_opaque_callback_data`, see conversations.delivery): then it names the
+message, and a message still `sending` (or `pending`) without a wamid is settled by it:
+the wamid is recorded, the message counts as sent, and neither the sweep nor a retry
+sends it again.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from .events import publish_message
 from .models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
 from .processing.summaries import as_dict
 from .receiving import provider_time
-from .sending import message_mark_failed
+from .sending import message_id_from_handle, message_mark_failed
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +88,63 @@ def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
         message_mark_failed(message=message, code=code, title=title, details=details)
 
 
+def _settle_by_handle(
+    *, number: WhatsAppNumber, item: dict[str, Any], wamid: str, event: MessageStatusEvent
+) -> Message | None:
+    """The message a status's delivery handle names, locked, with `wamid` recorded on it
+    if its send's answer was never stored; None when the handle names nothing that
+    may take this wamid (another number's message, another recipient, or a message that
+    already holds a different wamid: a second copy went out)."""
+    message_id = message_id_from_handle(item.get("biz_opaque_callback_data"))
+    if message_id is None:
+        return None
+    message = (
+        Message.objects.select_for_update()
+        .select_related("conversation__contact")
+        .filter(
+            pk=message_id,
+            direction=Message.Direction.OUTBOUND,
+            internal=False,
+            conversation__number=number,
+        )
+        .first()
+    )
+    if message is None:
+        log.warning("status %s for %s names message %s, not one of number %s", event.status, wamid, message_id, number.pk)
+        return None
+    if message.provider_message_id == wamid:  # stored while we waited for the row lock
+        return message
+    contact = message.conversation.contact
+    recipient = str(item.get("recipient_id") or item.get("recipient_user_id") or "")
+    if recipient and recipient not in {contact.wa_id, contact.user_id} - {""}:
+        log.warning("status %s for %s names message %s of another recipient", event.status, wamid, message_id)
+        return None
+    if message.provider_message_id or message.status not in (Message.Status.PENDING, Message.Status.SENDING):
+        log.warning(
+            "status %s for %s names message %s, stored as %s (%s): a second copy went out",
+            event.status,
+            wamid,
+            message.pk,
+            message.provider_message_id,
+            message.status,
+        )
+        return None
+    message.provider_message_id = wamid
+    message.status = Message.Status.SENT
+    message.sent_at = message.sent_at or event.timestamp
+    message.next_attempt_at = None
+    message.error_code = message.error_text = ""
+    message.save(update_fields=["provider_message_id", "status", "sent_at", "next_attempt_at", "error_code", "error_text"])
+    log.info("message %s settled by its %s status (%s): its send's answer was never stored", message.pk, event.status, wamid)
+    publish_message(message, "message.updated")
+    return message
+
+
 def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:
-    """Store one `statuses[]` item and apply it to its message if the message is known.
-    A duplicate (same wamid and status) changes nothing."""
+    """Store one `statuses[]` item and apply it to its message if the message is known
+    by its wamid or, failing that, by the delivery handle the status carries (which
+    settles a send whose answer was never stored). A duplicate (same wamid and status)
+    changes nothing."""
     wamid = str(item.get("id") or "").strip()
     status = str(item.get("status") or "").strip().lower()
     if not wamid or not status:
@@ -111,6 +169,8 @@ def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:
             .filter(provider_message_id=wamid)
             .first()
         )
+        if message is None:
+            message = _settle_by_handle(number=number, item=item, wamid=wamid, event=event)
         if message is None:
             log.info("status %s for %s (number %s) waits for its message", status, wamid, number.pk)
             return

@@ -63,6 +63,7 @@ def test_text_is_delivered_and_its_wamid_stored(conversation, graph, number, dja
         "to": "15557654321",
         "type": "text",
         "text": {"body": "Your order shipped", "preview_url": False},
+        "biz_opaque_callback_data": f"handoff:m:{message.pk}",
     }
 
 
@@ -79,7 +80,7 @@ def test_reply_quotes_the_customer_message_with_context(conversation, graph, dja
 
     body = graph.sent_messages()[0]
     assert body["context"] == {"message_id": "wamid.CUSTOMER1"}
-    assert set(body) == {"context", "messaging_product", "recipient_type", "text", "to", "type"}
+    assert set(body) == {"context", "messaging_product", "recipient_type", "text", "to", "type", "biz_opaque_callback_data"}
     assert message.reply_to_id == inbound.pk
 
 
