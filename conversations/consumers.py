@@ -12,7 +12,15 @@ own group is joined only after the access check pages and the API use
 
 The socket is closed when the user is deactivated or their session ends (checked on every
 frame, periodically, and at once on logout through a ``session.revoked`` event), and team
-groups are pruned when the user leaves a team. Frames are capped in size and rate.
+groups are pruned when the user leaves a team.
+
+Frame rules, each with its own close code (the server only lets applications close with
+1000 or 3000-4999, so the codes mirror HTTP statuses): a frame over
+``DESK_WS_MAX_FRAME_BYTES`` closes with 4413, more than ``DESK_WS_RATE_FRAMES`` per
+``DESK_WS_RATE_WINDOW_SECONDS`` with 4429; a frame that is not a JSON object, an unknown
+action or a conversation that is not an id gets an ``error`` frame with code ``invalid``
+and the socket stays open. 4401 refuses a socket without a valid session, 4403 closes one
+whose user or session is no longer valid.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_REVOKED = 4403
-CLOSE_TOO_BIG = 1009
+CLOSE_TOO_BIG = 4413
 CLOSE_TOO_FAST = 4429
 
 # Typing is forwarded to other agents at most this often per conversation, and the
@@ -61,6 +69,8 @@ TYPING_FORWARD_EVERY = 2.0
 TYPING_REMOTE_EVERY = 20.0
 # How long a supervisor's socket remembers whether it may see a conversation.
 VISIBILITY_TTL = 30.0
+# Conversation ids are positive 64-bit integers; anything else is refused before a query.
+MAX_ID = 2**63 - 1
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -271,7 +281,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder goes
             content = None
         if not isinstance(content, dict):
             await self._error("invalid", "Frames are JSON objects.")
@@ -287,7 +297,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self._error("invalid", "Unknown action.")
             return
         conversation_id = content.get("conversation")
-        if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
+        if isinstance(conversation_id, bool) or not isinstance(conversation_id, int) or not 0 < conversation_id <= MAX_ID:
             await self._error("invalid", "conversation must be an id.")
             return
         if action == "subscribe":

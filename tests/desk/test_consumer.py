@@ -200,7 +200,7 @@ async def test_subscription_is_dropped_when_access_is_lost(cookies, agent, team,
 async def test_oversized_frame_closes_the_socket(cookies):
     mine = await open_desk(cookies["agent"])
     await mine.send_to(text_data='{"action": "ping", "pad": "' + "x" * 5000 + '"}')
-    assert await _closed_with(mine) == 1009
+    assert await _closed_with(mine) == 4413
 
 
 async def test_too_many_frames_close_the_socket(cookies):
