@@ -13,6 +13,8 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -25,6 +27,7 @@ from config.tasking import dispatch, enqueue_on_commit
 
 from .models import WebhookEvent, WhatsAppNumber
 from .processing.batch import WebhookInvalid, payload_process
+from .processing.summaries import as_dict
 from .statuses import statuses_apply_waiting
 
 log = logging.getLogger(__name__)
@@ -38,18 +41,59 @@ MAX_ATTEMPTS = 5
 SWEEP_BATCH = 500
 SECRETS_TTL_SECONDS = 30.0
 
-# App secrets, decrypted, kept briefly in this process so the intake does not read and
-# decrypt every number on every request: (loaded at, secrets).
-_secrets_cache: tuple[float, tuple[bytes, ...]] | None = None
+
+@dataclass(frozen=True)
+class AppSecrets:
+    """Every app secret that may sign our webhooks, decrypted, and whom each may speak for:
+    the setting (`WHATSAPP_APP_SECRET`) for any number; a number's own secret for that
+    number, and for its business account's account-level events."""
+
+    loaded_at: float
+    global_secret: bytes | None
+    by_number: dict[str, bytes]
+    by_display: dict[str, frozenset[bytes]]
+    by_account: dict[str, frozenset[bytes]]
+    every: frozenset[bytes]
 
 
-def app_secrets_load() -> tuple[bytes, ...]:
-    """Every app secret that may sign our webhooks: the setting and each number's."""
+# Kept briefly in this process so the intake does not read and decrypt every number on
+# every request.
+_secrets_cache: AppSecrets | None = None
+
+
+def _digits(value: object) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+
+def app_secrets_load() -> AppSecrets:
+    """Read every number's app secret (and the setting) into a fresh per-process snapshot."""
     global _secrets_cache
-    candidates = [settings.WHATSAPP_APP_SECRET, *WhatsAppNumber.objects.values_list("app_secret", flat=True)]
-    secrets = tuple(dict.fromkeys(s.encode() for s in candidates if s))
-    _secrets_cache = (time.monotonic(), secrets)
-    return secrets
+    by_number: dict[str, bytes] = {}
+    by_display: dict[str, set[bytes]] = {}
+    by_account: dict[str, set[bytes]] = {}
+    rows = WhatsAppNumber.objects.values_list(
+        "phone_number_id", "display_phone_number", "business_account_id", "app_secret"
+    )
+    for phone_number_id, display, account, secret in rows:
+        if not secret:
+            continue
+        key = secret.encode()
+        by_number[phone_number_id] = key
+        for form in {display, _digits(display)} - {""}:
+            by_display.setdefault(form, set()).add(key)
+        if account:
+            by_account.setdefault(account, set()).add(key)
+    global_secret = settings.WHATSAPP_APP_SECRET.encode() if settings.WHATSAPP_APP_SECRET else None
+    snapshot = AppSecrets(
+        loaded_at=time.monotonic(),
+        global_secret=global_secret,
+        by_number=by_number,
+        by_display={k: frozenset(v) for k, v in by_display.items()},
+        by_account={k: frozenset(v) for k, v in by_account.items()},
+        every=frozenset([*by_number.values(), *([global_secret] if global_secret else [])]),
+    )
+    _secrets_cache = snapshot
+    return snapshot
 
 
 def app_secrets_forget() -> None:
@@ -58,14 +102,81 @@ def app_secrets_forget() -> None:
     _secrets_cache = None
 
 
-def _cached_secrets() -> tuple[bytes, ...] | None:
+def _cached_secrets() -> AppSecrets | None:
     cached = _secrets_cache
-    if cached is None or time.monotonic() - cached[0] > SECRETS_TTL_SECONDS:
+    if cached is None or time.monotonic() - cached.loaded_at > SECRETS_TTL_SECONDS:
         return None
-    return cached[1]
+    return cached
 
 
-def signature_matches(body: bytes, header: str, secrets: tuple[bytes, ...]) -> bool:
+# Who a body speaks for, as processing routes it: ("number", phone_number_id),
+# ("display", display phone number) or ("account", business account id).
+Signer = tuple[str, str]
+_MESSAGE_FIELDS = ("messages", "smb_message_echoes")
+
+
+def webhook_signers(body: bytes) -> list[Signer] | None:
+    """Everyone a webhook body speaks for, read the way processing routes it: a message
+    change by its `metadata.phone_number_id`; any other change (template, quality and
+    account events) by its entry's business account id, and by the number it names
+    (`metadata.phone_number_id` or `display_phone_number`) if any. None when the body
+    names no one (not JSON, not an envelope): it routes nowhere and is only kept, as
+    failed, for the record."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        return None
+    signers: list[Signer] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            continue
+        account = str(entry.get("id") or "")
+        for change in entry["changes"]:
+            if not isinstance(change, dict):
+                continue
+            value = as_dict(change.get("value"))
+            metadata = as_dict(value.get("metadata"))
+            phone_number_id = str(metadata.get("phone_number_id") or "")
+            if change.get("field") in _MESSAGE_FIELDS:
+                signers.append(("number", phone_number_id) if phone_number_id else ("account", account))
+                continue
+            signers.append(("account", account))
+            display = str(value.get("display_phone_number") or metadata.get("display_phone_number") or "")
+            if phone_number_id:
+                signers.append(("number", phone_number_id))
+            elif display:
+                signers.append(("display", display))
+    return signers or None
+
+
+def allowed_secrets(signers: list[Signer] | None, secrets: AppSecrets) -> frozenset[bytes]:
+    """The secrets a body naming `signers` may be signed with: the setting's, or one that
+    speaks for every signer at once (a body naming numbers of different apps can only
+    carry the setting's signature). A number or account not configured here has no
+    secret of its own. A display number matching no number adds no condition (its event
+    is not linked to a number). A body naming no one may carry any known secret."""
+    if signers is None:
+        return secrets.every
+    allowed: frozenset[bytes] | None = None
+    for kind, key in dict.fromkeys(signers):
+        if kind == "number":
+            number_secret = secrets.by_number.get(key)
+            mine: frozenset[bytes] | None = frozenset([number_secret]) if number_secret else frozenset()
+        elif kind == "display":
+            mine = secrets.by_display.get(key) or secrets.by_display.get(_digits(key))
+        else:
+            mine = secrets.by_account.get(key, frozenset())
+        if mine is None:
+            continue
+        allowed = mine if allowed is None else allowed & mine
+    result = allowed if allowed is not None else secrets.every
+    return result | {secrets.global_secret} if secrets.global_secret else result
+
+
+def signature_matches(body: bytes, header: str, secrets: Iterable[bytes]) -> bool:
     """`header` is `sha256=<hex>`, the HMAC-SHA256 of exactly `body` under one of
     `secrets`. Every secret is compared in constant time."""
     if not header.startswith("sha256="):
@@ -79,15 +190,18 @@ def signature_matches(body: bytes, header: str, secrets: tuple[bytes, ...]) -> b
 
 
 async def signature_valid(body: bytes, header: str) -> bool:
-    """Check the signature against the cached secrets; on a mismatch, once more against
-    freshly loaded ones (a number added or a secret rotated moments ago)."""
+    """The body is signed with a secret that speaks for every number (or business
+    account) it names: the setting's, or those numbers' own. Checked against the cached
+    secrets; on a mismatch, once more against freshly loaded ones (a number added or a
+    secret rotated moments ago). Reading the secrets may raise a database error."""
     if not header.startswith("sha256="):
         return False
+    signers = webhook_signers(body)
     secrets = _cached_secrets()
-    if secrets is not None and signature_matches(body, header, secrets):
+    if secrets is not None and signature_matches(body, header, allowed_secrets(signers, secrets)):
         return True
     secrets = await sync_to_async(app_secrets_load)()
-    return signature_matches(body, header, secrets)
+    return signature_matches(body, header, allowed_secrets(signers, secrets))
 
 
 def verify_token_valid(token: str) -> bool:

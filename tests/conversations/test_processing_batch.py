@@ -8,6 +8,7 @@ import pytest
 
 from conversations.models import Contact, Message, MessageStatusEvent, PlatformEvent
 from conversations.processing.platform import platform_dedupe_key
+from tests.factories import NumberFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks
 from tests.support.intake import process
@@ -136,6 +137,8 @@ def test_number_quality_change_is_linked_to_its_number(deliver, number):
 
 
 def test_same_change_for_another_business_account_is_a_different_event(deliver, number):
+    # A number of the other account (same app, same secret) signs its account's events.
+    NumberFactory(phone_number_id="1000000303", business_account_id="3000000003", is_default=False)
     deliver(webhooks.envelope(TEMPLATE_STATUS, field="message_template_status_update"))
     deliver(webhooks.envelope(TEMPLATE_STATUS, field="message_template_status_update", waba_id="3000000003"))
 

@@ -115,21 +115,26 @@ def test_non_ascii_body_is_checked_over_its_utf8_bytes(client, number, django_ca
     assert message.conversation.contact.profile_name == "João Ñandú"
 
 
-def test_each_numbers_app_secret_and_the_setting_are_accepted(client, number, settings):
+def test_each_numbers_app_secret_for_its_own_events_and_the_setting_for_any_are_accepted(client, number, settings):
     NumberFactory(phone_number_id="1000000777", app_secret="second-number-secret", is_default=False)
     settings.WHATSAPP_APP_SECRET = "app-wide-secret"
-    body = json.dumps(webhooks.text_payload("hi")).encode()
+    first = json.dumps(webhooks.text_payload("hi")).encode()
+    second = json.dumps(webhooks.text_payload("hi", phone_number_id="1000000777")).encode()
 
-    for secret in (webhooks.APP_SECRET, "second-number-secret", "app-wide-secret"):
-        assert webhooks.post(client, body, secret=secret).status_code == 200
-    assert WebhookEvent.objects.count() == 3
+    assert webhooks.post(client, first, secret=webhooks.APP_SECRET).status_code == 200
+    assert webhooks.post(client, second, secret="second-number-secret").status_code == 200
+    assert webhooks.post(client, first, secret="app-wide-secret").status_code == 200
+    assert webhooks.post(client, second, secret="app-wide-secret").status_code == 200
+    assert WebhookEvent.objects.count() == 4
 
 
 def test_a_number_added_after_secrets_were_cached_is_accepted_at_once(client, number):
     assert webhooks.post(client, webhooks.text_payload("first")).status_code == 200
     NumberFactory(phone_number_id="1000000888", app_secret="brand-new-secret", is_default=False)
 
-    response = webhooks.post(client, webhooks.text_payload("second"), secret="brand-new-secret")
+    response = webhooks.post(
+        client, webhooks.text_payload("second", phone_number_id="1000000888"), secret="brand-new-secret"
+    )
 
     assert response.status_code == 200
 
@@ -207,12 +212,14 @@ def test_json_that_is_not_a_webhook_fails_the_event(client, number, django_captu
 
 
 def test_unknown_phone_number_id_is_acknowledged_recorded_and_not_routed(
-    client, number, django_capture_on_commit_callbacks
+    client, number, settings, django_capture_on_commit_callbacks
 ):
+    # A number not configured here has no secret of its own: the setting's signs for it.
+    settings.WHATSAPP_APP_SECRET = "app-wide-secret"
     payload = webhooks.text_payload("wrong number", phone_number_id="999999")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = webhooks.post(client, payload)
+        response = webhooks.post(client, payload, secret="app-wide-secret")
 
     assert response.status_code == 200
     event = last_event()
@@ -222,9 +229,12 @@ def test_unknown_phone_number_id_is_acknowledged_recorded_and_not_routed(
     assert not Message.objects.exists()
 
 
-def test_reprocess_after_the_number_is_added_stores_the_message(client, number, django_capture_on_commit_callbacks):
+def test_reprocess_after_the_number_is_added_stores_the_message(
+    client, number, settings, django_capture_on_commit_callbacks
+):
+    settings.WHATSAPP_APP_SECRET = "app-wide-secret"
     with django_capture_on_commit_callbacks(execute=True):
-        webhooks.post(client, webhooks.text_payload("early", phone_number_id="1000000999"))
+        webhooks.post(client, webhooks.text_payload("early", phone_number_id="1000000999"), secret="app-wide-secret")
     event = last_event()
     assert event.state == WebhookEvent.State.PARTIAL
     NumberFactory(phone_number_id="1000000999", is_default=False)
