@@ -6,7 +6,10 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from agents import canned_admin  # noqa: F401  (registers canned responses)
+from agents import (
+    audit_admin,  # noqa: F401  (registers the audit log)
+    canned_admin,  # noqa: F401  (registers canned responses)
+)
 from agents.models import AgentProfile, BusinessHours, Holiday, SlaBreach, SlaPolicy, Team, TeamOverflow
 
 User = get_user_model()

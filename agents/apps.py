@@ -1,14 +1,26 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 
 class AgentsConfig(AppConfig):
     name = "agents"
     default_auto_field = "django.db.models.BigAutoField"
+    default = True
 
     def ready(self) -> None:
+        from agents.audit import audit_signals_connect
         from agents.roles import roles_after_migrate
 
         # Permissions exist only after each app's post_migrate; ensuring the role groups
         # after every app keeps them complete on a fresh database.
         post_migrate.connect(roles_after_migrate, dispatch_uid="agents.roles_ensure")
+        audit_signals_connect()
+
+
+class HandoffAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with the audited site (agents.admin_site) as `admin.site`. Listed in
+    INSTALLED_APPS in place of `django.contrib.admin`."""
+
+    default = False
+    default_site = "agents.admin_site.AuditedAdminSite"

@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from agents.audit import audit_record
 from agents.models import AgentProfile
 from agents.presence import agent_load, agent_updated_broadcast, profile_for
 from agents.routing import assignment_apply
@@ -108,6 +109,7 @@ def conversation_join(*, conversation: Conversation, actor: Any) -> Participant:
             conversation=conversation, kind="participant_joined", actor=actor,
             data={"user": actor.pk, "announced": announced},
         )
+        audit_record(actor=actor, action="conference.join", target=conversation, announced=announced)
         publish_conversation(conversation)
     return participant
 
@@ -129,6 +131,7 @@ def conversation_leave(*, conversation: Conversation, actor: Any) -> None:
             conversation=conversation, kind="watch_stopped" if watcher else "participant_left", actor=actor,
             data={"user": actor.pk, "announced": announced},
         )
+        audit_record(actor=actor, action="conference.unwatch" if watcher else "conference.leave", target=conversation)
         publish_conversation(conversation)
 
 
@@ -148,6 +151,9 @@ def conversation_whisper(*, conversation: Conversation, actor: Any, text: str, t
             conversation=conversation, kind="whisper", actor=actor,
             data={"message": note.pk, "to": payload["to"]},
         )
+        # The text stays on the conversation (and goes with it on erasure), not in the log.
+        audit_record(actor=actor, action="conference.whisper", target=conversation, message=note.pk,
+                     to=payload["to"])
     return note
 
 
@@ -174,6 +180,8 @@ def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str
             conversation=conversation, user=actor, actor=actor, kind="takeover", reason=reason,
             data={"takeover": True},
         )
+        audit_record(actor=actor, action="conference.takeover", target=conversation,
+                     changes={"assignee": [previous, actor]})
         if previous is not None:
             Participant.objects.create(conversation=conversation, user=previous, role=Participant.Role.PARTICIPANT)
             agent_updated_broadcast(profile_for(previous))
@@ -194,6 +202,7 @@ def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant
             return current
         participant = Participant.objects.create(conversation=conversation, user=actor, role=Participant.Role.WATCHER)
         conversation_event_record(conversation=conversation, kind="watch_started", actor=actor, data={"user": actor.pk})
+        audit_record(actor=actor, action="conference.watch", target=conversation)
         publish_conversation(conversation)
     return participant
 

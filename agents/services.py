@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.audit import audit_record
 from agents.models import AgentProfile, Team
 from agents.presence import agent_load, agent_updated_broadcast, profile_for
 from agents.routing import assignment_apply, queue_updated_broadcast, routing_reset
@@ -127,12 +128,16 @@ def conversation_assign(*, conversation: Conversation, actor: Any, agent: Any = 
         if locked.queued_at is None:
             locked.queued_at = timezone.now()
             locked.save(update_fields=["queued_at"])
+        previous_user = locked.assignee
         assignment_apply(
             conversation=locked,
             user=agent,
             actor=actor,
             reason="taken" if agent.pk == actor.pk else f"assigned by {actor.get_username()}",
         )
+        if agent.pk != actor.pk:  # taking a conversation yourself is everyday desk work
+            audit_record(actor=actor, action="conversation.assign", target=locked,
+                         changes={"assignee": [previous_user, agent]})
         _tell_previous_assignee(locked, previous_assignee)
         _capacity_freed(previous_assignee)
     return locked
@@ -151,6 +156,8 @@ def conversation_transfer(
         _require_status(locked, Status.QUEUED, Status.ASSIGNED)
         previous_assignee = locked.assignee_id
         previous_team = locked.team_id
+        audit_diff = {"assignee": [locked.assignee, agent]} if agent is not None else {
+            "team": [locked.team, team], "assignee": [locked.assignee, None]}
         if agent is not None:
             if locked.team is not None and not user_works_in(agent, locked.team):
                 raise ActionRefused(
@@ -189,6 +196,7 @@ def conversation_transfer(
             publish_conversation(locked)
             queue_updated_broadcast(team.pk)
             enqueue_on_commit("agents.tasks.queue_drain", team_id=team.pk)
+        audit_record(actor=actor, action="conversation.transfer", target=locked, changes=audit_diff)
         _tell_previous_assignee(locked, previous_assignee)
         _capacity_freed(previous_assignee)
     return locked

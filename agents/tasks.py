@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from agents import csat, overflow, presence, queue_messages, routing, sla
+from agents import audit, csat, overflow, presence, queue_messages, routing, sla
 
 
 @shared_task(name="agents.tasks.queue_drain")
@@ -48,3 +48,8 @@ def queue_messages_sweep() -> int:
 def csat_request(conversation_id: int) -> bool:
     return csat.csat_request(conversation_id=conversation_id)
 
+
+@shared_task(name="agents.tasks.audit_prune")
+def audit_prune() -> int:
+    """Daily: delete audit entries older than AUDIT_RETENTION_DAYS."""
+    return audit.audit_prune()

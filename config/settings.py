@@ -39,7 +39,7 @@ PORT = env.int("PORT", default=8000)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "agents.apps.HandoffAdminConfig",  # Django's admin on the audited site (agents.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "agents.audit.audit_context_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -172,6 +173,7 @@ PERIODIC_TASKS: dict[str, float] = {
     "notifications.tasks.campaigns_tick": 15,
     "notifications.tasks.templates_sync_all": 3600,
     "bots.tasks.sweep_unanswered_messages": 30,
+    "agents.tasks.audit_prune": 24 * 3600,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
@@ -237,6 +239,11 @@ else:
     FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo")
+
+# Audit log entries older than this many days are deleted daily; 0 keeps them forever.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+if AUDIT_RETENTION_DAYS < 0:
+    raise ValueError("AUDIT_RETENTION_DAYS must be 0 (keep forever) or a number of days.")
 
 # --- Auth, API ----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from agents.audit import audit_record
 from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact, WhatsAppNumber
 
@@ -108,4 +109,6 @@ def consent_import_csv(
                     report.unchanged += 1
                 else:
                     report.recorded += 1
+    audit_record(actor=actor, action="consent.import", target=number, filename=filename, recorded=report.recorded,
+                 unchanged=report.unchanged, contacts_created=report.contacts_created, rejected=len(report.rejected))
     return report

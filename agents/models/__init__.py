@@ -1,5 +1,6 @@
 """Agents' models, one module per concern."""
 
+from .audit import AuditEntry
 from .canned import CannedResponse
 from .profiles import AgentProfile
 from .queueing import ConversationRouting
@@ -8,6 +9,7 @@ from .teams import BusinessHours, Holiday, Team, TeamOverflow
 
 __all__ = [
     "AgentProfile",
+    "AuditEntry",
     "BusinessHours",
     "CannedResponse",
     "ConversationRouting",
