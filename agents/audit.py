@@ -128,8 +128,9 @@ def audit_repr(obj: Any) -> str:
     if _label(type(obj)) in _NAMED_BY_ID:
         return named
     text = str(obj)
-    if any(secret in text for secret in _secret_values(obj)):
-        return named if str(obj.pk) not in _secret_values(obj) else str(obj._meta.verbose_name)
+    secrets = _secret_values(obj)
+    if any(secret in text for secret in secrets):
+        return str(obj._meta.verbose_name) if str(obj.pk) in secrets else named
     return text[:200]
 
 
@@ -239,11 +240,11 @@ def audit_record(
     model: Any = None
     if isinstance(target, type) and issubclass(target, models.Model):
         model = target
-        target_type = ContentType.objects.get_for_model(target)
+        target_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
         target_repr = str(target._meta.verbose_name_plural)
     elif isinstance(target, models.Model):
         model = type(target)
-        target_type = ContentType.objects.get_for_model(target)
+        target_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
         pk = target.pk
         target_id = "" if pk is None or str(pk) in _secret_values(target) else str(pk)
         target_repr = audit_repr(target)

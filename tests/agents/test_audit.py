@@ -254,6 +254,19 @@ def test_admin_consent_entry_masks_the_customers_data(admin_client, number):
     assert "Grace" not in everything_stored(entry) and "447700900555" not in everything_stored(entry)
 
 
+def test_an_api_token_made_in_the_admin_is_never_written_to_the_log(admin_client, agent):
+    from rest_framework.authtoken.models import Token
+
+    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": agent.pk})
+
+    assert response.status_code == 302
+    key = Token.objects.get(user=agent).key
+    entry = entries("admin.add").get()
+    assert (entry.target_type.model, entry.target_id) == ("tokenproxy", str(agent.pk))  # as the admin links it
+    assert key not in everything_stored(entry)
+    assert entry.target_repr == f"Token #{agent.pk}"
+
+
 def test_admin_actions_and_deletions_are_recorded(admin_client, admin_user, db, django_capture_on_commit_callbacks):
     event = WebhookEvent.objects.create(body=b"{}", state=WebhookEvent.State.FAILED)
     team = Team.objects.create(name="Night shift", slug="night")
