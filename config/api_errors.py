@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -36,6 +37,16 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over, pool exhausted): a
+        # temporary condition the client should retry, not a server bug.
+        log.warning("API answered 503: the database is unavailable (%s: %s)", type(exc).__name__, exc)
+        set_rollback()
+        return Response(
+            {"code": "unavailable", "detail": "The service is briefly unavailable; try again shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "10"},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         # An unexpected failure: the client still gets the error shape, the log gets the traceback.

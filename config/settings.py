@@ -103,6 +103,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections leak under ASGI (each request thread keeps its own), so
     # connections are pooled by psycopg's pool and released after every request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # With a pool, Django passes `check=ConnectionPool.check_connection` to psycopg_pool
+    # when health checks are on: a pooled connection is tested (one round trip) before it
+    # is handed out, so after a PostgreSQL restart the first request gets a fresh
+    # connection instead of a dead one (AdminShutdown, a 500).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN", default=1),
         "max_size": env.int("DB_POOL_MAX", default=20),

@@ -3,13 +3,20 @@
 POST does only two things before answering: the signature check over the raw body, and
 one insert of that body. Processing runs later in a task (conversations.intake).
 Oversized bodies never get here: config.body_limit refuses them with 413.
+
+200 means stored. While the database cannot be reached the answer is 503 with
+`Retry-After` (Meta delivers again later); after one such failure the next
+`DATABASE_DOWN_HOLD_SECONDS` get their 503 at once instead of each waiting for the
+connection pool's timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
@@ -18,13 +25,42 @@ from .intake import signature_valid, verify_token_valid, webhook_event_store
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+DATABASE_DOWN_HOLD_SECONDS = 2.0
+RETRY_AFTER_SECONDS = 10
+
+# When the database last failed us (monotonic seconds); 0: not recently.
+_database_failed_at = 0.0
+
+
+def database_outage_forget() -> None:
+    """Forget a recent database failure (tests; the hold ends by itself)."""
+    global _database_failed_at
+    _database_failed_at = 0.0
+
+
+def _database_recently_down() -> bool:
+    return _database_failed_at > 0 and time.monotonic() - _database_failed_at < DATABASE_DOWN_HOLD_SECONDS
+
+
+def _unavailable(exc: BaseException | None = None) -> HttpResponse:
+    global _database_failed_at
+    if exc is not None:
+        _database_failed_at = time.monotonic()
+        log.warning("webhook answered 503: the database is unavailable (%s: %s)", type(exc).__name__, exc)
+    response = HttpResponse("Database unavailable, try again later", status=503, content_type="text/plain")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def _handshake(request: HttpRequest) -> HttpResponse:
     mode = request.GET.get("hub.mode", "")
     token = request.GET.get("hub.verify_token", "")
     challenge = request.GET.get("hub.challenge", "")
-    if mode == "subscribe" and await sync_to_async(verify_token_valid)(token):
+    try:
+        valid = mode == "subscribe" and await sync_to_async(verify_token_valid)(token)
+    except (OperationalError, InterfaceError) as exc:
+        return _unavailable(exc)
+    if valid:
         return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
     log.warning("webhook verification refused (mode %r)", mode)
     return HttpResponseForbidden("Verification failed", content_type="text/plain")
@@ -36,10 +72,16 @@ async def _receive(request: HttpRequest) -> HttpResponse:
     # ASGI body limit already bounds it.
     body = request.read()
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not await signature_valid(body, signature):
-        log.warning("webhook refused: missing or wrong %s", SIGNATURE_HEADER)
-        return HttpResponseForbidden("Invalid signature", content_type="text/plain")
-    await sync_to_async(webhook_event_store)(body=body, signature=signature)
+    if _database_recently_down():
+        return _unavailable()
+    try:
+        if not await signature_valid(body, signature):
+            log.warning("webhook refused: missing or wrong %s", SIGNATURE_HEADER)
+            return HttpResponseForbidden("Invalid signature", content_type="text/plain")
+        await sync_to_async(webhook_event_store)(body=body, signature=signature)
+    except (OperationalError, InterfaceError) as exc:
+        # Not stored, so not 200: Meta delivers it again.
+        return _unavailable(exc)
     return HttpResponse("OK", content_type="text/plain")
 
 
