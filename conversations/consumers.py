@@ -10,9 +10,11 @@ own group is joined only after the access check pages and the API use
 - ``{"action": "typing", "conversation": <id>, "internal": false}``
 - ``{"action": "ping"}``
 
-The socket is closed when the user is deactivated or their session ends (checked on every
-frame, periodically, and at once on logout through a ``session.revoked`` event), and team
-groups are pruned when the user leaves a team.
+The socket re-checks its user, session, teams and subscriptions on every frame,
+periodically, at its session's expiry, and at once when told through ``agent.<id>``
+(``access.changed``, ``session.revoked``; see `conversations.revocation`): it closes when the
+user or session is no longer valid, and joins and leaves team groups and drops
+subscriptions as access changes.
 
 Frame rules, each with its own close code (the server only lets applications close with
 1000 or 3000-4999, so the codes mirror HTTP statuses): a frame over
@@ -36,25 +38,15 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.auth.signals import user_logged_out
-from django.dispatch import receiver
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
-from django.utils.module_loading import import_string
 
-from agents.models import Team
 from agents.presence import agent_seen
-from config.realtime import (
-    SUPERVISORS_GROUP,
-    agent_group,
-    broadcast_on_commit,
-    conversation_group,
-    team_group,
-)
+from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
 
-from .selectors import conversation_for_user, user_is_admin
+from .revocation import ACCESS_CHANGED, SESSION_REVOKED, active_user, desk_membership
+from .selectors import conversation_for_user
 
 log = logging.getLogger(__name__)
 
@@ -77,43 +69,6 @@ def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
-def _fresh_user(user_id: int) -> Any | None:
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
-
-
-def _session_valid(user: Any, session_key: str | None) -> bool:
-    """The session the socket was opened with still exists and still belongs to `user`
-    with the same password hash (what `django.contrib.auth.get_user` checks)."""
-    if not session_key:
-        return False
-    engine = import_string(settings.SESSION_ENGINE + ".SessionStore")
-    data = engine(session_key=session_key).load()
-    if str(data.get(SESSION_KEY, "")) != str(user.pk):
-        return False
-    stored_hash = data.get(HASH_SESSION_KEY, "")
-    return bool(stored_hash) and constant_time_compare(stored_hash, user.get_session_auth_hash())
-
-
-def desk_membership(user_id: int, session_key: str | None) -> dict[str, Any] | None:
-    """What the socket may join now, or None when the user or the session is no longer valid."""
-    user = _fresh_user(user_id)
-    if user is None or not _session_valid(user, session_key):
-        return None
-    admin = user_is_admin(user)
-    member_of = set(Team.members.through.objects.filter(user_id=user_id).values_list("team_id", flat=True))
-    supervises = set(Team.supervisors.through.objects.filter(user_id=user_id).values_list("team_id", flat=True))
-    if admin:
-        supervises = set(Team.objects.values_list("pk", flat=True))
-    return {
-        "user": user,
-        "teams": sorted(member_of | supervises),
-        "supervised": sorted(supervises),
-        "supervisor": admin or bool(supervises),
-        "admin": admin,
-        "name": user.get_full_name() or user.get_username(),
-    }
-
-
 def _visible(user: Any, conversation_id: int) -> bool:
     try:
         conversation_for_user(user, conversation_id)
@@ -123,7 +78,7 @@ def _visible(user: Any, conversation_id: int) -> bool:
 
 
 def _visible_ids(user_id: int, conversation_ids: list[int]) -> set[int]:
-    user = _fresh_user(user_id)
+    user = active_user(user_id)
     if user is None:
         return set()
     return {cid for cid in conversation_ids if _visible(user, cid)}
@@ -153,6 +108,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         self.typing_forwarded: dict[int, float] = {}
         self.typing_remote: dict[int, float] = {}
         self.revalidator: asyncio.Task | None = None
+        self.expiry_timer: asyncio.TimerHandle | None = None
         self.visibility: dict[int, tuple[bool, float]] = {}
         self.team_ids: set[int] = set()
         self.is_supervisor = self.is_admin = False
@@ -188,6 +144,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         self.closing = True
         if getattr(self, "revalidator", None) is not None:
             self.revalidator.cancel()
+        if getattr(self, "expiry_timer", None) is not None:
+            self.expiry_timer.cancel()
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = set()
@@ -213,6 +171,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if self.visibility:
             self.visibility.clear()
         self.user = membership["user"]
+        self._recheck_at(membership["session_expires"])
         wanted = {team_group(tid) for tid in self.team_ids}
         if self.is_supervisor:
             wanted.add(SUPERVISORS_GROUP)
@@ -241,6 +200,31 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             for cid in [c for c in self.subscriptions if c not in still]:
                 await self._unsubscribe(cid, reason="forbidden")
         return True
+
+    def _recheck_at(self, expires: Any) -> None:
+        """Re-check when the session expires (a later check reads the expiry again, in case
+        the session was extended meanwhile)."""
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+            self.expiry_timer = None
+        if expires is None or self.closing:
+            return
+        delay = max(0.0, (expires - timezone.now()).total_seconds()) + 0.05
+        self.expiry_timer = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self.expiry_timer = None
+        self.expiry_check = asyncio.ensure_future(self._recheck("session expired"))
+
+    async def _recheck(self, why: str) -> None:
+        """Re-check now (told by an event or the expiry timer); on failure the periodic
+        check still runs."""
+        if self.closing:
+            return
+        try:
+            await self._revalidate()
+        except Exception:
+            log.warning("desk socket re-check (%s) failed for user %s", why, self.user_id, exc_info=True)
 
     async def _revalidate_forever(self) -> None:
         every = float(_setting("DESK_WS_REVALIDATE_SECONDS", 30))
@@ -371,11 +355,14 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             return
         event = message.get("event") or {}
         kind = event.get("type")
-        if kind == "session.revoked":
-            # Logging out closes the sockets of that session (or all, without a key).
+        if kind == SESSION_REVOKED:
+            # A session that ended closes its sockets (or all of the user's, without a key).
             key = event.get("session_key")
             if not key or key == self.session_key:
                 await self._shut(CLOSE_REVOKED)
+            return
+        if kind == ACCESS_CHANGED:
+            await self._recheck(str(event.get("reason", "")))
             return
         if kind == "agent.updated" and _event_user_id(event) == self.user_id:
             with contextlib.suppress(Exception):
@@ -420,15 +407,3 @@ def _event_user_id(event: dict[str, Any]) -> int | None:
     if isinstance(agent, dict):
         agent = agent.get("id")
     return agent if isinstance(agent, int) else None
-
-
-@receiver(user_logged_out, dispatch_uid="desk-socket-session-revoked")
-def _close_sockets_on_logout(sender, request=None, user=None, **kwargs) -> None:
-    """Logging out ends the desk sockets opened with that session, in every process."""
-    if user is None:
-        return
-    session = getattr(request, "session", None)
-    broadcast_on_commit(
-        [agent_group(user.pk)],
-        {"type": "session.revoked", "session_key": getattr(session, "session_key", None) or ""},
-    )
