@@ -68,7 +68,7 @@ _PERSONAL_NAMES = {"wa_id", "user_id", "profile_name", "phone", "phone_number", 
                    "collected_values", "last_message_preview"}
 # Objects whose str() shows a customer's name or number are named by type and id instead.
 _NAMED_BY_ID = {"conversations.contact", "conversations.conversation", "conversations.message",
-                "notifications.consentrecord", "notifications.campaignrecipient"}
+                "notifications.consentrecord", "notifications.campaignrecipient", "sandbox.phone"}
 
 _request_meta: contextvars.ContextVar[tuple[str | None, str] | None] = contextvars.ContextVar(
     "audit_request_meta", default=None
