@@ -6,6 +6,13 @@ conversation and one message:
 - contacts are unique per number and WhatsApp id, and per number and business-scoped id;
 - a contact has at most one conversation that is not resolved;
 - a provider message id is stored once.
+
+Only a customer's own messages are answered automatically. Messages from the business's
+own number (its display number as sender, or flagged as echoes), echoes of messages the
+business sent from the WhatsApp Business app (`smb_message_echoes`) and WhatsApp's
+`system` notices are stored for the record, and nothing automatic follows them: no bot
+turn, no consent keyword or rating handling, no 24-hour window (so no queue message,
+rating question or fallback is sent on their account). No reply loop can start.
 """
 
 from __future__ import annotations
@@ -116,7 +123,9 @@ def contact_upsert(*, number: WhatsAppNumber, wa_id: str = "", user_id: str = ""
     raise IntegrityError(f"could not find or create the contact {wa_id or user_id} of number {number.pk}")
 
 
-def _conversation_open(*, contact: Contact, channel: str = Channel.WHATSAPP) -> tuple[Conversation, str]:
+def _conversation_open(
+    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message"
+) -> tuple[Conversation, str]:
     """The contact's open conversation, locked; or a recently resolved one reopened
     (status `bot`); or a new one. Returns it with "", "reopened" or "created"."""
     for _ in range(_RETRIES):
@@ -156,7 +165,7 @@ def _conversation_open(*, contact: Contact, channel: str = Channel.WHATSAPP) -> 
                     kind="created",
                     actor_kind="contact",
                     to_status=Conversation.Status.BOT,
-                    reason="customer message",
+                    reason=reason,
                 )
                 return conversation, "created"
         except (IntegrityError, _Lost):
@@ -202,13 +211,19 @@ def conversation_for_contact(*, contact: Contact, channel: str = Channel.WHATSAP
         return conversation
 
 
-def _conversation_touch(conversation: Conversation, text: str, sent_at: datetime | None) -> None:
-    """A customer message arrived: activity, preview and the 24-hour window (which
-    counts from when the customer wrote, never moving backwards)."""
+def _conversation_touch(
+    conversation: Conversation, text: str, sent_at: datetime | None, *, from_customer: bool = True
+) -> None:
+    """A message arrived: activity and preview; from the customer, also the 24-hour
+    window (which counts from when the customer wrote, never moving backwards)."""
     now = timezone.now()
     at = min(sent_at, now) if sent_at is not None else now
     fields = ["last_activity_at"]
     conversation.last_activity_at = now
+    if not from_customer:
+        conversation.last_message_preview = text[:PREVIEW_LENGTH]
+        conversation.save(update_fields=[*fields, "last_message_preview"])
+        return
     latest = conversation.last_customer_message_at
     if latest is None or at >= latest:
         conversation.last_customer_message_at = at
@@ -262,15 +277,113 @@ def _message_handled_elsewhere(stored: Message, rated: bool) -> bool:
     return keyword_consent_handle(message=stored)
 
 
+def _digits(value: Any) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+
+def _business_phones(number: WhatsAppNumber, business_phone: str) -> set[str]:
+    """The business's own number, as stored and as the webhook's metadata gives it."""
+    return {_digits(number.display_phone_number), _digits(business_phone)} - {""}
+
+
+def from_the_business(*, number: WhatsAppNumber, message: dict[str, Any], business_phone: str = "") -> bool:
+    """The message was sent by the business's own number (its display number as sender,
+    or flagged as an echo), not by a customer."""
+    if message.get("is_echo") or message.get("echo"):
+        return True
+    sender = _digits(message.get("from"))
+    return bool(sender) and sender in _business_phones(number, business_phone)
+
+
+def _conversation_for_record(contact: Contact, *, reason: str) -> tuple[Conversation, str]:
+    """Where a message that is not the customer's goes: the open conversation (locked),
+    else the latest one as it is (a resolved conversation is not reopened for it), else a
+    new one. Returns it with "" or "created"."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(contact=contact)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .first()
+    ) or Conversation.objects.filter(contact=contact).order_by("-created_at", "-pk").first()
+    if conversation is None:
+        return _conversation_open(contact=contact, reason=reason)
+    conversation.contact = contact
+    return conversation, ""
+
+
+def message_echo_record(
+    *,
+    number: WhatsAppNumber,
+    message: dict[str, Any],
+    webhook_event: WebhookEvent | None = None,
+) -> Message | None:
+    """Store a message the business sent from its own number outside Handoff (the WhatsApp
+    Business app or a linked device: a `smb_message_echoes` item, `from` the business and
+    `to` the customer) in that customer's conversation, as an outbound message already
+    sent.
+
+    Guarantees: stored once (a duplicate returns None); goes into the customer's open
+    conversation, else their latest one (a resolved conversation is not reopened), else a
+    new one; never delivered, never answered, and it does not touch the 24-hour window or
+    the agents' response times. Statuses that arrived for it first are applied."""
+    wamid = str(message.get("id") or "").strip()
+    if not wamid:
+        raise ValueError("echo without an id")
+    to = str(message.get("to") or "").strip()
+    to_user_id = str(message.get("to_user_id") or message.get("recipient_user_id") or "").strip()
+    if not to and not to_user_id:
+        raise ValueError("echo without a recipient")
+    if Message.objects.filter(provider_message_id=wamid).exists():
+        return None
+    kind = message_type(message)
+    text = message_summary(message)
+    sent_at = provider_time(message.get("timestamp"))
+    try:
+        with transaction.atomic():
+            contact = contact_upsert(number=number, wa_id=to, user_id=to_user_id)
+            conversation, opened = _conversation_for_record(
+                contact, reason="message sent from the business's own WhatsApp app"
+            )
+            stored = Message(
+                conversation=conversation,
+                direction=Message.Direction.OUTBOUND,
+                sender_kind=Message.SenderKind.AGENT,
+                type=kind,
+                text=text,
+                payload=message,
+                provider_message_id=wamid,
+                status=Message.Status.SENT,
+                sent_at=sent_at or timezone.now(),
+                provider_timestamp=sent_at,
+            )
+            try:
+                with transaction.atomic():
+                    stored.save()
+            except IntegrityError:
+                raise _Duplicate from None
+            _conversation_touch(conversation, text, sent_at, from_customer=False)
+            publish_message(stored)
+            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+    except _Duplicate:
+        log.info("duplicate echo %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
+        return None
+    from .statuses import statuses_apply_pending
+
+    statuses_apply_pending(message=stored)
+    return stored
+
+
 def message_receive(
     *,
     number: WhatsAppNumber,
     profile: dict[str, Any],
     message: dict[str, Any],
     webhook_event: WebhookEvent | None = None,
+    business_phone: str = "",
 ) -> Message | None:
     """Store one inbound message (`messages[]` item) from the sender described by
-    `profile` (its `contacts[]` entry).
+    `profile` (its `contacts[]` entry). `business_phone` is the webhook's
+    `metadata.display_phone_number`.
 
     Guarantees: the message is stored once; a duplicate (same wamid, in sequence or
     concurrently) returns None and changes nothing else. Otherwise the contact is found
@@ -279,22 +392,39 @@ def message_receive(
     is with the bot and the message is one a bot may answer. A consent keyword is
     honoured at once and a tap on a rating button rates its resolved conversation
     (without reopening it); neither goes to the bot.
+
+    A message from the business's own number is not the customer's: an echo addressed to
+    a customer is stored as that conversation's outbound message (`message_echo_record`);
+    otherwise it is stored as sent by the system. Such messages and `system` notices get
+    nothing automatic (see the module docstring).
     """
     wamid = str(message.get("id") or "").strip()
     if not wamid:
         raise ValueError("message without an id")
+    own = from_the_business(number=number, message=message, business_phone=business_phone)
+    recipient = _digits(message.get("to"))
+    if own and (recipient or message.get("to_user_id")) and recipient not in _business_phones(number, business_phone):
+        return message_echo_record(number=number, message=message, webhook_event=webhook_event)
     if Message.objects.filter(provider_message_id=wamid).exists():
         return None
     wa_id, user_id, name = _identity(profile, message)
     kind = message_type(message)
+    # Only a customer's own message may start anything automatic.
+    from_customer = not own and kind != "system"
     text = message_summary(message)
     sent_at = provider_time(message.get("timestamp"))
     context = as_dict(message.get("context"))
     try:
         with transaction.atomic():
             contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
-            rated = _rated_conversation(contact, message)
-            conversation, opened = (rated, "") if rated is not None else _conversation_open(contact=contact)
+            rated = _rated_conversation(contact, message) if from_customer else None
+            if rated is not None:
+                conversation, opened = rated, ""
+            elif from_customer:
+                conversation, opened = _conversation_open(contact=contact)
+            else:
+                why = "message from the business's own number" if own else "WhatsApp system notice"
+                conversation, opened = _conversation_for_record(contact, reason=why)
             reply_to = (
                 Message.objects.filter(provider_message_id=str(context["id"])).only("pk").first()
                 if context.get("id")
@@ -303,7 +433,7 @@ def message_receive(
             stored = Message(
                 conversation=conversation,
                 direction=Message.Direction.INBOUND,
-                sender_kind=Message.SenderKind.CONTACT,
+                sender_kind=Message.SenderKind.CONTACT if from_customer else Message.SenderKind.SYSTEM,
                 type=kind,
                 text=text,
                 payload=message,
@@ -317,13 +447,18 @@ def message_receive(
                     stored.save()
             except IntegrityError:
                 raise _Duplicate from None
-            _conversation_touch(conversation, text, sent_at)
-            if kind == "system":
+            _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
+            if kind == "system" and not own:
                 _number_changed(contact, message)
             publish_message(stored)
             publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
-            handled = _message_handled_elsewhere(stored, rated is not None)
-            if not handled and conversation.status == Conversation.Status.BOT and message_is_botable(kind):
+            if not from_customer:
+                log.info("message %s (%s) is not a customer's: stored, not answered", wamid, kind)
+            elif (
+                not _message_handled_elsewhere(stored, rated is not None)
+                and conversation.status == Conversation.Status.BOT
+                and message_is_botable(kind)
+            ):
                 enqueue_on_commit("bots.tasks.bot_turn", message_id=stored.pk)
     except _Duplicate:
         log.info("duplicate message %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from ..models import WebhookEvent, WhatsAppNumber
-from ..receiving import message_receive
+from ..receiving import message_echo_record, message_receive
 from ..statuses import status_record
 from .platform import platform_event_record
 from .summaries import as_dict
@@ -78,11 +78,25 @@ def _messages_change(
         log.warning("webhook %s: unknown phone_number_id %r, acknowledged and not routed", event.pk, phone_number_id)
         return [_error(where, f"unknown phone_number_id {phone_number_id!r}")]
     contacts = value.get("contacts")
+    business_phone = str(metadata.get("display_phone_number") or "")
     _each(
         value.get("messages"),
         f"{where}.value.messages",
         errors,
-        lambda m: message_receive(number=number, profile=_profile_for(contacts, m), message=m, webhook_event=event),
+        lambda m: message_receive(
+            number=number,
+            profile=_profile_for(contacts, m),
+            message=m,
+            webhook_event=event,
+            business_phone=business_phone,
+        ),
+    )
+    # Messages the business sent from the WhatsApp Business app (`smb_message_echoes`).
+    _each(
+        value.get("message_echoes"),
+        f"{where}.value.message_echoes",
+        errors,
+        lambda m: message_echo_record(number=number, message=m, webhook_event=event),
     )
     _each(value.get("statuses"), f"{where}.value.statuses", errors, lambda s: status_record(number=number, item=s))
     if value.get("errors"):
@@ -109,9 +123,9 @@ def payload_process(*, event: WebhookEvent, payload: Any) -> list[dict[str, str]
                 errors.append(_error(where, "expected an object with a field"))
                 continue
             field, value = change["field"], change.get("value")
-            if field == "messages":
+            if field in ("messages", "smb_message_echoes"):
                 if not isinstance(value, dict):
-                    errors.append(_error(where, "messages change without a value object"))
+                    errors.append(_error(where, f"{field} change without a value object"))
                     continue
                 errors += _messages_change(event, value, where, numbers)
                 continue

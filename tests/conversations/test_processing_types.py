@@ -114,7 +114,8 @@ def test_inbound_type_is_stored_with_raw_object_and_summary(
     assert message.payload == item
     assert message.provider_message_id == item["id"]
     assert message.direction == Message.Direction.INBOUND
-    assert message.sender_kind == Message.SenderKind.CONTACT
+    # A system notice is WhatsApp's, not the customer's.
+    assert message.sender_kind == (Message.SenderKind.SYSTEM if kind == "system" else Message.SenderKind.CONTACT)
     assert message.status == Message.Status.RECEIVED
     assert message.conversation.last_message_preview == summary
 
