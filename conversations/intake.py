@@ -40,6 +40,7 @@ PROCESS_BATCH_TASK = "conversations.tasks.process_webhook_events"
 MAX_ATTEMPTS = 5
 SWEEP_BATCH = 500
 SECRETS_TTL_SECONDS = 30.0
+INLINE_PARSE_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,11 @@ async def signature_valid(body: bytes, header: str) -> bool:
     secret rotated moments ago). Reading the secrets may raise a database error."""
     if not header.startswith("sha256="):
         return False
-    signers = webhook_signers(body)
+    # Meta's bodies are a few kilobytes; a large one is parsed off the event loop.
+    if len(body) > INLINE_PARSE_MAX_BYTES:
+        signers = await sync_to_async(webhook_signers, thread_sensitive=False)(body)
+    else:
+        signers = webhook_signers(body)
     secrets = _cached_secrets()
     if secrets is not None and signature_matches(body, header, allowed_secrets(signers, secrets)):
         return True

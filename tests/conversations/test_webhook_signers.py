@@ -150,3 +150,13 @@ def test_a_secret_rotated_in_the_admin_takes_effect_at_once(client, number, numb
 
     assert webhooks.post(client, payload, secret="rotated-b-secret").status_code == 200
     assert webhooks.post(client, payload, secret=webhooks.APP_SECRET).status_code == 403
+
+
+def test_a_large_body_is_checked_the_same_way(client, number, number_b):
+    messages = [webhooks.text_message("x" * 4000, wa_id=f"1555000{i:04d}") for i in range(30)]
+    body = json.dumps(webhooks.messages_payload(messages, phone_number_id=B_ID)).encode()
+    assert len(body) > 64 * 1024
+
+    assert webhooks.post(client, body, secret=webhooks.APP_SECRET).status_code == 403
+    assert not WebhookEvent.objects.exists()
+    assert webhooks.post(client, body, secret=B_SECRET).status_code == 200
