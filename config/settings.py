@@ -178,6 +178,7 @@ PERIODIC_TASKS: dict[str, float] = {
     "notifications.tasks.campaigns_tick": 15,
     "notifications.tasks.templates_sync_all": 3600,
     "bots.tasks.sweep_unanswered_messages": 30,
+    "conversations.tasks.retention_apply": 24 * 3600,
     "agents.tasks.audit_prune": 24 * 3600,
 }
 CELERY_BEAT_SCHEDULE = {
@@ -234,6 +235,23 @@ CONVERSATION_REOPEN_HOURS = env.int("CONVERSATION_REOPEN_HOURS", default=24)
 # An online agent without a desk connection or heartbeat this long is moved to away.
 PRESENCE_AWAY_AFTER_SECONDS = env.int("PRESENCE_AWAY_AFTER_SECONDS", default=120)
 
+# Retention (conversations.retention; README "Erasure and retention"): days each kind of
+# data is kept, 0 for ever; older data is deleted or anonymised by a daily task.
+# WhatsApp redelivers webhooks for up to 7 days: the rows dedupe relies on stay 8 or more.
+RETENTION_WEBHOOK_BODY_DAYS = env.int("RETENTION_WEBHOOK_BODY_DAYS", default=30)
+RETENTION_WEBHOOK_EVENT_DAYS = env.int("RETENTION_WEBHOOK_EVENT_DAYS", default=90)
+RETENTION_STATUS_DAYS = env.int("RETENTION_STATUS_DAYS", default=90)
+RETENTION_PLATFORM_EVENT_DAYS = env.int("RETENTION_PLATFORM_EVENT_DAYS", default=365)
+RETENTION_MEDIA_DAYS = env.int("RETENTION_MEDIA_DAYS", default=90)
+RETENTION_MESSAGE_DAYS = env.int("RETENTION_MESSAGE_DAYS", default=365)
+for _name in ("RETENTION_WEBHOOK_BODY_DAYS", "RETENTION_WEBHOOK_EVENT_DAYS", "RETENTION_STATUS_DAYS",
+              "RETENTION_PLATFORM_EVENT_DAYS"):
+    if 0 < globals()[_name] < 8 or globals()[_name] < 0:
+        raise ValueError(f"{_name} must be 0 (keep for ever) or at least 8 days: WhatsApp redelivers webhooks for 7.")
+for _name in ("RETENTION_MEDIA_DAYS", "RETENTION_MESSAGE_DAYS"):
+    if globals()[_name] < 0:
+        raise ValueError(f"{_name} must be 0 (keep for ever) or a number of days.")
+
 # Secrets stored in the database (access tokens, app secrets) are encrypted with this key.
 if DEBUG:
     FIELD_ENCRYPTION_KEY = env(
@@ -283,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "conversations.models.Message.Status",
         "TemplateCategoryEnum": "notifications.models.templates.TemplateCategory",
         "ConsentChangeCategoryEnum": ["marketing", "utility", "all"],
+        "ErasureViaEnum": "conversations.models.ContactErasure.Via",
     },
 }
 

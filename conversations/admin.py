@@ -11,12 +11,15 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from .models import (
     Contact,
+    ContactErasure,
     Conversation,
     ConversationEvent,
     Message,
@@ -147,6 +150,53 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ("number",)
     search_fields = ("profile_name", "wa_id", "user_id")
     readonly_fields = ("created_at", "updated_at")
+    actions = ("erase_personal_data",)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        from .selectors import user_is_admin
+
+        return user_is_admin(request.user)
+
+    @admin.action(description="Erase personal data of selected contacts (GDPR)", permissions=["erase"])
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
+        """Asks for confirmation first (like deleting), then erases each contact."""
+        from .erasure import contact_erase
+
+        if request.POST.get("confirm") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/conversations/contact/erase_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Erase personal data?",
+                    "opts": self.model._meta,
+                    "contacts": list(queryset.select_related("number")),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        erased, already = 0, 0
+        for contact in queryset:
+            result = contact_erase(contact=contact, actor=request.user, via=ContactErasure.Via.ADMIN)  # type: ignore[arg-type]
+            already += result.already_erased
+            erased += not result.already_erased
+        text = f"Erased the personal data of {erased} contact(s)."
+        if already:
+            text += f" {already} contact(s) had been erased before; nothing changed for them."
+        self.message_user(request, text, messages.SUCCESS)
+        return None
+
+
+@admin.register(ContactErasure)
+class ContactErasureAdmin(ReadOnlyAdmin):
+    list_display = ("contact_ref", "erased_at", "actor_username", "via", "completed_at")
+    list_filter = ("via",)
+    search_fields = ("=contact_ref",)
+    date_hierarchy = "erased_at"
+    fields = ("contact_ref", "contact", "erased_at", "actor", "actor_username", "via", "counts", "completed_at")
+    readonly_fields = fields
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 class MessageInline(ReadOnlyInline):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, api_erasure
 
 urlpatterns = [
     path("conversations/", api.ConversationListApi.as_view(), name="api-conversations"),
@@ -11,4 +11,5 @@ urlpatterns = [
         name="api-conversation-messages",
     ),
     path("contacts/", api.ContactListApi.as_view(), name="api-contacts"),
+    path("contacts/<int:contact_id>/erase/", api_erasure.ContactEraseApi.as_view(), name="api-contact-erase"),
 ]

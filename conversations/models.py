@@ -369,3 +369,42 @@ class PlatformEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field} #{self.pk}"
+
+
+class ContactErasure(models.Model):
+    """A contact whose personal data was erased (GDPR Art. 17): which contact, who asked,
+    when, and through what. One row per contact, so erasing again changes nothing.
+
+    The contact row itself stays (anonymised) so conversations and messages keep counting
+    in reports; its identifiers were replaced by `token`, which says nothing about them."""
+
+    class Via(models.TextChoices):
+        COMMAND = "command", "Command line"
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+
+    contact = models.OneToOneField(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="erasure"
+    )
+    contact_ref = models.BigIntegerField("contact id", unique=True, help_text="Kept if the contact row is ever deleted.")
+    token = models.CharField(max_length=32, unique=True, help_text="What the contact's identifiers were replaced with.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    via = models.CharField(max_length=10, choices=Via.choices)
+    erased_at = models.DateTimeField(default=timezone.now, db_index=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows changed, per kind of data.")
+    completed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the follow-up finished: statuses that arrived later anonymised, and message ids "
+        "kept for WhatsApp's redelivery window replaced.",
+    )
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+        verbose_name = "contact erasure"
+
+    def __str__(self) -> str:
+        return f"erasure of contact {self.contact_ref}"

@@ -39,3 +39,12 @@ def process_webhook_events(event_ids: list[int]) -> list[str]:
 def sweep_webhook_events() -> int:
     """Dispatch events still pending after WEBHOOK_SWEEP_AFTER_SECONDS; apply waiting statuses."""
     return intake.webhook_events_sweep()
+
+
+@shared_task(name="conversations.tasks.retention_apply")
+def retention_apply() -> dict[str, int]:
+    """Daily: delete or anonymise data older than its retention setting, and finish recent
+    erasures (conversations.retention)."""
+    from .retention import retention_apply as apply
+
+    return apply()
