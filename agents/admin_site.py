@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from agents.audit import audit_changes, audit_record, audit_repr, field_is_secret
 
@@ -102,8 +103,9 @@ class AuditedAdminMixin:
     Django calls `construct_change_message` with the saved form and inline formsets just
     before `log_addition` / `log_change`, inside the change view's transaction; the
     before/after computed there is written by the log call. Actions are recorded after
-    they run, with the number of objects and their ids; `delete_selected` is recorded per
-    object as deletions instead. An admin lists other actions it records itself in
+    they run, with the number of objects and their ids, unless they answer with a page
+    (a confirmation step: the confirmed run is recorded); `delete_selected` is recorded
+    per object as deletions instead. An admin lists other actions it records itself in
     `audit_skip_actions` (looked up on the admin class: the mixin comes first in the MRO
     and so defines no default of its own)."""
 
@@ -151,6 +153,8 @@ def _audited_action(func: Any, name: str) -> Any:
             ids = [str(pk) for pk in queryset.values_list("pk", flat=True)[:MAX_ACTION_IDS]]
         count = queryset.count()
         response = func(modeladmin, request, queryset)
+        if isinstance(response, TemplateResponse):
+            return response  # a page asking for confirmation: nothing was done yet
         audit_record(actor=request.user, action="admin.action", target=model, request=request, name=name,
                      count=count, ids=ids)
         return response

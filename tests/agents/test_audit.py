@@ -284,6 +284,34 @@ def test_admin_actions_and_deletions_are_recorded(admin_client, admin_user, db, 
     assert not Team.objects.filter(pk=team.pk).exists()
 
 
+def test_contact_erasure_is_recorded_without_the_customers_data(admin_user, number):
+    from conversations.erasure import contact_erase
+
+    contact = ContactFactory(number=number, profile_name="Zed Customer", wa_id="447700900999")
+    ConversationFactory(contact=contact)
+
+    contact_erase(contact=contact, actor=admin_user, via="admin")
+    contact_erase(contact=contact, actor=admin_user, via="admin")  # already erased: nothing new
+
+    entry = entries("contact.erase").get()
+    assert (entry.actor, entry.target_type.model, entry.target_id) == (admin_user, "contact", str(contact.pk))
+    assert entry.extra["via"] == "admin" and entry.extra["counts"]["messages"] == 0
+    assert "Zed" not in everything_stored(entry) and "447700900999" not in everything_stored(entry)
+
+
+def test_an_admin_action_is_recorded_once_confirmed_not_when_it_asks(admin_client, admin_user, number):
+    contact = ContactFactory(number=number, profile_name="Zed Customer", wa_id="447700900999")
+    chosen = {"action": "erase_personal_data", "_selected_action": [contact.pk]}
+
+    asking = admin_client.post("/admin/conversations/contact/", chosen)
+    assert asking.status_code == 200 and not AuditEntry.objects.exclude(action="auth.login").exists()
+    admin_client.post("/admin/conversations/contact/", {**chosen, "confirm": "yes"})
+
+    log = AuditEntry.objects.exclude(action="auth.login").order_by("id")
+    assert [e.action for e in log] == ["contact.erase", "admin.action"]
+    assert entries("admin.action").get().extra == {"name": "erase_personal_data", "count": 1, "ids": [str(contact.pk)]}
+
+
 # --- the audit log in the admin ---------------------------------------------------------------
 
 
