@@ -37,6 +37,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, models, transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 from django.utils.decorators import sync_and_async_middleware
 from encrypted_model_fields.fields import EncryptedMixin
 
@@ -219,6 +220,15 @@ def audit_context_middleware(get_response):
 # --- writing --------------------------------------------------------------------------------
 
 
+def _unwrap(obj: Any) -> Any:
+    """`request.user` is a lazy proxy: its `type()` is the proxy's, not the model's."""
+    if isinstance(obj, LazyObject):
+        if obj._wrapped is empty:
+            obj._setup()
+        return obj._wrapped
+    return obj
+
+
 def audit_record(
     *,
     actor: Any,
@@ -233,6 +243,7 @@ def audit_record(
     dotted code) to `target` (a model instance, or a model class for a bulk action), with
     `changes` as `{field: [before, after]}` and `extra` details. Runs in the caller's
     transaction; masks secrets and personal data (see the module docstring)."""
+    actor, target = _unwrap(actor), _unwrap(target)
     user = actor if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) else None
     username = user.get_username() if user is not None else actor_username
     target_type = target_id = None

@@ -96,6 +96,16 @@ def test_desk_sign_in_is_recorded_with_where_from(client, agent):
     assert entry.extra["path"] == "/accounts/login/"
 
 
+def test_sign_out_is_recorded_and_answers_a_redirect(client, agent):
+    client.post("/accounts/login/", {"username": "agent", "password": "pw"})
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    entry = entries("auth.logout").get()
+    assert (entry.actor, entry.target_id) == (agent, str(agent.pk))
+
+
 def test_failed_sign_in_records_the_username_tried_but_never_the_password(client, agent):
     response = client.post("/accounts/login/", {"username": "agent", "password": "wrong-password-77"},
                            REMOTE_ADDR="203.0.113.10")
