@@ -1,16 +1,43 @@
-"""Every API error is `{"code": "...", "detail": "..."}` with a fitting status."""
+"""Every API error is `{"code": "...", "detail": "..."}` with a fitting status.
 
+`exception_handler` shapes every failure of an API view, `api_not_found` answers paths
+under /api/ that match no view, `ApiErrorBodies` reshapes what Django answers around the
+views, and `ErrorSerializer` is the one schema component that documents them all
+(config.api_schema attaches it to every error response).
+"""
+
+import json
 import logging
+from http import HTTPStatus
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 log = logging.getLogger(__name__)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a stable machine `code` and a readable `detail`; validation errors add `fields`."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    # The error body's key is `fields`; DRF's metaclass moves declared fields out of the
+    # class namespace, so this does not shadow `Serializer.fields`.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False,
+        help_text="Per-field messages, for validation errors only.",
+    )
+
+    class Meta:
+        ref_name = "Error"
 
 
 class ApiError(exceptions.APIException):
@@ -37,6 +64,15 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
+    elif isinstance(exc, MultiPartParserError):
+        # Django's own multipart parser, reached outside DRF's parsers (a CSRF check reading
+        # the form): the body is malformed, like any other unparseable body.
+        exc = exceptions.ParseError(f"Multipart form parse error - {exc}")
+    elif isinstance(exc, RequestDataTooBig):
+        exc = ApiError("too_large", "The request body is over the size limit.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, SuspiciousOperation | BadRequest):
+        # Django's limits on form bodies (too many fields or files) and other unreadable requests.
+        exc = exceptions.ParseError(str(exc) or "The request could not be read.")
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is unreachable (restarting, failing over, pool exhausted): a
         # temporary condition the client should retry, not a server bug.
@@ -71,7 +107,86 @@ def exception_handler(exc, context):
         code = "forbidden"
     elif isinstance(exc, exceptions.NotFound):
         code = "not_found"
+    elif isinstance(exc, exceptions.ParseError):
+        # A body that is not valid JSON, form or multipart is an invalid request like any other.
+        code = "invalid"
     else:
         code = getattr(exc, "default_code", "error")
     response.data = {"code": code, "detail": _flatten(getattr(exc, "detail", str(exc)))}
     return response
+
+
+@csrf_exempt  # nothing is done here, and a CSRF refusal would hide the 404
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """A path under /api/ that names no operation: the API's 404, not the site's page."""
+    return JsonResponse({"code": "not_found", "detail": "No such API path."}, status=status.HTTP_404_NOT_FOUND)
+
+
+# The error codes for answers Django gives before or outside the API views.
+STATUS_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+class ApiErrorBodies:
+    """ASGI wrapper: an error under /api/ that is not already JSON leaves as the API's
+    `{"code", "detail"}` body with its status kept. The views' errors are JSON already
+    (exception_handler); this covers what Django answers around them: a request it cannot
+    read (a query string that is not UTF-8 answers an empty 400), a body over its limits,
+    a CSRF refusal, a debug or server error page."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        replaced = False
+
+        async def send_json_errors(message):
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                headers = message.get("headers") or []
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if not content_type.startswith(b"application/json"):
+                    replaced = True
+                    status_code = message["status"]
+                    body = json.dumps(
+                        {
+                            "code": STATUS_CODES.get(status_code, "server_error" if status_code >= 500 else "error"),
+                            "detail": _status_phrase(status_code),
+                        }
+                    ).encode()
+                    kept = [(k, v) for k, v in headers if k.lower() not in (b"content-type", b"content-length")]
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status_code,
+                            "headers": [
+                                *kept,
+                                (b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            if replaced and message["type"] == "http.response.body":
+                return  # the original error page is dropped
+            await send(message)
+
+        return await self.app(scope, receive, send_json_errors)
+
+
+def _status_phrase(status_code: int) -> str:
+    try:
+        return f"{HTTPStatus(status_code).phrase}."
+    except ValueError:
+        return "The request failed."

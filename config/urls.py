@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api_errors import api_not_found
 from config.health import healthz
 
 api_v1 = [
@@ -23,6 +24,9 @@ urlpatterns = [
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     path("", include("agents.urls")),
+    # Last: any other path under /api/ answers the API's JSON 404, not the site's page. Only
+    # paths ending in a slash, so a path missing its slash is still redirected to it.
+    re_path(r"^api/.*/$", api_not_found),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -20,6 +20,7 @@ from config.api_errors import ApiError
 
 from .contacts import ContactRefused, contact_create
 from .selectors import (
+    contact_for_user,
     contacts_visible_to,
     conversation_detail,
     conversation_for_user,
@@ -209,7 +210,7 @@ class ContactListApi(APIView):
 
     @extend_schema(
         operation_id="contacts_list",
-        summary="Contacts of the business numbers, newest first",
+        summary="Contacts this user may see (of their visible conversations, or created by them), newest first",
         parameters=[ContactFilterSerializer],
         responses={200: ContactSerializer(many=True), 400: INVALID, 403: NOT_ALLOWED},
     )
@@ -220,12 +221,14 @@ class ContactListApi(APIView):
     @extend_schema(
         operation_id="contacts_create",
         summary="Create a contact by phone number (international format) or business-scoped user id",
+        description="Any desk user may create a contact; it is visible to its creator (and admins) until it has "
+        "a conversation, then to whoever sees that conversation.",
         request=ContactCreateSerializer,
         responses={
             201: ContactSerializer,
             400: INVALID,
             403: NOT_ALLOWED,
-            409: _error("`contact_exists`: this number already has a contact with that id."),
+            409: _error("`contact_exists`: this number already has a contact with that id (which one is not said)."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -241,8 +244,20 @@ class ContactListApi(APIView):
                 profile_name=data.get("profile_name", ""),
                 language=data.get("language", ""),
                 attributes=data.get("attributes"),
+                created_by=_user(request),
             )
         except ContactRefused as refusal:
             code_status = status.HTTP_409_CONFLICT if refusal.code == "contact_exists" else status.HTTP_400_BAD_REQUEST
             raise ApiError(refusal.code, refusal.detail, code_status) from None
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
+
+
+class ContactDetailApi(APIView):
+    @extend_schema(
+        operation_id="contacts_retrieve",
+        summary="One contact this user may see",
+        responses={200: ContactSerializer, 403: NOT_ALLOWED,
+                   404: _error("`not_found`: no such contact, or not one this user may see.")},
+    )
+    def get(self, request: Request, contact_id: int) -> Response:
+        return Response(ContactSerializer(contact_for_user(request.user, contact_id)).data)

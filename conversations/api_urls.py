@@ -11,5 +11,6 @@ urlpatterns = [
         name="api-conversation-messages",
     ),
     path("contacts/", api.ContactListApi.as_view(), name="api-contacts"),
+    path("contacts/<int:contact_id>/", api.ContactDetailApi.as_view(), name="api-contact"),
     path("contacts/<int:contact_id>/erase/", api_erasure.ContactEraseApi.as_view(), name="api-contact-erase"),
 ]

@@ -44,11 +44,13 @@ def contact_create(
     profile_name: str = "",
     language: str = "",
     attributes: dict[str, Any] | None = None,
+    created_by: Any = None,
 ) -> Contact:
     """Create a contact of `number`, identified by its phone number (normalised to E.164
-    digits) or by a business-scoped user id. The database's unique constraints decide
+    digits) or by a business-scoped user id, recording the desk user who created it (they
+    see it before it has a conversation). The database's unique constraints decide
     duplicates, so two concurrent creations of the same customer yield one contact and
-    one `ContactRefused("contact_exists", ...)`."""
+    one `ContactRefused("contact_exists", ...)`, which names no existing contact."""
     user_id = (user_id or "").strip()
     wa_id = wa_id_normalize(wa_id) if (wa_id or "").strip() else ""
     if not wa_id and not user_id:
@@ -62,6 +64,7 @@ def contact_create(
                 profile_name=profile_name.strip(),
                 language=language.strip(),
                 attributes=attributes or {},
+                created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             )
     except IntegrityError:
         raise ContactRefused("contact_exists", "This number already has a contact with that id.") from None

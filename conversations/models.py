@@ -95,6 +95,15 @@ class Contact(models.Model):
     language = models.CharField(max_length=16, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The desk user who created it through the API (empty for customers who wrote in); "
+        "they see it before it has a conversation.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,7 +4,8 @@ subscription goes through.
 Visibility: superusers and members of the `admin` group see every conversation;
 supervisors see the conversations of the teams they supervise and those without a team;
 agents see the conversations of their teams, those assigned to them and those where they
-are an active participant. A user who is several of these sees the union.
+are an active participant. A user who is several of these sees the union. Contacts follow
+their conversations (`contacts_visible_to`), plus those a user created.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from agents.models import Team
@@ -192,16 +193,35 @@ def conversation_events(conversation: Conversation) -> QuerySet[ConversationEven
 
 
 def contacts_visible_to(user: Any, *, q: str = "") -> QuerySet[Contact]:
-    """Contacts of the business numbers, for any desk user; `q` searches name, WhatsApp id
-    and business-scoped user id."""
+    """Contacts `user` may see, newest first: admins all; everyone else the contacts of the
+    conversations they may see (the rule of `conversations_visible_to`, checked with EXISTS
+    so a contact with many conversations is one row) and the contacts they created
+    themselves that have no visible conversation yet. `q` searches name, WhatsApp id and
+    business-scoped user id."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return Contact.objects.none()
     qs = Contact.objects.select_related("number").order_by("-created_at", "-id")
+    if not user_is_admin(user):
+        seen = Exists(conversations_visible_to(user).filter(contact_id=OuterRef("pk")))
+        qs = qs.filter(seen | Q(created_by_id=user.pk))
     q = q.strip()
     if q:
         digits = q.lstrip("+").replace(" ", "")
         qs = qs.filter(Q(profile_name__icontains=q) | Q(wa_id__icontains=digits or q) | Q(user_id__icontains=q))
     return qs
+
+
+def contact_for_user(user: Any, contact_id: int | str) -> Contact:
+    """The contact, if it exists and `user` may see it; `Http404` otherwise (whether it
+    exists is never revealed), as for conversations."""
+    try:
+        contact_id = int(contact_id)
+    except (TypeError, ValueError):
+        raise Http404("No such contact.") from None
+    contact = contacts_visible_to(user).filter(pk=contact_id).first()
+    if contact is None:
+        raise Http404("No such contact.")
+    return contact
 
 
 def number_for_new_contact(*, number_id: int | None = None) -> WhatsAppNumber | None:

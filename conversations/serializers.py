@@ -13,25 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_errors import ErrorSerializer  # noqa: F401  (the shared error shape, named here for the API views)
+
 from .models import Conversation, Message
 
 TEXT_MAX = 4096
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error: a stable machine `code` and a readable `detail`; validation errors add `fields`."""
-
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    # The error body's key is `fields`; DRF's metaclass moves declared fields out of the
-    # class namespace, so this does not shadow `Serializer.fields`.
-    fields = serializers.DictField(  # type: ignore[assignment]
-        required=False,
-        help_text="Per-field messages, for validation errors only.",
-    )
-
-    class Meta:
-        ref_name = "Error"
+# Ids taken from requests stay within a database integer (BigAutoField), so a filter on a
+# foreign key never overflows the database driver.
+ID_MAX = 2**63 - 1
 
 
 class UserBriefSerializer(serializers.Serializer):
@@ -265,9 +254,9 @@ class QueryDateTimeField(serializers.DateTimeField):
 
 class ConversationFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
-    team = serializers.IntegerField(required=False, help_text="Team id.")
+    team = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, help_text="Team id.")
     assignee = serializers.RegexField(
-        r"^(\d+|me|none)$",
+        r"^(\d{1,18}|me|none)$",
         required=False,
         help_text="A user id, `me`, or `none` for unassigned conversations.",
     )
@@ -280,7 +269,9 @@ class ConversationFilterSerializer(serializers.Serializer):
 
 
 class MessageFilterSerializer(serializers.Serializer):
-    after = serializers.IntegerField(required=False, help_text="Only messages with an id above this one.")
+    after = serializers.IntegerField(
+        required=False, min_value=0, max_value=ID_MAX, help_text="Only messages with an id above this one."
+    )
 
     class Meta:
         ref_name = "MessageFilter"

@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from conversations.models import WhatsAppNumber
 
 from . import admin_campaigns  # noqa: F401  (registers the campaign admin)
-from .consent import consent_opt_in, consent_opt_out
+from .consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
 from .consent_import import consent_import_csv
 from .models import (
     ConsentKeywordRule,
@@ -126,9 +126,22 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 class ConsentChangeForm(forms.ModelForm):
+    # Set by ConsentRecordAdmin.get_form: the user recording the change.
+    actor = None
+
     class Meta:
         model = ConsentRecord
         fields = ["contact", "category", "opted_in", "proof"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("opted_in"):
+            # Opt-outs are always recorded; an opt-in needs the permission and its proof.
+            if not user_may_record_opt_in(self.actor):
+                self.add_error("opted_in", "Recording an opt-in needs the “record opt-in” permission.")
+            if not (data.get("proof") or "").strip():
+                self.add_error("proof", "Say where and how the customer opted in.")
+        return data
 
 
 class ConsentImportForm(forms.Form):
@@ -151,6 +164,11 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -169,7 +187,8 @@ class ConsentRecordAdmin(admin.ModelAdmin):
                 *super().get_urls()]
 
     def import_view(self, request):
-        if not self.has_add_permission(request):
+        # An import records opt-ins: it needs the same permission as recording one.
+        if not self.has_add_permission(request) or not user_may_record_opt_in(request.user):
             return HttpResponseRedirect(reverse("admin:index"))
         form = ConsentImportForm(request.POST or None, request.FILES or None)
         report = None

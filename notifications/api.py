@@ -8,8 +8,9 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 from config.api_errors import ApiError
 from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact, WhatsAppNumber
-from conversations.selectors import contacts_visible_to, number_for_new_contact, user_is_admin
+from conversations.selectors import contact_for_user, number_for_new_contact, user_is_admin
 from conversations.sending import SendRefused
 
 from . import consent as consent_services
@@ -26,7 +27,10 @@ from .models import ConsentSource, MessageTemplate
 from .selectors import templates_for_number
 from .serializers import (
     ConsentChangeSerializer,
+    ConsentRecordSerializer,
+    ContactConsentSerializer,
     NotificationCreateSerializer,
+    NotificationResultSerializer,
     TemplateCreateSerializer,
     TemplateFilterSerializer,
     TemplateSerializer,
@@ -64,35 +68,86 @@ def number_or_default(number_id: int | None) -> WhatsAppNumber:
     return number
 
 
-class ContactConsentApi(APIView):
-    """POST /api/v1/contacts/<id>/opt-in/ and /opt-out/."""
+def _consent_answer(contact: Contact) -> Response:
+    return Response(ContactConsentSerializer({"contact": contact.pk,
+                                              "consent": consent_services.consent_state(contact=contact)}).data)
 
+
+class ContactConsentApi(APIView):
+    """GET /api/v1/contacts/<id>/consent/: the current state per category."""
+
+    @extend_schema(operation_id="contacts_consent_retrieve", responses={200: ContactConsentSerializer},
+                   summary="The contact's current consent per category (contacts the user may see)")
+    def get(self, request: Request, contact_id: int) -> Response:
+        return _consent_answer(contact_for_user(request.user, contact_id))
+
+
+class ContactConsentHistoryApi(APIView):
+    """GET /api/v1/contacts/<id>/consent/history/: every change, newest first."""
+
+    pagination_class = PageNumberPagination
+
+    @extend_schema(operation_id="contacts_consent_history", responses={200: ConsentRecordSerializer(many=True)},
+                   summary="Every consent change of the contact, newest first: source, proof, who recorded it")
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = contact_for_user(request.user, contact_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(consent_services.consent_history(contact=contact), request, view=self)
+        return paginator.get_paginated_response(ConsentRecordSerializer(page, many=True).data)
+
+
+class _ContactConsentChangeApi(APIView):
     opted_in = True
 
-    @extend_schema(request=ConsentChangeSerializer, responses={200: dict},
-                   summary="Record a consent change (source `api`) for one or all categories")
-    def post(self, request: Request, contact_id: int) -> Response:
-        contact = get_object_or_404(contacts_visible_to(request.user), pk=contact_id)
+    def change(self, request: Request, contact_id: int) -> Response:
+        # Found first: a contact the user may not see is 404, whatever the body or role.
+        contact = contact_for_user(request.user, contact_id)
         data = valid(ConsentChangeSerializer, request.data)
         categories = consent_services.CATEGORIES if data["category"] == "all" else (data["category"],)
-        change = consent_services.consent_opt_in if self.opted_in else consent_services.consent_opt_out
-        for category in categories:
-            change(contact=contact, category=category, source=ConsentSource.API, proof=data["proof"],
-                   actor=request_user(request))
-        return Response({"contact": contact.pk, "consent": consent_services.consent_state(contact=contact)})
+        try:
+            consent_services.consent_change_by_user(
+                contact=contact, categories=categories, opted_in=self.opted_in, proof=data["proof"],
+                actor=request_user(request), source=ConsentSource.API,
+            )
+        except consent_services.ConsentRefused as exc:
+            code = status.HTTP_403_FORBIDDEN if exc.code == "forbidden" else status.HTTP_400_BAD_REQUEST
+            raise ApiError(exc.code, exc.detail, code) from None
+        return _consent_answer(contact)
 
-    @extend_schema(responses={200: dict}, summary="The contact's current consent per category")
-    def get(self, request: Request, contact_id: int) -> Response:
-        contact = get_object_or_404(contacts_visible_to(request.user), pk=contact_id)
-        return Response({"contact": contact.pk, "consent": consent_services.consent_state(contact=contact)})
+
+class ContactOptInApi(_ContactConsentChangeApi):
+    """POST /api/v1/contacts/<id>/opt-in/."""
+
+    @extend_schema(
+        operation_id="contacts_opt_in", request=ConsentChangeSerializer,
+        responses={200: ContactConsentSerializer,
+                   403: OpenApiResponse(description="`forbidden`: recording an opt-in needs the record opt-in "
+                                                    "permission (admins have it); or `not_authenticated`.")},
+        summary="Record an opt-in (source `api`) with its proof: admins and users granted the permission",
+    )
+    def post(self, request: Request, contact_id: int) -> Response:
+        return self.change(request, contact_id)
 
 
-class ContactOptOutApi(ContactConsentApi):
+class ContactOptOutApi(_ContactConsentChangeApi):
+    """POST /api/v1/contacts/<id>/opt-out/: anyone who may see the contact; effective at once."""
+
     opted_in = False
+
+    @extend_schema(operation_id="contacts_opt_out", request=ConsentChangeSerializer,
+                   responses={200: ContactConsentSerializer},
+                   summary="Record an opt-out (source `api`), effective at once: anyone who may see the contact")
+    def post(self, request: Request, contact_id: int) -> Response:
+        return self.change(request, contact_id)
 
 
 class TemplateListApi(APIView):
-    @extend_schema(parameters=[TemplateFilterSerializer], responses={200: TemplateSerializer(many=True)},
+    @extend_schema(parameters=[TemplateFilterSerializer],
+                   responses={200: TemplateSerializer(many=True),
+                              403: OpenApiResponse(description="`forbidden`: `sync=true` is for admins; or "
+                                                               "`not_authenticated`."),
+                              502: OpenApiResponse(description="`provider_error`: WhatsApp refused the template "
+                                                               "list (`sync=true`).")},
                    summary="Message templates (any signed-in user); `sync=true` refreshes from WhatsApp (admins)")
     def get(self, request: Request) -> Response:
         filters = valid(TemplateFilterSerializer, request.query_params)
@@ -104,6 +159,8 @@ class TemplateListApi(APIView):
 
             try:
                 templates_sync(number=number_or_default(filters.get("number")))
+            except ValueError as exc:  # a number without a business account
+                raise ApiError("invalid", f"number: {exc}.") from None
             except GraphError as exc:
                 raise ApiError("provider_error", f"WhatsApp refused the template list: {exc}",
                                status.HTTP_502_BAD_GATEWAY) from None
@@ -112,7 +169,10 @@ class TemplateListApi(APIView):
             templates = templates.filter(status=filters["status"].upper())
         return Response(TemplateSerializer(templates, many=True).data)
 
-    @extend_schema(request=TemplateCreateSerializer, responses={201: TemplateSerializer},
+    @extend_schema(request=TemplateCreateSerializer,
+                   responses={201: TemplateSerializer,
+                              409: OpenApiResponse(description="`template_exists`: a template with this name and "
+                                                               "language exists already.")},
                    summary="Create a template (admins) and submit it to WhatsApp for review")
     def post(self, request: Request) -> Response:
         require_admin(request)
@@ -155,7 +215,13 @@ class NotificationApi(APIView):
     @extend_schema(
         request=NotificationCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
-        responses={201: dict, 400: dict, 409: dict},
+        responses={
+            201: NotificationResultSerializer,
+            404: OpenApiResponse(description="`not_found`: no such contact."),
+            409: OpenApiResponse(description="`not_opted_in`, `template_not_approved`; or "
+                                             "`idempotency_key_reused` (the key came with another body) and "
+                                             "`idempotency_in_progress` (its first request still runs)."),
+        },
         summary="Send one approved template to a contact (admins); a repeated Idempotency-Key returns the first answer",
     )
     def post(self, request: Request) -> Response:

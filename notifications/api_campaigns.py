@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,10 +30,12 @@ def _refused(exc: services.CampaignRefused) -> ApiError:
 
 
 class CampaignListApi(APIView):
+    pagination_class = PageNumberPagination
+
     @extend_schema(responses={200: CampaignSerializer(many=True)}, summary="Campaigns, newest first (admins)")
     def get(self, request: Request) -> Response:
         require_admin(request)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(Campaign.objects.select_related("template"), request, view=self)
         return paginator.get_paginated_response(CampaignSerializer(page, many=True).data)
 
@@ -64,11 +66,19 @@ class CampaignDetailApi(APIView):
         return Response(CampaignSerializer(_campaign(request, campaign_id)).data)
 
 
+REFUSED = OpenApiResponse(description="`invalid_state`: the campaign's state does not allow this (starting "
+                                      "one that ran, pausing a draft); `template_not_approved`, `quality_red` or "
+                                      "`account_restricted`: the template or number does not allow sending now.")
+
+
 class CampaignActionApi(APIView):
+    """POST …/campaigns/<id>/<action>/: start, pause, resume or cancel. Only pause reads a
+    body (its reason)."""
+
     action_name = "start"
 
-    @extend_schema(request=CampaignPauseSerializer, responses={200: CampaignSerializer},
-                   summary="Start, pause, resume or cancel a campaign (admins)")
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: REFUSED},
+                   summary="Start, resume or cancel a campaign (admins)")
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = _campaign(request, campaign_id)
         try:
@@ -86,29 +96,49 @@ class CampaignActionApi(APIView):
         return Response(CampaignSerializer(campaign).data)
 
 
+class CampaignPauseApi(CampaignActionApi):
+    action_name = "pause"
+
+    @extend_schema(request=CampaignPauseSerializer, responses={200: CampaignSerializer, 409: REFUSED},
+                   summary="Pause a running campaign, with a reason (admins)")
+    def post(self, request: Request, campaign_id: int) -> Response:
+        return super().post(request, campaign_id)
+
+
 class CampaignStatsApi(APIView):
     @extend_schema(responses={200: dict}, summary="Progress and delivery statistics (admins)")
     def get(self, request: Request, campaign_id: int) -> Response:
         return Response(campaign_stats(campaign=_campaign(request, campaign_id)))
 
 
+class CampaignRecipientSerializer(serializers.Serializer):
+    contact = serializers.IntegerField(source="contact_id")
+    wa_id = serializers.CharField(source="contact.wa_id")
+    state = serializers.CharField(help_text="The row's state: queued, sending, sent, skipped or failed.")
+    delivery = serializers.SerializerMethodField(
+        help_text="queued, sending, skipped, failed, or the message's status (pending, sent, delivered, read)."
+    )
+    replied = serializers.BooleanField(help_text="The customer wrote after it.")
+    message = serializers.IntegerField(source="message_id", allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.SerializerMethodField()
+
+    def get_delivery(self, row) -> str:
+        return recipient_delivery(row)
+
+    @extend_schema_field(inline_serializer("RecipientError", {"code": serializers.CharField(),
+                                                              "reason": serializers.CharField()}))
+    def get_error(self, row) -> dict[str, str]:
+        return recipient_failure(row)
+
+
 class CampaignRecipientsApi(APIView):
-    @extend_schema(responses={200: dict}, summary="Per-recipient delivery: sent, delivered, read, failed, replied")
+    pagination_class = PageNumberPagination
+
+    @extend_schema(responses={200: CampaignRecipientSerializer(many=True)},
+                   summary="Per-recipient delivery: sent, delivered, read, failed, replied (admins)")
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = _campaign(request, campaign_id)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(campaign_recipients(campaign=campaign), request, view=self) or []
-        rows = [
-            {
-                "contact": row.contact_id,
-                "wa_id": row.contact.wa_id,
-                "state": row.state,
-                "delivery": recipient_delivery(row),
-                "replied": bool(getattr(row, "replied", False)),
-                "message": row.message_id,
-                "sent_at": row.sent_at,
-                "error": recipient_failure(row),
-            }
-            for row in page
-        ]
-        return paginator.get_paginated_response(rows)
+        return paginator.get_paginated_response(CampaignRecipientSerializer(page, many=True).data)

@@ -12,10 +12,23 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from conversations.models import Contact
+from conversations.selectors import user_is_admin
 
 from .models import ConsentCategory, ConsentRecord, ConsentSource, TemplateCategory
 
 CATEGORIES = tuple(ConsentCategory.values)
+
+# Granted per user or group in the admin; admins have it.
+OPT_IN_PERMISSION = "notifications.record_opt_in"
+
+
+class ConsentRefused(Exception):
+    """A consent change a desk user may not record: `code` is `forbidden` or `invalid`."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 # Consent a template's category needs before a business-initiated send. Authentication
 # templates are transactional: the utility consent covers them.
@@ -79,6 +92,45 @@ def consent_opt_in(
 ) -> ConsentRecord:
     """Record an opt-in. Returns the new row, or the latest one when already opted in."""
     return _consent_change(contact=contact, category=category, opted_in=True, source=source, proof=proof, actor=actor)
+
+
+def user_may_record_opt_in(user: User | None) -> bool:
+    """Admins (superusers and the `admin` group) and the users granted
+    `notifications.record_opt_in`, directly or through a group."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user_is_admin(user) or user.has_perm(OPT_IN_PERMISSION)
+
+
+def consent_change_by_user(
+    *, contact: Contact, categories: tuple[str, ...], opted_in: bool, proof: str, actor: User, source: str
+) -> list[ConsentRecord]:
+    """Record a consent change a desk user passes on, for each of `categories`, in one
+    transaction. An opt-out is always recorded: it must be honoured whoever passes it on.
+    An opt-in needs `user_may_record_opt_in` (`ConsentRefused("forbidden")`) and proof of
+    where and how the customer gave it (`ConsentRefused("invalid")`). The caller has
+    checked that `actor` may see `contact`."""
+    proof = (proof or "").strip()
+    if opted_in:
+        if not user_may_record_opt_in(actor):
+            raise ConsentRefused(
+                "forbidden", "Recording an opt-in needs the record opt-in permission, which an admin grants."
+            )
+        if not proof:
+            raise ConsentRefused(
+                "invalid", "proof: say where and how the customer opted in (a form, a message, a document)."
+            )
+    change = consent_opt_in if opted_in else consent_opt_out
+    with transaction.atomic():
+        return [
+            change(contact=contact, category=category, source=source, proof=proof, actor=actor)
+            for category in categories
+        ]
+
+
+def consent_history(*, contact: Contact) -> QuerySet[ConsentRecord]:
+    """Every consent change of `contact`, newest first, with who recorded it."""
+    return ConsentRecord.objects.filter(contact=contact).select_related("actor").order_by("-id")
 
 
 def consent_category_for_template(template_category: str) -> str:

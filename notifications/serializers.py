@@ -4,13 +4,54 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import Campaign, MessageTemplate, TemplateCategory
+from conversations.serializers import ID_MAX
+
+from .models import Campaign, ConsentRecord, MessageTemplate, TemplateCategory
 from .models.templates import ParameterFormat
 
 
 class ConsentChangeSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=["marketing", "utility", "all"], default="all")
-    proof = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    proof = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000,
+        help_text="Where and how the customer gave or withdrew consent; required for an opt-in.",
+    )
+
+
+class ConsentCategoryStateSerializer(serializers.Serializer):
+    opted_in = serializers.BooleanField()
+    # DRF's metaclass moves declared fields out of the class, so this does not shadow `Field.source`.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="Where the latest change came from; empty when never asked."
+    )
+    at = serializers.DateTimeField(allow_null=True, help_text="When the latest change was recorded.")
+
+
+class ConsentStatesSerializer(serializers.Serializer):
+    marketing = ConsentCategoryStateSerializer()
+    utility = ConsentCategoryStateSerializer()
+
+
+class ContactConsentSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    consent = ConsentStatesSerializer(help_text="The current state per category.")
+
+
+class ConsentRecordSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, read_only=True,
+                                  help_text="The user who recorded it; null for the customer or an import.")
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["id", "category", "opted_in", "source", "proof", "actor", "created_at"]
+        read_only_fields = fields
+
+
+class NotificationResultSerializer(serializers.Serializer):
+    message = serializers.IntegerField()
+    conversation = serializers.IntegerField()
+    contact = serializers.IntegerField()
+    status = serializers.CharField(help_text="The message's delivery status.")
 
 
 class TemplateSerializer(serializers.ModelSerializer):
@@ -32,7 +73,7 @@ class TemplateCreateSerializer(serializers.Serializer):
 
 
 class TemplateFilterSerializer(serializers.Serializer):
-    number = serializers.IntegerField(required=False)
+    number = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     status = serializers.CharField(required=False)
     sync = serializers.BooleanField(required=False, default=False, help_text="Sync from WhatsApp first (admins).")
 

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.models import Contact
-from tests.factories import ContactFactory, NumberFactory
+from tests.factories import ContactFactory, ConversationFactory, NumberFactory
 
 URL = "/api/v1/contacts/"
 
@@ -19,9 +19,11 @@ def test_anonymous_cannot_list_or_create(number):
     assert not Contact.objects.exists()
 
 
-def test_search_by_name_and_wa_id(api, agent, number):
+def test_search_by_name_and_wa_id(api, agent, team, number):
     ada = ContactFactory(number=number, profile_name="Ada Lovelace", wa_id="447700900001")
     bob = ContactFactory(number=number, profile_name="Bob Builder", wa_id="447700900002")
+    for contact in (ada, bob):
+        ConversationFactory(contact=contact, team=team)
     api.force_authenticate(agent)
 
     by_name = api.get(URL, {"q": "lovelace"}).json()["results"]

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import Permission
+
 from conversations.models import Message
 from notifications.consent import consent_is_current, consent_opt_in
 from notifications.models import Campaign, ConsentRecord, IdempotencyKey
+from tests.factories import ConversationFactory
 from tests.notifications.test_campaigns import make_contacts
 
 PROMO = {"name": "promo", "language": "en", "parameters": {"first_name": "Ana", "discount": "20%"}}
 
 
-def test_opt_out_and_in_through_the_api_record_source_and_actor(api, agent, contact):
+def test_opt_out_and_in_through_the_api_record_source_and_actor(api, agent, team, contact):
+    # The agent sees the contact through a conversation of their team, and was granted opt-ins.
+    ConversationFactory(contact=contact, team=team)
+    agent.user_permissions.add(Permission.objects.get(codename="record_opt_in"))
     api.force_authenticate(agent)
     response = api.post(f"/api/v1/contacts/{contact.pk}/opt-in/", {"category": "marketing", "proof": "signed form 7"},
                         format="json")

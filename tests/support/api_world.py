@@ -1,0 +1,44 @@
+"""Objects every API operation can be pointed at, for the tests that sweep the whole API
+(schema conformance, malformed bodies): a queued conversation of the agent's team with its
+contact and a message, an approved template, a draft campaign and the agent's canned
+response, plus an API token per persona."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from agents.models import CannedResponse
+from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from tests.factories import ContactFactory, ConversationFactory, MessageFactory
+from tests.support import webhooks
+
+
+def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
+    """`headers`: the `Authorization` header per persona name; `path`: the value of each
+    path parameter of the schema (`conversation_id`, `contact_id`, `campaign_id`, `id`)."""
+    contact = ContactFactory(number=number, profile_name="Ada Customer", wa_id="447700900001")
+    conversation = ConversationFactory(contact=contact, team=team, status="queued", queued_at=timezone.now())
+    MessageFactory(conversation=conversation)
+    template = MessageTemplate.objects.create(
+        number=number, business_account_id=webhooks.WABA_ID, name="order_update", language="en",
+        category="UTILITY", components=[{"type": "BODY", "text": "Order {{1}} ships soon."}],
+        status=TemplateStatus.APPROVED, remote_id="9001",
+    )
+    campaign = Campaign.objects.create(name="Spring", number=number, template=template, created_by=admin)
+    canned = CannedResponse.objects.create(
+        scope=CannedResponse.Scope.PERSONAL, owner=agent, shortcut="hi", title="Hi", body="Hello!"
+    )
+    users = {"admin": admin, "supervisor": supervisor, "agent": agent, "outsider": outsider}
+    return {
+        "headers": {
+            name: {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+            for name, user in users.items()
+        },
+        "path": {
+            "conversation_id": conversation.pk,
+            "contact_id": contact.pk,
+            "campaign_id": campaign.pk,
+            "id": canned.pk,
+        },
+    }
