@@ -121,6 +121,12 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
         return DeliveryResult("skipped")
     if message.earlier_in_flight:
         return DeliveryResult("retry", ORDER_WAIT_SECONDS)
+    if message.conversation.contact.is_erased:
+        message_mark_failed(
+            message=message, code="erased", title="Contact erased",
+            details="This contact's personal data was erased; nothing can be sent to them.",
+        )
+        return DeliveryResult("failed")
     number = message.conversation.number
     if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
         return DeliveryResult("retry", 1.0)

@@ -56,6 +56,7 @@ from django.utils import timezone
 from agents.audit import audit_record
 
 from .models import (
+    ERASED_ID_PREFIX,
     Contact,
     ContactErasure,
     Conversation,
@@ -70,7 +71,7 @@ from .statuses import statuses_apply_pending
 log = logging.getLogger(__name__)
 
 ERASED = "[erased]"
-TOKEN_PREFIX = "erased-"
+TOKEN_PREFIX = ERASED_ID_PREFIX
 WAMID_PREFIX = "erased:"
 # WhatsApp redelivers a webhook for up to 7 days; message ids are kept a day longer.
 DEDUPE_HORIZON = timedelta(days=8)

@@ -85,6 +85,10 @@ class Channel(models.TextChoices):
     WEBCHAT = "webchat", "Web chat"
 
 
+# What an erased contact's identifiers start with (see conversations.erasure).
+ERASED_ID_PREFIX = "erased-"
+
+
 class Contact(models.Model):
     """A customer, per number: by WhatsApp id, or by business-scoped user id where Meta omits the phone."""
 
@@ -118,6 +122,11 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.profile_name or self.wa_id or self.user_id
+
+    @property
+    def is_erased(self) -> bool:
+        """Its personal data was erased: its identifiers are a token nothing can be sent to."""
+        return self.wa_id.startswith(ERASED_ID_PREFIX) or self.user_id.startswith(ERASED_ID_PREFIX)
 
     @property
     def first_name(self) -> str:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from agents.presence import presence_set
 from bots.demo import demo_flow_create, demo_orders_load, demo_policy_create
 from bots.models import BotSession, EscalationLedger, Handoff
+from conversations.delivery import message_deliver
 from conversations.erasure import ERASED, TOKEN_PREFIX, WAMID_PREFIX, contact_erase
 from conversations.models import (
     Contact,
@@ -375,6 +376,19 @@ def test_pending_outbound_messages_are_not_sent_after_erasure(number, admin_user
 
     pending.refresh_from_db()
     assert (pending.status, pending.error_code, pending.text) == ("failed", "erased", ERASED)
+
+
+def test_a_reply_typed_after_erasure_fails_instead_of_going_out(number, graph, admin_user):
+    conversation = ConversationFactory(contact__number=number, contact__wa_id=PHONE)
+    contact_erase(contact=conversation.contact, actor=admin_user)
+    late = MessageFactory(conversation=conversation, direction="out", sender_kind="agent", status="pending",
+                          provider_message_id=None, text="Are you still there?")
+
+    result = message_deliver(message_id=late.pk)
+
+    late.refresh_from_db()
+    assert (result.outcome, late.status, late.error_code) == ("failed", "failed", "erased")
+    assert graph.sent_messages() == []
 
 
 # --- the command, the admin action and the API ----------------------------------------------------
