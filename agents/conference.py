@@ -24,10 +24,9 @@ from django.utils import timezone
 
 from agents.audit import audit_record
 from agents.models import AgentProfile
-from agents.presence import agent_load, agent_updated_broadcast, profile_for
-from agents.routing import assignment_apply
+from agents.presence import agent_load, profile_for
 from config.realtime import broadcast_on_commit
-from config.tasking import enqueue_on_commit
+from conversations import lifecycle
 from conversations.events import conversation_event, conversation_groups, publish_conversation
 from conversations.models import Conversation, Message, Participant
 from conversations.selectors import conversations_visible_to, user_is_admin, user_is_supervisor_of
@@ -170,25 +169,18 @@ def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str
         if previous is not None and previous.pk == actor.pk:
             return conversation
         profile_for(actor)
-        profile = AgentProfile.objects.select_for_update().get(user_id=actor.pk)
-        if agent_load(user_id=actor.pk) >= profile.capacity:
+        profile = AgentProfile.objects.select_for_update(of=("self",)).select_related("user").get(user_id=actor.pk)
+        load = agent_load(user_id=actor.pk)
+        if load >= profile.capacity:
             raise ConferenceRefused("over_capacity", "You have no room for another conversation.")
-        if conversation.queued_at is None:
-            conversation.queued_at = timezone.now()
-            conversation.save(update_fields=["queued_at"])
-        assignment_apply(
+        lifecycle.conversation_assign(
             conversation=conversation, user=actor, actor=actor, kind="takeover", reason=reason,
-            data={"takeover": True},
+            data={"takeover": True}, profile=profile, load_before=load, previous_stays=True,
         )
         audit_record(actor=actor, action="conference.takeover", target=conversation,
                      changes={"assignee": [previous, actor]})
-        if previous is not None:
-            Participant.objects.create(conversation=conversation, user=previous, role=Participant.Role.PARTICIPANT)
-            agent_updated_broadcast(profile_for(previous))
-            enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=previous.pk)
         if _announce(conversation, f"{_name(actor)} joined the conversation."):
             conversation_event_record(conversation=conversation, kind="participant_announced", actor=actor)
-        publish_conversation(conversation)
     return conversation
 
 

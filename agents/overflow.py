@@ -7,11 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import ConversationRouting, TeamOverflow
-from agents.routing import queue_updated_broadcast
-from config.tasking import enqueue_on_commit
-from conversations.events import publish_conversation
+from conversations import lifecycle
 from conversations.models import Conversation
-from conversations.services import conversation_event_record
 
 
 def _steps(team_id: int, cache: dict[int, list[TeamOverflow]]) -> list[TeamOverflow]:
@@ -52,25 +49,16 @@ def overflow_sweep() -> int:
             if (now - routing.step_entered_at).total_seconds() < step.after_seconds:
                 continue
             previous_team = conversation.team_id
-            if step.target_team_id is not None:
-                conversation.team = step.target_team
-                conversation.save(update_fields=["team"])
             routing.overflow_step += 1
             routing.step_entered_at = now
             routing.any_agent = step.target_team_id is None
             routing.save(update_fields=["overflow_step", "step_entered_at", "any_agent"])
             target = step.target_team.name if step.target_team is not None else "any online agent"
-            conversation_event_record(
+            lifecycle.conversation_overflow(
                 conversation=conversation,
-                kind="overflowed",
-                from_status=conversation.status,
-                to_status=conversation.status,
+                team=step.target_team,
                 reason=f"No agent within {step.after_seconds}s; moved to {target}",
                 data={"from_team": previous_team, "to_team": step.target_team_id, "any_agent": routing.any_agent},
             )
-            publish_conversation(conversation)
-            queue_updated_broadcast(previous_team)
-            queue_updated_broadcast(step.target_team_id)
-            enqueue_on_commit("agents.tasks.queue_drain", team_id=step.target_team_id)
             moved += 1
     return moved

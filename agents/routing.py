@@ -8,6 +8,8 @@ conversation row (`SELECT … FOR UPDATE SKIP LOCKED`, so workers take different
 team row for round robin (its cursor), and the chosen agent's profile row (`FOR UPDATE`, serialising
 assignments per agent); the agent's load is then recounted from the database inside the
 lock. On SQLite the settings make every transaction IMMEDIATE, which serialises writers.
+Routing chooses the conversation and the agent; the assignment itself (its fields, event
+and publish) is `conversations.lifecycle.conversation_assign`, run under those locks.
 
 Queue order: priority (higher first), then time queued. A conversation nobody can take
 (skills, language) does not block the ones behind it.
@@ -22,18 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError, OperationalError, transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db import OperationalError, transaction
 
-from agents.models import AgentProfile, ConversationRouting, Team
-from agents.presence import agent_load, agent_updated_broadcast, online_profiles
-from agents.sla import first_response_due
-from config.realtime import SUPERVISORS_GROUP, publish, team_group
-from config.tasking import enqueue_on_commit
-from conversations.events import publish_conversation
-from conversations.models import Conversation, Participant
-from conversations.services import conversation_event_record
+from agents.models import AgentProfile, Team
+from agents.presence import agent_load, online_profiles
+from agents.queues import queue_updated_broadcast, queued_in_pool, routing_reset
+from conversations import lifecycle
+from conversations.models import Conversation
 
 # Candidates read per attempt: enough to look past conversations nobody online can take
 # and past the rows other workers are assigning.
@@ -46,91 +43,9 @@ log = logging.getLogger(__name__)
 
 _RETRY = object()
 
-
-def queued_in_pool(team_id: int | None) -> QuerySet[Conversation]:
-    """The queue of a team (`team_id`), or the "any online agent" pool (`None`): queued,
-    not on hold, in queue order."""
-    qs = Conversation.objects.filter(status=Conversation.Status.QUEUED, on_hold=False)
-    if team_id is None:
-        qs = qs.filter(Q(team__isnull=True) | Q(routing__any_agent=True))
-    else:
-        qs = qs.filter(team_id=team_id).filter(Q(routing__isnull=True) | Q(routing__any_agent=False))
-    return qs.order_by("-priority", "queued_at", "id")
-
-
-def queue_updated_broadcast(team_id: int | None) -> None:
-    """Publish `queue.updated` with the queue's length to the team and supervisors after
-    commit (counted at commit time)."""
-    groups = [SUPERVISORS_GROUP] + ([team_group(team_id)] if team_id is not None else [])
-
-    def send() -> None:
-        try:
-            queued = queued_in_pool(team_id).count()
-        except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
-            log.warning("queue.updated for team %s not sent: database busy", team_id)
-            return
-        publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued})
-
-    transaction.on_commit(send)
-
-
-def assignment_apply(
-    *,
-    conversation: Conversation,
-    user: Any,
-    actor: Any = None,
-    kind: str = "assigned",
-    reason: str = "",
-    data: dict | None = None,
-    profile: AgentProfile | None = None,
-    load_before: int | None = None,
-) -> Conversation:
-    """Make `user` the owner of `conversation` (caller holds the conversation's and the
-    agent profile's row locks inside its transaction and has checked capacity; callers
-    that counted the agent's load under the lock pass `profile` and `load_before`)."""
-    now = timezone.now()
-    previous_status = conversation.status
-    previous_assignee = conversation.assignee_id
-    conversation.status = Conversation.Status.ASSIGNED
-    conversation.assignee = user
-    conversation.assigned_at = now
-    conversation.on_hold = False
-    fields = ["status", "assignee", "assigned_at", "on_hold"]
-    if conversation.first_response_due_at is None and conversation.first_response_at is None:
-        conversation.first_response_due_at = first_response_due(
-            team=conversation.team, queued_at=conversation.queued_at or now
-        )
-        fields.append("first_response_due_at")
-    conversation.save(update_fields=fields)
-
-    Participant.objects.filter(
-        conversation=conversation, role=Participant.Role.OWNER, left_at__isnull=True
-    ).exclude(user=user).update(left_at=now)
-    updated = Participant.objects.filter(conversation=conversation, user=user, left_at__isnull=True).update(
-        role=Participant.Role.OWNER
-    )
-    if not updated:
-        Participant.objects.create(conversation=conversation, user=user, role=Participant.Role.OWNER, joined_at=now)
-    AgentProfile.objects.filter(user_id=user.pk).update(last_assigned_at=now)
-
-    wait = (now - conversation.queued_at).total_seconds() if conversation.queued_at else None
-    conversation_event_record(
-        conversation=conversation,
-        kind=kind,
-        actor=actor,
-        from_status=previous_status,
-        to_status=conversation.status,
-        reason=reason,
-        data={"assignee": user.pk, "previous_assignee": previous_assignee, "wait_seconds": wait, **(data or {})},
-    )
-    publish_conversation(conversation)
-    if previous_status == Conversation.Status.QUEUED:
-        queue_updated_broadcast(conversation.team_id)
-    if profile is not None and load_before is not None:
-        agent_updated_broadcast(profile, load=load_before + 1)
-    else:
-        agent_updated_broadcast(AgentProfile.objects.select_related("user").get(user_id=user.pk))
-    return conversation
+# Read by other modules from here too.
+__all__ = ["conversation_enqueue", "queue_drain", "queue_drain_all", "queue_drain_for_user", "queue_updated_broadcast",
+           "queued_in_pool", "routing_reset"]
 
 
 @dataclass
@@ -220,7 +135,7 @@ def assignment_attempt(*, team_id: int | None) -> Any:
             load = agent_load(user_id=profile.user_id)
             if profile.presence != AgentProfile.Presence.ONLINE or load >= profile.capacity:
                 return _RETRY
-            assignment_apply(
+            lifecycle.conversation_assign(
                 conversation=conversation, user=profile.user, reason="routing", profile=profile, load_before=load
             )
             if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
@@ -293,64 +208,23 @@ def conversation_enqueue(
     skills: list[str] | None = None,
     language: str = "",
 ) -> Conversation:
-    """Put a conversation in a team's queue (the conversation's team when `team` is None;
-    the "any online agent" pool when it has none), with the handoff's skills and language,
-    start its first-response clock, record an event, and try to assign it after commit.
-    A conversation already queued or assigned is returned unchanged."""
+    """Hand a conversation that is with the bot to a team's queue (the conversation's team
+    when `team` is None; the "any online agent" pool when it has none), with the handoff's
+    skills and language (`conversations.lifecycle.conversation_queue`: first-response
+    clock, event, one publish, a drain after commit). A conversation that is not with the
+    bot (already queued, assigned or resolved) is returned unchanged."""
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().select_related("contact").get(pk=conversation.pk)
-        if locked.status in (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED):
+        locked = Conversation.objects.select_for_update().select_related("contact", "team").get(pk=conversation.pk)
+        if locked.status != Conversation.Status.BOT:
             return locked
-        team = team or locked.team
-        now = timezone.now()
-        previous_status = locked.status
-        locked.status = Conversation.Status.QUEUED
-        locked.team = team
-        locked.priority = priority
-        locked.required_skills = sorted(set(skills or []))
-        locked.language = language or locked.language or locked.contact.language
-        locked.queued_at = now
-        locked.assignee = None
-        locked.assigned_at = None
-        locked.on_hold = False
-        locked.first_response_at = None
-        locked.first_response_due_at = first_response_due(team=team, queued_at=now)
-        locked.next_response_due_at = None
-        locked.save(
-            update_fields=[
-                "status", "team", "priority", "required_skills", "language", "queued_at", "assignee",
-                "assigned_at", "on_hold", "first_response_at", "first_response_due_at", "next_response_due_at",
-            ]
-        )
-        routing_reset(conversation=locked, team=team, reason=reason, at=now)
-        conversation_event_record(
+        lifecycle.conversation_queue(
             conversation=locked,
-            kind="queued",
-            actor_kind="bot" if previous_status == Conversation.Status.BOT else "system",
-            from_status=previous_status,
-            to_status=locked.status,
+            team=team or locked.team,
+            priority=priority,
+            skills=skills or [],
+            language=language or locked.language or locked.contact.language,
             reason=reason,
-            data={"team": team.pk if team else None, "priority": priority, "skills": locked.required_skills,
-                  "language": locked.language},
+            actor_kind="bot",
         )
-        publish_conversation(locked)
-        queue_updated_broadcast(team.pk if team else None)
-        enqueue_on_commit("agents.tasks.queue_drain", team_id=team.pk if team else None)
-        if team is not None and team.queue_messages_enabled:
-            enqueue_on_commit("agents.tasks.queue_message_send", countdown=2, conversation_id=locked.pk)
     conversation.refresh_from_db()
     return conversation
-
-
-def routing_reset(*, conversation: Conversation, team: Team | None, reason: str = "", at: datetime | None = None) -> None:
-    """Start the conversation's overflow list afresh at `team` (inside the caller's transaction)."""
-    ConversationRouting.objects.update_or_create(
-        conversation=conversation,
-        defaults={
-            "home_team": team,
-            "overflow_step": 0,
-            "step_entered_at": at or timezone.now(),
-            "any_agent": False,
-            "reason": reason,
-        },
-    )

@@ -2,7 +2,8 @@
 the figures reports read (first-response and resolution times).
 
 - First response: due at queue time plus the policy's target; met by the first agent
-  reply after queueing.
+  reply after queueing. Every entry into a queue (a handoff, a transfer to a team, a
+  reopen) and being taken straight from the bot starts a new one (`sla_clocks_started`).
 - Next response: while assigned, when the customer's last message is newer than the
   agent's last reply, due at that message plus the target.
 A breach is stored once per conversation, kind and due time (`SlaBreach`), marks the
@@ -47,6 +48,44 @@ def next_response_due(*, team: Team | None, customer_at: datetime) -> datetime |
     if team is None or team.sla_policy is None:
         return None
     return due_at(team=team, start=customer_at, seconds=team.sla_policy.next_response_seconds)
+
+
+# The clocks each lifecycle transition implies; conversations.lifecycle applies these field
+# values, so the timer rules live here only.
+
+
+def sla_clocks_started(*, team: Team | None, at: datetime) -> dict[str, datetime | None]:
+    """Entering a queue (or being taken straight from the bot) at `at` starts a new
+    first-response clock, due at `at` plus the team's target and met by the first agent
+    reply after it; a next-response clock still running stops."""
+    return {
+        "first_response_at": None,
+        "first_response_due_at": first_response_due(team=team, queued_at=at),
+        "next_response_due_at": None,
+    }
+
+
+def sla_clocks_on_assign(conversation: Conversation, *, at: datetime) -> dict[str, datetime | None]:
+    """An assignment starts the first-response clock from the queue time only when none
+    runs and none was met yet."""
+    if conversation.first_response_due_at is not None or conversation.first_response_at is not None:
+        return {}
+    return {"first_response_due_at": first_response_due(team=conversation.team, queued_at=conversation.queued_at or at)}
+
+
+def sla_clocks_stopped() -> dict[str, datetime | None]:
+    """Back with the bot: no agent target runs (what was met stays for reports)."""
+    return {"first_response_due_at": None, "next_response_due_at": None}
+
+
+def sla_clocks_cleared() -> dict[str, datetime | None]:
+    """Reopened to the bot: a new episode in which nothing has been measured yet."""
+    return {"first_response_at": None, "first_response_due_at": None, "next_response_due_at": None}
+
+
+def sla_clocks_on_resolve() -> dict[str, datetime | None]:
+    """Resolved: the next-response clock stops; the first-response figures stay for reports."""
+    return {"next_response_due_at": None}
 
 
 def response_times(conversation: Conversation) -> dict[str, Any]:

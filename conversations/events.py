@@ -5,22 +5,33 @@ Every service that changes a message or a conversation publishes through
 `publish_message` / `publish_conversation`, which send only after the write commits
 (config.realtime.broadcast_on_commit). Payloads carry ids and the fields the desk
 renders; the desk places them by id, so a repeated event replaces rather than duplicates.
+
+A conversation is published once per transaction however many writes in it touched the
+conversation (a handoff, a transfer, a takeover): its event is built at commit time from
+the committed row and goes to the union of everyone told along the way.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from django.db import DatabaseError, transaction
 
 from config.realtime import (
     SUPERVISORS_GROUP,
     agent_group,
     broadcast_on_commit,
     conversation_group,
+    publish,
     team_group,
 )
 
 from .models import Conversation, Message, Participant
+
+log = logging.getLogger(__name__)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -121,6 +132,104 @@ def publish_message(message: Message, type: str = "message.created") -> None:
     broadcast_on_commit(conversation_groups(message.conversation), message_event(message, type))
 
 
-def publish_conversation(conversation: Conversation, type: str = "conversation.updated") -> None:
-    """Send the conversation's event to everyone following it, after commit."""
-    broadcast_on_commit(conversation_groups(conversation), conversation_event(conversation, type))
+CREATED = "conversation.created"
+UPDATED = "conversation.updated"
+_PENDING = "_handoff_conversation_publishes"
+_PRUNE_AT = 256
+
+
+class _Batch:
+    """One conversation's event in one transaction: built once on commit, sent once to
+    each group."""
+
+    def __init__(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        self.entries: dict[frozenset[str], _Entry] = {}
+        self.started = False
+        self.event: dict[str, Any] | None = None
+        self.told: set[str] = set()
+
+    def live(self) -> bool:
+        return not self.started and any(entry.registered() for entry in self.entries.values())
+
+
+class _Entry:
+    """What the publishes made inside one set of open savepoints asked for. Each entry has
+    its own commit hook, so a rolled-back savepoint drops its entry (and the groups it
+    added) and nothing else."""
+
+    def __init__(self, batch: _Batch, context: frozenset[str]) -> None:
+        self.batch = batch
+        self.context = context
+        self.type = UPDATED
+        self.also: set[str] = set()
+        self.callback = self.send  # one identity to find among the connection's commit hooks
+
+    def merge(self, type: str, also: Iterable[str]) -> None:
+        if type == CREATED:  # a conversation created in this transaction is announced as created
+            self.type = type
+        self.also.update(also)
+
+    def registered(self) -> bool:
+        hooks = transaction.get_connection().run_on_commit
+        return any(hook[1] is self.callback for hook in hooks)
+
+    def send(self) -> None:
+        batch = self.batch
+        if not batch.started:
+            batch.started = True
+            pending = _pending_map()
+            if pending.get(batch.conversation_id) is batch:
+                del pending[batch.conversation_id]
+            try:
+                conversation = Conversation.objects.select_related("contact").filter(pk=batch.conversation_id).first()
+                groups = conversation_groups(conversation) if conversation is not None else []
+            except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
+                log.warning("conversation event for %s not sent: database busy", batch.conversation_id)
+                return
+            if conversation is None:
+                return
+            batch.event = conversation_event(conversation, self.type)
+        elif batch.event is None:
+            return
+        else:
+            groups = []
+        targets = [group for group in dict.fromkeys([*groups, *sorted(self.also)]) if group not in batch.told]
+        batch.told.update(targets)
+        if targets:
+            publish(targets, batch.event)
+
+
+def _pending_map() -> dict[int, _Batch]:
+    connection = transaction.get_connection()
+    pending = getattr(connection, _PENDING, None)
+    if pending is None:
+        pending = {}
+        setattr(connection, _PENDING, pending)
+    return pending
+
+
+def publish_conversation(
+    conversation: Conversation, type: str = UPDATED, *, also: Iterable[str] = ()
+) -> None:
+    """Send the conversation's event after commit to everyone following it then, and to the
+    groups in `also` (people a transition took it from). However often it is called in
+    one transaction, each group gets one event, built at commit time from the committed
+    row; `conversation.created` if the call that created it said so. Nothing is sent for
+    a rolled-back write, and groups added in a rolled-back savepoint are not told."""
+    connection = transaction.get_connection()
+    pending = _pending_map()
+    batch = pending.get(conversation.pk)
+    if batch is None or not batch.live():
+        if len(pending) >= _PRUNE_AT:
+            for key in [key for key, old in pending.items() if not old.live()]:
+                del pending[key]
+        batch = pending[conversation.pk] = _Batch(conversation.pk)
+    context = frozenset(connection.savepoint_ids) if connection.in_atomic_block else frozenset()
+    entry = batch.entries.get(context)
+    if entry is not None and entry.registered():
+        entry.merge(type, also)
+        return
+    entry = batch.entries[context] = _Entry(batch, context)
+    entry.merge(type, also)
+    transaction.on_commit(entry.callback)

@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from config.tasking import enqueue_on_commit
 
+from . import lifecycle
 from .events import publish_conversation, publish_message
-from .models import Channel, Contact, Conversation, Message, WebhookEvent, WhatsAppNumber
+from .models import Channel, Contact, Conversation, ConversationEvent, Message, WebhookEvent, WhatsAppNumber
 from .processing.summaries import as_dict, message_is_botable, message_summary, message_type
-from .services import conversation_event_record
 
 log = logging.getLogger(__name__)
 
@@ -152,52 +152,28 @@ def _conversation_open(
             with transaction.atomic():
                 if recent is not None:
                     return _conversation_reopen(recent, contact), "reopened"
-                conversation = Conversation.objects.create(
-                    number_id=contact.number_id,
-                    contact=contact,
-                    channel=channel,
-                    status=Conversation.Status.BOT,
-                    created_at=now,
-                    last_activity_at=now,
-                )
-                conversation_event_record(
-                    conversation=conversation,
-                    kind="created",
-                    actor_kind="contact",
-                    to_status=Conversation.Status.BOT,
-                    reason=reason,
-                )
-                return conversation, "created"
+                return lifecycle.conversation_start(contact=contact, channel=channel, reason=reason), "created"
         except (IntegrityError, _Lost):
             continue
     raise IntegrityError(f"could not open a conversation for contact {contact.pk}")
 
 
 def _conversation_reopen(conversation: Conversation, contact: Contact) -> Conversation:
-    previous_assignee = conversation.assignee_id
-    updated = Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.RESOLVED).update(
-        status=Conversation.Status.BOT,
-        resolved_at=None,
-        on_hold=False,
-        assignee=None,
-        assigned_at=None,
-        queued_at=None,
-        last_activity_at=timezone.now(),
+    """Reopen `conversation` to the bot, unless another delivery changed it first (`_Lost`)."""
+    locked = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation.pk, status=Conversation.Status.RESOLVED)
+        .first()
     )
-    if not updated:
+    if locked is None:
         raise _Lost
-    conversation.refresh_from_db()
-    conversation.contact = contact
-    conversation_event_record(
-        conversation=conversation,
-        kind="reopened",
-        actor_kind="contact",
-        from_status=Conversation.Status.RESOLVED,
-        to_status=Conversation.Status.BOT,
+    locked.contact = contact
+    return lifecycle.conversation_reopen(
+        conversation=locked,
+        to=Conversation.Status.BOT,
+        actor_kind=ConversationEvent.ActorKind.CONTACT,
         reason="customer wrote again",
-        data={"previous_assignee": previous_assignee} if previous_assignee else {},
     )
-    return conversation
 
 
 def conversation_for_contact(*, contact: Contact, channel: str = Channel.WHATSAPP) -> Conversation:
@@ -205,9 +181,7 @@ def conversation_for_contact(*, contact: Contact, channel: str = Channel.WHATSAP
     (status `bot`), with its timeline event and desk event. At most one is open per
     contact (a database constraint), also under concurrent calls."""
     with transaction.atomic():
-        conversation, opened = _conversation_open(contact=contact, channel=channel)
-        if opened:
-            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+        conversation, _ = _conversation_open(contact=contact, channel=channel)
         return conversation
 
 
@@ -341,7 +315,7 @@ def message_echo_record(
     try:
         with transaction.atomic():
             contact = contact_upsert(number=number, wa_id=to, user_id=to_user_id)
-            conversation, opened = _conversation_for_record(
+            conversation, _ = _conversation_for_record(
                 contact, reason="message sent from the business's own WhatsApp app"
             )
             stored = Message(
@@ -363,7 +337,7 @@ def message_echo_record(
                 raise _Duplicate from None
             _conversation_touch(conversation, text, sent_at, from_customer=False)
             publish_message(stored)
-            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+            publish_conversation(conversation)
     except _Duplicate:
         log.info("duplicate echo %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
         return None
@@ -419,12 +393,12 @@ def message_receive(
             contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
             rated = _rated_conversation(contact, message) if from_customer else None
             if rated is not None:
-                conversation, opened = rated, ""
+                conversation = rated
             elif from_customer:
-                conversation, opened = _conversation_open(contact=contact)
+                conversation, _ = _conversation_open(contact=contact)
             else:
                 why = "message from the business's own number" if own else "WhatsApp system notice"
-                conversation, opened = _conversation_for_record(contact, reason=why)
+                conversation, _ = _conversation_for_record(contact, reason=why)
             reply_to = (
                 Message.objects.filter(provider_message_id=str(context["id"])).only("pk").first()
                 if context.get("id")
@@ -451,7 +425,7 @@ def message_receive(
             if kind == "system" and not own:
                 _number_changed(contact, message)
             publish_message(stored)
-            publish_conversation(conversation, "conversation.created" if opened == "created" else "conversation.updated")
+            publish_conversation(conversation)
             if not from_customer:
                 log.info("message %s (%s) is not a customer's: stored, not answered", wamid, kind)
             elif (
