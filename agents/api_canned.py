@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,19 +48,31 @@ class CannedCreateInputSerializer(serializers.Serializer):
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
 
 
+class CannedFilterSerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True,
+                              help_text="The start of a shortcut or part of a title.")
+    conversation = serializers.IntegerField(required=False, help_text="Render each response for this conversation.")
+
+
 class CannedListApi(APIView):
     InputSerializer = CannedCreateInputSerializer
 
     @extend_schema(
         operation_id="canned_responses_list",
-        responses=inline_serializer("CannedResponseList", {"results": CannedOutput(many=True)}),
+        parameters=[CannedFilterSerializer],
+        responses={
+            200: inline_serializer("CannedResponseList", {"results": CannedOutput(many=True)}),
+            404: OpenApiResponse(description="`not_found`: no such conversation, or not one this user may see."),
+        },
     )
     def get(self, request):
-        responses = list(canned_responses_for(request.user, query=request.query_params.get("q", "")))
+        filters = CannedFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        responses = list(canned_responses_for(request.user, query=filters.validated_data.get("q", "")))
         data = []
         conversation = None
-        if request.query_params.get("conversation"):
-            conversation = conversation_for_user(request.user, request.query_params["conversation"])
+        if filters.validated_data.get("conversation") is not None:
+            conversation = conversation_for_user(request.user, filters.validated_data["conversation"])
         for response in responses:
             item = dict(CannedOutput(response).data)
             item["editable"] = canned_response_may_manage(request.user, response)
