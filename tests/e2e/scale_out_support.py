@@ -49,15 +49,24 @@ APP_SECRET = "scale-out-app-secret"
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float, every: float = 0.2, what: str = "") -> Any:
-    """Poll `check()` until it returns something truthy (returned); AssertionError after `timeout`."""
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    every: float = 0.2,
+    what: str = "",
+    state: Callable[[], Any] | None = None,
+) -> Any:
+    """Poll `check()` until it returns something truthy (returned); AssertionError after
+    `timeout`, saying what `state()` found then."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}")
+            found = f"; found: {state()}" if state is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}{found}")
         time.sleep(every)
 
 

@@ -97,6 +97,10 @@ def _stored(db, wamids) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _event_states(db) -> dict[str, int]:
+    return dict(db.rows("SELECT state, count(*) FROM conversations_webhookevent GROUP BY state"))
+
+
 def _new_message_frames(socket, texts):
     return lambda: {
         f["message"]["text"]
@@ -129,6 +133,7 @@ def test_two_daphnes_a_worker_and_beat_lose_nothing_and_send_nothing_twice(shape
         >= customer_ids,
         timeout=60,
         what="the desk socket on A to hear of every conversation assigned to the agent",
+        state=lambda: _conversations(db),
     )
     conversations = _conversations(db)
     assert {conversations[w][1:] for w in customer_ids} == {("assigned", shape.agent_id)}
@@ -205,7 +210,8 @@ def test_two_daphnes_a_worker_and_beat_lose_nothing_and_send_nothing_twice(shape
         rows = _outbound(db, batch)
         return len(rows) == len(batch) and all(status in SETTLED for _, _, status, _ in rows)
 
-    wait_until(batch_settled, timeout=120, every=0.5, what="every reply of the batch to be settled after the restart")
+    wait_until(batch_settled, timeout=120, every=0.5, what="every reply of the batch to be settled after the restart",
+               state=lambda: [(text, status) for _, text, status, _ in _outbound(db, batch) if status not in SETTLED])
     time.sleep(2.0)
     texts, wamids = graph.texts(), graph.wamids()
     twice = {t: texts[t] for t in batch if texts[t] > 1}
@@ -244,13 +250,13 @@ def test_two_daphnes_a_worker_and_beat_lose_nothing_and_send_nothing_twice(shape
     shape.redis.start()
 
     wait_until(lambda: _stored(db, during) == set(during), timeout=120, every=0.5,
-               what="every message received during the outage to be processed")
+               what="every message received during the outage to be processed", state=lambda: _event_states(db))
     wait_until(
         lambda: db.value("SELECT count(*) FROM conversations_webhookevent WHERE state = 'pending'") == 0,
         timeout=60,
         what="no webhook event left pending",
     )
-    states = dict(db.rows("SELECT state, count(*) FROM conversations_webhookevent GROUP BY state"))
+    states = _event_states(db)
     assert set(states) == {"processed"}, f"webhook events by state: {states}"
     newcomers = {wa_id for wa_id, _ in NEWCOMERS}
     wait_until(
@@ -289,7 +295,8 @@ def test_two_daphnes_a_worker_and_beat_lose_nothing_and_send_nothing_twice(shape
     def all_delivered() -> bool:
         return all(status == "delivered" for _, _, status, _ in _outbound(db))
 
-    wait_until(all_delivered, timeout=60, every=0.5, what="every outbound message to be delivered")
+    wait_until(all_delivered, timeout=60, every=0.5, what="every outbound message to be delivered",
+               state=lambda: [(text, status) for _, text, status, _ in _outbound(db) if status != "delivered"])
     time.sleep(1.0)
     outbound = _outbound(db)
     wamids = graph.wamids()
