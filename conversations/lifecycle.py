@@ -56,6 +56,7 @@ from agents.sla import (
     sla_clocks_started,
     sla_clocks_stopped,
 )
+from config import task_names
 from config.realtime import agent_group
 from config.tasking import enqueue_on_commit
 
@@ -117,7 +118,7 @@ def _queues_changed(*team_ids: int | None) -> None:
 
 
 def _drain(team: Team | None) -> None:
-    enqueue_on_commit("agents.tasks.queue_drain", team_id=team.pk if team is not None else None)
+    enqueue_on_commit(task_names.QUEUE_DRAIN, team_id=team.pk if team is not None else None)
 
 
 def _load_changed(user_id: int, *, profile: AgentProfile | None = None, load: int | None = None) -> None:
@@ -133,7 +134,7 @@ def _room_freed(user_id: int | None) -> None:
     if user_id is None:
         return
     _load_changed(user_id)
-    enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=user_id)
+    enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, user_id=user_id)
 
 
 def _participations_end(conversation: Conversation, *, at: datetime, only_owner: bool = False,
@@ -184,7 +185,7 @@ def _enter_queue(conversation: Conversation, *, team: Team | None, at: datetime,
 def _queued_consequences(conversation: Conversation, team: Team | None) -> None:
     _drain(team)
     if team is not None and team.queue_messages_enabled:
-        enqueue_on_commit("agents.tasks.queue_message_send", countdown=2, conversation_id=conversation.pk)
+        enqueue_on_commit(task_names.QUEUE_MESSAGE_SEND, countdown=2, conversation_id=conversation.pk)
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -394,7 +395,7 @@ def conversation_resolve(*, conversation: Conversation, actor: Any = None, note:
         _queues_changed(conversation.team_id)
     if from_status == Status.ASSIGNED:
         _room_freed(conversation.assignee_id)
-    enqueue_on_commit("agents.tasks.csat_request", conversation_id=conversation.pk)
+    enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
     return conversation
 
 

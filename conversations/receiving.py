@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config import task_names
 from config.tasking import enqueue_on_commit
 
 from . import lifecycle
@@ -433,7 +434,7 @@ def message_receive(
                 and conversation.status == Conversation.Status.BOT
                 and message_is_botable(kind)
             ):
-                enqueue_on_commit("bots.tasks.bot_turn", message_id=stored.pk)
+                enqueue_on_commit(task_names.BOT_TURN, message_id=stored.pk)
     except _Duplicate:
         log.info("duplicate message %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
         return None
