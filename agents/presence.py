@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, Team
+from config import task_names
 from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation
@@ -143,7 +144,7 @@ def _presence_change(profile: AgentProfile, presence: str, *, automatic: bool) -
     if changed:
         agent_updated_broadcast(profile)
         if presence == AgentProfile.Presence.ONLINE:
-            enqueue_on_commit("agents.tasks.queue_drain_for_agent", user_id=profile.user_id)
+            enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, user_id=profile.user_id)
 
 
 def agent_seen(*, user: Any) -> None:

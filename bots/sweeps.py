@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bots.inbound import ANSWERABLE_TYPES
 from bots.models import BotSession
+from config import task_names
 from config.tasking import dispatch
 from conversations.models import Conversation, Message
 
@@ -45,6 +46,6 @@ def unanswered_messages_sweep() -> int:
     dispatched = 0
     for conversation_id, message_id in newest.items():
         if claimed.get(conversation_id, 0) < message_id:
-            dispatch("bots.tasks.bot_turn", {"message_id": message_id})
+            dispatch(task_names.BOT_TURN, {"message_id": message_id})
             dispatched += 1
     return dispatched

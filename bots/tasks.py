@@ -8,11 +8,12 @@ from django.db import DatabaseError
 
 from bots.engine import turn
 from bots.sweeps import unanswered_messages_sweep
+from config import task_names
 from conversations.models import Message
 
 
 @shared_task(
-    name="bots.tasks.bot_turn",
+    name=task_names.BOT_TURN,
     autoretry_for=(DatabaseError,),
     retry_backoff=2,
     retry_backoff_max=30,
@@ -31,6 +32,6 @@ def bot_turn(message_id: int) -> None:
     turn(message=message)
 
 
-@shared_task(name="bots.tasks.sweep_unanswered_messages")
+@shared_task(name=task_names.BOT_SWEEP_UNANSWERED)
 def sweep_unanswered_messages() -> int:
     return unanswered_messages_sweep()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 
+from config import task_names
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -181,17 +183,17 @@ DELIVERY_SWEEP_EVERY_SECONDS = env.float("DELIVERY_SWEEP_EVERY_SECONDS", default
 # Periodic work (Celery beat in production; `manage.py run_embedded` runs the same
 # schedule in-process). Each entry: task name -> seconds between runs.
 PERIODIC_TASKS: dict[str, float] = {
-    "conversations.tasks.sweep_webhook_events": WEBHOOK_SWEEP_EVERY_SECONDS,
-    "agents.tasks.routing_sweep": 10,
-    "agents.tasks.presence_sweep": 30,
-    "agents.tasks.sla_sweep": 30,
-    "agents.tasks.queue_messages_sweep": 60,
-    "conversations.delivery_tasks.sweep_pending_messages": DELIVERY_SWEEP_EVERY_SECONDS,
-    "notifications.tasks.campaigns_tick": 15,
-    "notifications.tasks.templates_sync_all": 3600,
-    "bots.tasks.sweep_unanswered_messages": 30,
-    "conversations.tasks.retention_apply": 24 * 3600,
-    "agents.tasks.audit_prune": 24 * 3600,
+    task_names.WEBHOOK_SWEEP: WEBHOOK_SWEEP_EVERY_SECONDS,
+    task_names.ROUTING_SWEEP: 10,
+    task_names.PRESENCE_SWEEP: 30,
+    task_names.SLA_SWEEP: 30,
+    task_names.QUEUE_MESSAGES_SWEEP: 60,
+    task_names.MESSAGES_SWEEP_PENDING: DELIVERY_SWEEP_EVERY_SECONDS,
+    task_names.CAMPAIGNS_TICK: 15,
+    task_names.TEMPLATES_SYNC_ALL: 3600,
+    task_names.BOT_SWEEP_UNANSWERED: 30,
+    task_names.RETENTION_APPLY: 24 * 3600,
+    task_names.AUDIT_PRUNE: 24 * 3600,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()

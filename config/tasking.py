@@ -1,7 +1,7 @@
 """Enqueue tasks after commit, by name, in the mode the settings choose.
 
-Services call `enqueue_on_commit("app.tasks.name", key=value)`; nothing is enqueued for
-a rolled-back write. Tasks take ids as keyword arguments, re-fetch and call one service,
+Services call `enqueue_on_commit(task_names.NAME, key=value)` with the task's registered
+name from `config.task_names`; nothing is enqueued for a rolled-back write. Tasks take ids as keyword arguments, re-fetch and call one service,
 so running one twice is harmless.
 
 Modes (`settings.TASKS_MODE`):

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config import task_names
 from config.tasking import dispatch, enqueue_on_commit
 
 from .models import WebhookEvent, WhatsAppNumber
@@ -32,9 +33,6 @@ from .statuses import statuses_apply_waiting
 
 log = logging.getLogger(__name__)
 
-PROCESS_TASK = "conversations.tasks.process_webhook_event"
-# Intake's task: events stored within a few milliseconds share one (config.publisher).
-PROCESS_BATCH_TASK = "conversations.tasks.process_webhook_events"
 # Attempts at processing one event before it is marked failed (a body that keeps
 # crashing its worker must not be retried for ever).
 MAX_ATTEMPTS = 5
@@ -226,7 +224,8 @@ def webhook_event_store(*, body: bytes, signature: str) -> WebhookEvent:
     """Store a signed webhook body as received (one INSERT, its own transaction) and
     enqueue its processing once committed."""
     event = WebhookEvent.objects.create(body=body, signature=signature[:100])
-    enqueue_on_commit(PROCESS_BATCH_TASK, coalesce="event_ids", event_ids=[event.pk])
+    # Events stored within a few milliseconds share one batch task (config.publisher).
+    enqueue_on_commit(task_names.WEBHOOK_PROCESS_BATCH, coalesce="event_ids", event_ids=[event.pk])
     return event
 
 
@@ -289,7 +288,7 @@ def webhook_event_reprocess(*, event_ids: list[int]) -> int:
             state=WebhookEvent.State.PENDING, attempts=0, processed_at=None, errors=[]
         )
         for event_id in ids:
-            enqueue_on_commit(PROCESS_TASK, event_id=event_id)
+            enqueue_on_commit(task_names.WEBHOOK_PROCESS, event_id=event_id)
     return len(ids)
 
 
@@ -304,7 +303,7 @@ def webhook_events_sweep() -> int:
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     for event_id in ids:
-        dispatch(PROCESS_TASK, {"event_id": event_id})
+        dispatch(task_names.WEBHOOK_PROCESS, {"event_id": event_id})
     if ids:
         log.info("sweep dispatched %d pending webhook event(s)", len(ids))
     statuses_apply_waiting(older_than_seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)

@@ -9,18 +9,20 @@ import logging
 
 from celery import shared_task
 
+from config import task_names
+
 from . import intake
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="conversations.tasks.process_webhook_event")
+@shared_task(name=task_names.WEBHOOK_PROCESS)
 def process_webhook_event(event_id: int) -> str:
     """Process stored webhook event `event_id` (skipped if done or held by another worker)."""
     return intake.webhook_event_process(event_id=event_id)
 
 
-@shared_task(name="conversations.tasks.process_webhook_events")
+@shared_task(name=task_names.WEBHOOK_PROCESS_BATCH)
 def process_webhook_events(event_ids: list[int]) -> list[str]:
     """Process stored webhook events one after another, each as `process_webhook_event`
     does (intake publishes the events stored within a few milliseconds as one task). One
@@ -35,13 +37,13 @@ def process_webhook_events(event_ids: list[int]) -> list[str]:
     return states
 
 
-@shared_task(name="conversations.tasks.sweep_webhook_events")
+@shared_task(name=task_names.WEBHOOK_SWEEP)
 def sweep_webhook_events() -> int:
     """Dispatch events still pending after WEBHOOK_SWEEP_AFTER_SECONDS; apply waiting statuses."""
     return intake.webhook_events_sweep()
 
 
-@shared_task(name="conversations.tasks.retention_apply")
+@shared_task(name=task_names.RETENTION_APPLY)
 def retention_apply() -> dict[str, int]:
     """Daily: delete or anonymise data older than its retention setting, and finish recent
     erasures (conversations.retention)."""

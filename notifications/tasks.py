@@ -8,6 +8,7 @@ import threading
 from celery import shared_task
 from django.conf import settings
 
+from config import task_names
 from config.tasking import dispatch
 from conversations.models import WhatsAppNumber
 
@@ -17,13 +18,13 @@ from .models import Campaign
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="notifications.tasks.apply_platform_event")
+@shared_task(name=task_names.PLATFORM_EVENT_APPLY)
 def apply_platform_event(event_id: int) -> bool:
     """Apply a stored PlatformEvent (template, number health, account, user preferences)."""
     return platform.platform_event_handle(event_id=event_id)
 
 
-@shared_task(name="notifications.tasks.templates_sync_number")
+@shared_task(name=task_names.TEMPLATES_SYNC_NUMBER)
 def templates_sync_number(number_id: int) -> dict | None:
     number = WhatsAppNumber.objects.filter(pk=number_id).first()
     if number is None or not number.business_account_id:
@@ -31,7 +32,7 @@ def templates_sync_number(number_id: int) -> dict | None:
     return template_sync.templates_sync(number=number)
 
 
-@shared_task(name="notifications.tasks.templates_sync_all")
+@shared_task(name=task_names.TEMPLATES_SYNC_ALL)
 def templates_sync_all() -> int:
     """Periodic: sync every number's business account once (numbers sharing an account once)."""
     seen: set[str] = set()
@@ -48,22 +49,22 @@ def templates_sync_all() -> int:
     return synced
 
 
-@shared_task(bind=True, name="notifications.tasks.campaign_run", ignore_result=True)
+@shared_task(bind=True, name=task_names.CAMPAIGN_RUN, ignore_result=True)
 def campaign_run(self, campaign_id: int) -> None:
     """Send a slice of a running campaign, then schedule the next slice."""
     again = campaign_sending.campaign_run_slice(campaign_id=campaign_id)
     if again is None:
         return
     if settings.TASKS_MODE == "thread":
-        timer = threading.Timer(again, dispatch, args=("notifications.tasks.campaign_run", {"campaign_id": campaign_id}))
+        timer = threading.Timer(again, dispatch, args=(task_names.CAMPAIGN_RUN, {"campaign_id": campaign_id}))
         timer.daemon = True
         timer.start()
     elif not self.request.is_eager:
-        dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id}, countdown=again)
+        dispatch(task_names.CAMPAIGN_RUN, {"campaign_id": campaign_id}, countdown=again)
     # In-process eager runs (tests) leave the rest to campaigns_tick.
 
 
-@shared_task(name="notifications.tasks.campaigns_tick", ignore_result=True)
+@shared_task(name=task_names.CAMPAIGNS_TICK, ignore_result=True)
 def campaigns_tick() -> int:
     """Periodic: start scheduled campaigns that are due, put back rows of crashed workers,
     and keep every running campaign moving (a slice already running makes a kick a no-op)."""
@@ -72,5 +73,5 @@ def campaigns_tick() -> int:
     running = list(Campaign.objects.filter(state=Campaign.State.RUNNING).values_list("pk", flat=True))
     for campaign_id in running:
         for _ in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
-            dispatch("notifications.tasks.campaign_run", {"campaign_id": campaign_id})
+            dispatch(task_names.CAMPAIGN_RUN, {"campaign_id": campaign_id})
     return len(running)

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.models import QualityRating, WhatsAppNumber
 
@@ -157,7 +158,7 @@ def _pause_campaigns(template: MessageTemplate) -> None:
 
 def _resync(number: WhatsAppNumber | None) -> None:
     if number is not None:
-        enqueue_on_commit("notifications.tasks.templates_sync_number", number_id=number.pk)
+        enqueue_on_commit(task_names.TEMPLATES_SYNC_NUMBER, number_id=number.pk)
 
 
 def template_status_apply(*, waba: str, number: WhatsAppNumber | None, value: dict) -> MessageTemplate | None:

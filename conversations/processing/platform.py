@@ -10,12 +10,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from config import task_names
 from config.tasking import enqueue_on_commit
 
 from ..models import PlatformEvent, WebhookEvent, WhatsAppNumber
 from .summaries import as_dict
-
-APPLY_TASK = "notifications.tasks.apply_platform_event"
 
 
 def platform_dedupe_key(*, field: str, value: Any, business_account_id: str) -> str:
@@ -56,5 +55,5 @@ def platform_event_record(
                 )
         except IntegrityError:
             return None
-        enqueue_on_commit(APPLY_TASK, event_id=event.pk)
+        enqueue_on_commit(task_names.PLATFORM_EVENT_APPLY, event_id=event.pk)
         return event

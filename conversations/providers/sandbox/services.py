@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.models import WhatsAppNumber
 
@@ -26,7 +27,6 @@ from . import graph
 from .hooks import unix_now
 from .models import Phone, PhoneMessage, Template
 
-TASKS = "conversations.providers.sandbox.tasks"
 TYPING_SECONDS = 25
 WA_ID = re.compile(r"^[1-9]\d{5,14}$")
 USERNAME = re.compile(r"^@?[A-Za-z0-9._]{3,35}$")
@@ -161,7 +161,7 @@ def customer_message_send(
         webhook_url=webhook_url,
     )
     Phone.objects.filter(pk=phone.pk).update(last_sent_at=timezone.now())
-    enqueue_on_commit(f"{TASKS}.post_customer_message", message_id=created.pk)
+    enqueue_on_commit(task_names.SANDBOX_POST_CUSTOMER_MESSAGE, message_id=created.pk)
     return created
 
 
@@ -187,7 +187,7 @@ def phone_messages_seen(*, phone: Phone, message_ids: list[int]) -> int:
     for pk in seen:
         if PhoneMessage.objects.filter(pk=pk, seen_at__isnull=True).update(seen_at=now):
             claimed += 1
-            enqueue_on_commit(f"{TASKS}.post_read_status", message_id=pk)
+            enqueue_on_commit(task_names.SANDBOX_POST_READ_STATUS, message_id=pk)
     return claimed
 
 
@@ -275,7 +275,7 @@ def graph_message_accept(*, number: WhatsAppNumber, body: dict[str, Any], webhoo
         webhook_url=webhook_url,
     )
     Phone.objects.filter(pk=phone.pk).update(business_typing_until=None)
-    enqueue_on_commit(f"{TASKS}.post_delivery_statuses", message_id=message.pk)
+    enqueue_on_commit(task_names.SANDBOX_POST_DELIVERY_STATUSES, message_id=message.pk)
     contact = {"input": str(body.get("to") or body.get("recipient"))}
     contact["wa_id" if body.get("to") else "user_id"] = phone.wa_id if body.get("to") else phone.user_id
     result: dict[str, Any] = {"id": message.wamid}
@@ -348,7 +348,7 @@ def template_create(*, business_account_id: str, body: dict[str, Any], webhook_u
             f"There is already {language} content for the template {name}. Create a new template and try again."
         ) from None
     enqueue_on_commit(
-        f"{TASKS}.review_template", countdown=settings.SANDBOX_TEMPLATE_REVIEW_SECONDS, template_id=template.pk
+        task_names.SANDBOX_REVIEW_TEMPLATE, countdown=settings.SANDBOX_TEMPLATE_REVIEW_SECONDS, template_id=template.pk
     )
     return template
 

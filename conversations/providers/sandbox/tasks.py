@@ -11,6 +11,7 @@ import logging
 import httpx
 from celery import shared_task
 
+from config import task_names
 from conversations.models import WhatsAppNumber
 
 from . import hooks, services
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (httpx.TransportError,), "max_retries": 3, "retry_backoff": 1, "retry_backoff_max": 10}
 
 
-@shared_task
+@shared_task(name=task_names.SANDBOX_POST_CUSTOMER_MESSAGE)
 def post_customer_message(*, message_id: int) -> None:
     """Post a customer's message as a `messages` webhook and record the endpoint's answer
     (an unreachable endpoint shows on the phone as a failed message)."""
@@ -48,7 +49,7 @@ def _post_status(message: PhoneMessage, status: str) -> None:
     services.business_message_advance(message_id=message.pk, status=status)
 
 
-@shared_task(**RETRY)
+@shared_task(name=task_names.SANDBOX_POST_DELIVERY_STATUSES, **RETRY)
 def post_delivery_statuses(*, message_id: int) -> None:
     """A business message reached the phone: post `sent`, then `delivered`."""
     message = PhoneMessage.objects.select_related("phone__number").filter(pk=message_id).first()
@@ -60,7 +61,7 @@ def post_delivery_statuses(*, message_id: int) -> None:
             _post_status(message, status)
 
 
-@shared_task(**RETRY)
+@shared_task(name=task_names.SANDBOX_POST_READ_STATUS, **RETRY)
 def post_read_status(*, message_id: int) -> None:
     """The customer saw a business message: post `read`."""
     message = PhoneMessage.objects.select_related("phone__number").filter(pk=message_id).first()
@@ -69,7 +70,7 @@ def post_read_status(*, message_id: int) -> None:
     _post_status(message, PhoneMessage.Status.READ)
 
 
-@shared_task(**RETRY)
+@shared_task(name=task_names.SANDBOX_REVIEW_TEMPLATE, **RETRY)
 def review_template(*, template_id: int) -> None:
     """Approve (or reject) a pending template and post `message_template_status_update`.
 
