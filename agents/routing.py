@@ -214,7 +214,9 @@ def conversation_enqueue(
     clock, event, one publish, a drain after commit). A conversation that is not with the
     bot (already queued, assigned or resolved) is returned unchanged."""
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().select_related("contact", "team").get(pk=conversation.pk)
+        locked = (
+            Conversation.objects.select_for_update(of=("self",)).select_related("contact", "team").get(pk=conversation.pk)
+        )
         if locked.status != Conversation.Status.BOT:
             return locked
         lifecycle.conversation_queue(

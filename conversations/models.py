@@ -3,6 +3,9 @@
 Invariants held by database constraints rather than by checks in code:
 - one contact per number and WhatsApp id, and per number and business-scoped user id;
 - at most one open (not resolved) conversation per contact;
+- an assigned conversation has an assignee, one with the bot or queued has none (a
+  resolved one keeps whoever had it); it has `resolved_at` exactly when resolved; only an
+  assigned conversation is on hold (conversations.lifecycle sets them together);
 - a provider message id is stored once;
 - a status (message id, status) pair is stored once.
 """
@@ -133,6 +136,22 @@ class Contact(models.Model):
         return (self.profile_name or "").split(" ")[0]
 
 
+def assignee_deleted(collector, field, sub_objs, using):
+    """`on_delete` of a conversation's assignee: deleting a user who holds an open
+    (assigned) conversation is refused until it is transferred, resolved or handed back,
+    since an assigned conversation always has an assignee; the conversations they handled
+    before keep no assignee (SET_NULL)."""
+    held = sub_objs.filter(status="assigned") if isinstance(sub_objs, models.QuerySet) else [
+        obj for obj in sub_objs if obj.status == "assigned"
+    ]
+    held = list(held)
+    if held:
+        raise models.ProtectedError(
+            "This user holds open conversations: transfer, resolve or hand them back first.", held
+        )
+    models.SET_NULL(collector, field, sub_objs, using)
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         BOT = "bot", "With the bot"
@@ -152,7 +171,7 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=assignee_deleted,
         related_name="assigned_conversations",
     )
     priority = models.SmallIntegerField(default=0, help_text="Higher is served first.")
@@ -186,6 +205,24 @@ class Conversation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["contact"], condition=~Q(status="resolved"), name="one_open_conversation_per_contact"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="assigned", assignee__isnull=False)
+                | Q(status__in=["bot", "queued"], assignee__isnull=True)
+                | Q(status="resolved"),
+                name="conversation_assigned_has_assignee",
+                violation_error_message="An assigned conversation has an assignee; one with the bot or queued has none.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="resolved", resolved_at__isnull=False)
+                | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
+                name="conversation_resolved_has_resolved_at",
+                violation_error_message="A conversation has a resolution time exactly when it is resolved.",
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hold=False) | Q(status="assigned"),
+                name="conversation_on_hold_only_assigned",
+                violation_error_message="Only an assigned conversation can be on hold.",
             ),
         ]
 

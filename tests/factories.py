@@ -62,6 +62,14 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     contact = factory.SubFactory(ContactFactory)
     number = factory.LazyAttribute(lambda o: o.contact.number)
     status = Conversation.Status.BOT
+    # Database constraints: an assigned conversation has an assignee, a resolved one its
+    # resolution time.
+    assignee = factory.Maybe(
+        factory.LazyAttribute(lambda o: o.status == Conversation.Status.ASSIGNED),
+        yes_declaration=factory.SubFactory(UserFactory),
+        no_declaration=None,
+    )
+    resolved_at = factory.LazyAttribute(lambda o: timezone.now() if o.status == Conversation.Status.RESOLVED else None)
     last_customer_message_at = factory.LazyFunction(timezone.now)
     window_expires_at = factory.LazyAttribute(
         lambda o: o.last_customer_message_at + timezone.timedelta(hours=24) if o.last_customer_message_at else None

@@ -168,7 +168,9 @@ def test_token_authentication(agent, team_conversation, other_conversation):
 def test_list_query_count_stays_constant(api, agent, number, team, django_assert_max_num_queries):
     def add(count):
         for _ in range(count):
-            conversation = ConversationFactory(contact=ContactFactory(number=number), team=team, assignee=agent)
+            conversation = ConversationFactory(
+                contact=ContactFactory(number=number), team=team, status="assigned", assignee=agent
+            )
             join(conversation, agent)
 
     api.force_authenticate(agent)

@@ -35,7 +35,7 @@ def test_agent_sees_own_team_but_not_other_team_or_teamless(
 
 
 def test_agent_sees_conversation_of_another_team_assigned_to_them(agent, other_conversation):
-    other_conversation.assignee = agent
+    other_conversation.assignee, other_conversation.status = agent, "assigned"
     other_conversation.save()
 
     assert other_conversation.id in visible_ids(agent)
@@ -84,7 +84,7 @@ def test_inactive_or_anonymous_user_sees_nothing(agent, team_conversation):
 
 def test_several_memberships_never_duplicate_rows(agent, supervisor, team, team_conversation):
     team.supervisors.add(agent)
-    team_conversation.assignee = agent
+    team_conversation.assignee, team_conversation.status = agent, "assigned"
     team_conversation.save()
     join(team_conversation, agent)
 
@@ -124,9 +124,9 @@ def test_reply_to_someone_elses_conversation_needs_a_part_in_it(agent, teammate,
 
 def _add_conversations(number, team, count):
     for _ in range(count):
-        conversation = ConversationFactory(contact=ContactFactory(number=number), team=team)
-        conversation.assignee = UserFactory()
-        conversation.save()
+        conversation = ConversationFactory(
+            contact=ContactFactory(number=number), team=team, status="assigned", assignee=UserFactory()
+        )
         join(conversation, UserFactory())
         join(conversation, conversation.assignee)
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from agents import services
 from agents.conference import conversation_takeover
@@ -17,7 +18,7 @@ from bots.demo import demo_policy_create
 from bots.handoff import handoff_trigger
 from config.realtime import agent_group, conversation_group, team_group
 from conversations.events import publish_conversation
-from conversations.models import ConversationEvent
+from conversations.models import Conversation, ConversationEvent
 from conversations.receiving import message_receive
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import webhooks
@@ -247,3 +248,75 @@ def test_a_rolled_back_transaction_leaves_nothing_to_merge_into(held, teammate, 
         publish_conversation(held)
 
     assert conversation_events(ear) == []
+
+
+IMPOSSIBLE = {
+    "assigned to nobody": {"status": "assigned", "assignee": None},
+    "queued with an assignee": {"status": "queued", "assignee": True},
+    "with the bot and an assignee": {"status": "bot", "assignee": True},
+    "resolved without a time": {"status": "resolved", "resolved_at": None},
+    "open with a resolution time": {"status": "assigned", "assignee": True, "resolved_at": T0},
+    "queued on hold": {"status": "queued", "on_hold": True},
+}
+
+
+@pytest.mark.parametrize("fields", IMPOSSIBLE.values(), ids=IMPOSSIBLE.keys())
+def test_the_database_refuses_a_state_no_transition_makes(number, agent, fields):
+    fields = dict(fields)
+    if fields.get("assignee") is True:
+        fields["assignee"] = agent
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ConversationFactory(contact__number=number, number=number, **fields)
+    assert not Conversation.objects.exists()
+
+
+def test_an_agent_holding_a_conversation_cannot_be_deleted_until_it_is_resolved(
+    held, number, team, agent, django_capture_on_commit_callbacks
+):
+    earlier = ConversationFactory(contact__number=number, number=number, team=team, status="resolved", assignee=agent)
+    with pytest.raises(ProtectedError), transaction.atomic():
+        agent.delete()
+    assert Conversation.objects.get(pk=held.pk).assignee == agent
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_resolve(conversation=held, actor=agent)
+    agent.delete()
+
+    assert list(Conversation.objects.filter(pk__in=[held.pk, earlier.pk]).values_list("assignee", flat=True)) == [
+        None, None
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_brings_older_rows_within_the_constraints(number, agent):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = ("conversations", "0003_contact_created_by"), ("conversations", "0004_conversation_lifecycle_constraints")
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    old = executor.loader.project_state([before]).apps
+    OldConversation = old.get_model("conversations", "Conversation")
+
+    def row(wa_id, **fields):
+        contact = old.get_model("conversations", "Contact").objects.create(number_id=number.pk, wa_id=wa_id)
+        return OldConversation.objects.create(number_id=number.pk, contact=contact, **fields).pk
+
+    orphan = row("15550000001", status="assigned", assignee=None, on_hold=True)
+    stale = row("15550000002", status="queued", assignee_id=agent.pk, assigned_at=T0)
+    unresolved = row("15550000003", status="resolved", resolved_at=None, last_activity_at=T0)
+    reopened = row("15550000004", status="bot", resolved_at=T0)
+    held = row("15550000005", status="assigned", assignee_id=agent.pk, on_hold=True)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([after])
+
+    rows = {c.pk: c for c in Conversation.objects.all()}
+    assert (rows[orphan].status, rows[orphan].assignee_id, rows[orphan].on_hold) == ("queued", None, False)
+    assert rows[orphan].queued_at is not None
+    event = ConversationEvent.objects.get(conversation_id=orphan)
+    assert (event.kind, event.from_status, event.to_status) == ("queued", "assigned", "queued")
+    assert (rows[stale].assignee_id, rows[stale].assigned_at) == (None, None)
+    assert rows[unresolved].resolved_at == T0
+    assert rows[reopened].resolved_at is None
+    assert (rows[held].status, rows[held].assignee_id, rows[held].on_hold) == ("assigned", agent.pk, True)

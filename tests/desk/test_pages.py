@@ -74,7 +74,7 @@ def test_catch_up_since_returns_changes_including_resolved(api, agent, conversat
     first = api.get("/api/v1/desk/conversations/").json()
     assert api.get("/api/v1/desk/conversations/", {"since": first["server_time"]}).json()["results"] == []
     conversation.status = "resolved"
-    conversation.last_activity_at = timezone.now()
+    conversation.resolved_at = conversation.last_activity_at = timezone.now()
     conversation.save()
     changed = api.get("/api/v1/desk/conversations/", {"since": first["server_time"]}).json()["results"]
     assert [(r["id"], r["status"]) for r in changed] == [(conversation.pk, "resolved")]

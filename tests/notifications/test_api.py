@@ -35,7 +35,7 @@ def test_consent_api_needs_authentication(api, contact):
 
 def test_template_message_through_the_conversation_api(api, graph, agent, conversation, contact, promo_template,
                                                        django_capture_on_commit_callbacks):
-    conversation.assignee = agent
+    conversation.assignee, conversation.status = agent, "assigned"
     conversation.save()
     api.force_authenticate(agent)
     url = f"/api/v1/conversations/{conversation.pk}/messages/"
