@@ -21,7 +21,42 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from config.refusals import Refused
+
 log = logging.getLogger(__name__)
+
+# Every refusal code's one HTTP status, for every endpoint that answers it (the README's
+# error list). A code missing here answers 400.
+REFUSAL_STATUS: dict[str, int] = {
+    "invalid": status.HTTP_400_BAD_REQUEST,
+    "template_invalid": status.HTTP_400_BAD_REQUEST,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "not_found": status.HTTP_404_NOT_FOUND,
+    # messaging rules
+    "window_closed": status.HTTP_409_CONFLICT,
+    "not_opted_in": status.HTTP_409_CONFLICT,
+    "template_not_approved": status.HTTP_409_CONFLICT,
+    # what exists already or the state does not allow
+    "contact_exists": status.HTTP_409_CONFLICT,
+    "template_exists": status.HTTP_409_CONFLICT,
+    "invalid_state": status.HTTP_409_CONFLICT,
+    "quality_red": status.HTTP_409_CONFLICT,
+    "account_restricted": status.HTTP_409_CONFLICT,
+    "idempotency_key_reused": status.HTTP_409_CONFLICT,
+    "idempotency_in_progress": status.HTTP_409_CONFLICT,
+    # desk actions and conference chats
+    "invalid_status": status.HTTP_409_CONFLICT,
+    "over_capacity": status.HTTP_409_CONFLICT,
+    "not_in_team": status.HTTP_409_CONFLICT,
+    "conflict": status.HTTP_409_CONFLICT,
+    "owner_must_transfer": status.HTTP_409_CONFLICT,
+    "not_participant": status.HTTP_409_CONFLICT,
+}
+
+
+def refusal_status(code: str) -> int:
+    """The HTTP status that answers refusal `code`."""
+    return REFUSAL_STATUS.get(code, status.HTTP_400_BAD_REQUEST)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -41,12 +76,21 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ApiError(exceptions.APIException):
-    """An error with a stable machine code, raised by API views from service refusals."""
+    """An error with a stable machine code. Its status is the code's in REFUSAL_STATUS
+    unless given (for answers that are no refusal: 413, 502)."""
 
-    def __init__(self, code: str, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+    def __init__(self, code: str, detail: str, status_code: int | None = None):
         super().__init__(detail=detail, code=code)
-        self.status_code = status_code
+        self.status_code = status_code if status_code is not None else refusal_status(code)
         self.error_code = code
+
+
+def refusal_body(refusal: Refused) -> dict:
+    """The error body of a refusal: code and detail, and `fields` when it concerns one input."""
+    body: dict = {"code": refusal.code, "detail": refusal.detail}
+    if refusal.field:
+        body["fields"] = {refusal.field: [refusal.detail]}
+    return body
 
 
 def _flatten(detail) -> str:
@@ -58,6 +102,10 @@ def _flatten(detail) -> str:
 
 
 def exception_handler(exc, context):
+    # Services' refusals answer with their code's one status.
+    if isinstance(exc, Refused):
+        set_rollback()
+        return Response(refusal_body(exc), status=refusal_status(exc.code))
     # Django's own exceptions (raised by selectors and services) become their API forms here,
     # so the code below names them like DRF's.
     if isinstance(exc, Http404):

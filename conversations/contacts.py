@@ -7,16 +7,13 @@ from typing import Any
 import phonenumbers
 from django.db import IntegrityError, transaction
 
+from config.refusals import Refused
+
 from .models import Contact, WhatsAppNumber
 
 
-class ContactRefused(Exception):
+class ContactRefused(Refused):
     """A contact could not be created; `code` is `invalid` or `contact_exists`."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def wa_id_normalize(raw: str) -> str:

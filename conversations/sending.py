@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 
 from .delivery import (
@@ -55,14 +56,12 @@ __all__ = [
 PREVIEW_LENGTH = 200
 
 
-class SendRefused(Exception):
+class SendRefused(Refused):
     """A send the rules forbid. `code`: window_closed, not_opted_in, template_not_approved,
     template_invalid, forbidden or invalid; `detail`: a sentence for the person sending."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 WINDOW_CLOSED_DETAIL = (

@@ -17,6 +17,7 @@ from conversations.models import WhatsAppNumber
 from . import admin_campaigns  # noqa: F401  (registers the campaign admin)
 from .consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
 from .consent_import import consent_import_csv
+from .message_templates import TemplateRefused, template_check, template_create
 from .models import (
     ConsentKeywordRule,
     ConsentRecord,
@@ -29,17 +30,23 @@ from .template_params import template_preview_html
 
 
 class MessageTemplateForm(forms.ModelForm):
+    """A draft's fields, checked by the same rules as the API's (`message_templates.template_check`)."""
+
     class Meta:
         model = MessageTemplate
         fields = ["number", "name", "language", "category", "parameter_format", "components"]
 
-    def clean_components(self):
-        components = self.cleaned_data["components"]
-        if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
-            raise forms.ValidationError("Components must be a JSON list of objects (header, body, footer, buttons).")
-        if not any(str(c.get("type", "")).upper() == "BODY" for c in components):
-            raise forms.ValidationError("A template needs a BODY component.")
-        return components
+    def clean(self):
+        data = super().clean()
+        needed = ("number", "name", "language", "category", "parameter_format", "components")
+        if all(data.get(name) is not None for name in needed):  # editable, and each field valid on its own
+            try:
+                template_check(number=data["number"], name=data["name"], language=data["language"],
+                               category=data["category"], parameter_format=data["parameter_format"],
+                               components=data["components"], template=self.instance)
+            except TemplateRefused as refusal:
+                self.add_error(refusal.field if refusal.field in self.fields else None, refusal.detail)
+        return data
 
     def save(self, commit=True):
         template = super().save(commit=False)
@@ -92,7 +99,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return mark_safe(template_preview_html(obj.components))  # noqa: S308
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            # A new template is created by the service the API uses too.
+            created = template_create(number=obj.number, name=obj.name, language=obj.language,
+                                      category=obj.category, components=obj.components,
+                                      parameter_format=obj.parameter_format)
+            obj.pk = created.pk
+            obj.refresh_from_db()
         if obj.status in (TemplateStatus.DRAFT, TemplateStatus.REJECTED):
             transaction.on_commit(lambda: self._submit(request, obj))
 

@@ -8,7 +8,6 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from . import campaigns as services
-from .campaign_audience import MappingError, mapping_check
 from .models import Campaign, CampaignRecipient
 from .selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
 
@@ -28,24 +27,22 @@ def progress_bar(campaign: Campaign, stats: dict | None = None) -> str:
 
 
 class CampaignForm(forms.ModelForm):
+    """A draft's fields, checked by the same rules as the API's (`campaigns.campaign_check`)."""
+
     class Meta:
         model = Campaign
         fields = ["name", "number", "template", "audience", "audience_filter", "audience_csv", "parameter_mapping",
                   "scheduled_at"]
 
-    def clean_parameter_mapping(self):
-        mapping = self.cleaned_data["parameter_mapping"]
-        try:
-            mapping_check(mapping)
-        except MappingError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return mapping
-
     def clean(self):
         data = super().clean()
-        number, template = data.get("number"), data.get("template")
-        if number and template and template.business_account_id != number.business_account_id:
-            self.add_error("template", "This template belongs to another business account.")
+        needed = ("name", "number", "template", "audience")
+        if all(data.get(name) is not None for name in needed):  # editable, and each field valid on its own
+            try:
+                services.campaign_check(name=data["name"], number=data["number"], template=data["template"],
+                                        audience=data["audience"], parameter_mapping=data.get("parameter_mapping"))
+            except services.CampaignRefused as refusal:
+                self.add_error(refusal.field if refusal.field in self.fields else None, refusal.detail)
         return data
 
 
@@ -76,9 +73,17 @@ class CampaignAdmin(admin.ModelAdmin):
                 "started_at", "completed_at", "created_by"]
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new campaign is created by the service the API uses too.
+        created = services.campaign_create(
+            name=obj.name, number=obj.number, template=obj.template, audience=obj.audience,
+            audience_filter=obj.audience_filter, audience_csv=obj.audience_csv,
+            parameter_mapping=obj.parameter_mapping, scheduled_at=obj.scheduled_at, created_by=request.user,
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
 
     @admin.display(description="Progress")
     def progress(self, obj: Campaign) -> str:

@@ -15,15 +15,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import ApiError
+from config.api_errors import ApiError, refusal_body, refusal_status
 from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact, WhatsAppNumber
 from conversations.selectors import contact_for_user, number_for_new_contact, user_is_admin
 from conversations.sending import SendRefused
 
 from . import consent as consent_services
-from .idempotency import IdempotencyConflict, idempotent_call
-from .models import ConsentSource, MessageTemplate
+from .idempotency import idempotent_call
+from .message_templates import template_create
+from .models import ConsentSource
 from .selectors import templates_for_number
 from .serializers import (
     ConsentChangeSerializer,
@@ -35,14 +36,6 @@ from .serializers import (
     TemplateFilterSerializer,
     TemplateSerializer,
 )
-
-REFUSAL_STATUS = {
-    "not_opted_in": status.HTTP_409_CONFLICT,
-    "template_not_approved": status.HTTP_409_CONFLICT,
-    "template_invalid": status.HTTP_400_BAD_REQUEST,
-    "invalid": status.HTTP_400_BAD_REQUEST,
-    "forbidden": status.HTTP_403_FORBIDDEN,
-}
 
 
 def valid(serializer_class, data) -> dict[str, Any]:
@@ -104,14 +97,10 @@ class _ContactConsentChangeApi(APIView):
         contact = contact_for_user(request.user, contact_id)
         data = valid(ConsentChangeSerializer, request.data)
         categories = consent_services.CATEGORIES if data["category"] == "all" else (data["category"],)
-        try:
-            consent_services.consent_change_by_user(
-                contact=contact, categories=categories, opted_in=self.opted_in, proof=data["proof"],
-                actor=request_user(request), source=ConsentSource.API,
-            )
-        except consent_services.ConsentRefused as exc:
-            code = status.HTTP_403_FORBIDDEN if exc.code == "forbidden" else status.HTTP_400_BAD_REQUEST
-            raise ApiError(exc.code, exc.detail, code) from None
+        consent_services.consent_change_by_user(  # ConsentRefused propagates to the API's error handler
+            contact=contact, categories=categories, opted_in=self.opted_in, proof=data["proof"],
+            actor=request_user(request), source=ConsentSource.API,
+        )
         return _consent_answer(contact)
 
 
@@ -176,20 +165,13 @@ class TemplateListApi(APIView):
                    summary="Create a template (admins) and submit it to WhatsApp for review")
     def post(self, request: Request) -> Response:
         require_admin(request)
-        from .template_params import template_preview_html
         from .template_sync import template_submit
 
         data = valid(TemplateCreateSerializer, request.data)
-        number = number_or_default(data.get("number"))
-        template_preview_html(data["components"])  # rejects components that cannot be rendered
-        template, created = MessageTemplate.objects.get_or_create(
-            business_account_id=number.business_account_id, name=data["name"], language=data["language"],
-            defaults={"number": number, "category": data["category"], "components": data["components"],
-                      "parameter_format": data["parameter_format"]},
+        template = template_create(  # TemplateRefused propagates to the API's error handler
+            number=number_or_default(data.get("number")), name=data["name"], language=data["language"],
+            category=data["category"], components=data["components"], parameter_format=data["parameter_format"],
         )
-        if not created:
-            raise ApiError("template_exists", "A template with this name and language exists already.",
-                           status.HTTP_409_CONFLICT)
         if data["submit"]:
             template = template_submit(template=template)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
@@ -205,7 +187,7 @@ def _notification_contact(data: dict[str, Any]) -> Contact:
         raise ApiError("invalid", f"to: {exc.detail}") from None
     contact = Contact.objects.filter(number=number, wa_id=wa_id).first()
     if contact is None:
-        raise ApiError("not_opted_in", "This phone number has no contact and so no opt-in.", status.HTTP_409_CONFLICT)
+        raise ApiError("not_opted_in", "This phone number has no contact and so no opt-in.")
     return contact
 
 
@@ -246,16 +228,14 @@ class NotificationApi(APIView):
                         language=template["language"], parameters=template.get("parameters"), sender_user=None,
                     )
             except SendRefused as refusal:
-                code = REFUSAL_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-                return code, {"code": refusal.code, "detail": refusal.detail}, None
+                # Answered, not raised: the refusal is the answer remembered under the key.
+                return refusal_status(refusal.code), refusal_body(refusal), None
             body = {"message": message.pk, "conversation": message.conversation_id, "contact": contact.pk,
                     "status": message.status}
             return status.HTTP_201_CREATED, body, message.pk
 
-        try:
-            code, body, replayed = idempotent_call(user=request_user(request), key=key, data=request.data, action=send)
-        except IdempotencyConflict as exc:
-            raise ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT) from None
+        # IdempotencyConflict propagates to the API's error handler (409).
+        code, body, replayed = idempotent_call(user=request_user(request), key=key, data=request.data, action=send)
         response = Response(body, status=code)
         if replayed:
             response["Idempotent-Replayed"] = "true"

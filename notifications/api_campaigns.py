@@ -10,11 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import ApiError
+from config.refusals import Refused
 
 from . import campaigns as services
 from .api import number_or_default, request_user, require_admin, valid
-from .campaign_audience import MappingError, mapping_check
 from .models import Campaign, MessageTemplate
 from .selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
 from .serializers import CampaignCreateSerializer, CampaignPauseSerializer, CampaignSerializer
@@ -23,10 +22,6 @@ from .serializers import CampaignCreateSerializer, CampaignPauseSerializer, Camp
 def _campaign(request: Request, campaign_id: int) -> Campaign:
     require_admin(request)
     return get_object_or_404(Campaign.objects.select_related("template", "number"), pk=campaign_id)
-
-
-def _refused(exc: services.CampaignRefused) -> ApiError:
-    return ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT)
 
 
 class CampaignListApi(APIView):
@@ -46,13 +41,9 @@ class CampaignListApi(APIView):
         data = valid(CampaignCreateSerializer, request.data)
         number = number_or_default(data.get("number"))
         template = MessageTemplate.objects.filter(pk=data["template"]).first()
-        if template is None or template.business_account_id != number.business_account_id:
-            raise ApiError("invalid", "template: no such template for this number.")
-        try:
-            mapping_check(data["parameter_mapping"])
-        except MappingError as exc:
-            raise ApiError("invalid", f"parameter_mapping: {exc}") from None
-        campaign = Campaign.objects.create(
+        if template is None:
+            raise Refused("invalid", "No such template.", field="template")
+        campaign = services.campaign_create(  # CampaignRefused propagates to the API's error handler
             name=data["name"], number=number, template=template, audience=data["audience"],
             audience_filter=data["audience_filter"], audience_csv=data["audience_csv"],
             parameter_mapping=data["parameter_mapping"], scheduled_at=data["scheduled_at"], created_by=request_user(request),
@@ -81,18 +72,16 @@ class CampaignActionApi(APIView):
                    summary="Start, resume or cancel a campaign (admins)")
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = _campaign(request, campaign_id)
-        try:
-            if self.action_name == "start":
-                campaign = services.campaign_start(campaign=campaign, actor=request_user(request))
-            elif self.action_name == "pause":
-                reason = valid(CampaignPauseSerializer, request.data)["reason"]
-                campaign = services.campaign_pause(campaign=campaign, reason=reason, actor=request_user(request))
-            elif self.action_name == "resume":
-                campaign = services.campaign_resume(campaign=campaign, actor=request_user(request))
-            else:
-                campaign = services.campaign_cancel(campaign=campaign, actor=request_user(request))
-        except services.CampaignRefused as exc:
-            raise _refused(exc) from None
+        # CampaignRefused propagates to the API's error handler (409 for every lifecycle refusal).
+        if self.action_name == "start":
+            campaign = services.campaign_start(campaign=campaign, actor=request_user(request))
+        elif self.action_name == "pause":
+            reason = valid(CampaignPauseSerializer, request.data)["reason"]
+            campaign = services.campaign_pause(campaign=campaign, reason=reason, actor=request_user(request))
+        elif self.action_name == "resume":
+            campaign = services.campaign_resume(campaign=campaign, actor=request_user(request))
+        else:
+            campaign = services.campaign_cancel(campaign=campaign, actor=request_user(request))
         return Response(CampaignSerializer(campaign).data)
 
 

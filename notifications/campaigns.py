@@ -1,36 +1,81 @@
-"""Campaign lifecycle: start, schedule, pause (by hand or automatically), resume, cancel.
+"""Campaigns: creation (the admin and the API both call `campaign_create`), and the
+lifecycle: start, schedule, pause (by hand or automatically), resume, cancel.
 
 Sending lives in campaign_sending.py; who receives it in campaign_audience.py.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config import task_names
+from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from conversations.models import WhatsAppNumber
 
+from .campaign_audience import MappingError, mapping_check
 from .models import Campaign, MessageTemplate, TemplateStatus
 
 ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
 
 
-class CampaignRefused(Exception):
-    """A lifecycle change that the campaign's state or template does not allow."""
+class CampaignRefused(Refused):
+    """A campaign that cannot be created as given (`invalid`), or a lifecycle change its
+    state, template or number does not allow (`invalid_state`, `template_not_approved`,
+    `quality_red`, `account_restricted`)."""
 
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+
+def campaign_check(
+    *, name: str, number: WhatsAppNumber, template: MessageTemplate, audience: str, parameter_mapping: Any
+) -> None:
+    """Raise CampaignRefused(`invalid`, field=…) for the first rule a campaign as given
+    breaks: a name, a template of the number's business account, a known audience, and a
+    parameter mapping whose sources exist (contact.<field>, attributes.<key> or =text)."""
+    if not (name or "").strip():
+        raise CampaignRefused("invalid", "Give the campaign a name.", field="name")
+    if template.business_account_id != number.business_account_id:
+        raise CampaignRefused("invalid", "This template belongs to another business account.", field="template")
+    if audience not in Campaign.Audience.values:
+        raise CampaignRefused("invalid", f"{audience!r} is not an audience.", field="audience")
+    try:
+        mapping_check(parameter_mapping)
+    except MappingError as exc:
+        raise CampaignRefused("invalid", str(exc), field="parameter_mapping") from None
+
+
+def campaign_create(
+    *,
+    name: str,
+    number: WhatsAppNumber,
+    template: MessageTemplate,
+    audience: str = Campaign.Audience.ALL_OPTED_IN,
+    audience_filter: dict[str, Any] | None = None,
+    audience_csv: str = "",
+    parameter_mapping: Any = None,
+    scheduled_at: datetime | None = None,
+    created_by: User | None = None,
+) -> Campaign:
+    """A draft campaign, after `campaign_check`. Nothing is sent until `campaign_start`."""
+    parameter_mapping = parameter_mapping if parameter_mapping is not None else {}
+    campaign_check(name=name, number=number, template=template, audience=audience,
+                   parameter_mapping=parameter_mapping)
+    return Campaign.objects.create(
+        name=name.strip(), number=number, template=template, audience=audience,
+        audience_filter=audience_filter or {}, audience_csv=audience_csv or "",
+        parameter_mapping=parameter_mapping, scheduled_at=scheduled_at, created_by=created_by,
+    )
 
 
 def _enqueue_run(campaign: Campaign, countdown: float = 0) -> None:
     """Enqueue as many slices as may run in parallel; extra ones end at once."""
     for _ in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
-        enqueue_on_commit("notifications.tasks.campaign_run", countdown=countdown, campaign_id=campaign.pk)
+        enqueue_on_commit(task_names.CAMPAIGN_RUN, countdown=countdown, campaign_id=campaign.pk)
 
 
 def campaign_start(*, campaign: Campaign, actor: User | None = None) -> Campaign:

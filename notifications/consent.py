@@ -11,8 +11,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from config.refusals import Refused
+from conversations.access import user_is_admin
 from conversations.models import Contact
-from conversations.selectors import user_is_admin
 
 from .models import ConsentCategory, ConsentRecord, ConsentSource, TemplateCategory
 
@@ -22,13 +23,9 @@ CATEGORIES = tuple(ConsentCategory.values)
 OPT_IN_PERMISSION = "notifications.record_opt_in"
 
 
-class ConsentRefused(Exception):
+class ConsentRefused(Refused):
     """A consent change a desk user may not record: `code` is `forbidden` or `invalid`."""
 
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 # Consent a template's category needs before a business-initiated send. Authentication
 # templates are transactional: the utility consent covers them.

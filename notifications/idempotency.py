@@ -11,14 +11,14 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from config.refusals import Refused
+
 from .models import IdempotencyKey
 
 
-class IdempotencyConflict(Exception):
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class IdempotencyConflict(Refused):
+    """A repeated key that cannot be answered: `idempotency_key_reused` (another body) or
+    `idempotency_in_progress` (its first request still runs)."""
 
 
 def request_fingerprint(data: Any) -> str:

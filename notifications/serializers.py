@@ -64,7 +64,8 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 class TemplateCreateSerializer(serializers.Serializer):
     number = serializers.IntegerField(required=False, help_text="Number id; default: the default number.")
-    name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="Lower case letters, digits and underscores.")
+    # The rules of a template's name and content are the service's (notifications.message_templates).
+    name = serializers.CharField(max_length=512, help_text="Lower case letters, digits and underscores.")
     language = serializers.CharField(max_length=16)
     category = serializers.ChoiceField(choices=TemplateCategory.choices)
     parameter_format = serializers.ChoiceField(choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL)
