@@ -1,7 +1,7 @@
 """Agents' REST API: the signed-in agent's profile and presence, the supervisor's list of
 agents with load against capacity, and the desk actions on a conversation.
 
-Thin views: access through conversations.selectors (an invisible conversation is 404),
+Thin views: access through conversations.access (an invisible conversation is 404),
 rules in agents.services (who may act: 403 `forbidden`; state: 409 with the refusal code).
 """
 
@@ -21,10 +21,9 @@ from rest_framework.views import APIView
 from agents import services
 from agents.models import AgentProfile, Team
 from agents.presence import presence_set, profile_for, profiles_with_load
-from agents.roles import user_is_supervisor
 from config.api_errors import ApiError
+from conversations.access import conversation_for_user, roles_for
 from conversations.models import Conversation, Participant
-from conversations.selectors import conversation_for_user, user_is_admin
 from conversations.serializers import ConversationSerializer, ErrorSerializer
 
 User = get_user_model()
@@ -98,9 +97,10 @@ class AgentListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         user: Any = request.user
-        if not user_is_supervisor(user):
+        roles = roles_for(user)
+        if not roles.supervisor:
             raise ApiError("forbidden", "Only supervisors and admins see the agents list.", status.HTTP_403_FORBIDDEN)
-        if user_is_admin(user):
+        if roles.admin:
             member_ids = set(
                 User.objects.filter(Q(teams__isnull=False) | Q(agent_profile__isnull=False)).values_list("pk", flat=True)
             )

@@ -20,7 +20,7 @@ from agents.canned import (
 )
 from agents.models import CannedResponse, Team
 from config.api_errors import ApiError
-from conversations.selectors import conversation_for_user
+from conversations.access import conversation_for_user, roles_for
 
 
 class CannedOutput(serializers.ModelSerializer):
@@ -71,11 +71,12 @@ class CannedListApi(APIView):
         responses = list(canned_responses_for(request.user, query=filters.validated_data.get("q", "")))
         data = []
         conversation = None
+        roles = roles_for(request.user)
         if filters.validated_data.get("conversation") is not None:
-            conversation = conversation_for_user(request.user, filters.validated_data["conversation"])
+            conversation = conversation_for_user(roles, filters.validated_data["conversation"])
         for response in responses:
             item = dict(CannedOutput(response).data)
-            item["editable"] = canned_response_may_manage(request.user, response)
+            item["editable"] = canned_response_may_manage(request.user, response, roles=roles)
             if conversation is not None:
                 item["rendered"] = canned_render(body=response.body, conversation=conversation, agent=request.user)
             data.append(item)

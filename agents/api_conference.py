@@ -22,7 +22,7 @@ from agents.conference import (
 )
 from agents.desk_selectors import desk_row
 from config.api_errors import ApiError
-from conversations.selectors import conversation_for_user
+from conversations.access import conversation_for_user
 from conversations.sending import SendRefused
 
 REFUSAL_STATUS = {
@@ -58,17 +58,10 @@ class _ConversationAction(APIView):
             raise ApiError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)) from None
         except SendRefused as exc:
             raise ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT) from None
-        conversation.refresh_from_db()
-        body = {"conversation": desk_row(user=request.user, conversation=conversation)} if self._still_visible(
-            request, conversation
-        ) else {}
+        row = desk_row(user=request.user, conversation=conversation)  # None once out of sight
+        body = {"conversation": row} if row is not None else {}
         body.update(extra or {})
         return Response(body, status=status.HTTP_200_OK)
-
-    def _still_visible(self, request, conversation) -> bool:
-        from conversations.selectors import conversations_visible_to
-
-        return conversations_visible_to(request.user).filter(pk=conversation.pk).exists()
 
 
 class JoinApi(_ConversationAction):

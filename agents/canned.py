@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from agents.models import CannedResponse, Team
-from conversations.selectors import user_is_admin, user_is_supervisor_of
+from conversations.access import Roles, roles_for
 
 VARIABLE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
 
@@ -36,13 +36,15 @@ def canned_responses_for(user: Any, *, query: str = "") -> QuerySet[CannedRespon
     return qs.order_by("shortcut", "scope", "id")
 
 
-def canned_response_may_manage(user: Any, response: CannedResponse) -> bool:
-    if user_is_admin(user):
+def canned_response_may_manage(user: Any, response: CannedResponse, *, roles: Roles | None = None) -> bool:
+    """Whether `user` (whose `roles` the caller may pass, read once) may change `response`."""
+    roles = roles or roles_for(user)
+    if roles.admin:
         return True
     if response.scope == CannedResponse.Scope.PERSONAL:
-        return response.owner_id == user.pk
+        return roles.user_id is not None and response.owner_id == roles.user_id
     if response.scope == CannedResponse.Scope.TEAM:
-        return user_is_supervisor_of(user, response.team)
+        return response.team_id in roles.supervises
     return False
 
 
@@ -53,11 +55,12 @@ def _place(*, actor: Any, scope: str, team: Team | None) -> tuple[Team | None, A
     if scope == CannedResponse.Scope.TEAM:
         if team is None:
             raise ValidationError({"team": "A team response needs a team."})
-        if not user_is_supervisor_of(actor, team):
+        roles = roles_for(actor)
+        if not (roles.admin or team.pk in roles.supervises):
             raise PermissionDenied("Only the team's supervisors manage its responses.")
         return team, None
     if scope == CannedResponse.Scope.GLOBAL:
-        if not user_is_admin(actor):
+        if not roles_for(actor).admin:
             raise PermissionDenied("Only admins manage responses for everyone.")
         return None, None
     raise ValidationError({"scope": f"Unknown scope {scope!r}."})

@@ -26,10 +26,9 @@ from agents.audit import audit_record
 from agents.models import AgentProfile
 from agents.presence import agent_load, profile_for
 from config.realtime import broadcast_on_commit
-from conversations import lifecycle
+from conversations import access, lifecycle
 from conversations.events import conversation_event, conversation_groups, publish_conversation
 from conversations.models import Conversation, Message, Participant
-from conversations.selectors import conversations_visible_to, user_is_admin, user_is_supervisor_of
 from conversations.sending import SendRefused, message_mark_read_remote, message_send_note, message_send_text
 from conversations.services import conversation_event_record
 
@@ -57,16 +56,6 @@ def _locked(conversation: Conversation) -> Conversation:
     )
 
 
-def _require_visible(actor: Any, conversation: Conversation) -> None:
-    if not conversations_visible_to(actor).filter(pk=conversation.pk).exists():
-        raise PermissionDenied("You may not see this conversation.")
-
-
-def _require_supervisor(actor: Any, conversation: Conversation) -> None:
-    if not (user_is_admin(actor) or user_is_supervisor_of(actor, conversation.team)):
-        raise PermissionDenied("Only the team's supervisors and admins may do this.")
-
-
 def _active(conversation: Conversation, user: Any) -> Participant | None:
     return Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True).first()
 
@@ -89,7 +78,7 @@ def conversation_join(*, conversation: Conversation, actor: Any) -> Participant:
     twice changes nothing. Requires that `actor` may see the conversation."""
     with transaction.atomic():
         conversation = _locked(conversation)
-        _require_visible(actor, conversation)
+        access.require(actor, conversation, "join")
         if conversation.status == Conversation.Status.RESOLVED:
             raise ConferenceRefused("invalid", "This conversation is resolved.")
         current = _active(conversation, actor)
@@ -141,7 +130,7 @@ def conversation_whisper(*, conversation: Conversation, actor: Any, text: str, t
     if not text:
         raise ConferenceRefused("invalid", "A whisper needs text.")
     with transaction.atomic():
-        _require_visible(actor, conversation)
+        access.require(actor, conversation, "whisper")
         note = message_send_note(conversation=conversation, text=text, author=actor)
         payload = {**(note.payload or {}), "whisper": True, "to": to_user.pk if to_user is not None else None}
         Message.objects.filter(pk=note.pk).update(payload=payload)
@@ -160,7 +149,7 @@ def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str
     """A supervisor (or admin) of the conversation's team becomes its owner, within their
     capacity (checked under the profile's row lock, like every assignment); the previous
     owner stays on as a participant and is told through `conversation.updated`."""
-    _require_supervisor(actor, conversation)
+    access.require(actor, conversation, "takeover")
     with transaction.atomic():
         conversation = _locked(conversation)
         if conversation.status not in (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED):
@@ -186,7 +175,7 @@ def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str
 
 def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant:
     """A supervisor follows the conversation silently: not announced, no read receipts."""
-    _require_supervisor(actor, conversation)
+    access.require(actor, conversation, "watch")
     with transaction.atomic():
         conversation = _locked(conversation)
         current = _active(conversation, actor)
@@ -199,22 +188,15 @@ def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant
     return participant
 
 
-def user_is_silent_watcher(*, conversation: Conversation, user: Any) -> bool:
-    return (
-        conversation.assignee_id != user.pk
-        and Participant.objects.filter(
-            conversation=conversation, user_id=user.pk, left_at__isnull=True, role=Participant.Role.WATCHER
-        ).exists()
-    )
-
-
 def conversation_mark_seen(*, conversation: Conversation, actor: Any) -> int:
     """Count the customer's messages as read (compare-and-set, so twice is harmless) and
     mark the last one read on WhatsApp. Silent watchers mark nothing. Returns how many
     messages changed."""
-    _require_visible(actor, conversation)
-    if user_is_silent_watcher(conversation=conversation, user=actor):
-        return 0
+    shape = access.conversation_shape(conversation)
+    if not access.may_see(access.roles_for(actor), shape):
+        raise PermissionDenied(access.NOT_VISIBLE)
+    if conversation.assignee_id != actor.pk and shape.participants.get(actor.pk) == Participant.Role.WATCHER:
+        return 0  # a silent watcher
     with transaction.atomic():
         unread = Message.objects.filter(
             conversation=conversation, direction=Message.Direction.INBOUND, internal=False, read_at__isnull=True

@@ -1,6 +1,7 @@
-"""Reads for the desk and the supervisor monitor: inbox rows (with unread counts and SLA
-times), a conversation's side panel, and the monitor's figures, each in a constant
-number of queries."""
+"""Reads for the desk and the supervisor monitor: inbox rows (with unread counts, SLA
+times and the actions the user may take), a conversation's side panel, and the monitor's
+figures, each in a constant number of queries. What a user sees and may do is
+`conversations.access`; each read takes the user's `Roles` once (or reads them)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, SlaBreach, Team
 from agents.presence import profiles_with_load
+from conversations.access import (
+    ConversationShape,
+    Roles,
+    allowed_actions,
+    conversation_shape,
+    conversations_visible_to,
+    oversees,
+    roles_for,
+    supervised_team_ids,
+)
 from conversations.events import conversation_data
 from conversations.models import Conversation, ConversationEvent, Message, Participant
-from conversations.selectors import conversation_latest_handoff, conversations_visible_to, user_is_admin
+from conversations.selectors import conversation_latest_handoff
 
 INBOX_LIMIT = 500
 OPEN = (Conversation.Status.BOT, Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
@@ -24,23 +35,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def user_team_ids(user: Any) -> list[int]:
-    """Teams the user works in or supervises (every team for admins)."""
-    if user_is_admin(user):
-        return list(Team.objects.values_list("pk", flat=True))
-    return list(Team.objects.filter(Q(members=user) | Q(supervisors=user)).distinct().values_list("pk", flat=True))
-
-
-def user_supervised_team_ids(user: Any) -> list[int]:
-    if user_is_admin(user):
-        return list(Team.objects.values_list("pk", flat=True))
-    return list(Team.objects.filter(supervisors=user).values_list("pk", flat=True))
-
-
-def user_is_supervisor(user: Any) -> bool:
-    return user_is_admin(user) or Team.supervisors.through.objects.filter(user_id=user.pk).exists()
-
-
 def _unread() -> Count:
     return Count(
         "messages",
@@ -48,19 +42,21 @@ def _unread() -> Count:
     )
 
 
-def _rows(qs: QuerySet[Conversation], user: Any) -> list[dict[str, Any]]:
+def _rows(qs: QuerySet[Conversation], roles: Roles) -> list[dict[str, Any]]:
     conversations = list(
         qs.select_related("contact", "team", "assignee").annotate(unread=_unread()).order_by("-last_activity_at", "-id")[
             :INBOX_LIMIT
         ]
     )
     participations: dict[int, list[dict[str, Any]]] = {}
+    loaded: dict[int, list[Participant]] = {}
     for p in Participant.objects.filter(
         conversation__in=[c.pk for c in conversations], left_at__isnull=True
     ).select_related("user"):
         participations.setdefault(p.conversation_id, []).append(
             {"id": p.user_id, "name": p.user.get_full_name() or p.user.get_username(), "role": p.role}
         )
+        loaded.setdefault(p.conversation_id, []).append(p)
     rows = []
     for conversation in conversations:
         row = conversation_data(conversation)
@@ -75,27 +71,31 @@ def _rows(qs: QuerySet[Conversation], user: Any) -> list[dict[str, Any]]:
                 "first_response_due_at": _iso(conversation.first_response_due_at if not conversation.first_response_at else None),
                 "next_response_due_at": _iso(conversation.next_response_due_at),
                 "sla_breached_at": _iso(conversation.sla_breached_at),
+                "actions": allowed_actions(roles, conversation_shape(conversation, loaded.get(conversation.pk, []))),
             }
         )
         rows.append(row)
     return rows
 
 
-def desk_inbox(*, user: Any, since: datetime | None = None) -> list[dict[str, Any]]:
+def desk_inbox(*, user: Any, since: datetime | None = None, roles: Roles | None = None) -> list[dict[str, Any]]:
     """Open conversations the user may see, newest activity first; with `since`, every
     visible conversation changed after it (resolved ones too, so the desk drops them)."""
-    qs = conversations_visible_to(user)
+    roles = roles or roles_for(user)
+    qs = conversations_visible_to(roles)
     if since is None:
         qs = qs.filter(status__in=OPEN)
     else:
         changed = ConversationEvent.objects.filter(conversation=OuterRef("pk"), created_at__gt=since)
         qs = qs.filter(Q(last_activity_at__gt=since) | Exists(changed))
-    return _rows(qs, user)
+    return _rows(qs, roles)
 
 
-def desk_row(*, user: Any, conversation: Conversation) -> dict[str, Any]:
-    rows = _rows(conversations_visible_to(user).filter(pk=conversation.pk), user)
-    return rows[0]
+def desk_row(*, user: Any, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any] | None:
+    """The conversation's inbox row, read afresh; None when the user may not see it."""
+    roles = roles or roles_for(user)
+    rows = _rows(conversations_visible_to(roles).filter(pk=conversation.pk), roles)
+    return rows[0] if rows else None
 
 
 def _participant_role(user: Any, conversation: Conversation) -> str:
@@ -144,9 +144,12 @@ def _consent(conversation: Conversation) -> dict[str, Any]:
     return consent_state(contact=conversation.contact)
 
 
-def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
+def desk_context(*, user: Any, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any]:
     """What the conversation's side panel shows: the customer, their earlier conversations
-    and consent, the handoff card, templates for a closed window, and the user's part."""
+    and consent, the handoff card, templates for a closed window, and the user's part:
+    `my_role`, `supervisor` (oversees it) and `actions` (what they may do now)."""
+    roles = roles or roles_for(user)
+    row = desk_row(user=user, conversation=conversation, roles=roles)
     contact = conversation.contact
     earlier = [
         {
@@ -156,12 +159,11 @@ def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
             "resolved_at": _iso(c.resolved_at),
             "preview": c.last_message_preview,
         }
-        for c in conversations_visible_to(user).filter(contact=contact).exclude(pk=conversation.pk).order_by("-created_at")[:20]
+        for c in conversations_visible_to(roles).filter(contact=contact).exclude(pk=conversation.pk).order_by("-created_at")[:20]
     ]
     team = conversation.team
-    supervisor = user_is_admin(user) or (team is not None and team.supervisors.filter(pk=user.pk).exists())
     return {
-        "conversation": desk_row(user=user, conversation=conversation),
+        "conversation": row,
         "contact": {
             "id": contact.pk,
             "name": contact.profile_name,
@@ -178,7 +180,8 @@ def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
         "templates": _templates(conversation),
         "window_open": conversation.window_open(),
         "my_role": _participant_role(user, conversation),
-        "supervisor": supervisor,
+        "supervisor": oversees(roles, ConversationShape(team_id=conversation.team_id)),
+        "actions": row["actions"] if row is not None else [],
         "announce_participants": bool(getattr(team, "announce_participants", False)),
         "teams": [{"id": t.pk, "name": t.name} for t in Team.objects.order_by("name")],
         "team_members": [
@@ -188,10 +191,12 @@ def desk_context(*, user: Any, conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def monitor_overview(*, user: Any) -> dict[str, Any]:
+def monitor_overview(*, user: Any, roles: Roles | None = None) -> dict[str, Any]:
     """The supervisor monitor: per team its queue (waiting, longest wait) and agents
-    (presence, load against capacity), open SLA breaches, and the teams' open conversations."""
-    team_ids = user_supervised_team_ids(user)
+    (presence, load against capacity), open SLA breaches, and the teams' open conversations
+    (each with the actions the supervisor may take)."""
+    roles = roles or roles_for(user)
+    team_ids = supervised_team_ids(roles)
     now = timezone.now()
     teams = list(
         Team.objects.filter(pk__in=team_ids)
@@ -229,12 +234,12 @@ def monitor_overview(*, user: Any) -> dict[str, Any]:
             "contact_name": str(b.conversation.contact),
         }
         for b in SlaBreach.objects.filter(
-            conversation__status__in=OPEN, conversation__in=conversations_visible_to(user)
+            conversation__status__in=OPEN, conversation__in=conversations_visible_to(roles)
         ).select_related("conversation__contact")[:100]
     ]
     conversations = _rows(
-        conversations_visible_to(user).filter(status__in=OPEN).filter(Q(team_id__in=team_ids) | Q(team__isnull=True)),
-        user,
+        conversations_visible_to(roles).filter(status__in=OPEN).filter(Q(team_id__in=team_ids) | Q(team__isnull=True)),
+        roles,
     )
     return {
         "server_time": now.isoformat(),

@@ -14,26 +14,20 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.desk_selectors import (
-    desk_context,
-    desk_inbox,
-    monitor_overview,
-    user_is_supervisor,
-    user_supervised_team_ids,
-    user_team_ids,
-)
+from agents.desk_selectors import desk_context, desk_inbox, monitor_overview
 from config.api_errors import ApiError
-from conversations.selectors import conversation_for_user, user_is_admin
+from conversations.access import conversation_for_user, desk_team_ids, request_roles, supervised_team_ids
 
 
 def _desk_config(request, **extra) -> dict:
     user = request.user
+    roles = request_roles(request)
     return {
         "user": {"id": user.pk, "name": user.get_full_name() or user.get_username()},
-        "teams": user_team_ids(user),
-        "supervised": user_supervised_team_ids(user),
-        "supervisor": user_is_supervisor(user),
-        "admin": user_is_admin(user),
+        "teams": desk_team_ids(roles),
+        "supervised": supervised_team_ids(roles),
+        "supervisor": roles.supervisor,
+        "admin": roles.admin,
         "socket": "/ws/desk/",
         **extra,
     }
@@ -45,7 +39,7 @@ def desk_page(request, conversation_id: int | None = None):
     """The inbox, and a conversation when its id is in the URL (404 without access)."""
     watch = False
     if conversation_id is not None:
-        conversation_for_user(request.user, conversation_id)
+        conversation_for_user(request_roles(request), conversation_id)
         watch = request.GET.get("watch") == "1"
     config = _desk_config(request, conversation=conversation_id, watch=watch)
     return render(request, "desk/desk.html", {"desk_config": config})
@@ -54,7 +48,7 @@ def desk_page(request, conversation_id: int | None = None):
 @login_required
 @ensure_csrf_cookie
 def monitor_page(request):
-    if not user_is_supervisor(request.user):
+    if not request_roles(request).supervisor:
         raise PermissionDenied("The monitor is for supervisors.")
     return render(request, "desk/monitor.html", {"desk_config": _desk_config(request)})
 
@@ -77,7 +71,7 @@ class DeskConversationsApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         now = timezone.now()
-        rows = desk_inbox(user=request.user, since=filters.validated_data.get("since"))
+        rows = desk_inbox(user=request.user, since=filters.validated_data.get("since"), roles=request_roles(request))
         return Response({"server_time": now.isoformat(), "results": rows})
 
 
@@ -87,8 +81,9 @@ class DeskConversationContextApi(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, conversation_id: int):
-        conversation = conversation_for_user(request.user, conversation_id)
-        return Response(desk_context(user=request.user, conversation=conversation))
+        roles = request_roles(request)
+        conversation = conversation_for_user(roles, conversation_id)
+        return Response(desk_context(user=request.user, conversation=conversation, roles=roles))
 
 
 class MonitorApi(APIView):
@@ -96,6 +91,7 @@ class MonitorApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT})
     def get(self, request):
-        if not user_is_supervisor(request.user):
+        roles = request_roles(request)
+        if not roles.supervisor:
             raise ApiError("forbidden", "The monitor is for supervisors.", status.HTTP_403_FORBIDDEN)
-        return Response(monitor_overview(user=request.user))
+        return Response(monitor_overview(user=request.user, roles=roles))

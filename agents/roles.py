@@ -1,7 +1,7 @@
 """Roles as Django groups: `agent`, `supervisor` and `admin`, each with model permissions
-for the admin site. Which conversations a person may act on is decided per object by
-team membership (agents.services, conversations.selectors); the groups say what kind of
-user someone is and what the admin site lets them change.
+for the admin site. The groups say what the admin site lets someone change; who sees and
+does what on the desk, the API and the socket is `conversations.access`, from team
+membership and supervision (and the `admin` group, which is everything).
 
 `roles_ensure()` is idempotent; it runs after every migrate and from the demo loader.
 """
@@ -68,17 +68,6 @@ def role_grant(*, user: Any, role: str) -> None:
     if role in (SUPERVISOR, ADMIN) and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-
-
-def user_is_supervisor(user: Any) -> bool:
-    """Admins, members of the supervisor group, and supervisors of any team."""
-    from conversations.selectors import user_is_admin
-
-    if user_is_admin(user):
-        return True
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.groups.filter(name=SUPERVISOR).exists() or user.supervised_teams.exists()
 
 
 def roles_after_migrate(sender: Any, **kwargs: Any) -> None:

@@ -5,25 +5,22 @@ and runs the transition in `conversations.lifecycle`, which sets the fields, rec
 event, publishes once after commit and starts an assignment run for capacity it frees.
 Supervisors' actions on other people's conversations go to the audit log.
 
-Who may act: admins everywhere; supervisors on their teams' conversations; agents on
-their teams' conversations, and, once a conversation is assigned to somebody else, only
-its assignee (or a supervisor or admin) may transfer, resolve, hold or hand it back.
-Refusals: `PermissionDenied` for who, `ActionRefused(code, detail)` for what.
+Who may act is `conversations.access` (its `refusal` rule, checked here on the locked
+row), and so are the statuses each action needs (`ACTION_STATUSES`). Refusals:
+`PermissionDenied` for who, `ActionRefused(code, detail)` for what.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from agents.audit import audit_record
 from agents.models import AgentProfile, Team
 from agents.presence import agent_load, profile_for
-from conversations import lifecycle
+from conversations import access, lifecycle
 from conversations.models import Conversation
-from conversations.selectors import user_is_admin, user_is_supervisor_of
 
 Status = Conversation.Status
 
@@ -38,38 +35,12 @@ class ActionRefused(Exception):
         self.detail = detail
 
 
-def user_is_member(user: Any, team: Team | None) -> bool:
-    return team is not None and team.members.filter(pk=user.pk).exists()
-
-
-def user_works_in(user: Any, team: Team | None) -> bool:
-    """Members and supervisors of the team may hold its conversations."""
-    return team is not None and (user_is_member(user, team) or team.supervisors.filter(pk=user.pk).exists())
-
-
-def user_oversees(user: Any, conversation: Conversation) -> bool:
-    """Admins, and supervisors of the conversation's team."""
-    return user_is_admin(user) or user_is_supervisor_of(user, conversation.team)
-
-
-def _require_access(actor: Any, conversation: Conversation, *, owner_only: bool = True) -> None:
-    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
-        raise PermissionDenied("Sign in first.")
-    if user_oversees(actor, conversation):
-        return
-    in_team = user_is_member(actor, conversation.team)
-    if not in_team and conversation.assignee_id != actor.pk:
-        raise PermissionDenied("This conversation belongs to a team you are not in.")
-    if owner_only and conversation.assignee_id not in (None, actor.pk):
-        raise PermissionDenied("Only the assignee, a supervisor or an admin may do this.")
-
-
 def _lock(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update(of=("self",)).select_related("team", "contact").get(pk=conversation.pk)
 
 
-def _require_status(conversation: Conversation, *allowed: str) -> None:
-    if conversation.status not in allowed:
+def _require_status(conversation: Conversation, action: str) -> None:
+    if conversation.status not in access.ACTION_STATUSES[action]:
         raise ActionRefused(
             "invalid_status", f"Not possible while the conversation is {conversation.get_status_display().lower()}."
         )
@@ -93,12 +64,11 @@ def conversation_assign(*, conversation: Conversation, actor: Any, agent: Any = 
     agent = agent or actor
     with transaction.atomic():
         locked = _lock(conversation)
-        oversees = user_oversees(actor, locked)
-        if agent.pk != actor.pk and not oversees:
-            raise PermissionDenied("Only a supervisor or an admin may assign to somebody else.")
-        _require_access(actor, locked)
-        _require_status(locked, Status.BOT, Status.QUEUED, Status.ASSIGNED)
-        if locked.team is not None and not user_works_in(agent, locked.team) and not user_is_admin(actor):
+        target = None if agent.pk == actor.pk else access.roles_for(agent)
+        roles = access.require(actor, locked, "assign", target=target)
+        target = target or roles
+        _require_status(locked, "assign")
+        if not access.may_give_to(roles, locked.team_id, target):
             raise ActionRefused("not_in_team", f"{agent.get_username()} is not in the team {locked.team}.")
         if locked.status == Status.ASSIGNED and locked.assignee_id == agent.pk:
             return locked
@@ -127,12 +97,12 @@ def conversation_transfer(
         raise ActionRefused("invalid", "Transfer to an agent or to a team, not both or neither.")
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked)
-        _require_status(locked, Status.QUEUED, Status.ASSIGNED)
+        roles = access.require(actor, locked, "transfer")
+        _require_status(locked, "transfer")
         audit_diff = {"assignee": [locked.assignee, agent]} if agent is not None else {
             "team": [locked.team, team], "assignee": [locked.assignee, None]}
         if agent is not None:
-            if locked.team is not None and not user_works_in(agent, locked.team):
+            if not access.may_give_to(roles, locked.team_id, access.roles_for(agent)):
                 raise ActionRefused(
                     "not_in_team", f"{agent.get_username()} is not in the team {locked.team}; transfer to the team."
                 )
@@ -153,8 +123,8 @@ def conversation_resolve(*, conversation: Conversation, actor: Any, note: str = 
     assignee's capacity, and asks the customer for a rating after commit."""
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked)
-        _require_status(locked, Status.BOT, Status.QUEUED, Status.ASSIGNED)
+        access.require(actor, locked, "resolve")
+        _require_status(locked, "resolve")
         lifecycle.conversation_resolve(conversation=locked, actor=actor, note=note)
     return locked
 
@@ -164,13 +134,13 @@ def conversation_reopen(*, conversation: Conversation, actor: Any) -> Conversati
     and have room, queued in its team otherwise."""
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked, owner_only=False)
-        _require_status(locked, Status.RESOLVED)
+        roles = access.require(actor, locked, "reopen")
+        _require_status(locked, "reopen")
         try:
             lifecycle.conversation_reopen(conversation=locked, to=Status.QUEUED, actor=actor)
         except IntegrityError:
             raise ActionRefused("conflict", "The customer already has another open conversation.") from None
-        in_team = locked.team is None or user_is_member(actor, locked.team)
+        in_team = locked.team_id is None or locked.team_id in roles.member_of
         if in_team and agent_load(user_id=actor.pk) < profile_for(actor).capacity:
             profile, load = _require_room(actor)
             lifecycle.conversation_assign(
@@ -184,8 +154,8 @@ def conversation_hold(*, conversation: Conversation, actor: Any) -> Conversation
     counts against their capacity."""
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked)
-        _require_status(locked, Status.ASSIGNED)
+        access.require(actor, locked, "hold")
+        _require_status(locked, "hold")
         lifecycle.conversation_hold(conversation=locked, actor=actor)
     return locked
 
@@ -194,8 +164,8 @@ def conversation_unhold(*, conversation: Conversation, actor: Any) -> Conversati
     """Take a conversation off hold; refused when its assignee has no room for it now."""
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked)
-        _require_status(locked, Status.ASSIGNED)
+        access.require(actor, locked, "unhold")
+        _require_status(locked, "unhold")
         if not locked.on_hold:
             return locked
         _require_room(locked.assignee)
@@ -207,7 +177,7 @@ def conversation_handback(*, conversation: Conversation, actor: Any, note: str =
     """Return the conversation to the bot; the assignee's capacity is freed."""
     with transaction.atomic():
         locked = _lock(conversation)
-        _require_access(actor, locked)
-        _require_status(locked, Status.QUEUED, Status.ASSIGNED)
+        access.require(actor, locked, "handback")
+        _require_status(locked, "handback")
         lifecycle.conversation_hand_back(conversation=locked, actor=actor, note=note)
     return locked

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.selectors import handoff_data
-from conversations.selectors import conversation_for_user
+from conversations.access import conversation_for_user
 
 
 class TeamRefSerializer(serializers.Serializer):

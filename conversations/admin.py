@@ -153,7 +153,7 @@ class ContactAdmin(admin.ModelAdmin):
     actions = ("erase_personal_data",)
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
-        from .selectors import user_is_admin
+        from .access import user_is_admin
 
         return user_is_admin(request.user)
 

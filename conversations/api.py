@@ -18,17 +18,14 @@ from rest_framework.views import APIView
 
 from config.api_errors import ApiError
 
+from .access import contact_for_user, contacts_visible_to, conversation_for_user, user_may
 from .contacts import ContactRefused, contact_create
 from .selectors import (
-    contact_for_user,
-    contacts_visible_to,
     conversation_detail,
-    conversation_for_user,
     conversation_list,
     message_in_conversation,
     messages_for_conversation,
     number_for_new_contact,
-    user_may_reply,
 )
 from .sending import SendRefused, message_send_note, message_send_text
 from .serializers import (
@@ -180,7 +177,7 @@ class ConversationMessagesApi(APIView):
                     sender_user=_user(request),
                 )
             else:
-                if not user_may_reply(request.user, conversation):
+                if not user_may(request.user, conversation, "reply"):
                     raise ApiError(
                         "forbidden",
                         "This conversation is assigned to someone else: join it or ask its team's supervisor.",

@@ -11,9 +11,9 @@ from rest_framework.views import APIView
 
 from config.api_errors import ApiError
 
+from .access import user_is_admin
 from .erasure import contact_erase
 from .models import Contact, ContactErasure
-from .selectors import user_is_admin
 from .serializers import ErrorSerializer
 
 

@@ -1,9 +1,10 @@
-"""Who may keep a desk socket, and telling open sockets at once when that changes.
+"""Telling open desk sockets at once when their user's access changes.
 
-`desk_membership` is the check the desk socket runs on connect, on every client frame,
-periodically (`DESK_WS_REVALIDATE_SECONDS`, the safety net) and whenever it is told that
-its user's access changed. It is told through the user's own group, ``agent.<id>``, with
-events that are consumed by the socket and never forwarded to the browser:
+The check itself is `conversations.access.socket_access` (user, session, roles), which the
+desk socket runs on connect, on every client frame, periodically
+(`DESK_WS_REVALIDATE_SECONDS`, the safety net) and whenever it is told that its user's
+access changed. It is told through the user's own group, ``agent.<id>``, with events that
+are consumed by the socket and never forwarded to the browser:
 
 - ``access.changed``: re-check now. Sent when the user is deactivated or deleted, their
   password, superuser flag or groups change, or they gain or lose a team as member or
@@ -28,84 +29,23 @@ periodic check.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
 from agents.models import Team
 from config.realtime import agent_group, broadcast_on_commit
-
-from .selectors import user_is_admin
 
 ACCESS_CHANGED = "access.changed"
 SESSION_REVOKED = "session.revoked"
 
 # User fields whose change can end a session or change what the user may see.
 WATCHED_USER_FIELDS = ("is_active", "password", "is_superuser")
-
-
-# --- the check -------------------------------------------------------------------------
-def active_user(user_id: int) -> Any | None:
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
-
-
-def _session(session_key: str) -> tuple[dict[str, Any], datetime | None]:
-    """The session's data ({} when it is gone or expired) and, for engines that keep
-    sessions in the database, when it expires."""
-    engine = import_string(settings.SESSION_ENGINE + ".SessionStore")
-    store = engine(session_key=session_key)
-    model_class = getattr(engine, "get_model_class", None)
-    if model_class is None:
-        return store.load(), None
-    row = model_class().objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
-    if row is None:
-        return {}, None
-    return store.decode(row.session_data), row.expire_date
-
-
-def session_expiry(user: Any, session_key: str | None) -> tuple[bool, datetime | None]:
-    """Whether the session the socket was opened with still exists and still belongs to
-    `user` with the same password hash (what `django.contrib.auth.get_user` checks), and
-    when it expires if the engine says."""
-    if not session_key:
-        return False, None
-    data, expires = _session(session_key)
-    if str(data.get(SESSION_KEY, "")) != str(user.pk):
-        return False, None
-    stored_hash = data.get(HASH_SESSION_KEY, "")
-    valid = bool(stored_hash) and constant_time_compare(stored_hash, user.get_session_auth_hash())
-    return valid, expires if valid else None
-
-
-def desk_membership(user_id: int, session_key: str | None) -> dict[str, Any] | None:
-    """What the socket may join now, or None when the user or the session is no longer valid."""
-    user = active_user(user_id)
-    if user is None:
-        return None
-    valid, expires = session_expiry(user, session_key)
-    if not valid:
-        return None
-    admin = user_is_admin(user)
-    member_of = set(Team.members.through.objects.filter(user_id=user_id).values_list("team_id", flat=True))
-    supervises = set(Team.supervisors.through.objects.filter(user_id=user_id).values_list("team_id", flat=True))
-    if admin:
-        supervises = set(Team.objects.values_list("pk", flat=True))
-    return {
-        "user": user,
-        "teams": sorted(member_of | supervises),
-        "supervised": sorted(supervises),
-        "supervisor": admin or bool(supervises),
-        "admin": admin,
-        "name": user.get_full_name() or user.get_username(),
-        "session_expires": expires,
-    }
 
 
 # --- telling the sockets ---------------------------------------------------------------

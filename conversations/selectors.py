@@ -1,11 +1,6 @@
-"""Reads on conversations, and the access rules every page, API call and websocket
-subscription goes through.
-
-Visibility: superusers and members of the `admin` group see every conversation;
-supervisors see the conversations of the teams they supervise and those without a team;
-agents see the conversations of their teams, those assigned to them and those where they
-are an active participant. A user who is several of these sees the union. Contacts follow
-their conversations (`contacts_visible_to`), plus those a user created.
+"""Reads on conversations, messages and contacts for pages, the API and the desk, each in
+a constant number of queries. Who may see what is `conversations.access`: every read
+here starts from its visible querysets.
 """
 
 from __future__ import annotations
@@ -13,98 +8,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
-from django.http import Http404
+from django.db.models import Prefetch, QuerySet
 
-from agents.models import Team
+# `contact_for_user` and `user_is_admin` stay importable here for notifications.api;
+# they are conversations.access's.
+from .access import contact_for_user, conversation_for_user, conversations_visible_to, user_is_admin
+from .models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
 
-from .models import Contact, Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
-
-ADMIN_GROUP = "admin"
-
-
-def user_is_admin(user: Any) -> bool:
-    """Superusers and members of the `admin` group."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    cached = getattr(user, "_handoff_is_admin", None)
-    if cached is None:
-        cached = user.groups.filter(name=ADMIN_GROUP).exists()
-        user._handoff_is_admin = cached
-    return bool(cached)
-
-
-def user_is_supervisor_of(user: Any, team: Team | None) -> bool:
-    """Admins supervise every team; otherwise the user must be one of `team`'s supervisors."""
-    if user is None or team is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user_is_admin(user):
-        return True
-    return team.supervisors.filter(pk=user.pk).exists()
-
-
-def _user_team_ids(user: Any) -> QuerySet:
-    return Team.members.through.objects.filter(user_id=user.pk).values("team_id")
-
-
-def _supervised_team_ids(user: Any) -> QuerySet:
-    return Team.supervisors.through.objects.filter(user_id=user.pk).values("team_id")
-
-
-def _active_participations(user: Any) -> QuerySet:
-    return Participant.objects.filter(user_id=user.pk, left_at__isnull=True).values("conversation_id")
-
-
-def conversations_visible_to(user: Any) -> QuerySet[Conversation]:
-    """Every conversation `user` may see, unordered beyond the model's default and without
-    joins that could duplicate rows (memberships are matched through subqueries)."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Conversation.objects.none()
-    if user_is_admin(user):
-        return Conversation.objects.all()
-    rule = (
-        Q(team_id__in=_user_team_ids(user))
-        | Q(assignee_id=user.pk)
-        | Q(pk__in=_active_participations(user))
-        | Q(team_id__in=_supervised_team_ids(user))
-    )
-    if Team.supervisors.through.objects.filter(user_id=user.pk).exists():
-        rule |= Q(team__isnull=True)
-    return Conversation.objects.filter(rule)
-
-
-def conversation_for_user(user: Any, conversation_id: int | str) -> Conversation:
-    """The conversation, if it exists and `user` may see it; `Http404` otherwise (whether it
-    exists is never revealed)."""
-    try:
-        conversation_id = int(conversation_id)
-    except (TypeError, ValueError):
-        raise Http404("No such conversation.") from None
-    conversation = (
-        conversations_visible_to(user)
-        .select_related("contact", "number", "team", "assignee")
-        .filter(pk=conversation_id)
-        .first()
-    )
-    if conversation is None:
-        raise Http404("No such conversation.")
-    return conversation
-
-
-def user_is_active_participant(user: Any, conversation: Conversation) -> bool:
-    return Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True).exists()
-
-
-def user_may_reply(user: Any, conversation: Conversation) -> bool:
-    """Free-text replies to a conversation assigned to somebody else need a part in it:
-    its assignee or an active participant, a supervisor of its team, or an admin."""
-    if conversation.assignee_id is None or conversation.assignee_id == user.pk:
-        return True
-    if user_is_admin(user) or user_is_supervisor_of(user, conversation.team):
-        return True
-    return user_is_active_participant(user, conversation)
+__all__ = [
+    "contact_for_user",
+    "conversation_detail",
+    "conversation_events",
+    "conversation_latest_handoff",
+    "conversation_list",
+    "message_in_conversation",
+    "messages_for_conversation",
+    "number_for_new_contact",
+    "user_is_admin",
+]
 
 
 def _active_participants() -> Prefetch:
@@ -190,38 +111,6 @@ def message_in_conversation(conversation: Conversation, message_id: int) -> Mess
 
 def conversation_events(conversation: Conversation) -> QuerySet[ConversationEvent]:
     return ConversationEvent.objects.filter(conversation=conversation).select_related("actor").order_by("created_at", "id")
-
-
-def contacts_visible_to(user: Any, *, q: str = "") -> QuerySet[Contact]:
-    """Contacts `user` may see, newest first: admins all; everyone else the contacts of the
-    conversations they may see (the rule of `conversations_visible_to`, checked with EXISTS
-    so a contact with many conversations is one row) and the contacts they created
-    themselves that have no visible conversation yet. `q` searches name, WhatsApp id and
-    business-scoped user id."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Contact.objects.none()
-    qs = Contact.objects.select_related("number").order_by("-created_at", "-id")
-    if not user_is_admin(user):
-        seen = Exists(conversations_visible_to(user).filter(contact_id=OuterRef("pk")))
-        qs = qs.filter(seen | Q(created_by_id=user.pk))
-    q = q.strip()
-    if q:
-        digits = q.lstrip("+").replace(" ", "")
-        qs = qs.filter(Q(profile_name__icontains=q) | Q(wa_id__icontains=digits or q) | Q(user_id__icontains=q))
-    return qs
-
-
-def contact_for_user(user: Any, contact_id: int | str) -> Contact:
-    """The contact, if it exists and `user` may see it; `Http404` otherwise (whether it
-    exists is never revealed), as for conversations."""
-    try:
-        contact_id = int(contact_id)
-    except (TypeError, ValueError):
-        raise Http404("No such contact.") from None
-    contact = contacts_visible_to(user).filter(pk=contact_id).first()
-    if contact is None:
-        raise Http404("No such contact.")
-    return contact
 
 
 def number_for_new_contact(*, number_id: int | None = None) -> WhatsAppNumber | None:

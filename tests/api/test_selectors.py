@@ -10,16 +10,17 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations.models import Conversation
-from conversations.selectors import (
+from conversations.access import (
+    ConversationShape,
     conversation_for_user,
-    conversation_list,
     conversations_visible_to,
-    messages_for_conversation,
+    oversees,
+    roles_for,
     user_is_admin,
-    user_is_supervisor_of,
-    user_may_reply,
+    user_may,
 )
+from conversations.models import Conversation
+from conversations.selectors import conversation_list, messages_for_conversation
 from tests.api.conftest import join
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory, UserFactory
 
@@ -101,12 +102,21 @@ def test_conversation_for_user_hides_existence_from_outsiders(outsider, agent, t
         conversation_for_user(agent, "not-a-number")
 
 
-def test_supervisor_of_is_per_team_and_admins_supervise_all(supervisor, admin_user, agent, team, other_team):
-    assert user_is_supervisor_of(supervisor, team)
-    assert not user_is_supervisor_of(supervisor, other_team)
-    assert not user_is_supervisor_of(agent, team)
-    assert user_is_supervisor_of(admin_user, other_team)
-    assert not user_is_supervisor_of(supervisor, None)
+def test_oversight_is_per_team_and_admins_oversee_all(supervisor, admin_user, agent, team, other_team):
+    def oversees_team(user, team):
+        return oversees(roles_for(user), ConversationShape(team_id=team.pk if team else None))
+
+    assert oversees_team(supervisor, team)
+    assert not oversees_team(supervisor, other_team)
+    assert not oversees_team(agent, team)
+    assert oversees_team(admin_user, other_team)
+    # Conversations without a team: every supervisor sees them, so every supervisor may act on them.
+    assert oversees_team(supervisor, None)
+    assert not oversees_team(agent, None)
+
+
+def may_reply(user, conversation):
+    return user_may(user, conversation, "reply")
 
 
 def test_reply_to_someone_elses_conversation_needs_a_part_in_it(agent, teammate, supervisor, admin_user, team_conversation):
@@ -114,12 +124,12 @@ def test_reply_to_someone_elses_conversation_needs_a_part_in_it(agent, teammate,
     team_conversation.status = Conversation.Status.ASSIGNED
     team_conversation.save()
 
-    assert user_may_reply(teammate, team_conversation)
-    assert not user_may_reply(agent, team_conversation)
-    assert user_may_reply(supervisor, team_conversation)
-    assert user_may_reply(admin_user, team_conversation)
+    assert may_reply(teammate, team_conversation)
+    assert not may_reply(agent, team_conversation)
+    assert may_reply(supervisor, team_conversation)
+    assert may_reply(admin_user, team_conversation)
     join(team_conversation, agent)
-    assert user_may_reply(agent, team_conversation)
+    assert may_reply(agent, team_conversation)
 
 
 def _add_conversations(number, team, count):

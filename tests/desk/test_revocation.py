@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from agents.models import Team
 from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
-from conversations.selectors import ADMIN_GROUP
+from conversations.access import ADMIN_GROUP
 from tests.desk.conftest import open_desk, publish, session_cookie
 from tests.factories import ConversationFactory
 
