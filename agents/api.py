@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -22,17 +21,17 @@ from agents import services
 from agents.models import AgentProfile, Team
 from agents.presence import presence_set, profile_for, profiles_with_load
 from config.api_errors import ApiError
+from config.refusals import Refused
 from conversations.access import conversation_for_user, roles_for
 from conversations.models import Conversation, Participant
 from conversations.serializers import ConversationSerializer, ErrorSerializer
 
 User = get_user_model()
 
-REFUSAL_STATUS = {"invalid": status.HTTP_400_BAD_REQUEST, "not_found": status.HTTP_400_BAD_REQUEST}
 ERRORS = OpenApiResponse(
     response=ErrorSerializer,
-    description="`forbidden`, `not_found`, `invalid`, or a refusal: `invalid_status`, `over_capacity`, "
-    "`not_in_team`, `conflict`.",
+    description="`forbidden`, `not_found` (the conversation, or the agent or team named), `invalid`, or a "
+    "refusal: `invalid_status`, `over_capacity`, `not_in_team`, `conflict`.",
 )
 
 
@@ -142,13 +141,8 @@ class ConversationActionApi(APIView):
         conversation = conversation_for_user(request.user, conversation_id)
         data = ActionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        try:
-            result = self.run(conversation, request.user, values)
-        except PermissionDenied as exc:
-            raise ApiError("forbidden", str(exc) or "Not allowed.", status.HTTP_403_FORBIDDEN) from None
-        except services.ActionRefused as exc:
-            raise ApiError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_409_CONFLICT)) from None
+        # PermissionDenied and ActionRefused propagate: the API's error handler answers them.
+        result = self.run(conversation, request.user, data.validated_data)
         return _conversation_response(result)
 
     def run(self, conversation, actor, values):
@@ -178,14 +172,14 @@ class ConversationActionApi(APIView):
 def _user(user_id: int):
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise ApiError("not_found", "No such agent.", status.HTTP_400_BAD_REQUEST)
+        raise Refused("not_found", "No such agent.", field="agent")
     return user
 
 
 def _team(team_id: int) -> Team:
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
-        raise ApiError("not_found", "No such team.", status.HTTP_400_BAD_REQUEST)
+        raise Refused("not_found", "No such team.", field="team")
     return team
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -21,15 +20,7 @@ from agents.conference import (
     conversation_whisper,
 )
 from agents.desk_selectors import desk_row
-from config.api_errors import ApiError
 from conversations.access import conversation_for_user
-from conversations.sending import SendRefused
-
-REFUSAL_STATUS = {
-    "owner_must_transfer": status.HTTP_409_CONFLICT,
-    "not_participant": status.HTTP_409_CONFLICT,
-    "over_capacity": status.HTTP_409_CONFLICT,
-}
 
 
 class ConferenceResultSerializer(serializers.Serializer):
@@ -41,7 +32,8 @@ class ConferenceResultSerializer(serializers.Serializer):
 
 class _ConversationAction(APIView):
     """Find the conversation with the shared access check (404 when not visible), run the
-    action, and answer with the conversation's desk row. Refusals become `{code, detail}`."""
+    action, and answer with the conversation's desk row. Refusals (`PermissionDenied`,
+    `Refused`) propagate to the API's error handler, which answers each code's status."""
 
     def act(self, request, conversation):
         raise ValueError("subclasses define the action")
@@ -50,14 +42,7 @@ class _ConversationAction(APIView):
                                             403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
     def post(self, request, conversation_id: int):
         conversation = conversation_for_user(request.user, conversation_id)
-        try:
-            extra = self.act(request, conversation)
-        except PermissionDenied as exc:
-            raise ApiError("forbidden", str(exc) or "Not allowed.", status.HTTP_403_FORBIDDEN) from None
-        except ConferenceRefused as exc:
-            raise ApiError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)) from None
-        except SendRefused as exc:
-            raise ApiError(exc.code, exc.detail, status.HTTP_409_CONFLICT) from None
+        extra = self.act(request, conversation)
         row = desk_row(user=request.user, conversation=conversation)  # None once out of sight
         body = {"conversation": row} if row is not None else {}
         body.update(extra or {})
@@ -111,7 +96,7 @@ class WhisperApi(_ConversationAction):
         if data.validated_data.get("to"):
             to_user = get_user_model().objects.filter(pk=data.validated_data["to"], is_active=True).first()
             if to_user is None:
-                raise ConferenceRefused("invalid", "to: no such user.")
+                raise ConferenceRefused("invalid", "to: no such user.", field="to")
         note = conversation_whisper(
             conversation=conversation, actor=request.user, text=data.validated_data["text"], to_user=to_user
         )

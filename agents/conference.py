@@ -26,6 +26,7 @@ from agents.audit import audit_record
 from agents.models import AgentProfile
 from agents.presence import agent_load, profile_for
 from config.realtime import broadcast_on_commit
+from config.refusals import Refused
 from conversations import access, lifecycle
 from conversations.events import conversation_event, conversation_groups, publish_conversation
 from conversations.models import Conversation, Message, Participant
@@ -35,13 +36,9 @@ from conversations.services import conversation_event_record
 log = logging.getLogger(__name__)
 
 
-class ConferenceRefused(Exception):
-    """A conference action that breaks a rule (`code`: `owner_must_transfer`, `not_participant`, `invalid`)."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class ConferenceRefused(Refused):
+    """A conference action that breaks a rule (`code`: `owner_must_transfer`, `not_participant`,
+    `over_capacity`, `invalid`)."""
 
 
 def _name(user: Any) -> str:

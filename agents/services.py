@@ -19,20 +19,16 @@ from django.db import IntegrityError, transaction
 from agents.audit import audit_record
 from agents.models import AgentProfile, Team
 from agents.presence import agent_load, profile_for
+from config.refusals import Refused
 from conversations import access, lifecycle
 from conversations.models import Conversation
 
 Status = Conversation.Status
 
 
-class ActionRefused(Exception):
+class ActionRefused(Refused):
     """The action does not fit the conversation's state (`code`: invalid_status,
     over_capacity, not_in_team, conflict, invalid)."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def _lock(conversation: Conversation) -> Conversation:

@@ -1,6 +1,7 @@
 """The escalation ledger: first moments the human option was offered, a person was asked
-for, the conversation was handed off, and a person answered. Each moment is written once
-(compare-and-set on an empty field), so concurrent turns keep the earliest."""
+for and the conversation was handed off. Each moment is written once (compare-and-set on
+an empty field), so concurrent turns keep the earliest. When a person first answered is
+read from the messages (`bots.selectors.ledger_for`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,3 @@ def ledger_note_handoff(*, conversation: Conversation, at: datetime | None = Non
     EscalationLedger.objects.filter(pk=ledger.pk).update(handoff_count=F("handoff_count") + 1)
     _first(conversation, "handed_off_at", at)
 
-
-def ledger_note_human_reply(*, conversation: Conversation, at: datetime) -> None:
-    """Record the first reply by a person (call when an agent's message is sent)."""
-    _first(conversation, "first_human_reply_at", at)

@@ -17,9 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import ApiError
+from config.refusals import Refused
 
-from .access import contact_for_user, contacts_visible_to, conversation_for_user, user_may
-from .contacts import ContactRefused, contact_create
+from .access import contact_for_user, contacts_visible_to, conversation_for_user
+from .contacts import contact_create
 from .selectors import (
     conversation_detail,
     conversation_list,
@@ -27,7 +28,7 @@ from .selectors import (
     messages_for_conversation,
     number_for_new_contact,
 )
-from .sending import SendRefused, message_send_note, message_send_text
+from .sending import message_send_note, message_send_text
 from .serializers import (
     ContactCreateSerializer,
     ContactFilterSerializer,
@@ -40,16 +41,6 @@ from .serializers import (
     MessageFilterSerializer,
     MessageSerializer,
 )
-
-# HTTP status for each refusal code of the sending services.
-REFUSAL_STATUS = {
-    "window_closed": status.HTTP_409_CONFLICT,
-    "not_opted_in": status.HTTP_409_CONFLICT,
-    "template_not_approved": status.HTTP_409_CONFLICT,
-    "invalid": status.HTTP_400_BAD_REQUEST,
-    "template_invalid": status.HTTP_400_BAD_REQUEST,
-    "forbidden": status.HTTP_403_FORBIDDEN,
-}
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -162,43 +153,33 @@ class ConversationMessagesApi(APIView):
     def post(self, request: Request, conversation_id: int) -> Response:
         conversation = conversation_for_user(request.user, conversation_id)
         data = _valid(MessageCreateSerializer, request.data)
-        try:
-            if "note" in data:
-                message = message_send_note(conversation=conversation, text=data["note"], author=_user(request))
-            elif "template" in data:
-                from notifications.templates_send import template_message_send
+        # The sending services' refusals (SendRefused) propagate to the API's error handler.
+        if "note" in data:
+            message = message_send_note(conversation=conversation, text=data["note"], author=_user(request))
+        elif "template" in data:
+            from notifications.templates_send import template_message_send
 
-                template = data["template"]
-                message = template_message_send(
-                    conversation=conversation,
-                    name=template["name"],
-                    language=template["language"],
-                    parameters=template.get("parameters") or [],
-                    sender_user=_user(request),
-                )
-            else:
-                if not user_may(request.user, conversation, "reply"):
-                    raise ApiError(
-                        "forbidden",
-                        "This conversation is assigned to someone else: join it or ask its team's supervisor.",
-                        status.HTTP_403_FORBIDDEN,
-                    )
-                reply_to = None
-                if data.get("reply_to") is not None:
-                    reply_to = message_in_conversation(conversation, data["reply_to"])
-                    if reply_to is None:
-                        raise ApiError("invalid", "reply_to: no such message in this conversation.")
-                message = message_send_text(
-                    conversation=conversation,
-                    text=data["text"],
-                    sender_kind="agent",
-                    sender_user=_user(request),
-                    reply_to=reply_to,
-                )
-        except SendRefused as refusal:
-            raise ApiError(
-                refusal.code, refusal.detail, REFUSAL_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-            ) from None
+            template = data["template"]
+            message = template_message_send(
+                conversation=conversation,
+                name=template["name"],
+                language=template["language"],
+                parameters=template.get("parameters") or [],
+                sender_user=_user(request),
+            )
+        else:
+            reply_to = None
+            if data.get("reply_to") is not None:
+                reply_to = message_in_conversation(conversation, data["reply_to"])
+                if reply_to is None:
+                    raise Refused("invalid", "reply_to: no such message in this conversation.", field="reply_to")
+            message = message_send_text(
+                conversation=conversation,
+                text=data["text"],
+                sender_kind="agent",
+                sender_user=_user(request),
+                reply_to=reply_to,
+            )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
@@ -233,19 +214,15 @@ class ContactListApi(APIView):
         number = number_for_new_contact(number_id=data.get("number"))
         if number is None:
             raise ApiError("invalid", "number: no such WhatsApp number (and no default number is set).")
-        try:
-            contact = contact_create(
-                number=number,
-                wa_id=data.get("wa_id", ""),
-                user_id=data.get("user_id", ""),
-                profile_name=data.get("profile_name", ""),
-                language=data.get("language", ""),
-                attributes=data.get("attributes"),
-                created_by=_user(request),
-            )
-        except ContactRefused as refusal:
-            code_status = status.HTTP_409_CONFLICT if refusal.code == "contact_exists" else status.HTTP_400_BAD_REQUEST
-            raise ApiError(refusal.code, refusal.detail, code_status) from None
+        contact = contact_create(  # ContactRefused propagates to the API's error handler
+            number=number,
+            wa_id=data.get("wa_id", ""),
+            user_id=data.get("user_id", ""),
+            profile_name=data.get("profile_name", ""),
+            language=data.get("language", ""),
+            attributes=data.get("attributes"),
+            created_by=_user(request),
+        )
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
 

@@ -21,9 +21,10 @@ import threading
 from celery import shared_task
 from django.conf import settings
 
+from config import task_names
 from config.tasking import dispatch
 
-from .delivery import DELIVER_TASK, message_deliver, messages_redispatch_due, read_receipt_deliver
+from .delivery import message_deliver, messages_redispatch_due, read_receipt_deliver
 
 # Celery-level retries before the sweep takes over (provider errors are capped by
 # WHATSAPP_SEND_MAX_ATTEMPTS on the message itself; this bounds pacing waits).
@@ -31,12 +32,12 @@ MAX_TASK_RETRIES = 200
 
 
 def _dispatch_later(seconds: float, message_id: int) -> None:
-    timer = threading.Timer(seconds, dispatch, args=(DELIVER_TASK, {"message_id": message_id}))
+    timer = threading.Timer(seconds, dispatch, args=(task_names.MESSAGE_DELIVER, {"message_id": message_id}))
     timer.daemon = True
     timer.start()
 
 
-@shared_task(bind=True, name=DELIVER_TASK, max_retries=MAX_TASK_RETRIES, ignore_result=True)
+@shared_task(bind=True, name=task_names.MESSAGE_DELIVER, max_retries=MAX_TASK_RETRIES, ignore_result=True)
 def deliver_message(self, message_id: int) -> str:
     result = message_deliver(message_id=message_id)
     if result.retry_in is None:
@@ -51,11 +52,11 @@ def deliver_message(self, message_id: int) -> str:
     return result.outcome
 
 
-@shared_task(name="conversations.delivery_tasks.sweep_pending_messages", ignore_result=True)
+@shared_task(name=task_names.MESSAGES_SWEEP_PENDING, ignore_result=True)
 def sweep_pending_messages() -> int:
     return messages_redispatch_due()
 
 
-@shared_task(name="conversations.delivery_tasks.send_read_receipt", ignore_result=True)
+@shared_task(name=task_names.READ_RECEIPT_SEND, ignore_result=True)
 def send_read_receipt(message_id: int, typing: bool = False) -> bool:
     return read_receipt_deliver(message_id=message_id, typing=typing)

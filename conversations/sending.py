@@ -16,11 +16,12 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config import task_names
 from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 
+from . import access
 from .delivery import (
-    DELIVER_TASK,
     LEASE,
     DeliveryResult,
     delivery_handle,
@@ -50,6 +51,7 @@ __all__ = [
     "message_send_text",
     "messages_redispatch_due",
     "read_receipt_deliver",
+    "reply_permission_check",
     "typing_indicator_send",
 ]
 
@@ -68,6 +70,16 @@ WINDOW_CLOSED_DETAIL = (
     "More than 24 hours have passed since the customer's last message. WhatsApp's 24-hour "
     "customer-service window is closed, so only an approved template can be sent."
 )
+
+
+def reply_permission_check(*, user: Any, conversation: Conversation) -> None:
+    """Refuse (`forbidden`, with the rule's sentence) a person's reply that the access rule
+    does not allow (`conversations.access`, action `reply`): to a conversation assigned to
+    somebody else it needs a part in it or oversight of its team."""
+    roles = access.roles_for(user)
+    shape = access.conversation_shape(conversation)
+    if not access.may_act(roles, shape, "reply"):
+        raise SendRefused("forbidden", access.refusal(roles, shape, "reply") or access.NOT_SENDER)
 
 
 def _check_window(conversation: Conversation) -> None:
@@ -127,7 +139,7 @@ def message_queue_outbound(
         )
         _conversation_touch(conversation, text=text, sender_kind=sender_kind, at=now)
         publish_message(message, "message.created")
-        enqueue_on_commit(DELIVER_TASK, message_id=message.pk)
+        enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
     return message
 
 
@@ -153,7 +165,11 @@ def message_send_text(
     reply_to: Message | None = None,
 ) -> Message:
     """A free-form text (≤ 4096 characters) inside the 24-hour window; refused
-    `window_closed` outside it and `invalid` when too long or empty."""
+    `window_closed` outside it and `invalid` when too long or empty. A person's reply
+    (`sender_user` given, sent as an agent) is first refused `forbidden` when they may not
+    reply (`reply_permission_check`)."""
+    if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
+        reply_permission_check(user=sender_user, conversation=conversation)
     _check_channel(conversation)
     _check_window(conversation)
     try:

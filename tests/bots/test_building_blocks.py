@@ -1,24 +1,19 @@
 """The engine's parts on their own: menus within WhatsApp's limits, trigger detection,
-matching, lookups, the ledger."""
+matching, lookups."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from bots.actions import HandOff, MenuOption, SendMenu, SendText, SetValue
 from bots.demo import demo_flow_create, demo_orders_load
 from bots.flow import FlowRunner
 from bots.inbound import Inbound
-from bots.ledger import ledger_note_human_reply
 from bots.matching import answer_validate, faq_match
 from bots.menus import render
 from bots.models import (
     HUMAN_OPTION_ID,
     BotSession,
-    EscalationLedger,
     EscalationPolicy,
     FaqEntry,
     FlowStep,
@@ -180,17 +175,6 @@ def test_order_lookup_accepts_spacing_case_and_hash(number):
     said = [a.text for a in actions if isinstance(a, SendText)]
     assert said[0].startswith("Order A1004 is cancelled.")
     assert SetValue("order_status", "cancelled") in actions
-
-
-@pytest.mark.django_db
-def test_the_ledger_keeps_the_first_human_reply(number):
-    conversation = ConversationFactory(contact__number=number)
-    first = timezone.now()
-
-    ledger_note_human_reply(conversation=conversation, at=first)
-    ledger_note_human_reply(conversation=conversation, at=first + timedelta(minutes=5))
-
-    assert EscalationLedger.objects.get(conversation=conversation).first_human_reply_at == first
 
 
 def test_a_menu_option_leading_to_a_person_counts_as_the_human_option():

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from conversations.models import Channel, Conversation, Message
+from conversations.models import Channel, Conversation, Message, Participant
 from conversations.sending import (
     SendRefused,
     message_queue_outbound,
@@ -202,7 +202,13 @@ def test_buttons_and_list_together_are_refused(conversation):
     assert refused.value.code == "invalid"
 
 
-def test_agent_reply_records_first_response_once_and_the_preview(conversation, agent):
+@pytest.fixture
+def team_conversation(number, team):
+    return ConversationFactory(contact__number=number, team=team, last_customer_message_at=LAST_CUSTOMER_MESSAGE)
+
+
+def test_agent_reply_records_first_response_once_and_the_preview(team_conversation, agent):
+    conversation = team_conversation
     first = LAST_CUSTOMER_MESSAGE + timedelta(minutes=3)
     second = LAST_CUSTOMER_MESSAGE + timedelta(minutes=9)
     with time_machine.travel(first, tick=False):
@@ -217,6 +223,38 @@ def test_agent_reply_records_first_response_once_and_the_preview(conversation, a
     assert conversation.last_agent_message_at == second
     assert conversation.last_activity_at == second
     assert conversation.last_message_preview == "Still there?"
+
+
+def test_reply_to_a_conversation_assigned_to_someone_else_is_refused_until_joining(team_conversation, agent, teammate):
+    Conversation.objects.filter(pk=team_conversation.pk).update(assignee=agent, status=Conversation.Status.ASSIGNED)
+    team_conversation.refresh_from_db()
+
+    with time_machine.travel(LAST_CUSTOMER_MESSAGE + timedelta(minutes=5), tick=False):
+        with pytest.raises(SendRefused) as refused:
+            message_send_text(conversation=team_conversation, text="I can help", sender_user=teammate)
+        assert refused.value.code == "forbidden"
+        assert "assigned to someone else" in refused.value.detail
+        assert not Message.objects.filter(conversation=team_conversation).exists()
+
+        Participant.objects.create(conversation=team_conversation, user=teammate, role=Participant.Role.PARTICIPANT)
+        message = message_send_text(conversation=team_conversation, text="I can help", sender_user=teammate)
+    assert message.sender_user == teammate
+
+
+def test_reply_from_someone_who_cannot_see_the_conversation_is_refused(conversation, agent):
+    # The conversation has no team: only supervisors and admins see it.
+    with time_machine.travel(LAST_CUSTOMER_MESSAGE + timedelta(minutes=5), tick=False), pytest.raises(SendRefused) as refused:
+        message_send_text(conversation=conversation, text="Hello", sender_user=agent)
+    assert refused.value.code == "forbidden"
+    assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_bot_and_system_messages_need_no_reply_permission(team_conversation, agent):
+    Conversation.objects.filter(pk=team_conversation.pk).update(assignee=agent, status=Conversation.Status.ASSIGNED)
+    team_conversation.refresh_from_db()
+    with time_machine.travel(LAST_CUSTOMER_MESSAGE + timedelta(minutes=5), tick=False):
+        message = message_send_text(conversation=team_conversation, text="A person joined", sender_kind="system")
+    assert message.sender_kind == Message.SenderKind.SYSTEM
 
 
 def test_bot_message_does_not_count_as_the_first_response(conversation):
