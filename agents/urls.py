@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from agents import api_canned, api_conference, desk_views
+from agents import api_canned, api_conference, api_reports, desk_views, report_views
 
 conversation_actions = [
     ("join", api_conference.JoinApi),
@@ -17,6 +17,10 @@ urlpatterns = [
     path("desk/", desk_views.desk_page, name="desk"),
     path("desk/c/<int:conversation_id>/", desk_views.desk_page, name="desk-conversation"),
     path("desk/monitor/", desk_views.monitor_page, name="desk-monitor"),
+    path("desk/reports/", report_views.reports_page, name="desk-reports"),
+    path("desk/reports/conversations.csv", report_views.reports_csv, name="desk-reports-csv"),
+    path("api/v1/reports/summary/", api_reports.ReportSummaryApi.as_view(), name="api-reports-summary"),
+    path("api/v1/reports/campaigns/", api_reports.ReportCampaignsApi.as_view(), name="api-reports-campaigns"),
     path("api/v1/desk/conversations/", desk_views.DeskConversationsApi.as_view(), name="api-desk-conversations"),
     path(
         "api/v1/desk/conversations/<int:conversation_id>/context/",

@@ -103,7 +103,7 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("name",)}),
         ("Applies to", {"fields": ("number", "team", "is_default")}),
-        ("Hands off to", {"fields": ("target_team",)}),
+        ("Hands off to", {"fields": ("target_team", "human_reply_target_minutes")}),
         (
             "When the bot hands off",
             {

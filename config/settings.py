@@ -194,6 +194,8 @@ PERIODIC_TASKS: dict[str, float] = {
     task_names.BOT_SWEEP_UNANSWERED: 30,
     task_names.RETENTION_APPLY: 24 * 3600,
     task_names.AUDIT_PRUNE: 24 * 3600,
+    # The remediation countdown: hourly, so a reminder or an expiry is never a day late.
+    task_names.REMEDIATION_TICK: 3600,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
@@ -276,6 +278,23 @@ else:
     FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="demo")
+
+# --- Email (alerts) -------------------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:25, smtp+tls://…:587, smtp+ssl://…:465; consolemail://
+# prints every email to the log (the demo's default).
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="handoff@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The address people reach this site at, for links in alert emails (e.g. https://desk.example.com).
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{PORT}" if DEBUG else "")
 
 # Audit log entries older than this many days are deleted daily; 0 keeps them forever.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)

@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     path("", include("agents.urls")),
+    path("", include("notifications.compliance_urls")),
     # Last: any other path under /api/ answers the API's JSON 404, not the site's page. Only
     # paths ending in a slash, so a path missing its slash is still redirected to it.
     re_path(r"^api/.*/$", api_not_found),

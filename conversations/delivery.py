@@ -24,7 +24,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from config import task_names
 from config.tasking import enqueue_on_commit
 
 from . import throttle
@@ -36,6 +35,8 @@ from .services import conversation_event_record
 
 log = logging.getLogger(__name__)
 
+DELIVER_TASK = "conversations.delivery_tasks.deliver_message"
+READ_RECEIPT_TASK = "conversations.delivery_tasks.send_read_receipt"
 # A claimed (`sending`) row whose worker has not finished within this lease is taken
 # back by the sweep; a `pending` row not picked up by then is dispatched again
 # (DELIVERY_LEASE_SECONDS, two minutes unless set).
@@ -232,8 +233,9 @@ def _release(message: Message, delay: float, exc: GraphError) -> None:
 def message_mark_failed(*, message: Message, code: str, title: str, details: str = "") -> None:
     """Mark a message failed (terminal) with the provider's code and a readable reason,
     once, and apply the error's policy: 131050 records a marketing opt-out; token and
-    account errors (190, 100, 368, 131031, …) log an admin alert and add a
-    `provider_alert` event to the conversation's timeline. Publishes `message.updated`."""
+    account errors (190, 100, 368, 131031, …) log an admin alert, add a `provider_alert`
+    event to the conversation's timeline and raise the number's alert (notifications.alerts:
+    desk banner and email, once per incident). Publishes `message.updated`."""
     code = str(code)
     known = code.lstrip("-").isdigit() or code == NETWORK
     rule = rule_for(code) if known else None
@@ -278,9 +280,21 @@ def message_mark_failed(*, message: Message, code: str, title: str, details: str
                     "number": conversation.number_id,
                 },
             )
+            _raise_alert(conversation, code=code, explanation=rule.explanation, title=title)
         if rule is not None and rule.action == Action.OPT_OUT:
             _record_opt_out(message, proof=f"({code}) {said}")
         publish_message(message, "message.updated")
+
+
+def _raise_alert(conversation: Conversation, *, code: str, explanation: str, title: str) -> None:
+    """The admins' and supervisors' alert (banner and email, once per incident)."""
+    from notifications.alerts import alert_provider_error
+
+    try:
+        with transaction.atomic():
+            alert_provider_error(number=conversation.number, code=code, explanation=explanation, title=title)
+    except Exception:  # the failure itself must be recorded even if the alert cannot be
+        log.exception("could not raise the alert for error %s on number %s", code, conversation.number_id)
 
 
 def _record_opt_out(message: Message, proof: str) -> None:
@@ -325,7 +339,7 @@ def messages_redispatch_due(*, limit: int = 200) -> int:
             if taken:
                 if status == Message.Status.SENDING:
                     log.warning("message %s: delivery lease expired; sending again", pk)
-                enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=pk)
+                enqueue_on_commit(DELIVER_TASK, message_id=pk)
                 count += 1
     return count
 
@@ -338,7 +352,7 @@ def message_mark_read_remote(*, message: Message, typing: bool = False) -> None:
     indicator, in a task after commit: never blocks the request."""
     if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
         return
-    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=message.pk, typing=typing)
+    enqueue_on_commit(READ_RECEIPT_TASK, message_id=message.pk, typing=typing)
 
 
 def typing_indicator_send(*, conversation: Conversation) -> None:
@@ -356,7 +370,7 @@ def typing_indicator_send(*, conversation: Conversation) -> None:
         return
     if not cache.add(f"typing-indicator:{conversation.pk}", 1, timeout=TYPING_EVERY_SECONDS):
         return
-    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=last_inbound.pk, typing=True)
+    enqueue_on_commit(READ_RECEIPT_TASK, message_id=last_inbound.pk, typing=True)
 
 
 def read_receipt_deliver(*, message_id: int, typing: bool = False) -> bool:

@@ -1,5 +1,6 @@
 """Admin: templates (sync, submit, preview), the consent ledger (with CSV import) and
-keyword rules, number health. Campaigns are in admin_campaigns.py."""
+keyword rules, number health. Campaigns are in admin_campaigns.py, remediation cases and
+alerts in admin_compliance.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.utils.safestring import mark_safe
 
 from conversations.models import WhatsAppNumber
 
-from . import admin_campaigns  # noqa: F401  (registers the campaign admin)
+from . import admin_campaigns, admin_compliance  # noqa: F401  (register the campaign and compliance admins)
 from .consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
 from .consent_import import consent_import_csv
 from .message_templates import TemplateRefused, template_check, template_create

@@ -1,6 +1,8 @@
 """Number health: quality rating, messaging limit, throughput and account state, from
 WhatsApp's webhooks, with their history. The number's own row is kept current and
-campaigns on the number pause when it turns red, is restricted or banned."""
+campaigns on the number pause when it turns red, is restricted or banned; a red number
+or an account update naming the escalation path opens a remediation case
+(notifications.remediation), and restrictions raise an alert."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from django.utils import timezone
 from conversations.models import MessagingLimit, PlatformEvent, QualityRating, WhatsAppNumber
 
 from .models import NumberHealth, NumberHealthEvent
+from .remediation import remediation_on_account_update, remediation_on_quality
 
 # phone_number_quality_update events that state the quality rating.
 QUALITY_BY_EVENT = {"FLAGGED": QualityRating.RED, "UNFLAGGED": QualityRating.GREEN}
@@ -78,6 +81,8 @@ def number_quality_apply(
                           quality_rating=quality, messaging_limit=limit, throughput_mps=throughput)
         if quality == QualityRating.RED:
             campaigns_pause_for_number(number=locked, reason="The number's quality rating turned red (FLAGGED).")
+        if quality:
+            remediation_on_quality(number=locked, quality=quality, event=event, health_event=record)
     return record
 
 
@@ -136,6 +141,8 @@ def account_update_apply(
         record = _history(number, "account_update", event, value, platform_event, detail=detail)
         if health.is_restricted():
             campaigns_pause_for_number(number=number, reason=detail or f"Account update {event}")
+        remediation_on_account_update(number=number, value=value, health_event=record,
+                                      restricted=health.is_restricted(), detail=detail)
     return record
 
 

@@ -12,7 +12,7 @@ from config import task_names
 from config.tasking import dispatch
 from conversations.models import WhatsAppNumber
 
-from . import campaign_sending, campaigns, platform, template_sync
+from . import alerts, campaign_sending, campaigns, platform, remediation, template_sync
 from .models import Campaign
 
 log = logging.getLogger(__name__)
@@ -75,3 +75,15 @@ def campaigns_tick() -> int:
         for _ in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
             dispatch(task_names.CAMPAIGN_RUN, {"campaign_id": campaign_id})
     return len(running)
+
+
+@shared_task(name=task_names.ALERT_EMAIL)
+def alert_email(alert_id: int) -> int:
+    """Email a new alert to the admins and the number's supervisors, once."""
+    return alerts.alert_email_send(alert_id=alert_id)
+
+
+@shared_task(name=task_names.REMEDIATION_TICK, ignore_result=True)
+def remediation_tick() -> dict:
+    """Periodic: the remediation countdown (days left, 3-day and 1-day reminders, expiry)."""
+    return remediation.remediation_cases_tick()

@@ -156,6 +156,31 @@ def _pause_campaigns(template: MessageTemplate) -> None:
     )
 
 
+def _template_alerts(template: MessageTemplate) -> None:
+    """Paused, disabled or rejected: an alert (once while it lasts); approved again: closed."""
+    from .alerts import alert_close, alert_raise
+    from .models import Alert
+
+    link = f"/admin/notifications/messagetemplate/{template.pk}/change/"
+    name = f"{template.name} [{template.language}]"
+    if template.status in STOPPED_STATUSES:
+        alert_raise(
+            kind=Alert.Kind.TEMPLATE_PAUSED, incident=f"template:{template.pk}:stopped", number=template.number,
+            link=link, title=f"Template {name} is {template.status.lower()}",
+            detail=f"WhatsApp {template.status.lower()} it{': ' + template.rejection_reason if template.rejection_reason else ''}. "
+                   "Campaigns using it are paused; edit the template or use another one.",
+        )
+    elif template.status == TemplateStatus.REJECTED:
+        alert_raise(
+            kind=Alert.Kind.TEMPLATE_REJECTED, incident=f"template:{template.pk}:rejected", number=template.number,
+            link=link, title=f"Template {name} was rejected",
+            detail=f"{template.rejection_reason or 'WhatsApp gave no reason.'} Change it and submit it again.",
+        )
+    elif template.status == TemplateStatus.APPROVED:
+        for incident in (f"template:{template.pk}:stopped", f"template:{template.pk}:rejected"):
+            alert_close(incident=incident, reason="template approved")
+
+
 def _resync(number: WhatsAppNumber | None) -> None:
     if number is not None:
         enqueue_on_commit(task_names.TEMPLATES_SYNC_NUMBER, number_id=number.pk)
@@ -187,6 +212,7 @@ def template_status_apply(*, waba: str, number: WhatsAppNumber | None, value: di
         template.save(update_fields=["status", "rejection_reason", "remote_id", "updated_at"])
         if template.status in STOPPED_STATUSES:
             _pause_campaigns(template)
+        _template_alerts(template)
     return template
 
 

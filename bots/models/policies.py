@@ -74,6 +74,11 @@ class EscalationPolicy(models.Model):
         related_name="+",
         help_text="The team whose queue receives handed-off conversations.",
     )
+    human_reply_target_minutes = models.PositiveIntegerField(
+        default=60,
+        help_text="A customer who asks for a person should have one (or the fallback contact) within this "
+        "many minutes; the compliance monitor lists longer waits as gaps.",
+    )
 
     human_option_title = models.CharField(
         max_length=20, default=DEFAULT_HUMAN_OPTION, help_text="Added to every bot menu that lacks a way to a person."

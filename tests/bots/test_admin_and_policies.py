@@ -83,6 +83,7 @@ def test_admin_form_shows_why_a_fallback_link_is_refused(client, admin_user):
             "vip_priority": 50,
             "bot_replies_per_minute": 12,
             "transcript_lines": 12,
+            "human_reply_target_minutes": 30,
             "handoff_text": "Passing you on.",
             "fallback_text": "Nobody is here.",
             "fallback_url": "https://www.instagram.com/shop",
@@ -110,6 +111,7 @@ def test_admin_saves_a_policy_with_a_support_form(client, admin_user, team):
             "vip_priority": 50,
             "bot_replies_per_minute": 12,
             "transcript_lines": 12,
+            "human_reply_target_minutes": 30,
             "handoff_text": "Passing you on.",
             "fallback_text": "Nobody is here.",
             "fallback_phone": "+44 20 7946 0000",
@@ -118,6 +120,7 @@ def test_admin_saves_a_policy_with_a_support_form(client, admin_user, team):
 
     assert response.status_code == 302
     assert EscalationPolicy.objects.get().fallback_phone == "+442079460000"
+    assert EscalationPolicy.objects.get().human_reply_target_minutes == 30
 
 
 def test_external_bot_needs_its_url(db):

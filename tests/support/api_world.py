@@ -1,7 +1,8 @@
 """Objects every API operation can be pointed at, for the tests that sweep the whole API
 (schema conformance, malformed bodies): a queued conversation of the agent's team with its
-contact and a message, an approved template, a draft campaign and the agent's canned
-response, plus an API token per persona."""
+contact and a message, an approved template, a draft campaign, the agent's canned
+response, an open remediation case and an open alert of the number, plus an API token per
+persona."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import CannedResponse
-from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from notifications.models import Alert, Campaign, MessageTemplate, RemediationCase, TemplateStatus
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import webhooks
 
 
 def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
     """`headers`: the `Authorization` header per persona name; `path`: the value of each
-    path parameter of the schema (`conversation_id`, `contact_id`, `campaign_id`, `id`)."""
+    path parameter of the schema (`conversation_id`, `contact_id`, `campaign_id`, `id`,
+    `number_id`, `case_id`, `alert_id`)."""
     contact = ContactFactory(number=number, profile_name="Ada Customer", wa_id="447700900001")
     conversation = ConversationFactory(contact=contact, team=team, status="queued", queued_at=timezone.now())
     MessageFactory(conversation=conversation)
@@ -29,6 +31,10 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
     canned = CannedResponse.objects.create(
         scope=CannedResponse.Scope.PERSONAL, owner=agent, shortcut="hi", title="Hi", body="Hello!"
     )
+    case = RemediationCase.objects.create(number=number, trigger="admin", reason="API world",
+                                          deadline_at=RemediationCase.deadline_for(timezone.now()))
+    alert = Alert.objects.create(kind="number_red", incident=f"number:{number.pk}:red", number=number,
+                                 title="Support turned red")
     users = {"admin": admin, "supervisor": supervisor, "agent": agent, "outsider": outsider}
     return {
         "headers": {
@@ -40,5 +46,8 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
             "contact_id": contact.pk,
             "campaign_id": campaign.pk,
             "id": canned.pk,
+            "number_id": number.pk,
+            "case_id": case.pk,
+            "alert_id": alert.pk,
         },
     }

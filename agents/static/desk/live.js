@@ -127,9 +127,12 @@ export class Live {
           this.send({ action: "subscribe", conversation, silent });
         }
         Promise.resolve(this.onConnect(reconnected)).catch((error) => console.error(error));
+        window.dispatchEvent(new CustomEvent("desk:connected"));
         return;
       }
       if (frame.type === "pong") return;
+      // Page-wide listeners (the alert banner) see every frame too.
+      window.dispatchEvent(new CustomEvent("desk:frame", { detail: frame }));
       this.onEvent(frame);
     });
     socket.addEventListener("close", (event) => {

@@ -1,0 +1,384 @@
+"""Reports for supervisors (their teams) and admins (everything): first response time, time
+to a person after the request, bot containment, escalation reasons, handoffs by reason and
+team, SLA attainment, CSAT, conversations by status and channel, agent workload and handle
+time, per day or week in the viewer's time zone; and one row per conversation for CSV.
+
+Scope: conversations created in the period; for a supervisor who is not an admin, those of
+the teams they supervise and those without a team (bot-only conversations never reach a
+team), as the desk shows them. Filters narrow it to one team (supervised) and one agent
+(the assignee). Every figure is a database aggregate; the bucketed series are grouped in
+the database too (the Python side only fills days without conversations).
+
+Definitions:
+- first response: from queueing (`queued_at`) to the first agent reply (`first_response_at`);
+- time to a person: from the customer's request (escalation ledger) to the first reply of a
+  person (the ledger's, else the first response), as the compliance monitor counts it;
+- contained: a bot served it and it never reached people (no handoff, never queued or assigned);
+- SLA attainment: of conversations with a first-response target, those never breached;
+- handle time: from assignment to resolution, for resolved conversations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Avg,
+    Case,
+    CharField,
+    Count,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDay, TruncWeek
+
+from agents.models import Team
+from config.periods import Period, seconds_between
+from conversations.access import Roles, roles_for
+from conversations.models import Channel, Conversation
+
+BUCKETS = ("day", "week")
+CSAT_SCORES = (1, 2, 3)
+
+
+class ReportRefused(Exception):
+    """A report the user may not see or did not ask for properly: `code` (`forbidden`,
+    `invalid`), `detail`, and the query parameter it concerns."""
+
+    def __init__(self, code: str, detail: str, *, field: str = "") -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.field = code, detail, field
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    roles: Roles
+    period: Period
+    team_id: int | None = None
+    agent_id: int | None = None
+    bucket: str = "day"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"period": self.period.as_dict(), "team": self.team_id, "agent": self.agent_id, "bucket": self.bucket}
+
+
+def report_scope(*, user: Any, period: Period, team_id: int | None = None, agent_id: int | None = None,
+                 bucket: str = "day") -> ReportScope:
+    """Who asks for what. Refused (`forbidden`) for anyone but supervisors and admins, for
+    a team the user does not supervise and for an agent of no such team."""
+    roles = roles_for(user)
+    if not roles.supervisor:
+        raise ReportRefused("forbidden", "Reports are for supervisors and admins.")
+    if bucket not in BUCKETS:
+        raise ReportRefused("invalid", "Group by day or week.", field="bucket")
+    if team_id is not None:
+        if not roles.admin and team_id not in roles.supervises:
+            raise ReportRefused("forbidden", "You do not supervise this team.", field="team")
+        if not Team.objects.filter(pk=team_id).exists():
+            raise ReportRefused("invalid", "No such team.", field="team")
+    if agent_id is not None:
+        people = get_user_model().objects.filter(pk=agent_id)
+        if not roles.admin:
+            people = people.filter(Q(teams__in=roles.supervises) | Q(pk=roles.user_id))
+        if not people.exists():
+            raise ReportRefused("forbidden", "This agent is not in a team you supervise.", field="agent")
+    return ReportScope(roles=roles, period=period, team_id=team_id, agent_id=agent_id, bucket=bucket)
+
+
+def report_conversations(scope: ReportScope) -> QuerySet[Conversation]:
+    """The conversations the report counts (see the module docstring)."""
+    qs = Conversation.objects.filter(created_at__gte=scope.period.start, created_at__lt=scope.period.end)
+    if not scope.roles.admin:
+        qs = qs.filter(Q(team_id__in=sorted(scope.roles.supervises)) | Q(team__isnull=True))
+    if scope.team_id is not None:
+        qs = qs.filter(team_id=scope.team_id)
+    if scope.agent_id is not None:
+        qs = qs.filter(assignee_id=scope.agent_id)
+    return qs.order_by()
+
+
+# --- expressions ---------------------------------------------------------------------------------
+
+BOT_SERVED = Q(bot_session__bot__isnull=False)
+HANDED_OFF = Q(escalation_ledger__handed_off_at__isnull=False)
+CONTAINED = BOT_SERVED & Q(escalation_ledger__handed_off_at__isnull=True, queued_at__isnull=True,
+                           assignee__isnull=True)
+RESOLVED = Q(status=Conversation.Status.RESOLVED)
+REQUESTED = Q(escalation_ledger__human_requested_at__isnull=False)
+
+
+def _timed(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """With `frt` (first response, seconds), `tth` (request to a person), `handle` (assignment to resolution)."""
+    answered = Coalesce(F("escalation_ledger__first_human_reply_at"), F("first_response_at"))
+    return qs.annotate(
+        frt=seconds_between(F("queued_at"), F("first_response_at")),
+        tth=Case(
+            When(Q(escalation_ledger__human_requested_at__gt=answered), then=Value(0.0)),
+            default=seconds_between(F("escalation_ledger__human_requested_at"), answered),
+            output_field=FloatField(),
+        ),
+        handle=seconds_between(F("assigned_at"), F("resolved_at")),
+    )
+
+
+FRT_KNOWN = Q(frt__isnull=False, frt__gte=0)
+TTH_KNOWN = REQUESTED & Q(tth__isnull=False)
+HANDLE_KNOWN = RESOLVED & Q(handle__isnull=False, handle__gte=0)
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+def report_totals(qs: QuerySet[Conversation]) -> dict[str, Any]:
+    scores = {f"csat_{score}": Count("pk", filter=Q(csat_score=score)) for score in CSAT_SCORES}
+    c = _timed(qs).aggregate(
+        conversations=Count("pk"),
+        bot_conversations=Count("pk", filter=BOT_SERVED),
+        contained=Count("pk", filter=CONTAINED),
+        handed_off=Count("pk", filter=HANDED_OFF),
+        requested=Count("pk", filter=REQUESTED),
+        resolved=Count("pk", filter=RESOLVED),
+        first_response_count=Count("pk", filter=FRT_KNOWN),
+        first_response_avg=Avg("frt", filter=FRT_KNOWN),
+        time_to_human_count=Count("pk", filter=TTH_KNOWN),
+        time_to_human_avg=Avg("tth", filter=TTH_KNOWN),
+        handle_count=Count("pk", filter=HANDLE_KNOWN),
+        handle_avg=Avg("handle", filter=HANDLE_KNOWN),
+        sla_with_target=Count("pk", filter=Q(first_response_due_at__isnull=False)),
+        sla_met=Count("pk", filter=Q(first_response_due_at__isnull=False, sla_breached_at__isnull=True)),
+        csat_requested=Count("pk", filter=Q(csat_requested_at__isnull=False)),
+        csat_responses=Count("pk", filter=Q(csat_score__isnull=False)),
+        csat_avg=Avg("csat_score"),
+        **scores,
+    )
+    return {
+        "conversations": c["conversations"],
+        "bot_conversations": c["bot_conversations"],
+        "contained": c["contained"],
+        "containment_rate": _rate(c["contained"], c["bot_conversations"]),
+        "handed_off": c["handed_off"],
+        "requested": c["requested"],
+        "resolved": c["resolved"],
+        "first_response": {"count": c["first_response_count"], "average_seconds": _round(c["first_response_avg"])},
+        "time_to_human": {"count": c["time_to_human_count"], "average_seconds": _round(c["time_to_human_avg"])},
+        "handle_time": {"count": c["handle_count"], "average_seconds": _round(c["handle_avg"])},
+        "sla": {"with_target": c["sla_with_target"], "met": c["sla_met"],
+                "attainment": _rate(c["sla_met"], c["sla_with_target"])},
+        "csat": {
+            "requested": c["csat_requested"],
+            "responses": c["csat_responses"],
+            "response_rate": _rate(c["csat_responses"], c["csat_requested"]),
+            "average": round(c["csat_avg"], 2) if c["csat_avg"] is not None else None,
+            "distribution": {str(score): c[f"csat_{score}"] for score in CSAT_SCORES},
+        },
+    }
+
+
+def report_breakdowns(qs: QuerySet[Conversation]) -> dict[str, Any]:
+    """Conversations by status and channel; handoffs by reason, and by team and reason."""
+    from bots.models import Handoff  # read-only: the reason labels
+
+    labels = dict(Handoff.Reason.choices)
+    statuses = dict(qs.values_list("status").annotate(n=Count("pk")))
+    channels = dict(qs.values_list("channel").annotate(n=Count("pk")))
+    handoffs = qs.filter(handoffs__isnull=False)
+    reasons = handoffs.values_list("handoffs__reason_code").annotate(n=Count("handoffs__id")).order_by("-n", "handoffs__reason_code")
+    by_team = (
+        handoffs.values_list("handoffs__suggested_team_id", "handoffs__suggested_team__name", "handoffs__reason_code")
+        .annotate(n=Count("handoffs__id"))
+        .order_by("handoffs__suggested_team__name", "-n")
+    )
+    return {
+        "by_status": [{"status": s, "label": Conversation.Status(s).label, "count": statuses.get(s, 0)}
+                      for s in Conversation.Status.values],
+        "by_channel": [{"channel": ch, "label": Channel(ch).label, "count": channels.get(ch, 0)} for ch in Channel.values],
+        "escalation_reasons": [{"reason": code, "label": labels.get(code, code), "count": n} for code, n in reasons],
+        "handoffs_by_team": [
+            {"team": team_id, "team_name": name or "No team", "reason": code, "label": labels.get(code, code), "count": n}
+            for team_id, name, code, n in by_team
+        ],
+    }
+
+
+def _bucket_starts(period: Period, bucket: str) -> list[date]:
+    first = period.first_day
+    if bucket == "week":
+        first = first - timedelta(days=first.weekday())
+    step = timedelta(days=7 if bucket == "week" else 1)
+    starts, day = [], first
+    while day <= period.last_day:
+        starts.append(day)
+        day += step
+    return starts
+
+
+def _as_date(value: datetime | date | None) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def report_series(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[str, Any]]:
+    """Per day (or week, from Monday) in the viewer's zone: conversations, handoffs,
+    contained, resolved, average first response and time to a person, CSAT average."""
+    trunc = TruncWeek if scope.bucket == "week" else TruncDay
+    rows = (
+        _timed(qs)
+        .annotate(bucket=trunc("created_at", tzinfo=scope.period.zone))
+        .values("bucket")
+        .annotate(
+            conversations=Count("pk"),
+            handed_off=Count("pk", filter=HANDED_OFF),
+            contained=Count("pk", filter=CONTAINED),
+            resolved=Count("pk", filter=RESOLVED),
+            first_response_avg=Avg("frt", filter=FRT_KNOWN),
+            time_to_human_avg=Avg("tth", filter=TTH_KNOWN),
+            csat_avg=Avg("csat_score"),
+        )
+        .order_by("bucket")
+    )
+    found: dict[date | None, dict[str, Any]] = {_as_date(row["bucket"]): dict(row) for row in rows}
+    series = []
+    for start in _bucket_starts(scope.period, scope.bucket):
+        row: dict[str, Any] = found.get(start) or {}
+        series.append({
+            "start": start,
+            "conversations": row.get("conversations", 0),
+            "handed_off": row.get("handed_off", 0),
+            "contained": row.get("contained", 0),
+            "resolved": row.get("resolved", 0),
+            "first_response_avg_seconds": _round(row.get("first_response_avg")),
+            "time_to_human_avg_seconds": _round(row.get("time_to_human_avg")),
+            "csat_average": round(row["csat_avg"], 2) if row.get("csat_avg") is not None else None,
+        })
+    return series
+
+
+def report_agents(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
+    """Per assignee: conversations held, resolved, still open, handle and first-response times, CSAT."""
+    rows = (
+        _timed(qs.filter(assignee__isnull=False))
+        .values("assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name")
+        .annotate(
+            conversations=Count("pk"),
+            resolved=Count("pk", filter=RESOLVED),
+            open=Count("pk", filter=Q(status=Conversation.Status.ASSIGNED)),
+            handle_avg=Avg("handle", filter=HANDLE_KNOWN),
+            first_response_avg=Avg("frt", filter=FRT_KNOWN),
+            csat_avg=Avg("csat_score"),
+        )
+        .order_by("-conversations", "assignee__username")
+    )
+    return [
+        {
+            "id": row["assignee_id"],
+            "name": " ".join(p for p in (row["assignee__first_name"], row["assignee__last_name"]) if p)
+            or row["assignee__username"],
+            "conversations": row["conversations"],
+            "resolved": row["resolved"],
+            "open": row["open"],
+            "handle_avg_seconds": _round(row["handle_avg"]),
+            "first_response_avg_seconds": _round(row["first_response_avg"]),
+            "csat_average": round(row["csat_avg"], 2) if row["csat_avg"] is not None else None,
+        }
+        for row in rows
+    ]
+
+
+def report_teams(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
+    rows = (
+        _timed(qs)
+        .values("team_id", "team__name")
+        .annotate(
+            conversations=Count("pk"),
+            handed_off=Count("pk", filter=HANDED_OFF),
+            resolved=Count("pk", filter=RESOLVED),
+            first_response_avg=Avg("frt", filter=FRT_KNOWN),
+            sla_with_target=Count("pk", filter=Q(first_response_due_at__isnull=False)),
+            sla_met=Count("pk", filter=Q(first_response_due_at__isnull=False, sla_breached_at__isnull=True)),
+            csat_avg=Avg("csat_score"),
+        )
+        .order_by("team__name")
+    )
+    return [
+        {
+            "id": row["team_id"],
+            "name": row["team__name"] or "No team",
+            "conversations": row["conversations"],
+            "handed_off": row["handed_off"],
+            "resolved": row["resolved"],
+            "first_response_avg_seconds": _round(row["first_response_avg"]),
+            "sla_attainment": _rate(row["sla_met"], row["sla_with_target"]),
+            "csat_average": round(row["csat_avg"], 2) if row["csat_avg"] is not None else None,
+        }
+        for row in rows
+    ]
+
+
+def report_summary(scope: ReportScope) -> dict[str, Any]:
+    """Every section of the report for the scope (no campaigns: `report_campaigns`)."""
+    qs = report_conversations(scope)
+    return {
+        "scope": scope.as_dict(),
+        "totals": report_totals(qs),
+        **report_breakdowns(qs),
+        "series": report_series(qs, scope),
+        "agents": report_agents(qs),
+        "teams": report_teams(qs),
+    }
+
+
+def report_campaigns(scope: ReportScope) -> list[dict[str, Any]] | None:
+    """Campaign delivery for admins (campaigns belong to no team); None for others."""
+    if not scope.roles.admin:
+        return None
+    from notifications.campaign_reports import campaign_delivery_report
+
+    return campaign_delivery_report(start=scope.period.start, end=scope.period.end)
+
+
+# --- one row per conversation ----------------------------------------------------------------------
+
+CSV_HEADER = [
+    "conversation", "created", "number", "channel", "status", "team", "assignee", "customer", "bot", "handed off",
+    "handoff reason", "person asked for", "seconds to a person", "queued", "first response", "seconds to first response",
+    "resolved", "handle seconds", "sla breached", "csat",
+]
+
+
+def report_rows(scope: ReportScope, *, after: int = 0, limit: int = 2000) -> list[dict[str, Any]]:
+    """The next `limit` conversations of the report after id `after`, with what the CSV shows."""
+    from bots.models import Handoff
+
+    first_reason = Handoff.objects.filter(conversation_id=OuterRef("pk")).order_by("created_at", "id").values(
+        "reason_code")[:1]
+    rows = (
+        _timed(report_conversations(scope).filter(pk__gt=after))
+        .annotate(reason=Subquery(first_reason, output_field=CharField()))
+        .order_by("pk")
+        .values(
+            "pk", "created_at", "number__name", "channel", "status", "team__name", "assignee__username",
+            "contact__profile_name", "bot_session__bot__name", "escalation_ledger__handed_off_at", "reason",
+            "escalation_ledger__human_requested_at", "tth", "queued_at", "first_response_at", "frt",
+            "resolved_at", "handle", "sla_breached_at", "csat_score",
+        )
+    )
+    return [dict(row) for row in rows[:limit]]
+

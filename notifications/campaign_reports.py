@@ -1,0 +1,72 @@
+"""Campaign delivery for the reports: per campaign that sent in the period, how many
+messages went out, were delivered, read, failed (by WhatsApp's error code) and replied to.
+Two grouped queries, whatever the number of recipients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, NullIf
+
+from conversations.models import Message
+
+from .models import CampaignRecipient
+
+R = CampaignRecipient.State
+MAX_CAMPAIGNS = 50
+
+
+def _replied() -> Exists:
+    return Exists(Message.objects.filter(
+        conversation_id=OuterRef("message__conversation_id"), direction=Message.Direction.INBOUND,
+        created_at__gt=OuterRef("message__created_at"),
+    ))
+
+
+def campaign_delivery_report(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Campaigns with recipients handed to WhatsApp (or failed) in [start, end), newest first."""
+    rows = CampaignRecipient.objects.filter(
+        Q(sent_at__gte=start, sent_at__lt=end) | Q(message__created_at__gte=start, message__created_at__lt=end)
+    )
+    status = "message__status"
+    sent_statuses = [Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ]
+    failed = Q(state=R.FAILED) | Q(**{status: Message.Status.FAILED})
+    counts = list(
+        rows.values("campaign_id", "campaign__name", "campaign__state")
+        .annotate(
+            recipients=Count("pk"),
+            sent=Count("pk", filter=Q(**{f"{status}__in": sent_statuses})),
+            delivered=Count("pk", filter=Q(**{f"{status}__in": sent_statuses[1:]})),
+            read=Count("pk", filter=Q(**{status: Message.Status.READ})),
+            failed=Count("pk", filter=failed),
+            skipped=Count("pk", filter=Q(state=R.SKIPPED)),
+            replied=Count("pk", filter=Q(message__isnull=False) & Q(Exists(_replied()))),
+        )
+        .order_by("-campaign_id")[:MAX_CAMPAIGNS]
+    )
+    ids = [row["campaign_id"] for row in counts]
+    code = Coalesce(NullIf("message__error_code", Value("")), NullIf("error_code", Value("")), Value("unknown"))
+    reasons: dict[int, dict[str, int]] = {}
+    for campaign_id, error, n in (
+        rows.filter(failed, campaign_id__in=ids).annotate(code=code).values_list("campaign_id", "code")
+        .annotate(n=Count("pk")).order_by("campaign_id", "-n")
+    ):
+        reasons.setdefault(campaign_id, {})[error] = n
+    return [
+        {
+            "id": row["campaign_id"],
+            "name": row["campaign__name"],
+            "state": row["campaign__state"],
+            "recipients": row["recipients"],
+            "sent": row["sent"],
+            "delivered": row["delivered"],
+            "read": row["read"],
+            "failed": row["failed"],
+            "skipped": row["skipped"],
+            "replied": row["replied"],
+            "failed_by_reason": reasons.get(row["campaign_id"], {}),
+        }
+        for row in counts
+    ]

@@ -1,0 +1,426 @@
+"""The compliance monitor: per WhatsApp number and period, the evidence that customers had a
+prompt, direct path to a person, and the gaps where they did not.
+
+It reads the escalation ledger (first offer of a person, first request, handoff, first reply
+by a person), the handoffs (fallback sent, the policy that fired) and the bot sessions,
+owned by the bots app; nothing here writes to them.
+
+Definitions, for conversations created in the period on the number:
+- *bot conversation*: a bot served it (its bot session names a bot);
+- *offered*: a bot conversation where a person was offered (a menu with the human option)
+  or the conversation was handed to people;
+- *requested*: the customer asked for a person (button or keyword), at `human_requested_at`;
+- *answered*: a person replied, at the ledger's `first_human_reply_at`, else the
+  conversation's `first_response_at` (the first agent reply after it was queued);
+- *valid fallback*: a handoff sent the policy's fallback (nobody available: closed hours or
+  nobody online) and the policy has a contact (phone, email or web form).
+
+Gaps (each links to its conversation):
+- `late`: answered, but later than the policy's target after the request, without a valid fallback;
+- `unanswered`: no answer and no valid fallback, and the target has passed;
+- `no_offer`: a bot answered and a person was never offered nor handed the conversation;
+- `no_fallback_contact`: the fallback was sent without any contact (the policy has none).
+
+Every figure is a database aggregate: one query over the period's conversations joined to
+their ledger and bot session, one over the few with a fallback handoff, and one bounded
+list per kind of gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from bots.models import EscalationPolicy, Handoff
+from config.periods import Period, seconds_between
+from conversations.access import conversations_visible_to, roles_for
+from conversations.models import Conversation, WhatsAppNumber
+
+from .models import NumberHealth, NumberHealthEvent, RemediationCase
+
+DEFAULT_TARGET_MINUTES = 60
+GAP_LIST_LIMIT = 50
+HEALTH_HISTORY_LIMIT = 100
+GAP_KINDS = {
+    "unanswered": "Asked for a person and got no answer (and no fallback contact) within the target",
+    "late": "Asked for a person and was answered later than the target, without a fallback contact",
+    "no_offer": "A bot answered and never offered a person",
+    "no_fallback_contact": "Nobody was available and the fallback had no phone, email or web form",
+}
+
+
+# --- policy and scope --------------------------------------------------------------------------
+
+
+def number_policy(number: WhatsAppNumber) -> EscalationPolicy | None:
+    """The policy the bots use for the number's conversations before a team is known: the
+    number's own, else the default one."""
+    candidates = list(EscalationPolicy.objects.filter(Q(number=number) | Q(is_default=True)))
+    candidates.sort(key=lambda policy: 0 if policy.number_id == number.pk else 1)
+    return candidates[0] if candidates else None
+
+
+def target_seconds(number: WhatsAppNumber, policy: EscalationPolicy | None = None) -> int:
+    policy = policy if policy is not None else number_policy(number)
+    minutes = policy.human_reply_target_minutes if policy is not None else DEFAULT_TARGET_MINUTES
+    return max(1, minutes) * 60
+
+
+def compliance_numbers(*, user: Any) -> QuerySet[WhatsAppNumber]:
+    """Numbers shown on the compliance page. Numbers are no secret to supervisors; what they
+    see of each is limited to their conversations (`compliance_conversations`)."""
+    if not user_may_see_compliance(user):
+        return WhatsAppNumber.objects.none()
+    return WhatsAppNumber.objects.select_related("health").order_by("-is_default", "name", "pk")
+
+
+def user_may_see_compliance(user: Any) -> bool:
+    """Admins and supervisors of at least one team (conversations.access)."""
+    return roles_for(user).supervisor
+
+
+def compliance_conversations(*, user: Any | None, number: WhatsAppNumber, start: datetime,
+                             end: datetime) -> QuerySet[Conversation]:
+    """Conversations of the number created in [start, end) that `user` may see (every one
+    for `user=None`: the system's own evidence, as kept on a remediation case)."""
+    base = Conversation.objects.all() if user is None else conversations_visible_to(user)
+    return base.filter(number=number, created_at__gte=start, created_at__lt=end).order_by()
+
+
+# --- the verdict ---------------------------------------------------------------------------------
+
+_CONTACT = Q(policy__fallback_phone__gt="") | Q(policy__fallback_email__gt="") | Q(policy__fallback_url__gt="")
+
+
+def _valid_fallback() -> Exists:
+    return Exists(Handoff.objects.filter(conversation_id=OuterRef("pk"), fallback_sent=True).filter(_CONTACT))
+
+
+def _empty_fallback() -> Exists:
+    no_contact = Q(policy__isnull=True) | Q(policy__fallback_phone="", policy__fallback_email="", policy__fallback_url="")
+    return Exists(Handoff.objects.filter(conversation_id=OuterRef("pk"), fallback_sent=True).filter(no_contact))
+
+
+def _with_times(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    answered = Coalesce(F("escalation_ledger__first_human_reply_at"), F("first_response_at"))
+    return qs.annotate(
+        requested_at=F("escalation_ledger__human_requested_at"),
+        answered_at=answered,
+    ).annotate(
+        wait=Case(
+            When(answered_at__lt=F("requested_at"), then=Value(0.0)),
+            default=seconds_between(F("requested_at"), F("answered_at")),
+            output_field=FloatField(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    target: int
+    now: datetime
+
+    @property
+    def requested(self) -> Q:
+        return Q(escalation_ledger__human_requested_at__isnull=False)
+
+    @property
+    def answered(self) -> Q:
+        return self.requested & Q(answered_at__isnull=False)
+
+    @property
+    def bot_served(self) -> Q:
+        return Q(bot_session__bot__isnull=False)
+
+    @property
+    def late(self) -> Q:
+        return self.answered & Q(wait__gt=self.target)
+
+    @property
+    def unanswered(self) -> Q:
+        return self.requested & Q(answered_at__isnull=True) & Q(
+            escalation_ledger__human_requested_at__lt=self.now - timedelta(seconds=self.target))
+
+    @property
+    def no_offer(self) -> Q:
+        return self.bot_served & Q(escalation_ledger__human_offered_at__isnull=True) & Q(
+            escalation_ledger__handed_off_at__isnull=True)
+
+
+def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules) -> dict[str, Any]:
+    r = rules
+    main = _with_times(qs).aggregate(
+        conversations=Count("pk"),
+        bot_conversations=Count("pk", filter=r.bot_served),
+        offered=Count("pk", filter=r.bot_served & (
+            Q(escalation_ledger__human_offered_at__isnull=False) | Q(escalation_ledger__handed_off_at__isnull=False))),
+        handed_off=Count("pk", filter=Q(escalation_ledger__handed_off_at__isnull=False)),
+        requested=Count("pk", filter=r.requested),
+        answered=Count("pk", filter=r.answered),
+        answered_in_time=Count("pk", filter=r.answered & Q(wait__lte=r.target)),
+        wait_average=Avg("wait", filter=r.answered),
+        wait_longest=Max("wait", filter=r.answered),
+        late=Count("pk", filter=r.late),
+        unanswered=Count("pk", filter=r.unanswered),
+        waiting=Count("pk", filter=r.requested & Q(answered_at__isnull=True) & Q(
+            escalation_ledger__human_requested_at__gte=r.now - timedelta(seconds=r.target))),
+        no_offer=Count("pk", filter=r.no_offer),
+    )
+    # The few conversations whose handoff sent the fallback: which had a contact, and how
+    # many of the late or unanswered requests that covers.
+    fallback = (
+        _with_times(qs.filter(Exists(Handoff.objects.filter(conversation_id=OuterRef("pk"), fallback_sent=True))))
+        .annotate(valid=_valid_fallback(), empty=_empty_fallback())
+        .aggregate(
+            requested_valid=Count("pk", filter=r.requested & Q(valid=True)),
+            requested_valid_unanswered=Count("pk", filter=r.requested & Q(valid=True, answered_at__isnull=True)),
+            late_valid=Count("pk", filter=r.late & Q(valid=True)),
+            unanswered_valid=Count("pk", filter=r.unanswered & Q(valid=True)),
+            no_contact=Count("pk", filter=Q(empty=True)),
+        )
+    )
+    return {**main, **fallback}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def compliance_verdict(*, qs: QuerySet[Conversation], target: int, now: datetime | None = None) -> dict[str, Any]:
+    """The verdict over `qs` (conversations of one number and period): counts, rates, the
+    average and longest wait for a person, and the number of gaps of each kind."""
+    rules = _Rules(target=target, now=now or timezone.now())
+    c = _verdict_counts(qs, rules)
+    gaps = {
+        "unanswered": c["unanswered"] - c["unanswered_valid"],
+        "late": c["late"] - c["late_valid"],
+        "no_offer": c["no_offer"],
+        "no_fallback_contact": c["no_contact"],
+    }
+    reached = c["answered"] + c["requested_valid_unanswered"]
+    return {
+        "conversations": c["conversations"],
+        "bot_conversations": c["bot_conversations"],
+        "human_offered": c["offered"],
+        "human_offered_rate": _rate(c["offered"], c["bot_conversations"]),
+        "handed_off": c["handed_off"],
+        "requested": c["requested"],
+        "reached": reached,
+        "reached_rate": _rate(reached, c["requested"]),
+        "answered": c["answered"],
+        "answered_in_time": c["answered_in_time"],
+        "valid_fallback": c["requested_valid"],
+        "waiting": c["waiting"],
+        "wait_average_seconds": round(c["wait_average"], 1) if c["wait_average"] is not None else None,
+        "wait_longest_seconds": round(c["wait_longest"], 1) if c["wait_longest"] is not None else None,
+        "target_seconds": target,
+        "gaps": gaps,
+        "gap_total": sum(gaps.values()),
+        "status": "gaps" if any(gaps.values()) else "clear",
+    }
+
+
+# --- the gaps ----------------------------------------------------------------------------------
+
+
+def _gap_querysets(qs: QuerySet[Conversation], rules: _Rules) -> dict[str, QuerySet[Conversation]]:
+    timed = _with_times(qs)
+    return {
+        "unanswered": timed.filter(rules.unanswered).filter(~_valid_fallback()),
+        "late": timed.filter(rules.late).filter(~_valid_fallback()),
+        "no_offer": timed.filter(rules.no_offer),
+        "no_fallback_contact": timed.filter(_empty_fallback()),
+    }
+
+
+GAP_FIELDS = ("pk", "created_at", "contact__profile_name", "team__name", "requested_at", "answered_at", "wait")
+
+
+def compliance_gaps(*, qs: QuerySet[Conversation], target: int, now: datetime | None = None,
+                    limit: int = GAP_LIST_LIMIT) -> list[dict[str, Any]]:
+    """The newest `limit` gaps of each kind, newest first; a conversation with several
+    kinds appears once per kind."""
+    rules = _Rules(target=target, now=now or timezone.now())
+    items: list[dict[str, Any]] = []
+    for kind, gap_qs in _gap_querysets(qs, rules).items():
+        for row in gap_qs.order_by("-created_at", "-pk").values(*GAP_FIELDS)[:limit]:
+            items.append({
+                "conversation": row["pk"],
+                "kind": kind,
+                "description": GAP_KINDS[kind],
+                "created_at": row["created_at"],
+                "contact_name": row["contact__profile_name"] or "",
+                "team": row["team__name"] or "",
+                "requested_at": row["requested_at"],
+                "answered_at": row["answered_at"],
+                "wait_seconds": round(row["wait"], 1) if row["wait"] is not None else None,
+            })
+    items.sort(key=lambda item: (item["created_at"], item["conversation"]), reverse=True)
+    return items
+
+
+def compliance_evidence_rows(*, qs: QuerySet[Conversation], target: int, now: datetime | None = None,
+                             limit: int = 2000) -> list[dict[str, Any]]:
+    """The first `limit` conversations of `qs` by id with their escalation evidence, as
+    dicts (the CSV evidence report reads them in chunks: `qs.filter(pk__gt=last)`)."""
+    rules = _Rules(target=target, now=now or timezone.now())
+    rows = (
+        _with_times(qs)
+        .annotate(valid=_valid_fallback(), empty=_empty_fallback())
+        .annotate(
+            gap_late=Case(When(rules.late & Q(valid=False), then=Value(True)), default=Value(False)),
+            gap_unanswered=Case(When(rules.unanswered & Q(valid=False), then=Value(True)), default=Value(False)),
+            gap_no_offer=Case(When(rules.no_offer, then=Value(True)), default=Value(False)),
+        )
+        .order_by("pk")
+        .values(
+            "pk", "created_at", "status", "team__name", "bot_session__bot__name",
+            "escalation_ledger__human_offered_at", "requested_at", "escalation_ledger__handed_off_at",
+            "answered_at", "wait", "valid", "empty", "gap_late", "gap_unanswered", "gap_no_offer",
+        )
+    )
+    return [dict(row) for row in rows[:limit]]
+
+
+# --- number health, checklist, cases ------------------------------------------------------------
+
+
+def number_health(*, number: WhatsAppNumber, period: Period | None = None,
+                  limit: int = HEALTH_HISTORY_LIMIT) -> dict[str, Any]:
+    """The number's current quality, messaging limit and account state, and the history of
+    changes (within the period when given), newest first."""
+    state = NumberHealth.objects.filter(number=number).first()
+    history = NumberHealthEvent.objects.filter(number=number)
+    if period is not None:
+        history = history.filter(created_at__gte=period.start, created_at__lt=period.end)
+    return {
+        "quality_rating": number.quality_rating,
+        "messaging_limit": number.messaging_limit,
+        "throughput_mps": number.throughput_mps,
+        "restricted": bool(state and state.is_restricted()),
+        "restriction": state.restriction if state else "",
+        "history": list(
+            history.order_by("-created_at", "-id").values(
+                "id", "created_at", "field", "event", "quality_rating", "messaging_limit", "throughput_mps", "detail"
+            )[:limit]
+        ),
+    }
+
+
+def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | None = None,
+                          verdict: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What WhatsApp looks for when it reviews a flagged number, checked against the number's
+    escalation policy (its own, else the default) and, where given, the evidence."""
+    policy = policy if policy is not None else number_policy(number)
+    name = policy.name if policy is not None else "built-in defaults (no policy configured)"
+    contacts = policy.fallback_lines() if policy is not None else []
+    gaps = (verdict or {}).get("gaps") or {}
+    items = [
+        {
+            "key": "human_option",
+            "label": "Every bot menu offers a person",
+            "ok": bool(policy is None or policy.human_option_title) and not gaps.get("no_offer"),
+            "detail": (f"The engine adds “{policy.human_option_title if policy else 'Talk to a person'}” to every menu "
+                       f"(policy: {name})") + (f"; {gaps['no_offer']} bot conversations never offered it"
+                                               if gaps.get("no_offer") else ""),
+        },
+        {
+            "key": "keywords",
+            "label": "Escalation keywords hand off at once",
+            "ok": bool(policy is None or policy.keyword_list()),
+            "detail": ", ".join((policy.keyword_list() if policy else ["agent", "human", "person"])[:8]) or "none configured",
+        },
+        {
+            "key": "closed_hours",
+            "label": "Outside hours or when nobody is free: a fallback contact",
+            "ok": bool(contacts) and not gaps.get("no_fallback_contact"),
+            "detail": ("; ".join(contacts) if contacts else "The policy has no phone, email or web form")
+            + (f"; {gaps['no_fallback_contact']} fallbacks went out without a contact"
+               if gaps.get("no_fallback_contact") else ""),
+        },
+        {
+            "key": "platform_test",
+            "label": "WhatsApp's bot-quality test message reaches a person",
+            "ok": bool(policy is None or policy.detect_platform_test),
+            "detail": "Detected and handed off at top priority" if (policy is None or policy.detect_platform_test)
+            else "Detection is switched off in the policy",
+        },
+        {
+            "key": "answered",
+            "label": "Requests for a person answered within the target",
+            "ok": not (gaps.get("unanswered") or gaps.get("late")),
+            "detail": f"Target {target_seconds(number, policy) // 60} min"
+            + (f"; {gaps.get('unanswered', 0)} unanswered, {gaps.get('late', 0)} late"
+               if (gaps.get("unanswered") or gaps.get("late")) else ""),
+        },
+    ]
+    return items
+
+
+def case_evidence(*, case: RemediationCase, now: datetime | None = None) -> dict[str, Any]:
+    """The verdict for every conversation of the case's number since it opened (until it
+    closed), with the checklist: kept on the case when it closes."""
+    now = now or timezone.now()
+    end = case.closed_at or now
+    qs = compliance_conversations(user=None, number=case.number, start=case.opened_at, end=end)
+    policy = number_policy(case.number)
+    verdict = compliance_verdict(qs=qs, target=target_seconds(case.number, policy), now=now)
+    return {
+        "from": case.opened_at.isoformat(),
+        "to": end.isoformat(),
+        "verdict": verdict,
+        "checklist": remediation_checklist(number=case.number, policy=policy, verdict=verdict),
+    }
+
+
+def remediation_cases(*, number: WhatsAppNumber, limit: int = 10) -> list[RemediationCase]:
+    return list(
+        RemediationCase.objects.filter(number=number)
+        .select_related("opened_by", "closed_by", "health_event")
+        .order_by("-opened_at", "-id")[:limit]
+    )
+
+
+def open_case(number: WhatsAppNumber) -> RemediationCase | None:
+    return RemediationCase.objects.filter(number=number, state=RemediationCase.State.OPEN).first()
+
+
+def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period,
+                      now: datetime | None = None, gap_limit: int = GAP_LIST_LIMIT) -> dict[str, Any]:
+    """Everything the compliance page and API show for one number and period."""
+    now = now or timezone.now()
+    policy = number_policy(number)
+    target = target_seconds(number, policy)
+    qs = compliance_conversations(user=user, number=number, start=period.start, end=period.end)
+    verdict = compliance_verdict(qs=qs, target=target, now=now)
+    cases = remediation_cases(number=number)
+    return {
+        "number": number,
+        "period": period,
+        "policy": policy,
+        "target_seconds": target,
+        "verdict": verdict,
+        "gaps": compliance_gaps(qs=qs, target=target, now=now, limit=gap_limit),
+        "health": number_health(number=number, period=period),
+        "checklist": remediation_checklist(number=number, policy=policy, verdict=verdict),
+        "cases": cases,
+        "open_case": next((case for case in cases if case.state == RemediationCase.State.OPEN), None),
+    }
