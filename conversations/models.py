@@ -201,6 +201,9 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "team", "priority", "queued_at"], name="conv_queue_idx"),
             models.Index(fields=["assignee", "status"], name="conv_assignee_idx"),
+            # Reports and the compliance monitor: conversations started in a period, all or per number.
+            models.Index(fields=["created_at"], name="conv_created_idx"),
+            models.Index(fields=["number", "created_at"], name="conv_number_created_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
