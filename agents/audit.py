@@ -37,8 +37,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, models, transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
-from django.utils.functional import LazyObject, empty
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.functional import LazyObject, empty
 from encrypted_model_fields.fields import EncryptedMixin
 
 from agents.models import AuditEntry
