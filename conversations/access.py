@@ -330,9 +330,6 @@ def user_may(user: Any, conversation: Conversation, action: str) -> bool:
     return may_act(roles_for(user), conversation_shape(conversation), action)
 
 
-def conversation_actions(user: Any, conversation: Conversation, *, roles: Roles | None = None) -> list[str]:
-    return allowed_actions(roles or roles_for(user), conversation_shape(conversation))
-
 
 # --- 3. querysets ---------------------------------------------------------------------------
 def conversations_visible_to(who: Any) -> QuerySet[Conversation]:

@@ -5,8 +5,7 @@ import { api, el } from "./live.js";
 const $ = (id) => document.getElementById(id);
 
 export class Composer {
-  constructor({ supervisor, conversationId, live, onSent, onError }) {
-    this.supervisor = supervisor;
+  constructor({ conversationId, live, onSent, onError }) {
     this.conversationId = conversationId;
     this.live = live;
     this.onSent = onSent;
@@ -30,14 +29,16 @@ export class Composer {
     this.setMode("reply");
   }
 
+  // The modes offered follow the server's `actions` for this user (reply, note, whisper).
   update(row, ctx, watch) {
     const windowOpen = row.window_expires_at && new Date(row.window_expires_at) > Date.now();
+    const allowed = new Set(ctx.actions || []);
     this.watch = watch;
-    $("mode-reply").hidden = watch || !windowOpen;
-    $("mode-note").hidden = watch;
-    $("mode-whisper").hidden = !(this.supervisor || ctx.my_role === "participant");
+    $("mode-reply").hidden = watch || !windowOpen || !allowed.has("reply");
+    $("mode-note").hidden = watch || !allowed.has("note");
+    $("mode-whisper").hidden = !allowed.has("whisper");
     if (watch) this.setMode("whisper");
-    else if (!windowOpen && this.mode === "reply") this.setMode("note");
+    else if ($(`mode-${this.mode}`).hidden) this.setMode(["reply", "note", "whisper"].find((mode) => !$(`mode-${mode}`).hidden) || "note");
     $("template-composer").hidden = Boolean(windowOpen) || watch;
     // Refill only when the offer changed: a live update must not wipe a half-filled form.
     const offer = JSON.stringify((ctx.templates || []).map((t) => [t.name, t.language, t.slots]));

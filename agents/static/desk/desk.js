@@ -197,23 +197,10 @@ function renderHeader() {
   show($("sla-badge"), Boolean(sla));
   if (sla) { $("sla-badge").textContent = sla.text; $("sla-badge").className = `sla ${sla.level}`; }
   $("participants").textContent = (row.participants || []).filter((p) => p.role !== "watcher").map((p) => p.name).join(", ");
-  const mine = row.assignee === me;
-  const oversee = ctx.supervisor;
-  const open = row.status !== "resolved";
-  const role = ctx.my_role;
-  const allowed = {
-    assign: open && !mine,
-    transfer: open && ["queued", "assigned"].includes(row.status) && (mine || oversee || row.assignee === null),
-    hold: row.status === "assigned" && !row.on_hold && (mine || oversee),
-    unhold: row.on_hold && (mine || oversee),
-    handback: ["queued", "assigned"].includes(row.status) && (mine || oversee || row.assignee === null),
-    join: open && !mine && (role === "" || role === "watcher"),
-    leave: !mine && (role === "participant" || role === "watcher"),
-    takeover: open && oversee && !mine && ["queued", "assigned"].includes(row.status),
-    resolve: open && (mine || oversee || row.assignee === null),
-  };
+  // What this user may do here is the server's answer (the side panel's `actions`), never derived here.
+  const allowed = new Set(ctx.actions || []);
   document.querySelectorAll("#conversation-actions [data-action]").forEach((button) => {
-    button.hidden = !allowed[button.dataset.action];
+    button.hidden = !allowed.has(button.dataset.action);
   });
   composer.update(row, ctx, state.watch);
 }
@@ -256,7 +243,7 @@ async function openConversation(id, { push = true, watch = false } = {}) {
     ctx = await loadContext(id);
     if (!ctx) return;
     if (ctx.my_role === "watcher") state.watch = true;
-    else if (state.watch && ctx.supervisor && ctx.my_role === "") await api(`/api/v1/conversations/${id}/watch/`, { method: "POST" });
+    else if (state.watch && (ctx.actions || []).includes("watch")) await api(`/api/v1/conversations/${id}/watch/`, { method: "POST" });
     live.subscribe(id, state.watch);
     $("watch-banner").hidden = !state.watch;
     const messages = await apiAll(`/api/v1/conversations/${id}/messages/`);
@@ -350,8 +337,6 @@ function runAction(action) {
 document.querySelectorAll("#conversation-actions [data-action]").forEach((button) => button.addEventListener("click", () => runAction(button.dataset.action)));
 
 const composer = new Composer({
-  me,
-  supervisor: cfg.supervisor,
   conversationId: () => state.open,
   live: () => live,
   onSent: (message) => placeMessage(message),

@@ -71,6 +71,7 @@ function render() {
     data.conversations.map((c) => {
       const windowLeft = c.window_expires_at ? (new Date(c.window_expires_at) - Date.now()) / 1000 : 0;
       const button = (label, handler, show = true) => (show ? el("button", { type: "button", class: "small", dataset: { action: label.toLowerCase().replace(" ", "-") }, onclick: () => handler(c) }, label) : null);
+      const allowed = new Set(c.actions || []); // the server's answer for this supervisor
       return el(
         "tr",
         { id: `monitor-conversation-${c.id}`, class: c.sla_breached_at ? "breached-row" : "" },
@@ -84,11 +85,11 @@ function render() {
         el(
           "td",
           { class: "row-actions" },
-          button("Reassign", reassign, ["queued", "assigned"].includes(c.status)),
-          button("Join", (row) => act(row.id, "join"), c.assignee !== cfg.user.id),
-          button("Whisper", whisper),
-          button("Take over", (row) => act(row.id, "takeover"), c.assignee !== cfg.user.id && ["queued", "assigned"].includes(c.status)),
-          button("Watch", watch, c.assignee !== cfg.user.id),
+          button("Reassign", reassign, allowed.has(c.assignee ? "transfer" : "assign")),
+          button("Join", (row) => act(row.id, "join"), allowed.has("join")),
+          button("Whisper", whisper, allowed.has("whisper")),
+          button("Take over", (row) => act(row.id, "takeover"), allowed.has("takeover")),
+          button("Watch", watch, allowed.has("watch")),
         ),
       );
     }),
