@@ -25,6 +25,7 @@ from conversations.access import (
 )
 from conversations.events import conversation_data
 from conversations.models import Conversation, ConversationEvent, Message, Participant
+from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
 
 INBOX_LIMIT = 500
@@ -43,35 +44,18 @@ def _unread() -> Count:
 
 
 def _rows(qs: QuerySet[Conversation], roles: Roles) -> list[dict[str, Any]]:
+    """Inbox rows: the conversation's payload (what its `conversation.updated` events carry
+    too) plus what is the viewer's own: the unread count and the actions they may take."""
     conversations = list(
-        qs.select_related("contact", "team", "assignee").annotate(unread=_unread()).order_by("-last_activity_at", "-id")[
-            :INBOX_LIMIT
-        ]
+        with_payload_rows(qs).annotate(unread=_unread()).order_by("-last_activity_at", "-id")[:INBOX_LIMIT]
     )
-    participations: dict[int, list[dict[str, Any]]] = {}
-    loaded: dict[int, list[Participant]] = {}
-    for p in Participant.objects.filter(
-        conversation__in=[c.pk for c in conversations], left_at__isnull=True
-    ).select_related("user"):
-        participations.setdefault(p.conversation_id, []).append(
-            {"id": p.user_id, "name": p.user.get_full_name() or p.user.get_username(), "role": p.role}
-        )
-        loaded.setdefault(p.conversation_id, []).append(p)
     rows = []
     for conversation in conversations:
         row = conversation_data(conversation)
-        assignee = conversation.assignee
         row.update(
             {
                 "unread": conversation.unread,  # type: ignore[attr-defined]
-                "team_name": conversation.team.name if conversation.team else "",
-                "assignee_name": (assignee.get_full_name() or assignee.get_username()) if assignee else "",
-                "participants": participations.get(conversation.pk, []),
-                "queued_at": _iso(conversation.queued_at),
-                "first_response_due_at": _iso(conversation.first_response_due_at if not conversation.first_response_at else None),
-                "next_response_due_at": _iso(conversation.next_response_due_at),
-                "sla_breached_at": _iso(conversation.sla_breached_at),
-                "actions": allowed_actions(roles, conversation_shape(conversation, loaded.get(conversation.pk, []))),
+                "actions": allowed_actions(roles, conversation_shape(conversation)),
             }
         )
         rows.append(row)

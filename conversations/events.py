@@ -30,6 +30,7 @@ from config.realtime import (
 )
 
 from .models import Conversation, Message, Participant
+from .payloads import ACTIVE_PARTICIPANTS, conversation_payload, payload_json, with_payload_rows
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +79,9 @@ def message_event(message: Message, type: str = "message.created") -> dict[str, 
 
 
 def conversation_data(conversation: Conversation) -> dict[str, Any]:
-    """The conversation as the desk's lists and header render it."""
-    contact = conversation.contact
-    return {
-        "id": conversation.pk,
-        "status": conversation.status,
-        "on_hold": conversation.on_hold,
-        "channel": conversation.channel,
-        "number": conversation.number_id,
-        "contact": {
-            "id": contact.pk,
-            "name": contact.profile_name,
-            "wa_id": contact.wa_id,
-            "user_id": contact.user_id,
-        },
-        "contact_name": contact.profile_name or contact.wa_id or contact.user_id,
-        "team": conversation.team_id,
-        "assignee": conversation.assignee_id,
-        "priority": conversation.priority,
-        "preview": conversation.last_message_preview,
-        "last_activity_at": _iso(conversation.last_activity_at),
-        "last_customer_message_at": _iso(conversation.last_customer_message_at),
-        "window_expires_at": _iso(conversation.window_expires_at),
-        "created_at": _iso(conversation.created_at),
-        "resolved_at": _iso(conversation.resolved_at),
-    }
+    """The conversation as the desk's lists and header render it: the one payload
+    (conversations.payloads) the desk's rows and the API are built from too."""
+    return payload_json(conversation_payload(conversation))
 
 
 def conversation_event(conversation: Conversation, type: str = "conversation.updated") -> dict[str, Any]:
@@ -116,8 +95,11 @@ def conversation_groups(conversation: Conversation) -> list[str]:
     groups = [conversation_group(conversation.pk)]
     if conversation.assignee_id is not None:
         groups.append(agent_group(conversation.assignee_id))
-    participant_ids = Participant.objects.filter(conversation=conversation, left_at__isnull=True).values_list(
-        "user_id", flat=True
+    loaded = getattr(conversation, ACTIVE_PARTICIPANTS, None)
+    participant_ids = (
+        [p.user_id for p in loaded]
+        if loaded is not None
+        else Participant.objects.filter(conversation=conversation, left_at__isnull=True).values_list("user_id", flat=True)
     )
     groups.extend(agent_group(user_id) for user_id in participant_ids)
     if conversation.team_id is not None:
@@ -182,7 +164,7 @@ class _Entry:
             if pending.get(batch.conversation_id) is batch:
                 del pending[batch.conversation_id]
             try:
-                conversation = Conversation.objects.select_related("contact").filter(pk=batch.conversation_id).first()
+                conversation = with_payload_rows(Conversation.objects.filter(pk=batch.conversation_id)).first()
                 groups = conversation_groups(conversation) if conversation is not None else []
             except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
                 log.warning("conversation event for %s not sent: database busy", batch.conversation_id)

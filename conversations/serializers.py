@@ -5,10 +5,8 @@ the services)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Mapping
 
-from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -16,6 +14,7 @@ from rest_framework import serializers
 from config.api_errors import ErrorSerializer  # noqa: F401  (the shared error shape, named here for the API views)
 
 from .models import Conversation, Message
+from .payloads import conversation_payload, person_name
 
 TEXT_MAX = 4096
 # Ids taken from requests stay within a database integer (BigAutoField), so a filter on a
@@ -33,7 +32,9 @@ class UserBriefSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_name(self, user) -> str:
-        return user.get_full_name() or user.get_username()
+        if isinstance(user, Mapping):  # a person in a conversation's payload
+            return user["name"]
+        return person_name(user)
 
 
 class TeamBriefSerializer(serializers.Serializer):
@@ -70,7 +71,8 @@ class ContactSerializer(serializers.Serializer):
 
 
 class ParticipantSerializer(serializers.Serializer):
-    user = UserBriefSerializer()
+    # Reads a person in the conversation's payload (`participants`).
+    user = UserBriefSerializer(source="*")
     role = serializers.ChoiceField(choices=["owner", "participant", "watcher"])
     joined_at = serializers.DateTimeField()
 
@@ -78,45 +80,47 @@ class ParticipantSerializer(serializers.Serializer):
         ref_name = "Participant"
 
 
-def window_expiry(conversation: Conversation):
-    if conversation.window_expires_at is not None:
-        return conversation.window_expires_at
-    if conversation.last_customer_message_at is None:
-        return None
-    return conversation.last_customer_message_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+class _Shown:
+    """A conversation and its payload: the serializer's shared fields read the payload,
+    the API's nested objects the conversation's related rows."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        self.payload = conversation_payload(conversation)
+
+    def __getattr__(self, name: str):
+        return getattr(self.conversation, name)
 
 
 class ConversationSerializer(serializers.Serializer):
     """A row of the conversation list."""
 
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=Conversation.Status.choices)
-    on_hold = serializers.BooleanField()
-    channel = serializers.CharField()
-    priority = serializers.IntegerField()
+    # The conversation's payload (conversations.payloads, which the desk's rows and its
+    # `conversation.updated` events are built from too), with the number, contact, team
+    # and assignee as nested objects; the selectors load everything it reads.
+
+    id = serializers.IntegerField(source="payload.id")
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, source="payload.status")
+    on_hold = serializers.BooleanField(source="payload.on_hold")
+    channel = serializers.CharField(source="payload.channel")
+    priority = serializers.IntegerField(source="payload.priority")
     number = NumberBriefSerializer()
     contact = ContactSerializer()
     team = TeamBriefSerializer(allow_null=True)
     assignee = UserBriefSerializer(allow_null=True)
-    participants = ParticipantSerializer(many=True, source="active_participants")
-    last_activity_at = serializers.DateTimeField()
-    last_message_preview = serializers.CharField()
-    last_customer_message_at = serializers.DateTimeField(allow_null=True)
-    window_expires_at = serializers.SerializerMethodField()
-    window_open = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
+    participants = ParticipantSerializer(many=True, source="payload.participants")
+    last_activity_at = serializers.DateTimeField(source="payload.last_activity_at")
+    last_message_preview = serializers.CharField(source="payload.preview")
+    last_customer_message_at = serializers.DateTimeField(allow_null=True, source="payload.last_customer_message_at")
+    window_expires_at = serializers.DateTimeField(allow_null=True, read_only=True, source="payload.window_expires_at")
+    window_open = serializers.BooleanField(read_only=True, source="payload.window_open")
+    created_at = serializers.DateTimeField(source="payload.created_at")
 
     class Meta:
         ref_name = "Conversation"
 
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_expires_at(self, conversation):
-        expiry = window_expiry(conversation)
-        return serializers.DateTimeField().to_representation(expiry) if expiry else None
-
-    @extend_schema_field(OpenApiTypes.BOOL)
-    def get_window_open(self, conversation) -> bool:
-        return conversation.window_open(at=timezone.now())
+    def to_representation(self, instance):
+        return super().to_representation(instance if isinstance(instance, _Shown) else _Shown(instance))
 
 
 class ConversationDetailSerializer(ConversationSerializer):

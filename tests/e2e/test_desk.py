@@ -177,3 +177,38 @@ def test_outsider_cannot_open_another_teams_conversation_by_url_or_socket(server
     assert {"type": "error", "code": "forbidden", "detail": "No such conversation.", "conversation": conversation} in frames, json.dumps(frames)
     api = outsider.request.get(f"{server.base}/api/v1/desk/conversations/{conversation}/context/")
     assert api.status == 404
+
+
+def test_a_supervisor_reassigns_and_the_agents_desk_row_names_the_new_assignee_live(server, sign_in, sandbox):
+    server.shell(
+        "from agents.models import AgentProfile\n"
+        "AgentProfile.objects.filter(user__username__in=['agent1', 'agent2']).update(capacity=20)\n"
+    )
+    agent = sign_in("agent1")
+    _online(agent)
+    Customer(sandbox, "Rhea Reassign", "15557770106").says("human agent please")
+
+    supervisor = sign_in("supervisor")
+    supervisor.goto(f"{server.base}/desk/monitor/")
+    row = supervisor.locator("#conversations-table tr", has_text="Rhea Reassign")
+    expect(row.locator(".chip")).to_have_text("assigned", timeout=20000)
+    names = {"agent1": "Alex Agent", "agent2": "Bea Agent"}
+    holder = next(username for username, name in names.items() if name in row.inner_text())
+    taker = "agent2" if holder == "agent1" else "agent1"
+
+    # The new assignee's desk already knows the conversation (from its first load), held
+    # by somebody else, so it is in none of its tabs yet.
+    desk = sign_in(taker)
+    expect(_row(desk, "Rhea Reassign")).to_have_count(0)
+
+    row.locator("button[data-action=reassign]").click()
+    option = supervisor.locator("#reassign-agent option", has_text=names[taker])
+    supervisor.select_option("#reassign-agent", option.get_attribute("value"))
+    supervisor.click("#reassign-ok")
+
+    mine = _row(desk, "Rhea Reassign")
+    expect(mine).to_be_visible(timeout=10000)  # live, in Mine, without reloading
+    expect(mine).to_contain_text(names[taker])
+    expect(mine).not_to_contain_text(names[holder])
+    screenshot(desk, "desk-reassigned")
+    assert desk.errors == [] and supervisor.errors == [] and agent.errors == []

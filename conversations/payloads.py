@@ -1,0 +1,121 @@
+"""What a conversation looks like outside the database: one builder for the desk's pushed
+events (`conversation.created` / `conversation.updated`), the desk's list rows and the
+API's conversation resource, so the three never disagree (the assignee's name, the
+participants, the window's end).
+
+`conversation_payload` is a plain function over a conversation whose related rows were
+loaded by `with_payload_rows` (contact, team, assignee; active participants with their
+users, oldest first): no query of its own then, so a list of any length costs the same
+queries. Values are Python values (datetimes stay datetimes); `payload_json` turns them
+into what JSON and the channel layer carry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from .models import Conversation, Participant
+
+ACTIVE_PARTICIPANTS = "active_participants"
+
+
+def with_payload_rows(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """`queryset` with what `conversation_payload` reads: two queries for any number of rows."""
+    return queryset.select_related("contact", "team", "assignee").prefetch_related(
+        Prefetch(
+            "participants",
+            queryset=Participant.objects.filter(left_at__isnull=True).select_related("user").order_by("joined_at", "id"),
+            to_attr=ACTIVE_PARTICIPANTS,
+        )
+    )
+
+
+def active_participants(conversation: Conversation) -> list[Participant]:
+    """The people in the conversation now, oldest first (as loaded by `with_payload_rows`;
+    read here, with one query and not kept, when they were not)."""
+    loaded = getattr(conversation, ACTIVE_PARTICIPANTS, None)
+    if loaded is not None:
+        return loaded
+    return list(
+        Participant.objects.filter(conversation=conversation, left_at__isnull=True)
+        .select_related("user")
+        .order_by("joined_at", "id")
+    )
+
+
+def person_name(user: Any) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def window_expiry(conversation: Conversation) -> datetime | None:
+    """When the 24-hour window closes (or closed): stored with the customer's last message,
+    else counted from it."""
+    if conversation.window_expires_at is not None:
+        return conversation.window_expires_at
+    if conversation.last_customer_message_at is None:
+        return None
+    return conversation.last_customer_message_at + timedelta(hours=settings.CUSTOMER_SERVICE_WINDOW_HOURS)
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    """The conversation as the desk's lists and header, its events and the API show it."""
+    contact = conversation.contact
+    team = conversation.team
+    assignee = conversation.assignee
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "on_hold": conversation.on_hold,
+        "channel": conversation.channel,
+        "number": conversation.number_id,
+        "contact": {
+            "id": contact.pk,
+            "name": contact.profile_name,
+            "wa_id": contact.wa_id,
+            "user_id": contact.user_id,
+        },
+        "contact_name": contact.profile_name or contact.wa_id or contact.user_id,
+        "team": conversation.team_id,
+        "team_name": team.name if team is not None else "",
+        "assignee": conversation.assignee_id,
+        "assignee_name": person_name(assignee) if assignee is not None else "",
+        "participants": [
+            {
+                "id": p.user_id,
+                "username": p.user.get_username(),
+                "name": person_name(p.user),
+                "role": p.role,
+                "joined_at": p.joined_at,
+            }
+            for p in active_participants(conversation)
+        ],
+        "priority": conversation.priority,
+        "preview": conversation.last_message_preview,
+        "last_activity_at": conversation.last_activity_at,
+        "last_customer_message_at": conversation.last_customer_message_at,
+        "window_expires_at": window_expiry(conversation),
+        "window_open": conversation.window_open(at=timezone.now()),
+        "created_at": conversation.created_at,
+        "resolved_at": conversation.resolved_at,
+        "queued_at": conversation.queued_at,
+        # Shown while the first response is still owed.
+        "first_response_due_at": conversation.first_response_due_at if conversation.first_response_at is None else None,
+        "next_response_due_at": conversation.next_response_due_at,
+        "sla_breached_at": conversation.sla_breached_at,
+    }
+
+
+def payload_json(value: Any) -> Any:
+    """`value` with datetimes as ISO 8601 strings, for JSON and the channel layer."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: payload_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [payload_json(item) for item in value]
+    return value
