@@ -106,9 +106,11 @@ def roles_for(user: Any) -> Roles:
     if not _signed_in(user):
         return NOBODY
     flag = BooleanField()
-    member = Team.members.through.objects.filter(user_id=user.pk).annotate(member=Value(True, output_field=flag))
-    supervised = Team.supervisors.through.objects.filter(user_id=user.pk).annotate(member=Value(False, output_field=flag))
-    rows = list(member.values_list("team_id", "member").union(supervised.values_list("team_id", "member"), all=True))
+    member = Team.members.through.objects.filter(user_id=user.pk).values_list("team_id", Value(True, output_field=flag))
+    supervised = Team.supervisors.through.objects.filter(user_id=user.pk).values_list(
+        "team_id", Value(False, output_field=flag)
+    )
+    rows = list(member.union(supervised, all=True))
     return Roles(
         user_id=user.pk,
         admin=user_is_admin(user),
@@ -480,7 +482,7 @@ def event_may_reach(roles: Roles, event: Mapping[str, Any]) -> bool | None:
         shape = ConversationShape(
             team_id=conversation.get("team"),
             assignee_id=conversation.get("assignee"),
-            participants={p.get("id"): p.get("role", "") for p in people},
+            participants={p["id"]: str(p.get("role", "")) for p in people if isinstance(p.get("id"), int)},
         )
         if isinstance(cid, int) and may_see(roles, shape):
             return True
