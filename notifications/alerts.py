@@ -155,7 +155,7 @@ def alert_email_send(*, alert_id: int) -> int:
     if not recipients:
         log.warning("alert %s (%s) has nobody to email", alert.pk, alert.kind)
         return 0
-    number = f" on {alert.number}" if alert.number_id else ""
+    number = f" on {alert.number}" if alert.number_id and str(alert.number) not in alert.title else ""
     subject = f"[Handoff] {alert.title}{number}"[:200]
     lines = [alert.title + number, "", alert.detail, ""]
     if alert.link:

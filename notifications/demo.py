@@ -1,6 +1,6 @@
 """Demo data for `manage.py load_demo`: two approved templates on the demo number (also
 at the sandbox's stand-in Graph API, so they can be sent), a few contacts with consent,
-and a draft campaign. Idempotent."""
+and a draft campaign; then the past conversations of notifications.demo_history. Idempotent."""
 
 from __future__ import annotations
 
@@ -105,3 +105,6 @@ def load(stdout: TextIO) -> None:
         "Notifications: templates order_update (utility) and promo (marketing) approved; "
         f"{len(CONTACTS)} demo contacts with consent; a draft campaign in /admin/notifications/campaign/.\n"
     )
+    from .demo_history import load as history_load
+
+    history_load(stdout)
