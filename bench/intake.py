@@ -149,7 +149,7 @@ class Server:
             for _ in range(PROCESSES):
                 self.processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "config.asgi:application"],
+                        [sys.executable, "-m", "config.server", "--fd", str(listener.fileno()), "config.asgi:application"],
                         cwd=ROOT,
                         env=self.env,
                         stdout=self.log,
