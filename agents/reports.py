@@ -36,6 +36,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -116,17 +117,22 @@ RESOLVED = Q(status=Conversation.Status.RESOLVED)
 REQUESTED = Q(escalation_ledger__human_requested_at__isnull=False)
 
 
-def _timed(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    """With `frt` (first response, seconds), `tth` (request to a person), `handle` (assignment to resolution)."""
+def _timed(qs: QuerySet[Conversation], *, to_person: bool = True) -> QuerySet[Conversation]:
+    """With `frt` (first response, seconds) and `handle` (assignment to resolution), and
+    with `to_person` also `tth` (request to a person, which joins the escalation ledger)."""
+    qs = qs.annotate(
+        frt=seconds_between(F("queued_at"), F("first_response_at")),
+        handle=seconds_between(F("assigned_at"), F("resolved_at")),
+    )
+    if not to_person:
+        return qs
     answered = Coalesce(F("escalation_ledger__first_human_reply_at"), F("first_response_at"))
     return qs.annotate(
-        frt=seconds_between(F("queued_at"), F("first_response_at")),
         tth=Case(
             When(Q(escalation_ledger__human_requested_at__gt=answered), then=Value(0.0)),
             default=seconds_between(F("escalation_ledger__human_requested_at"), answered),
             output_field=FloatField(),
         ),
-        handle=seconds_between(F("assigned_at"), F("resolved_at")),
     )
 
 
@@ -146,58 +152,16 @@ def _rate(part: int, whole: int) -> float | None:
 # --- sections ----------------------------------------------------------------------------------
 
 
-def report_totals(qs: QuerySet[Conversation]) -> dict[str, Any]:
-    scores = {f"csat_{score}": Count("pk", filter=Q(csat_score=score)) for score in CSAT_SCORES}
-    c = _timed(qs).aggregate(
-        conversations=Count("pk"),
-        bot_conversations=Count("pk", filter=BOT_SERVED),
-        contained=Count("pk", filter=CONTAINED),
-        handed_off=Count("pk", filter=HANDED_OFF),
-        requested=Count("pk", filter=REQUESTED),
-        resolved=Count("pk", filter=RESOLVED),
-        first_response_count=Count("pk", filter=FRT_KNOWN),
-        first_response_avg=Avg("frt", filter=FRT_KNOWN),
-        time_to_human_count=Count("pk", filter=TTH_KNOWN),
-        time_to_human_avg=Avg("tth", filter=TTH_KNOWN),
-        handle_count=Count("pk", filter=HANDLE_KNOWN),
-        handle_avg=Avg("handle", filter=HANDLE_KNOWN),
-        sla_with_target=Count("pk", filter=Q(first_response_due_at__isnull=False)),
-        sla_met=Count("pk", filter=Q(first_response_due_at__isnull=False, sla_breached_at__isnull=True)),
-        csat_requested=Count("pk", filter=Q(csat_requested_at__isnull=False)),
-        csat_responses=Count("pk", filter=Q(csat_score__isnull=False)),
-        csat_avg=Avg("csat_score"),
-        **scores,
-    )
-    return {
-        "conversations": c["conversations"],
-        "bot_conversations": c["bot_conversations"],
-        "contained": c["contained"],
-        "containment_rate": _rate(c["contained"], c["bot_conversations"]),
-        "handed_off": c["handed_off"],
-        "requested": c["requested"],
-        "resolved": c["resolved"],
-        "first_response": {"count": c["first_response_count"], "average_seconds": _round(c["first_response_avg"])},
-        "time_to_human": {"count": c["time_to_human_count"], "average_seconds": _round(c["time_to_human_avg"])},
-        "handle_time": {"count": c["handle_count"], "average_seconds": _round(c["handle_avg"])},
-        "sla": {"with_target": c["sla_with_target"], "met": c["sla_met"],
-                "attainment": _rate(c["sla_met"], c["sla_with_target"])},
-        "csat": {
-            "requested": c["csat_requested"],
-            "responses": c["csat_responses"],
-            "response_rate": _rate(c["csat_responses"], c["csat_requested"]),
-            "average": round(c["csat_avg"], 2) if c["csat_avg"] is not None else None,
-            "distribution": {str(score): c[f"csat_{score}"] for score in CSAT_SCORES},
-        },
-    }
-
-
 def report_breakdowns(qs: QuerySet[Conversation]) -> dict[str, Any]:
     """Conversations by status and channel; handoffs by reason, and by team and reason."""
     from bots.models import Handoff  # read-only: the reason labels
 
     labels = dict(Handoff.Reason.choices)
-    statuses = dict(qs.values_list("status").annotate(n=Count("pk")))
-    channels = dict(qs.values_list("channel").annotate(n=Count("pk")))
+    statuses: dict[str, int] = {}
+    channels: dict[str, int] = {}
+    for status, channel, n in qs.values_list("status", "channel").annotate(n=Count("pk")).order_by():
+        statuses[status] = statuses.get(status, 0) + n
+        channels[channel] = channels.get(channel, 0) + n
     handoffs = qs.filter(handoffs__isnull=False)
     reasons = handoffs.values_list("handoffs__reason_code").annotate(n=Count("handoffs__id")).order_by("-n", "handoffs__reason_code")
     by_team = (
@@ -235,38 +199,96 @@ def _as_date(value: datetime | date | None) -> date | None:
     return value
 
 
-def report_series(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[str, Any]]:
-    """Per day (or week, from Monday) in the viewer's zone: conversations, handoffs,
-    contained, resolved, average first response and time to a person, CSAT average."""
+# Per bucket: counts, and sums with their counts for the averages, so the period's totals are
+# the buckets' sums: one grouped scan gives both the series and the totals.
+_SUMS = {
+    "conversations": Count("pk"),
+    "bot_conversations": Count("pk", filter=BOT_SERVED),
+    "contained": Count("pk", filter=CONTAINED),
+    "handed_off": Count("pk", filter=HANDED_OFF),
+    "requested": Count("pk", filter=REQUESTED),
+    "resolved": Count("pk", filter=RESOLVED),
+    "frt_n": Count("pk", filter=FRT_KNOWN),
+    "frt_sum": Sum("frt", filter=FRT_KNOWN),
+    "tth_n": Count("pk", filter=TTH_KNOWN),
+    "tth_sum": Sum("tth", filter=TTH_KNOWN),
+    "handle_n": Count("pk", filter=HANDLE_KNOWN),
+    "handle_sum": Sum("handle", filter=HANDLE_KNOWN),
+    "sla_with_target": Count("pk", filter=Q(first_response_due_at__isnull=False)),
+    "sla_met": Count("pk", filter=Q(first_response_due_at__isnull=False, sla_breached_at__isnull=True)),
+    "csat_requested": Count("pk", filter=Q(csat_requested_at__isnull=False)),
+    "csat_n": Count("pk", filter=Q(csat_score__isnull=False)),
+    "csat_sum": Sum("csat_score"),
+    **{f"csat_{score}": Count("pk", filter=Q(csat_score=score)) for score in CSAT_SCORES},
+}
+
+
+def _average(total: float | None, count: int, digits: int = 1) -> float | None:
+    return round(total / count, digits) if count and total is not None else None
+
+
+def _buckets(qs: QuerySet[Conversation], scope: ReportScope) -> dict[date, dict[str, Any]]:
+    """The sums of every bucket (day, or week from Monday, in the viewer's zone) with conversations."""
     trunc = TruncWeek if scope.bucket == "week" else TruncDay
     rows = (
         _timed(qs)
         .annotate(bucket=trunc("created_at", tzinfo=scope.period.zone))
         .values("bucket")
-        .annotate(
-            conversations=Count("pk"),
-            handed_off=Count("pk", filter=HANDED_OFF),
-            contained=Count("pk", filter=CONTAINED),
-            resolved=Count("pk", filter=RESOLVED),
-            first_response_avg=Avg("frt", filter=FRT_KNOWN),
-            time_to_human_avg=Avg("tth", filter=TTH_KNOWN),
-            csat_avg=Avg("csat_score"),
-        )
+        .annotate(**_SUMS)
         .order_by("bucket")
     )
-    found: dict[date | None, dict[str, Any]] = {_as_date(row["bucket"]): dict(row) for row in rows}
+    found: dict[date, dict[str, Any]] = {}
+    for row in rows:
+        day = _as_date(row["bucket"])
+        if day is not None:
+            found[day] = dict(row)
+    return found
+
+
+def report_totals(buckets: dict[date, dict[str, Any]]) -> dict[str, Any]:
+    """The period's figures, summed from its buckets."""
+    c: dict[str, Any] = dict.fromkeys(_SUMS, 0)
+    for row in buckets.values():
+        for key in _SUMS:
+            c[key] += row[key] or 0
+    return {
+        "conversations": c["conversations"],
+        "bot_conversations": c["bot_conversations"],
+        "contained": c["contained"],
+        "containment_rate": _rate(c["contained"], c["bot_conversations"]),
+        "handed_off": c["handed_off"],
+        "requested": c["requested"],
+        "resolved": c["resolved"],
+        "first_response": {"count": c["frt_n"], "average_seconds": _average(c["frt_sum"], c["frt_n"])},
+        "time_to_human": {"count": c["tth_n"], "average_seconds": _average(c["tth_sum"], c["tth_n"])},
+        "handle_time": {"count": c["handle_n"], "average_seconds": _average(c["handle_sum"], c["handle_n"])},
+        "sla": {"with_target": c["sla_with_target"], "met": c["sla_met"],
+                "attainment": _rate(c["sla_met"], c["sla_with_target"])},
+        "csat": {
+            "requested": c["csat_requested"],
+            "responses": c["csat_n"],
+            "response_rate": _rate(c["csat_n"], c["csat_requested"]),
+            "average": _average(c["csat_sum"], c["csat_n"], 2),
+            "distribution": {str(score): c[f"csat_{score}"] for score in CSAT_SCORES},
+        },
+    }
+
+
+def report_series(buckets: dict[date, dict[str, Any]], scope: ReportScope) -> list[dict[str, Any]]:
+    """Every day (or week) of the period, also those without conversations: conversations,
+    handoffs, contained, resolved, average first response and time to a person, CSAT."""
     series = []
     for start in _bucket_starts(scope.period, scope.bucket):
-        row: dict[str, Any] = found.get(start) or {}
+        row = buckets.get(start) or {}
         series.append({
             "start": start,
             "conversations": row.get("conversations", 0),
             "handed_off": row.get("handed_off", 0),
             "contained": row.get("contained", 0),
             "resolved": row.get("resolved", 0),
-            "first_response_avg_seconds": _round(row.get("first_response_avg")),
-            "time_to_human_avg_seconds": _round(row.get("time_to_human_avg")),
-            "csat_average": round(row["csat_avg"], 2) if row.get("csat_avg") is not None else None,
+            "first_response_avg_seconds": _average(row.get("frt_sum"), row.get("frt_n", 0)),
+            "time_to_human_avg_seconds": _average(row.get("tth_sum"), row.get("tth_n", 0)),
+            "csat_average": _average(row.get("csat_sum"), row.get("csat_n", 0), 2),
         })
     return series
 
@@ -274,7 +296,7 @@ def report_series(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[s
 def report_agents(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
     """Per assignee: conversations held, resolved, still open, handle and first-response times, CSAT."""
     rows = (
-        _timed(qs.filter(assignee__isnull=False))
+        _timed(qs.filter(assignee__isnull=False), to_person=False)
         .values("assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name")
         .annotate(
             conversations=Count("pk"),
@@ -304,7 +326,7 @@ def report_agents(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
 
 def report_teams(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
     rows = (
-        _timed(qs)
+        _timed(qs, to_person=False)
         .values("team_id", "team__name")
         .annotate(
             conversations=Count("pk"),
@@ -335,11 +357,12 @@ def report_teams(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
 def report_summary(scope: ReportScope) -> dict[str, Any]:
     """Every section of the report for the scope (no campaigns: `report_campaigns`)."""
     qs = report_conversations(scope)
+    buckets = _buckets(qs, scope)
     return {
         "scope": scope.as_dict(),
-        "totals": report_totals(qs),
+        "totals": report_totals(buckets),
         **report_breakdowns(qs),
-        "series": report_series(qs, scope),
+        "series": report_series(buckets, scope),
         "agents": report_agents(qs),
         "teams": report_teams(qs),
     }

@@ -14,7 +14,7 @@ import time
 
 from bench.common import Row, print_table
 
-SECTIONS = ["intake", "routing", "realtime", "campaign"]
+SECTIONS = ["intake", "routing", "realtime", "campaign", "compliance"]
 
 
 def main() -> int:

@@ -241,14 +241,35 @@ def compliance_verdict(*, qs: QuerySet[Conversation], target: int, now: datetime
 # --- the gaps ----------------------------------------------------------------------------------
 
 
-def _gap_querysets(qs: QuerySet[Conversation], rules: _Rules) -> dict[str, QuerySet[Conversation]]:
-    timed = _with_times(qs)
-    return {
-        "unanswered": timed.filter(rules.unanswered).filter(~_valid_fallback()),
-        "late": timed.filter(rules.late).filter(~_valid_fallback()),
-        "no_offer": timed.filter(rules.no_offer),
-        "no_fallback_contact": timed.filter(_empty_fallback()),
-    }
+def _gap_candidates(qs: QuerySet[Conversation], rules: _Rules) -> list[tuple[int, datetime, str]]:
+    """(id, created, kind) of every gap, in two queries and without ordering in the
+    database: one scan of the conversations with their ledger and bot session, where the
+    fallback check runs only for the few late or unanswered requests (it sits behind them
+    in the condition), and one semi-join on the handoffs that sent a fallback. Ordering
+    and limiting are left to the caller, so no plan walks an index hoping to meet rare gaps."""
+    waiting_too_long = (rules.late | rules.unanswered) & ~Q(valid_fallback=True)
+    rows = (
+        _with_times(qs)
+        .alias(valid_fallback=_valid_fallback())
+        .filter(waiting_too_long | rules.no_offer)
+        .annotate(
+            is_late=Case(When(rules.late, then=Value(True)), default=Value(False)),
+            is_unanswered=Case(When(rules.unanswered, then=Value(True)), default=Value(False)),
+            is_no_offer=Case(When(rules.no_offer, then=Value(True)), default=Value(False)),
+        )
+        .values_list("pk", "created_at", "is_late", "is_unanswered", "is_no_offer")
+    )
+    found: list[tuple[int, datetime, str]] = []
+    for pk, created, late, unanswered, no_offer in rows:
+        if late:
+            found.append((pk, created, "late"))
+        if unanswered:
+            found.append((pk, created, "unanswered"))
+        if no_offer:
+            found.append((pk, created, "no_offer"))
+    found += [(pk, created, "no_fallback_contact")
+              for pk, created in qs.filter(_empty_fallback()).values_list("pk", "created_at")]
+    return found
 
 
 GAP_FIELDS = ("pk", "created_at", "contact__profile_name", "team__name", "requested_at", "answered_at", "wait")
@@ -259,20 +280,30 @@ def compliance_gaps(*, qs: QuerySet[Conversation], target: int, now: datetime | 
     """The newest `limit` gaps of each kind, newest first; a conversation with several
     kinds appears once per kind."""
     rules = _Rules(target=target, now=now or timezone.now())
+    newest: dict[str, list[tuple[int, datetime, str]]] = {}
+    for gap in sorted(_gap_candidates(qs, rules), key=lambda g: (g[1], g[0]), reverse=True):
+        kept = newest.setdefault(gap[2], [])
+        if len(kept) < limit:
+            kept.append(gap)
+    chosen = [gap for kept in newest.values() for gap in kept]
+    details = {
+        row["pk"]: row
+        for row in _with_times(Conversation.objects.filter(pk__in={pk for pk, _, _ in chosen})).values(*GAP_FIELDS)
+    }
     items: list[dict[str, Any]] = []
-    for kind, gap_qs in _gap_querysets(qs, rules).items():
-        for row in gap_qs.order_by("-created_at", "-pk").values(*GAP_FIELDS)[:limit]:
-            items.append({
-                "conversation": row["pk"],
-                "kind": kind,
-                "description": GAP_KINDS[kind],
-                "created_at": row["created_at"],
-                "contact_name": row["contact__profile_name"] or "",
-                "team": row["team__name"] or "",
-                "requested_at": row["requested_at"],
-                "answered_at": row["answered_at"],
-                "wait_seconds": round(row["wait"], 1) if row["wait"] is not None else None,
-            })
+    for pk, _, kind in chosen:
+        row = details[pk]
+        items.append({
+            "conversation": pk,
+            "kind": kind,
+            "description": GAP_KINDS[kind],
+            "created_at": row["created_at"],
+            "contact_name": row["contact__profile_name"] or "",
+            "team": row["team__name"] or "",
+            "requested_at": row["requested_at"],
+            "answered_at": row["answered_at"],
+            "wait_seconds": round(row["wait"], 1) if row["wait"] is not None else None,
+        })
     items.sort(key=lambda item: (item["created_at"], item["conversation"]), reverse=True)
     return items
 
