@@ -10,12 +10,16 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.audit import audit_signals_connect
+        from agents.csat import csat_rated_conversation, csat_record_reply
         from agents.roles import roles_after_migrate
+        from conversations.inbound_hooks import register_inbound_hook
 
         # Permissions exist only after each app's post_migrate; ensuring the role groups
         # after every app keeps them complete on a fresh database.
         post_migrate.connect(roles_after_migrate, dispatch_uid="agents.roles_ensure")
         audit_signals_connect()
+        # A tap on a rating button is stored on the resolved conversation it rates.
+        register_inbound_hook("csat", csat_record_reply, order=10, claim=csat_rated_conversation)
 
 
 class HandoffAdminConfig(admin_apps.AdminConfig):

@@ -28,9 +28,10 @@ from agents.presence import agent_load, profile_for
 from config.realtime import broadcast_on_commit
 from config.refusals import Refused
 from conversations import access, lifecycle
+from conversations.delivery import message_mark_read_remote
 from conversations.events import conversation_event, conversation_groups, publish_conversation
 from conversations.models import Conversation, Message, Participant
-from conversations.sending import SendRefused, message_mark_read_remote, message_send_note, message_send_text
+from conversations.sending import SendRefused, message_send_note, message_send_text
 from conversations.services import conversation_event_record
 
 log = logging.getLogger(__name__)

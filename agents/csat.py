@@ -2,7 +2,8 @@
 rating question with three reply buttons; their tap is stored on the conversation.
 
 Button ids are `csat:<conversation id>:<score>` with scores 3 (Good), 2 (OK), 1 (Bad).
-Inbound intake calls `csat_record_reply` for messages on resolved conversations.
+`csat_rated_conversation` and `csat_record_reply` are registered as an inbound hook
+(agents.apps): a tap is stored on the resolved conversation it rates, never reopening it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.events import publish_conversation
-from conversations.models import Conversation, Message
+from conversations.models import Contact, Conversation, Message
+from conversations.processing.summaries import as_dict
+from conversations.sending import SendRefused, message_send_interactive
 from conversations.services import conversation_event_record
 
 QUESTION = "How did we do? Please rate the help you got."
@@ -30,8 +33,6 @@ def csat_request(*, conversation_id: int) -> bool:
     """Ask for a rating once: only for a resolved conversation whose team wants ratings,
     while the window is open. `csat_requested_at` is claimed with a compare-and-set before
     sending, so a repeated run sends nothing."""
-    from conversations.sending import SendRefused, message_send_interactive
-
     conversation = Conversation.objects.select_related("team").filter(pk=conversation_id).first()
     if conversation is None or conversation.status != Conversation.Status.RESOLVED:
         return False
@@ -53,6 +54,21 @@ def csat_request(*, conversation_id: int) -> bool:
             transaction.set_rollback(True)
             return False
     return True
+
+
+def csat_rated_conversation(*, contact: Contact, message: dict[str, Any]) -> Conversation | None:
+    """The resolved conversation of `contact` whose rating question the raw inbound
+    `message` answers, locked; such a tap is stored there and does not reopen it."""
+    interactive = as_dict(message.get("interactive"))
+    reply_id = str(as_dict(interactive.get("button_reply")).get("id") or "")
+    match = BUTTON_ID.match(reply_id)
+    if match is None:
+        return None
+    return (
+        Conversation.objects.select_for_update()
+        .filter(pk=int(match.group(1)), contact=contact, status=Conversation.Status.RESOLVED)
+        .first()
+    )
 
 
 def _button_reply_id(message: Message) -> str:

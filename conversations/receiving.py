@@ -18,7 +18,7 @@ rating question or fallback is sent on their account). No reply loop can start.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,8 +30,10 @@ from config.tasking import enqueue_on_commit
 
 from . import lifecycle
 from .events import publish_conversation, publish_message
+from .inbound_hooks import inbound_claim, inbound_hooks_handle
 from .models import Channel, Contact, Conversation, ConversationEvent, Message, WebhookEvent, WhatsAppNumber
-from .processing.summaries import as_dict, message_is_botable, message_summary, message_type
+from .processing.summaries import as_dict, message_is_botable, message_summary, message_type, provider_time
+from .statuses import statuses_apply_pending
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,6 @@ class _Duplicate(Exception):
 
 class _Lost(Exception):
     """Another delivery changed the conversation first; look again."""
-
-
-def provider_time(value: Any) -> datetime | None:
-    """A WhatsApp timestamp (Unix seconds, as a string) as an aware datetime."""
-    try:
-        return datetime.fromtimestamp(int(str(value)), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
 
 
 def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, str, str]:
@@ -224,34 +218,6 @@ def _number_changed(contact: Contact, message: dict[str, Any]) -> None:
         log.warning("contact %s changed number to %s, which another contact already has", contact.pk, new_wa_id)
 
 
-def _rated_conversation(contact: Contact, message: dict[str, Any]) -> Conversation | None:
-    """The resolved conversation of this contact whose rating question the message answers,
-    locked; such a tap is stored there and does not reopen it."""
-    from agents.csat import BUTTON_ID
-
-    interactive = as_dict(message.get("interactive"))
-    reply_id = str(as_dict(interactive.get("button_reply")).get("id") or "")
-    match = BUTTON_ID.match(reply_id)
-    if match is None:
-        return None
-    return (
-        Conversation.objects.select_for_update()
-        .filter(pk=int(match.group(1)), contact=contact, status=Conversation.Status.RESOLVED)
-        .first()
-    )
-
-
-def _message_handled_elsewhere(stored: Message, rated: bool) -> bool:
-    """A rating tap or a consent keyword (STOP, BAJA, START, ...) is answered by those
-    services, never by a bot; a keyword is honoured whoever owns the conversation."""
-    from agents.csat import csat_record_reply
-    from notifications.keywords import keyword_consent_handle
-
-    if rated:
-        return csat_record_reply(message=stored)
-    return keyword_consent_handle(message=stored)
-
-
 def _digits(value: Any) -> str:
     return "".join(ch for ch in str(value or "") if ch.isdigit())
 
@@ -342,8 +308,6 @@ def message_echo_record(
     except _Duplicate:
         log.info("duplicate echo %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
         return None
-    from .statuses import statuses_apply_pending
-
     statuses_apply_pending(message=stored)
     return stored
 
@@ -364,9 +328,10 @@ def message_receive(
     concurrently) returns None and changes nothing else. Otherwise the contact is found
     or created, the open conversation found, reopened or created, the window and preview
     updated, the desk told after commit, and a bot turn enqueued when the conversation
-    is with the bot and the message is one a bot may answer. A consent keyword is
-    honoured at once and a tap on a rating button rates its resolved conversation
-    (without reopening it); neither goes to the bot.
+    is with the bot and the message is one a bot may answer. The apps' inbound hooks
+    (`conversations.inbound_hooks`) run first: a consent keyword is honoured at once and a
+    tap on a rating button rates its resolved conversation (without reopening it);
+    neither goes to the bot.
 
     A message from the business's own number is not the customer's: an echo addressed to
     a customer is stored as that conversation's outbound message (`message_echo_record`);
@@ -392,9 +357,9 @@ def message_receive(
     try:
         with transaction.atomic():
             contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
-            rated = _rated_conversation(contact, message) if from_customer else None
-            if rated is not None:
-                conversation = rated
+            claim = inbound_claim(contact=contact, message=message) if from_customer else None
+            if claim is not None:
+                conversation = claim[1]
             elif from_customer:
                 conversation, _ = _conversation_open(contact=contact)
             else:
@@ -430,7 +395,7 @@ def message_receive(
             if not from_customer:
                 log.info("message %s (%s) is not a customer's: stored, not answered", wamid, kind)
             elif (
-                not _message_handled_elsewhere(stored, rated is not None)
+                not inbound_hooks_handle(message=stored, claimed_by=claim[0] if claim is not None else None)
                 and conversation.status == Conversation.Status.BOT
                 and message_is_botable(kind)
             ):

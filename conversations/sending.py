@@ -4,8 +4,8 @@ A send service checks the rules (the 24-hour window for free-form messages, What
 size limits), records the message as `pending` in one transaction and enqueues its
 delivery after commit. Nothing is recorded when a send is refused.
 
-Delivery itself, the failure policy, the sweep and read receipts live in
-`conversations.delivery` and are importable from here too.
+Delivery itself, the sweep, read receipts and the typing indicator live in
+`conversations.delivery`; a message's terminal failure in `conversations.outcomes`.
 """
 
 from __future__ import annotations
@@ -21,38 +21,18 @@ from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 
 from . import access
-from .delivery import (
-    LEASE,
-    DeliveryResult,
-    delivery_handle,
-    message_deliver,
-    message_id_from_handle,
-    message_mark_failed,
-    message_mark_read_remote,
-    messages_redispatch_due,
-    read_receipt_deliver,
-    typing_indicator_send,
-)
+from .delivery import LEASE
 from .events import publish_message
 from .models import Channel, Conversation, Message
 from .providers.whatsapp import InvalidBody, interactive_content, interactive_summary, text_content
 
 __all__ = [
-    "DeliveryResult",
     "SendRefused",
-    "delivery_handle",
-    "message_deliver",
-    "message_id_from_handle",
-    "message_mark_failed",
-    "message_mark_read_remote",
     "message_queue_outbound",
     "message_send_interactive",
     "message_send_note",
     "message_send_text",
-    "messages_redispatch_due",
-    "read_receipt_deliver",
     "reply_permission_check",
-    "typing_indicator_send",
 ]
 
 PREVIEW_LENGTH = 200

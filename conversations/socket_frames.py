@@ -30,6 +30,9 @@ from django.conf import settings
 
 from config.realtime import conversation_group
 
+from .delivery import typing_indicator_send
+from .models import Conversation
+
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -105,9 +108,6 @@ TYPING_EVERY = {"desk": 2.0, "whatsapp": 20.0}
 
 
 def _typing_indicator(conversation_id: int) -> None:
-    from .models import Conversation
-    from .sending import typing_indicator_send
-
     conversation = Conversation.objects.filter(pk=conversation_id).select_related("number", "contact").first()
     if conversation is not None and conversation.window_open():
         typing_indicator_send(conversation=conversation)

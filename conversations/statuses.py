@@ -23,9 +23,8 @@ from django.utils import timezone
 
 from .events import publish_message
 from .models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
-from .processing.summaries import as_dict
-from .receiving import provider_time
-from .sending import message_id_from_handle, message_mark_failed
+from .outcomes import message_id_from_handle, message_mark_failed
+from .processing.summaries import as_dict, provider_time
 
 log = logging.getLogger(__name__)
 

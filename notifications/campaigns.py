@@ -21,6 +21,7 @@ from conversations.models import WhatsAppNumber
 
 from .campaign_audience import MappingError, mapping_check
 from .models import Campaign, MessageTemplate, TemplateStatus
+from .selectors import number_health_for
 
 ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
 
@@ -134,8 +135,6 @@ def campaign_pause(*, campaign: Campaign, reason: str, actor: User | None = None
 def campaign_resume(*, campaign: Campaign, actor: User | None = None) -> Campaign:
     """Resume a paused campaign. Refused while the cause still holds: the template is not
     approved, the number's quality is red, or the account is restricted."""
-    from .health import number_health_for
-
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("template", "number").get(pk=campaign.pk)
         if locked.state != Campaign.State.PAUSED:

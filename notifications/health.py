@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from conversations.models import MessagingLimit, PlatformEvent, QualityRating, WhatsAppNumber
 
+from .campaigns import campaigns_pause_for_number
 from .models import NumberHealth, NumberHealthEvent
 from .remediation import remediation_on_account_update, remediation_on_quality
 
@@ -23,11 +24,6 @@ QUALITY_BY_EVENT = {"FLAGGED": QualityRating.RED, "UNFLAGGED": QualityRating.GRE
 TIER_BY_USERS = {250: MessagingLimit.TIER_250, 1000: MessagingLimit.TIER_1K, 2000: MessagingLimit.TIER_2K,
                  10000: MessagingLimit.TIER_10K, 100000: MessagingLimit.TIER_100K}
 UPGRADED_THROUGHPUT_MPS = 1000
-
-
-def number_health_for(number: WhatsAppNumber) -> NumberHealth:
-    health, _ = NumberHealth.objects.get_or_create(number=number)
-    return health
 
 
 def _tier(value: Any) -> str:
@@ -56,8 +52,6 @@ def number_quality_apply(
 ) -> NumberHealthEvent:
     """Apply a `phone_number_quality_update`: quality, messaging limit and throughput,
     recorded in the history; campaigns on the number pause when the quality turns red."""
-    from .campaigns import campaigns_pause_for_number
-
     event = str(value.get("event", "")).upper()
     quality = _quality(value.get("quality_rating") or value.get("new_quality_score") or value.get("current_quality_rating"))
     quality = quality or QUALITY_BY_EVENT.get(event, "")
@@ -114,8 +108,6 @@ def account_update_apply(
 ) -> NumberHealthEvent:
     """Apply an `account_update`: restrictions and bans. A restricted or banned account
     pauses the number's campaigns; a lifted one does not resume them (an admin does)."""
-    from .campaigns import campaigns_pause_for_number
-
     event = str(value.get("event", "")).upper()
     restrictions = value.get("restriction_info") or []
     ban_state = str((value.get("ban_info") or {}).get("waba_ban_state", "")).upper()

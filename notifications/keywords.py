@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from conversations.models import Message
+from conversations.sending import SendRefused, message_send_text
 
 from .consent import CATEGORIES, consent_opt_in, consent_opt_out
 from .models import ConsentKeywordRule, ConsentSource
@@ -142,8 +143,6 @@ def keyword_consent_handle(*, message: Message) -> bool:
 
 
 def _confirm(*, conversation, text: str) -> None:
-    from conversations.sending import SendRefused, message_send_text
-
     try:
         message_send_text(conversation=conversation, text=text, sender_kind="system")
     except SendRefused as exc:  # the consent change stands even if the confirmation cannot go out

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from conversations.models import Message
+from conversations.models import Message, WhatsAppNumber
 
-from .models import Campaign, CampaignRecipient, MessageTemplate
+from .models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
 
 R = CampaignRecipient.State
 DELIVERY_STATES = ("pending", "sent", "delivered", "read", "failed")
@@ -91,3 +91,9 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
 def templates_for_number(*, number_id: int | None = None) -> QuerySet[MessageTemplate]:
     qs = MessageTemplate.objects.select_related("number").order_by("name", "language")
     return qs.filter(number_id=number_id) if number_id else qs
+
+
+def number_health_for(number: WhatsAppNumber) -> NumberHealth:
+    """The number's health record (quality, limit, restrictions), created empty on first read."""
+    health, _ = NumberHealth.objects.get_or_create(number=number)
+    return health

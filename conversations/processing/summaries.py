@@ -6,6 +6,7 @@ Types not known here are kept as `unsupported` with their raw object.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 # Types a bot may answer. Reactions, orders, system notices, unsupported and unknown
@@ -20,6 +21,14 @@ KNOWN_TYPES = BOTABLE_TYPES | {"reaction", "order", "system", "unsupported"}
 def as_dict(value: Any) -> dict[str, Any]:
     """`value` if it is a JSON object, else an empty one (webhook fields may be missing)."""
     return value if isinstance(value, dict) else {}
+
+
+def provider_time(value: Any) -> datetime | None:
+    """A WhatsApp timestamp (Unix seconds, as a string) as an aware datetime."""
+    try:
+        return datetime.fromtimestamp(int(str(value)), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _obj(message: dict[str, Any], key: str) -> dict[str, Any]:

@@ -10,14 +10,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from conversations.delivery import message_deliver, message_mark_read_remote
 from conversations.delivery_tasks import sweep_pending_messages
 from conversations.models import ConversationEvent, Message
-from conversations.sending import (
-    message_deliver,
-    message_mark_read_remote,
-    message_send_interactive,
-    message_send_text,
-)
+from conversations.sending import message_send_interactive, message_send_text
 from notifications.consent import consent_is_current
 from tests.factories import ConversationFactory, MessageFactory
 
