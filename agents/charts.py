@@ -29,6 +29,11 @@ def _number(value: float) -> str:
     return f"{value:,.1f}"
 
 
+def _short(label: str, limit: int = 40) -> str:
+    """A label that fits beside its bar (the full one is in the bar's tooltip)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def _nice_max(value: float) -> float:
     """A round axis maximum at or above `value` (1, 2, 2.5, 5 × a power of ten)."""
     if value <= 0:
@@ -129,7 +134,7 @@ def column_chart(labels: Sequence[str], series: dict[str, Sequence[float]], *, t
 
 def bar_chart(items: Sequence[tuple[str, float]], *, title: str, unit: str = "", width: int = 640,
               bar_height: int = 20) -> SafeString:
-    label_w, value_w = 200, 70
+    label_w, value_w = 250, 70
     height = 10 + len(items) * (bar_height + 6) + 4
     top_value = max((value for _, value in items), default=0.0) or 1.0
     plot_w = width - label_w - value_w - 10
@@ -139,7 +144,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, unit: str = "",
         w = plot_w * value / top_value
         color = PALETTE[index % len(PALETTE)] if len(items) <= len(PALETTE) else PALETTE[0]
         body.append(
-            f'<text x="{label_w - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end" {FONT}>{escape(label[:40])}</text>'
+            f'<text x="{label_w - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end" {FONT}>{escape(_short(label))}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_height}" fill="{color}">'
             f'<title>{escape(label)}: {escape(_number(value))}{escape(unit)}</title></rect>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + bar_height * 0.7:.1f}" {FONT}>{escape(_number(value))}{escape(unit)}</text>'

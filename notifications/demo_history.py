@@ -62,8 +62,11 @@ SALES_MIX = {"contained": 25, "answered": 30, "no_offer": 20, "late": 10, "unans
 def _sales_number(like: WhatsAppNumber) -> WhatsAppNumber:
     number, _ = WhatsAppNumber.objects.get_or_create(
         phone_number_id=SALES_NUMBER["phone_number_id"],
+        # One business account and Meta app with the support line: the same secrets.
         defaults={**SALES_NUMBER, "business_account_id": like.business_account_id, "api_base": like.api_base,
-                  "is_sandbox": like.is_sandbox, "quality_rating": "GREEN", "messaging_limit": "TIER_1K"},
+                  "is_sandbox": like.is_sandbox, "quality_rating": "GREEN", "messaging_limit": "TIER_1K",
+                  "access_token": like.access_token, "app_secret": like.app_secret,
+                  "verify_token": like.verify_token},
     )
     return number
 

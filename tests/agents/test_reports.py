@@ -203,3 +203,13 @@ def test_timedelta_guard(world, admin_user):
     world["c6"].first_response_at = NOW - timedelta(minutes=5)
     world["c6"].save()
     assert summary(admin_user)["totals"]["first_response"]["count"] == 3
+
+
+def test_charts_escape_every_label():
+    from agents.charts import bar_chart, column_chart, line_chart
+
+    hostile = '<script>alert("x")</script>'
+    for svg in (bar_chart([(hostile, 3)], title=hostile), column_chart([hostile], {hostile: [2]}, title="t"),
+                line_chart([hostile, "b"], {hostile: [1.0, None]}, title="t")):
+        assert "<script>" not in svg and "&lt;script&gt;" in svg
+        assert svg.startswith('<svg class="chart"') and svg.endswith("</svg>")
