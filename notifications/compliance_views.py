@@ -26,7 +26,6 @@ from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
 
 from .compliance import (
-    GAP_KINDS,
     compliance_conversations,
     compliance_evidence_rows,
     compliance_report,
@@ -112,7 +111,7 @@ def evidence_html(request: HttpRequest, number_id: int) -> HttpResponse:
         "verdict_chart": _verdict_chart(report["verdict"]),
         "generated_at": timezone.now(),
         "generated_by": request.user,
-        "gap_kinds": GAP_KINDS,
+        "all_conversations": user_is_admin(request.user),
     }
     return render(request, "desk/evidence.html", context)
 

@@ -243,3 +243,12 @@ def test_evidence_report_html_and_formula_safe_csv(client, frozen, number, bot, 
     from agents.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="compliance.export").count() == 2
+
+
+def test_evidence_report_says_when_its_figures_are_a_supervisors_only(client, frozen, number, supervisor, admin_user):
+    client.force_login(supervisor)
+    assert "figures limited to the conversations this user may see" in client.get(
+        f"/desk/compliance/{number.pk}/evidence/").content.decode()
+    client.force_login(admin_user)
+    assert "figures limited" not in client.get(f"/desk/compliance/{number.pk}/evidence/").content.decode()
+    assert client.get(f"/desk/compliance/{number.pk}/evidence/", {"start": "soon"}).status_code == 404
