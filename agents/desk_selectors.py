@@ -27,6 +27,9 @@ from conversations.events import conversation_data
 from conversations.models import Conversation, ConversationEvent, Message, Participant
 from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
+from notifications.consent import consent_state
+from notifications.models import MessageTemplate
+from notifications.template_params import template_slots
 
 INBOX_LIMIT = 500
 OPEN = (Conversation.Status.BOT, Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
@@ -94,9 +97,6 @@ def _participant_role(user: Any, conversation: Conversation) -> str:
 
 
 def _templates(conversation: Conversation) -> list[dict[str, Any]]:
-    from notifications.models import MessageTemplate
-    from notifications.template_params import template_slots
-
     number = conversation.number
     qs = MessageTemplate.objects.filter(status="APPROVED").filter(
         Q(number=number) | Q(business_account_id=number.business_account_id)
@@ -123,8 +123,6 @@ def _templates(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 def _consent(conversation: Conversation) -> dict[str, Any]:
-    from notifications.consent import consent_state
-
     return consent_state(contact=conversation.contact)
 
 

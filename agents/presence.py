@@ -19,6 +19,7 @@ from django.utils import timezone
 from agents.models import AgentProfile, Team
 from config import task_names
 from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
+from config.realtime import publish as realtime_publish
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation
 
@@ -103,8 +104,6 @@ def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -
         return
 
     def publish() -> None:
-        from config.realtime import publish as realtime_publish
-
         try:
             fresh = AgentProfile.objects.select_related("user").filter(pk=profile.pk).first()
             payload = agent_payload(fresh) if fresh is not None else None

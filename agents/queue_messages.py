@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents.models import ConversationRouting, Team
 from agents.routing import queued_in_pool
 from conversations.models import Conversation
+from conversations.sending import SendRefused, message_send_text
 
 RECENT_WINDOW = timedelta(hours=2)
 RECENT_LIMIT = 50
@@ -70,8 +71,6 @@ def queue_message_send(*, conversation_id: int) -> bool:
     """Send the position and estimate to a queued customer, unless the team disabled queue
     messages, the window is closed, or one was sent within the team's interval. The send
     slot is claimed with a compare-and-set first, so concurrent runs send at most one."""
-    from conversations.sending import SendRefused, message_send_text
-
     conversation = Conversation.objects.select_related("team", "contact", "number").filter(pk=conversation_id).first()
     if conversation is None or conversation.status != Conversation.Status.QUEUED:
         return False

@@ -43,9 +43,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDay, TruncWeek
 
 from agents.models import Team
+from bots.models import Handoff
 from config.periods import Period, seconds_between
 from conversations.access import Roles, roles_for
 from conversations.models import Channel, Conversation
+from notifications.campaign_reports import campaign_delivery_report
 
 BUCKETS = ("day", "week")
 CSAT_SCORES = (1, 2, 3)
@@ -154,8 +156,6 @@ def _rate(part: int, whole: int) -> float | None:
 
 def report_breakdowns(qs: QuerySet[Conversation]) -> dict[str, Any]:
     """Conversations by status and channel; handoffs by reason, and by team and reason."""
-    from bots.models import Handoff  # read-only: the reason labels
-
     labels = dict(Handoff.Reason.choices)
     statuses: dict[str, int] = {}
     channels: dict[str, int] = {}
@@ -372,8 +372,6 @@ def report_campaigns(scope: ReportScope) -> list[dict[str, Any]] | None:
     """Campaign delivery for admins (campaigns belong to no team); None for others."""
     if not scope.roles.admin:
         return None
-    from notifications.campaign_reports import campaign_delivery_report
-
     return campaign_delivery_report(start=scope.period.start, end=scope.period.end)
 
 
@@ -388,8 +386,6 @@ CSV_HEADER = [
 
 def report_rows(scope: ReportScope, *, after: int = 0, limit: int = 2000) -> list[dict[str, Any]]:
     """The next `limit` conversations of the report after id `after`, with what the CSV shows."""
-    from bots.models import Handoff
-
     first_reason = Handoff.objects.filter(conversation_id=OuterRef("pk")).order_by("created_at", "id").values(
         "reason_code")[:1]
     rows = (

@@ -17,6 +17,9 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from .access import user_is_admin
+from .erasure import contact_erase
+from .intake import webhook_event_reprocess
 from .models import (
     Contact,
     ContactErasure,
@@ -153,15 +156,11 @@ class ContactAdmin(admin.ModelAdmin):
     actions = ("erase_personal_data",)
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
-        from .access import user_is_admin
-
         return user_is_admin(request.user)
 
     @admin.action(description="Erase personal data of selected contacts (GDPR)", permissions=["erase"])
     def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
         """Asks for confirmation first (like deleting), then erases each contact."""
-        from .erasure import contact_erase
-
         if request.POST.get("confirm") != "yes":
             return TemplateResponse(
                 request,
@@ -311,8 +310,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess selected events", permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        from .intake import webhook_event_reprocess
-
         ids = list(queryset.values_list("id", flat=True))
         count = webhook_event_reprocess(event_ids=ids)
         self.message_user(request, f"{count} of {len(ids)} event(s) queued for processing again.", messages.SUCCESS)

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.api_errors import ApiError
 from config.refusals import Refused
+from notifications.templates_send import template_message_send
 
 from .access import contact_for_user, contacts_visible_to, conversation_for_user
 from .contacts import contact_create
@@ -157,8 +158,6 @@ class ConversationMessagesApi(APIView):
         if "note" in data:
             message = message_send_note(conversation=conversation, text=data["note"], author=_user(request))
         elif "template" in data:
-            from notifications.templates_send import template_message_send
-
             template = data["template"]
             message = template_message_send(
                 conversation=conversation,

@@ -15,6 +15,7 @@ from rest_framework.authtoken.models import Token
 from agents.models import Team
 from conversations.models import WhatsAppNumber
 from conversations.numbers import number_upsert
+from conversations.providers.sandbox.services import template_ensure_sample
 
 # Parts that add their own demo data, each with `load(stdout)`; a part not installed is skipped.
 DEMO_MODULES = ("agents.demo", "bots.demo", "notifications.demo")
@@ -95,6 +96,14 @@ def demo_number(port: int) -> WhatsAppNumber:
     return number_upsert(**values, api_base=sandbox_graph_base(port) if on_sandbox else "", is_sandbox=on_sandbox)
 
 
+def demo_number_find() -> WhatsAppNumber | None:
+    """The demo support line once loaded, else the default number (None when neither)."""
+    return (
+        WhatsAppNumber.objects.filter(phone_number_id=DEMO_NUMBER["phone_number_id"]).first()
+        or WhatsAppNumber.objects.filter(is_default=True).first()
+    )
+
+
 def load(stdout: TextIO, *, port: int | None = None) -> None:
     if not (settings.DEBUG or settings.SANDBOX_ENABLED):
         raise DemoRefused("Demo data is loaded only with DEBUG=1 or SANDBOX_ENABLED=1.")
@@ -105,8 +114,6 @@ def load(stdout: TextIO, *, port: int | None = None) -> None:
         number = demo_number(port)
         token, _ = Token.objects.get_or_create(user=users["admin"])
     if number.is_sandbox:
-        from conversations.providers.sandbox.services import template_ensure_sample
-
         template_ensure_sample(business_account_id=number.business_account_id)
 
     base = f"http://127.0.0.1:{port}"

@@ -54,6 +54,11 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents.audit import audit_record
+from agents.models import ConversationRouting
+from bots.models import BotSession, DemoOrder, Handoff
+from conversations.providers.sandbox.models import Phone
+from notifications.consent import CATEGORIES, consent_is_current, consent_opt_out
+from notifications.models import Campaign, CampaignRecipient, ConsentRecord, ConsentSource, IdempotencyKey
 
 from .models import (
     ERASED_ID_PREFIX,
@@ -347,9 +352,6 @@ def conversation_content_anonymise(*, conversation_ids: list[int], marker: str) 
     """The personal content kept per conversation, besides its messages: the preview,
     timeline free text, bot session, handoff context and routing reason. Rows, statuses,
     times, scores and codes stay. Call inside a transaction. Returns counts per kind."""
-    from agents.models import ConversationRouting
-    from bots.models import BotSession, Handoff
-
     counts = {"conversations": 0, "conversation_events": 0, "bot_sessions": 0, "handoffs": 0, "routing": 0}
     for chunk in _chunks(conversation_ids):
         counts["conversations"] += (
@@ -386,9 +388,6 @@ def _digits(value: str) -> str:
 
 
 def _notifications_scrub(contact: Contact, needles: Needles, actor: User | None) -> dict[str, int]:
-    from notifications.consent import CATEGORIES, consent_is_current, consent_opt_out
-    from notifications.models import Campaign, CampaignRecipient, ConsentRecord, ConsentSource, IdempotencyKey
-
     counts = {"consent_records": 0, "campaign_recipients": 0, "campaigns": 0, "idempotency_keys": 0}
     counts["consent_records"] = (
         ConsentRecord.objects.filter(contact=contact).exclude(proof="").update(proof=ERASED)
@@ -428,9 +427,6 @@ def _notifications_scrub(contact: Contact, needles: Needles, actor: User | None)
 
 
 def _sandbox_and_demo_scrub(contact: Contact, needles: Needles) -> dict[str, int]:
-    from bots.models import DemoOrder
-    from conversations.providers.sandbox.models import Phone
-
     ids = needles.identifiers
     phones = Phone.objects.filter(number_id=contact.number_id).filter(Q(wa_id__in=ids) | Q(user_id__in=ids))
     deleted, _ = phones.delete()
@@ -498,8 +494,6 @@ class ErasureResult:
 
 
 def _needles_for(contact: Contact, messages: models.QuerySet[Message]) -> Needles:
-    from conversations.providers.sandbox.models import Phone
-
     identifiers = {contact.wa_id, contact.user_id}
     texts: set[str] = set()
     for direction, text, payload in messages.values_list("direction", "text", "payload").iterator(chunk_size=CHUNK):

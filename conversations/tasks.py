@@ -11,7 +11,7 @@ from celery import shared_task
 
 from config import task_names
 
-from . import intake
+from . import intake, retention
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,4 @@ def sweep_webhook_events() -> int:
 def retention_apply() -> dict[str, int]:
     """Daily: delete or anonymise data older than its retention setting, and finish recent
     erasures (conversations.retention)."""
-    from .retention import retention_apply as apply
-
-    return apply()
+    return retention.retention_apply()

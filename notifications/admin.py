@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from conversations.models import WhatsAppNumber
+from conversations.providers.whatsapp import GraphError
 
 from . import admin_campaigns, admin_compliance  # noqa: F401  (register the campaign and compliance admins)
 from .consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
@@ -28,6 +29,7 @@ from .models import (
     TemplateStatus,
 )
 from .template_params import template_preview_html
+from .template_sync import template_submit, templates_sync
 
 
 class MessageTemplateForm(forms.ModelForm):
@@ -58,10 +60,6 @@ class MessageTemplateForm(forms.ModelForm):
 
 
 def _sync_numbers(numbers, request: HttpRequest, modeladmin) -> None:
-    from conversations.providers.whatsapp import GraphError
-
-    from .template_sync import templates_sync
-
     for number in numbers:
         try:
             counts = templates_sync(number=number)
@@ -113,8 +111,6 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             transaction.on_commit(lambda: self._submit(request, obj))
 
     def _submit(self, request, obj: MessageTemplate) -> None:
-        from .template_sync import template_submit
-
         result = template_submit(template=obj)
         if result.submit_error:
             self.message_user(request, f"{obj}: WhatsApp refused it: {result.submit_error}", messages.ERROR)

@@ -22,6 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from agents.models import Team
+from bots.models import EscalationPolicy
 from config import task_names
 from config.realtime import SUPERVISORS_GROUP, broadcast_on_commit
 from config.tasking import enqueue_on_commit
@@ -119,9 +121,6 @@ def alert_recipients(alert: Alert) -> list[str]:
     """Email addresses of the active admins (superusers and the `admin` group) and of the
     supervisors of the teams that work the alert's number (teams with its conversations in
     the last 90 days, or the team its escalation policy hands off to)."""
-    from agents.models import Team
-    from bots.models import EscalationPolicy
-
     User = get_user_model()
     who = Q(is_superuser=True) | Q(groups__name="admin")
     if alert.number_id is not None:

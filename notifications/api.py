@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 from config.api_errors import ApiError, refusal_body, refusal_status
 from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact, WhatsAppNumber
+from conversations.providers.whatsapp import GraphError
+from conversations.receiving import conversation_for_contact
 from conversations.selectors import contact_for_user, number_for_new_contact, user_is_admin
 from conversations.sending import SendRefused
 
@@ -36,6 +38,8 @@ from .serializers import (
     TemplateFilterSerializer,
     TemplateSerializer,
 )
+from .template_sync import template_submit, templates_sync
+from .templates_send import template_message_send
 
 
 def valid(serializer_class, data) -> dict[str, Any]:
@@ -142,10 +146,6 @@ class TemplateListApi(APIView):
         filters = valid(TemplateFilterSerializer, request.query_params)
         if filters.get("sync"):
             require_admin(request)
-            from conversations.providers.whatsapp import GraphError
-
-            from .template_sync import templates_sync
-
             try:
                 templates_sync(number=number_or_default(filters.get("number")))
             except ValueError as exc:  # a number without a business account
@@ -165,8 +165,6 @@ class TemplateListApi(APIView):
                    summary="Create a template (admins) and submit it to WhatsApp for review")
     def post(self, request: Request) -> Response:
         require_admin(request)
-        from .template_sync import template_submit
-
         data = valid(TemplateCreateSerializer, request.data)
         template = template_create(  # TemplateRefused propagates to the API's error handler
             number=number_or_default(data.get("number")), name=data["name"], language=data["language"],
@@ -214,10 +212,6 @@ class NotificationApi(APIView):
         data = valid(NotificationCreateSerializer, request.data)
 
         def send() -> tuple[int, dict, int | None]:
-            from conversations.receiving import conversation_for_contact
-
-            from .templates_send import template_message_send
-
             contact = _notification_contact(data)
             template = data["template"]
             try:

@@ -8,9 +8,12 @@ from typing import Any, TextIO
 
 from django.db import transaction
 
+from conversations.demo import demo_number_find
 from conversations.models import Contact, WhatsAppNumber
+from conversations.providers.sandbox.models import Template
 
 from .consent import consent_opt_in, consent_opt_out
+from .demo_history import load as history_load
 from .models import Campaign, MessageTemplate, TemplateStatus
 
 TEMPLATES: list[dict[str, Any]] = [
@@ -49,19 +52,8 @@ CONTACTS = {
 }
 
 
-def _demo_number() -> WhatsAppNumber | None:
-    from conversations.demo import DEMO_NUMBER
-
-    return (
-        WhatsAppNumber.objects.filter(phone_number_id=DEMO_NUMBER["phone_number_id"]).first()
-        or WhatsAppNumber.objects.filter(is_default=True).first()
-    )
-
-
 def _sandbox_templates(number: WhatsAppNumber) -> None:
     """Make the templates approved at the stand-in Graph API too, so sends are accepted."""
-    from conversations.providers.sandbox.models import Template
-
     for spec in TEMPLATES:
         Template.objects.update_or_create(
             business_account_id=number.business_account_id, name=spec["name"], language=spec["language"],
@@ -71,7 +63,7 @@ def _sandbox_templates(number: WhatsAppNumber) -> None:
 
 
 def load(stdout: TextIO) -> None:
-    number = _demo_number()
+    number = demo_number_find()
     if number is None:
         stdout.write("Notifications demo skipped: no demo number.\n")
         return
@@ -105,6 +97,4 @@ def load(stdout: TextIO) -> None:
         "Notifications: templates order_update (utility) and promo (marketing) approved; "
         f"{len(CONTACTS)} demo contacts with consent; a draft campaign in /admin/notifications/campaign/.\n"
     )
-    from .demo_history import load as history_load
-
     history_load(stdout)

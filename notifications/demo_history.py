@@ -29,6 +29,7 @@ from django.utils import timezone
 from agents.models import Team
 from bots.models import Bot, BotSession, EscalationLedger, EscalationPolicy, Handoff
 from conversations import lifecycle
+from conversations.demo import demo_number_find
 from conversations.models import (
     Contact,
     Conversation,
@@ -218,9 +219,7 @@ def _flag(number: WhatsAppNumber, now: datetime) -> None:
 
 def load(stdout: TextIO, *, now: datetime | None = None) -> bool:
     """Add the history once; False (nothing done) when it exists or the demo number is missing."""
-    from .demo import _demo_number
-
-    support_number = _demo_number()
+    support_number = demo_number_find()
     if support_number is None or Contact.objects.filter(wa_id__startswith=WA_PREFIX).exists():
         return False
     now = now or timezone.now()

@@ -18,9 +18,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.audit import audit_record
 from conversations.models import QualityRating, WhatsAppNumber
 
 from .alerts import alert_close, alert_raise, compliance_link
+from .compliance import case_evidence
 from .models import Alert, NumberHealthEvent, RemediationCase
 
 State = RemediationCase.State
@@ -73,8 +75,6 @@ def remediation_case_open(
         except IntegrityError:  # opened by a concurrent webhook or admin
             return RemediationCase.objects.get(number=number, state=State.OPEN), False
         if case.opened_by is not None:
-            from agents.audit import audit_record
-
             audit_record(actor=case.opened_by, action="remediation.open", target=case, reason=case.reason)
         deadline = timezone.localtime(case.deadline_at)
         alert_raise(
@@ -89,8 +89,6 @@ def remediation_case_open(
 
 
 def _close(case: RemediationCase, *, state: str, actor: Any, resolution: str, now: datetime) -> RemediationCase:
-    from .compliance import case_evidence
-
     case.state, case.closed_at = state, now
     case.closed_by = actor if getattr(actor, "is_authenticated", False) else None
     case.resolution = resolution[:4000]
@@ -115,8 +113,6 @@ def remediation_case_resolve(*, case: RemediationCase, resolution: str, actor: A
             raise RemediationRefused("invalid_state", "This remediation case is no longer open.")
         _close(locked, state=State.RESOLVED, actor=actor, resolution=resolution, now=now)
         if locked.closed_by is not None:
-            from agents.audit import audit_record
-
             audit_record(actor=locked.closed_by, action="remediation.resolve", target=locked, resolution=resolution)
     return locked
 

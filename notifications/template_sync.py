@@ -12,8 +12,11 @@ from django.utils import timezone
 from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.models import QualityRating, WhatsAppNumber
+from conversations.providers.whatsapp import GraphClient, GraphError
 
-from .models import MessageTemplate, TemplateCategory, TemplateStatus
+from .alerts import alert_close, alert_raise
+from .campaigns import campaigns_pause_for_template
+from .models import Alert, MessageTemplate, TemplateCategory, TemplateStatus
 from .models.templates import ParameterFormat
 
 log = logging.getLogger(__name__)
@@ -25,8 +28,6 @@ STOPPED_STATUSES = (TemplateStatus.PAUSED, TemplateStatus.DISABLED)
 
 
 def _graph(number: WhatsAppNumber):
-    from conversations.providers.whatsapp import GraphClient
-
     return GraphClient(number)
 
 
@@ -99,8 +100,6 @@ def template_submit(*, template: MessageTemplate) -> MessageTemplate:
     """Submit a draft (or rejected) template to WhatsApp for review. On success the template
     is PENDING (or whatever status Graph answers) with its remote id; on a Graph error the
     reason is kept in `submit_error` and the status is unchanged."""
-    from conversations.providers.whatsapp import GraphError
-
     body: dict[str, Any] = {
         "name": template.name,
         "language": template.language,
@@ -149,8 +148,6 @@ def _find(*, waba: str, value: dict) -> MessageTemplate | None:
 
 
 def _pause_campaigns(template: MessageTemplate) -> None:
-    from .campaigns import campaigns_pause_for_template
-
     campaigns_pause_for_template(
         template=template, reason=f"Template {template.name} [{template.language}] is {template.status.lower()}."
     )
@@ -158,9 +155,6 @@ def _pause_campaigns(template: MessageTemplate) -> None:
 
 def _template_alerts(template: MessageTemplate) -> None:
     """Paused, disabled or rejected: an alert (once while it lasts); approved again: closed."""
-    from .alerts import alert_close, alert_raise
-    from .models import Alert
-
     link = f"/admin/notifications/messagetemplate/{template.pk}/change/"
     name = f"{template.name} [{template.language}]"
     if template.status in STOPPED_STATUSES:
