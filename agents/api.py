@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from agents import services
 from agents.models import AgentProfile, Team
 from agents.presence import presence_set, profile_for, profiles_with_load
+from config.api_actions import ActionView, acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
 from conversations.access import conversation_for_user, roles_for
@@ -130,43 +131,83 @@ def _conversation_response(conversation: Conversation) -> Response:
     return Response(ConversationSerializer(fresh).data)
 
 
-class ConversationActionApi(APIView):
+@extend_schema_view(post=extend_schema(request=ActionInputSerializer, responses={
+    200: ConversationSerializer, 403: ERRORS, 404: ERRORS, 409: ERRORS}))
+class ConversationActionApi(ActionView):
     """POST runs one desk action; the body depends on the action."""
 
-    action_name = ""
+    input_serializer = ActionInputSerializer
 
-    @extend_schema(request=ActionInputSerializer, responses={200: ConversationSerializer, 403: ERRORS, 404: ERRORS,
-                                                              409: ERRORS})
-    def post(self, request: Request, conversation_id: int) -> Response:
-        conversation = conversation_for_user(request.user, conversation_id)
-        data = ActionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        # PermissionDenied and ActionRefused propagate: the API's error handler answers them.
-        result = self.run(conversation, request.user, data.validated_data)
+    def target(self, request: Request, **kwargs: Any) -> Conversation:
+        return conversation_for_user(request.user, kwargs["conversation_id"])
+
+    def respond(self, request: Request, target: Conversation, result: Conversation) -> Response:
         return _conversation_response(result)
 
-    def run(self, conversation, actor, values):
-        name = self.action_name
-        if name == "assign":
-            agent = _user(values.get("agent")) if values.get("agent") else None
-            return services.conversation_assign(conversation=conversation, actor=actor, agent=agent)
-        if name == "transfer":
-            agent = _user(values["agent"]) if values.get("agent") else None
-            team = _team(values["team"]) if values.get("team") else None
-            return services.conversation_transfer(
-                conversation=conversation, actor=actor, agent=agent, team=team, note=values.get("note", "")
-            )
-        if name == "resolve":
-            return services.conversation_resolve(conversation=conversation, actor=actor, note=values.get("note", ""))
-        if name == "reopen":
-            return services.conversation_reopen(conversation=conversation, actor=actor)
-        if name == "hold":
-            return services.conversation_hold(conversation=conversation, actor=actor)
-        if name == "unhold":
-            return services.conversation_unhold(conversation=conversation, actor=actor)
-        if name == "handback":
-            return services.conversation_handback(conversation=conversation, actor=actor, note=values.get("note", ""))
-        raise ApiError("not_found", "No such action.", status.HTTP_404_NOT_FOUND)
+
+def _desk_action(name: str):
+    return extend_schema_view(post=extend_schema(operation_id=f"conversations_{name}", summary=f"Desk action: {name}"))
+
+
+@_desk_action("assign")
+class ConversationAssignApi(ConversationActionApi):
+    """Desk action `assign` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        agent = _user(values["agent"]) if values.get("agent") else None
+        return services.conversation_assign(conversation=target, actor=acting_user(request), agent=agent)
+
+
+@_desk_action("transfer")
+class ConversationTransferApi(ConversationActionApi):
+    """Desk action `transfer` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        agent = _user(values["agent"]) if values.get("agent") else None
+        team = _team(values["team"]) if values.get("team") else None
+        return services.conversation_transfer(
+            conversation=target, actor=acting_user(request), agent=agent, team=team, note=values.get("note", "")
+        )
+
+
+@_desk_action("resolve")
+class ConversationResolveApi(ConversationActionApi):
+    """Desk action `resolve` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        return services.conversation_resolve(conversation=target, actor=acting_user(request), note=values.get("note", ""))
+
+
+@_desk_action("reopen")
+class ConversationReopenApi(ConversationActionApi):
+    """Desk action `reopen` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        return services.conversation_reopen(conversation=target, actor=acting_user(request))
+
+
+@_desk_action("hold")
+class ConversationHoldApi(ConversationActionApi):
+    """Desk action `hold` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        return services.conversation_hold(conversation=target, actor=acting_user(request))
+
+
+@_desk_action("unhold")
+class ConversationUnholdApi(ConversationActionApi):
+    """Desk action `unhold` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        return services.conversation_unhold(conversation=target, actor=acting_user(request))
+
+
+@_desk_action("handback")
+class ConversationHandbackApi(ConversationActionApi):
+    """Desk action `handback` on a conversation."""
+
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> Conversation:
+        return services.conversation_handback(conversation=target, actor=acting_user(request), note=values.get("note", ""))
 
 
 def _user(user_id: int):
@@ -181,17 +222,3 @@ def _team(team_id: int) -> Team:
     if team is None:
         raise Refused("not_found", "No such team.", field="team")
     return team
-
-
-ACTIONS = ["assign", "transfer", "resolve", "reopen", "hold", "unhold", "handback"]
-
-
-def action_view(name: str):
-    view_class = type(
-        f"Conversation{name.title()}Api",
-        (ConversationActionApi,),
-        {"action_name": name, "__doc__": f"Desk action `{name}` on a conversation."},
-    )
-    return extend_schema_view(post=extend_schema(operation_id=f"conversations_{name}", summary=f"Desk action: {name}"))(
-        view_class
-    )

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
+from typing import Any
+
+from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from agents.conference import (
     ConferenceRefused,
@@ -20,7 +22,9 @@ from agents.conference import (
     conversation_whisper,
 )
 from agents.desk_selectors import desk_row
+from config.api_actions import ActionView, acting_user
 from conversations.access import conversation_for_user
+from conversations.models import Conversation
 
 
 class ConferenceResultSerializer(serializers.Serializer):
@@ -30,40 +34,39 @@ class ConferenceResultSerializer(serializers.Serializer):
     marked = serializers.IntegerField(required=False, help_text="Customer messages marked read.")
 
 
-class _ConversationAction(APIView):
+@extend_schema_view(post=extend_schema(request=None, responses={
+    200: ConferenceResultSerializer, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
+    409: OpenApiTypes.OBJECT}))
+class _ConversationAction(ActionView):
     """Find the conversation with the shared access check (404 when not visible), run the
     action, and answer with the conversation's desk row. Refusals (`PermissionDenied`,
     `Refused`) propagate to the API's error handler, which answers each code's status."""
 
-    def act(self, request, conversation):
-        raise ValueError("subclasses define the action")
+    def target(self, request: Request, **kwargs: Any) -> Conversation:
+        return conversation_for_user(request.user, kwargs["conversation_id"])
 
-    @extend_schema(request=None, responses={200: ConferenceResultSerializer, 400: OpenApiTypes.OBJECT,
-                                            403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
-    def post(self, request, conversation_id: int):
-        conversation = conversation_for_user(request.user, conversation_id)
-        extra = self.act(request, conversation)
-        row = desk_row(user=request.user, conversation=conversation)  # None once out of sight
-        body = {"conversation": row} if row is not None else {}
-        body.update(extra or {})
+    def respond(self, request: Request, target: Conversation, result: dict[str, Any]) -> Response:
+        row = desk_row(user=acting_user(request), conversation=target)  # None once out of sight
+        body: dict[str, Any] = {"conversation": row} if row is not None else {}
+        body.update(result)
         return Response(body, status=status.HTTP_200_OK)
 
 
 class JoinApi(_ConversationAction):
-    def act(self, request, conversation):
-        participant = conversation_join(conversation=conversation, actor=request.user)
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
+        participant = conversation_join(conversation=target, actor=acting_user(request))
         return {"role": participant.role}
 
 
 class LeaveApi(_ConversationAction):
-    def act(self, request, conversation):
-        conversation_leave(conversation=conversation, actor=request.user)
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
+        conversation_leave(conversation=target, actor=acting_user(request))
         return {"role": ""}
 
 
 class WatchApi(_ConversationAction):
-    def act(self, request, conversation):
-        participant = conversation_watch(conversation=conversation, actor=request.user)
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
+        participant = conversation_watch(conversation=target, actor=acting_user(request))
         return {"role": participant.role}
 
 
@@ -71,13 +74,12 @@ class TakeoverInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+@extend_schema_view(post=extend_schema(request=TakeoverInputSerializer))
 class TakeoverApi(_ConversationAction):
-    InputSerializer = TakeoverInputSerializer
+    input_serializer = TakeoverInputSerializer
 
-    def act(self, request, conversation):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        conversation_takeover(conversation=conversation, actor=request.user, reason=data.validated_data.get("reason", ""))
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
+        conversation_takeover(conversation=target, actor=acting_user(request), reason=values.get("reason", ""))
         return {"role": "owner"}
 
 
@@ -86,28 +88,20 @@ class WhisperInputSerializer(serializers.Serializer):
     to = serializers.IntegerField(required=False, allow_null=True, help_text="A user to address; all agents when left out.")
 
 
+@extend_schema_view(post=extend_schema(request=WhisperInputSerializer))
 class WhisperApi(_ConversationAction):
-    InputSerializer = WhisperInputSerializer
+    input_serializer = WhisperInputSerializer
 
-    def act(self, request, conversation):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
         to_user = None
-        if data.validated_data.get("to"):
-            to_user = get_user_model().objects.filter(pk=data.validated_data["to"], is_active=True).first()
+        if values.get("to"):
+            to_user = User.objects.filter(pk=values["to"], is_active=True).first()
             if to_user is None:
                 raise ConferenceRefused("invalid", "to: no such user.", field="to")
-        note = conversation_whisper(
-            conversation=conversation, actor=request.user, text=data.validated_data["text"], to_user=to_user
-        )
+        note = conversation_whisper(conversation=target, actor=acting_user(request), text=values["text"], to_user=to_user)
         return {"message": note.pk}
 
 
 class SeenApi(_ConversationAction):
-    def act(self, request, conversation):
-        return {"marked": conversation_mark_seen(conversation=conversation, actor=request.user)}
-
-
-# The request bodies of the actions that take one (the others take none).
-extend_schema_view(post=extend_schema(request=TakeoverApi.InputSerializer))(TakeoverApi)
-extend_schema_view(post=extend_schema(request=WhisperApi.InputSerializer))(WhisperApi)
+    def perform(self, request: Request, target: Conversation, values: dict[str, Any]) -> dict[str, Any]:
+        return {"marked": conversation_mark_seen(conversation=target, actor=acting_user(request))}

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_actions import ActionView
 from config.refusals import Refused
 
 from . import campaigns as services
@@ -62,36 +71,43 @@ REFUSED = OpenApiResponse(description="`invalid_state`: the campaign's state doe
                                       "`account_restricted`: the template or number does not allow sending now.")
 
 
-class CampaignActionApi(APIView):
+@extend_schema_view(post=extend_schema(request=None, responses={200: CampaignSerializer, 409: REFUSED},
+                                       summary="Start, resume or cancel a campaign (admins)"))
+class CampaignActionApi(ActionView):
     """POST …/campaigns/<id>/<action>/: start, pause, resume or cancel. Only pause reads a
     body (its reason)."""
 
-    action_name = "start"
+    # Lifecycle refusals propagate to the API's error handler (409).
 
-    @extend_schema(request=None, responses={200: CampaignSerializer, 409: REFUSED},
-                   summary="Start, resume or cancel a campaign (admins)")
-    def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = _campaign(request, campaign_id)
-        # CampaignRefused propagates to the API's error handler (409 for every lifecycle refusal).
-        if self.action_name == "start":
-            campaign = services.campaign_start(campaign=campaign, actor=request_user(request))
-        elif self.action_name == "pause":
-            reason = valid(CampaignPauseSerializer, request.data)["reason"]
-            campaign = services.campaign_pause(campaign=campaign, reason=reason, actor=request_user(request))
-        elif self.action_name == "resume":
-            campaign = services.campaign_resume(campaign=campaign, actor=request_user(request))
-        else:
-            campaign = services.campaign_cancel(campaign=campaign, actor=request_user(request))
-        return Response(CampaignSerializer(campaign).data)
+    def target(self, request: Request, **kwargs: Any) -> Campaign:
+        return _campaign(request, kwargs["campaign_id"])
+
+    def respond(self, request: Request, target: Campaign, result: Campaign) -> Response:
+        return Response(CampaignSerializer(result).data)
 
 
+class CampaignStartApi(CampaignActionApi):
+    def perform(self, request: Request, target: Campaign, values: dict[str, Any]) -> Campaign:
+        return services.campaign_start(campaign=target, actor=request_user(request))
+
+
+@extend_schema_view(post=extend_schema(request=CampaignPauseSerializer,
+                                       summary="Pause a running campaign, with a reason (admins)"))
 class CampaignPauseApi(CampaignActionApi):
-    action_name = "pause"
+    input_serializer = CampaignPauseSerializer
 
-    @extend_schema(request=CampaignPauseSerializer, responses={200: CampaignSerializer, 409: REFUSED},
-                   summary="Pause a running campaign, with a reason (admins)")
-    def post(self, request: Request, campaign_id: int) -> Response:
-        return super().post(request, campaign_id)
+    def perform(self, request: Request, target: Campaign, values: dict[str, Any]) -> Campaign:
+        return services.campaign_pause(campaign=target, reason=values["reason"], actor=request_user(request))
+
+
+class CampaignResumeApi(CampaignActionApi):
+    def perform(self, request: Request, target: Campaign, values: dict[str, Any]) -> Campaign:
+        return services.campaign_resume(campaign=target, actor=request_user(request))
+
+
+class CampaignCancelApi(CampaignActionApi):
+    def perform(self, request: Request, target: Campaign, values: dict[str, Any]) -> Campaign:
+        return services.campaign_cancel(campaign=target, actor=request_user(request))
 
 
 class CampaignStatsApi(APIView):

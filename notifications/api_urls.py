@@ -1,6 +1,9 @@
+"""The notifications app's API (mounted under /api/v1/): consent, templates, notifications,
+campaigns, the compliance monitor and alerts."""
+
 from django.urls import path
 
-from . import api, api_campaigns
+from . import api, api_campaigns, api_compliance
 
 urlpatterns = [
     path("contacts/<int:contact_id>/consent/", api.ContactConsentApi.as_view(), name="api-contact-consent"),
@@ -15,10 +18,17 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/stats/", api_campaigns.CampaignStatsApi.as_view(), name="api-campaign-stats"),
     path("campaigns/<int:campaign_id>/recipients/", api_campaigns.CampaignRecipientsApi.as_view(),
          name="api-campaign-recipients"),
+    path("campaigns/<int:campaign_id>/start/", api_campaigns.CampaignStartApi.as_view(), name="api-campaign-start"),
+    path("campaigns/<int:campaign_id>/pause/", api_campaigns.CampaignPauseApi.as_view(), name="api-campaign-pause"),
+    path("campaigns/<int:campaign_id>/resume/", api_campaigns.CampaignResumeApi.as_view(), name="api-campaign-resume"),
+    path("campaigns/<int:campaign_id>/cancel/", api_campaigns.CampaignCancelApi.as_view(), name="api-campaign-cancel"),
+    path("compliance/numbers/", api_compliance.ComplianceNumbersApi.as_view(), name="api-compliance-numbers"),
+    path("compliance/numbers/<int:number_id>/", api_compliance.ComplianceNumberApi.as_view(),
+         name="api-compliance-number"),
+    path("compliance/numbers/<int:number_id>/cases/", api_compliance.RemediationCaseOpenApi.as_view(),
+         name="api-compliance-case-open"),
+    path("compliance/cases/<int:case_id>/resolve/", api_compliance.RemediationCaseResolveApi.as_view(),
+         name="api-compliance-case-resolve"),
+    path("alerts/", api_compliance.AlertListApi.as_view(), name="api-alerts"),
+    path("alerts/<int:alert_id>/close/", api_compliance.AlertCloseApi.as_view(), name="api-alert-close"),
 ]
-for _action in ("start", "pause", "resume", "cancel"):
-    _view = api_campaigns.CampaignPauseApi if _action == "pause" else api_campaigns.CampaignActionApi
-    urlpatterns.append(
-        path(f"campaigns/<int:campaign_id>/{_action}/", _view.as_view(action_name=_action),
-             name=f"api-campaign-{_action}")
-    )
