@@ -1,6 +1,6 @@
 """Celery tasks for outbound delivery: send a message, sweep stalled ones, read receipts.
 
-Each task takes ids and calls one service in conversations.sending; the services make a
+Each task takes ids and calls one service in conversations.delivery; the services make a
 second run harmless, so `acks_late` redelivery is safe.
 
 Retries. On Celery workers a retry is `self.retry(countdown=...)`. Run in-process
