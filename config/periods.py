@@ -117,8 +117,9 @@ class EpochSeconds(Func):
     output_field = FloatField()
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision",
-                           **extra_context)
+        # date_part gives the double directly; EXTRACT computes a numeric first (PostgreSQL 14+),
+        # several times slower over a period's rows. The value is the same.
+        return self.as_sql(compiler, connection, template="date_part('epoch', %(expressions)s)", **extra_context)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",

@@ -106,6 +106,10 @@ class Handoff(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The few handoffs that sent the fallback, by conversation (the compliance monitor).
+            models.Index(fields=["conversation"], condition=models.Q(fallback_sent=True), name="handoff_fallback_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"handoff of #{self.conversation_id} ({self.reason_code})"
