@@ -60,8 +60,7 @@ class AgentSerializer(serializers.Serializer):
 
 
 def _user_id(request: Request) -> int:
-    user: Any = request.user
-    return int(user.pk)
+    return int(acting_user(request).pk)
 
 
 class PresenceInputSerializer(serializers.Serializer):
@@ -71,7 +70,7 @@ class PresenceInputSerializer(serializers.Serializer):
 class AgentMeApi(APIView):
     @extend_schema(operation_id="agents_me", summary="My agent profile", responses={200: AgentSerializer})
     def get(self, request: Request) -> Response:
-        profile_for(request.user)
+        profile_for(acting_user(request))
         profile = profiles_with_load(AgentProfile.objects.filter(user_id=_user_id(request))).get()
         return Response(AgentSerializer(profile).data)
 
@@ -84,7 +83,7 @@ class AgentMeApi(APIView):
     def patch(self, request: Request) -> Response:
         serializer = PresenceInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        presence_set(user=request.user, presence=serializer.validated_data["presence"])
+        presence_set(user=acting_user(request), presence=serializer.validated_data["presence"])
         profile = profiles_with_load(AgentProfile.objects.filter(user_id=_user_id(request))).get()
         return Response(AgentSerializer(profile).data)
 
@@ -96,7 +95,7 @@ class AgentListApi(APIView):
         responses={200: AgentSerializer(many=True), 403: ERRORS},
     )
     def get(self, request: Request) -> Response:
-        user: Any = request.user
+        user = acting_user(request)
         roles = roles_for(user)
         if not roles.supervisor:
             raise ApiError("forbidden", "Only supervisors and admins see the agents list.", status.HTTP_403_FORBIDDEN)

@@ -32,6 +32,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, models, transaction
@@ -231,7 +232,7 @@ def _unwrap(obj: Any) -> Any:
 
 def audit_record(
     *,
-    actor: Any,
+    actor: User | AnonymousUser | None,
     action: str,
     target: Any = None,
     changes: Mapping[str, Any] | None = None,
@@ -244,7 +245,7 @@ def audit_record(
     `changes` as `{field: [before, after]}` and `extra` details. Runs in the caller's
     transaction; masks secrets and personal data (see the module docstring)."""
     actor, target = _unwrap(actor), _unwrap(target)
-    user = actor if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) else None
+    user = actor if isinstance(actor, User) and actor.is_authenticated and actor.pk else None
     username = user.get_username() if user is not None else actor_username
     target_type = target_id = None
     target_repr = ""
@@ -290,11 +291,11 @@ def _path(request: Any) -> str:
     return str(getattr(request, "path", "") or "")[:200]
 
 
-def audit_logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+def audit_logged_in(sender: Any, request: Any = None, user: User | None = None, **kwargs: Any) -> None:
     _record_quietly(actor=user, action="auth.login", target=user, request=request, path=_path(request))
 
 
-def audit_logged_out(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+def audit_logged_out(sender: Any, request: Any = None, user: User | None = None, **kwargs: Any) -> None:
     if user is not None:
         _record_quietly(actor=user, action="auth.logout", target=user, request=request, path=_path(request))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -21,7 +22,7 @@ from conversations.access import Roles, roles_for
 VARIABLE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
 
 
-def canned_responses_for(user: Any, *, query: str = "") -> QuerySet[CannedResponse]:
+def canned_responses_for(user: User, *, query: str = "") -> QuerySet[CannedResponse]:
     """The responses `user` may insert: global, their teams' (as member or supervisor) and
     their own; `query` matches the start of a shortcut or any part of the title."""
     teams = Team.objects.filter(Q(members=user) | Q(supervisors=user)).values("pk")
@@ -36,7 +37,7 @@ def canned_responses_for(user: Any, *, query: str = "") -> QuerySet[CannedRespon
     return qs.order_by("shortcut", "scope", "id")
 
 
-def canned_response_may_manage(user: Any, response: CannedResponse, *, roles: Roles | None = None) -> bool:
+def canned_response_may_manage(user: User, response: CannedResponse, *, roles: Roles | None = None) -> bool:
     """Whether `user` (whose `roles` the caller may pass, read once) may change `response`."""
     roles = roles or roles_for(user)
     if roles.admin:
@@ -48,7 +49,7 @@ def canned_response_may_manage(user: Any, response: CannedResponse, *, roles: Ro
     return False
 
 
-def _place(*, actor: Any, scope: str, team: Team | None) -> tuple[Team | None, Any]:
+def _place(*, actor: User, scope: str, team: Team | None) -> tuple[Team | None, Any]:
     """Check `actor` may own a response of `scope`; return its (team, owner)."""
     if scope == CannedResponse.Scope.PERSONAL:
         return None, actor
@@ -78,7 +79,7 @@ def _save(response: CannedResponse, update_fields: list[str] | None = None) -> C
 
 def canned_response_create(
     *,
-    actor: Any,
+    actor: User,
     shortcut: str,
     title: str,
     body: str,
@@ -95,7 +96,7 @@ def canned_response_create(
     return _save(response)
 
 
-def canned_response_update(*, actor: Any, response: CannedResponse, **changes: Any) -> CannedResponse:
+def canned_response_update(*, actor: User, response: CannedResponse, **changes: Any) -> CannedResponse:
     """Change `shortcut`, `title` or `body` of a response `actor` may manage."""
     if not canned_response_may_manage(actor, response):
         raise PermissionDenied("You may not change this response.")
@@ -110,19 +111,19 @@ def canned_response_update(*, actor: Any, response: CannedResponse, **changes: A
     return _save(response, update_fields=[*changes, "updated_at"])
 
 
-def canned_response_delete(*, actor: Any, response: CannedResponse) -> None:
+def canned_response_delete(*, actor: User, response: CannedResponse) -> None:
     if not canned_response_may_manage(actor, response):
         raise PermissionDenied("You may not delete this response.")
     response.delete()
 
 
-def _display_name(user: Any) -> str:
+def _display_name(user: User | None) -> str:
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
 
 
-def canned_variables(*, conversation: Any = None, agent: Any = None) -> dict[tuple[str, str], str]:
+def canned_variables(*, conversation: Any = None, agent: User | None = None) -> dict[tuple[str, str], str]:
     contact = getattr(conversation, "contact", None)
     name = (contact.profile_name if contact else "") or ""
     return {
@@ -133,7 +134,7 @@ def canned_variables(*, conversation: Any = None, agent: Any = None) -> dict[tup
     }
 
 
-def canned_render(*, body: str, conversation: Any = None, agent: Any = None) -> str:
+def canned_render(*, body: str, conversation: Any = None, agent: User | None = None) -> str:
     """Fill `{{contact.first_name}}`, `{{contact.name}}`, `{{agent.name}}` and
     `{{agent.first_name}}`; unknown variables are left as written so the agent sees them."""
     values = canned_variables(conversation=conversation, agent=agent)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -65,7 +66,7 @@ def _rows(qs: QuerySet[Conversation], roles: Roles) -> list[dict[str, Any]]:
     return rows
 
 
-def desk_inbox(*, user: Any, since: datetime | None = None, roles: Roles | None = None) -> list[dict[str, Any]]:
+def desk_inbox(*, user: User, since: datetime | None = None, roles: Roles | None = None) -> list[dict[str, Any]]:
     """Open conversations the user may see, newest activity first; with `since`, every
     visible conversation changed after it (resolved ones too, so the desk drops them)."""
     roles = roles or roles_for(user)
@@ -78,14 +79,14 @@ def desk_inbox(*, user: Any, since: datetime | None = None, roles: Roles | None 
     return _rows(qs, roles)
 
 
-def desk_row(*, user: Any, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any] | None:
+def desk_row(*, user: User, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any] | None:
     """The conversation's inbox row, read afresh; None when the user may not see it."""
     roles = roles or roles_for(user)
     rows = _rows(conversations_visible_to(roles).filter(pk=conversation.pk), roles)
     return rows[0] if rows else None
 
 
-def _participant_role(user: Any, conversation: Conversation) -> str:
+def _participant_role(user: User, conversation: Conversation) -> str:
     if conversation.assignee_id == user.pk:
         return Participant.Role.OWNER
     role = (
@@ -126,7 +127,7 @@ def _consent(conversation: Conversation) -> dict[str, Any]:
     return consent_state(contact=conversation.contact)
 
 
-def desk_context(*, user: Any, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any]:
+def desk_context(*, user: User, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any]:
     """What the conversation's side panel shows: the customer, their earlier conversations
     and consent, the handoff card, templates for a closed window, and the user's part:
     `my_role`, `supervisor` (oversees it) and `actions` (what they may do now)."""
@@ -173,7 +174,7 @@ def desk_context(*, user: Any, conversation: Conversation, roles: Roles | None =
     }
 
 
-def monitor_overview(*, user: Any, roles: Roles | None = None) -> dict[str, Any]:
+def monitor_overview(*, user: User, roles: Roles | None = None) -> dict[str, Any]:
     """The supervisor monitor: per team its queue (waiting, longest wait) and agents
     (presence, load against capacity), open SLA breaches, and the teams' open conversations
     (each with the actions the supervisor may take)."""

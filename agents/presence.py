@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -23,10 +23,8 @@ from config.realtime import publish as realtime_publish
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation
 
-User = get_user_model()
 
-
-def profile_for(user: Any) -> AgentProfile:
+def profile_for(user: User) -> AgentProfile:
     """The user's agent profile, created on first use (idempotent under concurrency)."""
     profile = AgentProfile.objects.filter(user_id=user.pk).first()
     if profile is None:
@@ -115,7 +113,7 @@ def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -
     transaction.on_commit(publish)
 
 
-def presence_set(*, user: Any, presence: str) -> AgentProfile:
+def presence_set(*, user: User, presence: str) -> AgentProfile:
     """Set the agent's presence. Coming online counts as a desk sighting and starts an
     assignment run for the agent's teams after commit."""
     if presence not in AgentProfile.Presence.values:
@@ -146,7 +144,7 @@ def _presence_change(profile: AgentProfile, presence: str, *, automatic: bool) -
             enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, user_id=profile.user_id)
 
 
-def agent_seen(*, user: Any) -> None:
+def agent_seen(*, user: User) -> None:
     """Record a desk connection, disconnection or heartbeat. An agent the sweep moved to
     away comes back online; a presence the agent chose is left alone."""
     profile_for(user)

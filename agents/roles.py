@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db.models import Q
 
 AGENT = "agent"
@@ -60,7 +60,7 @@ def roles_ensure() -> dict[str, Group]:
     return groups
 
 
-def role_grant(*, user: Any, role: str) -> None:
+def role_grant(*, user: User, role: str) -> None:
     """Put the user in the role's group (and, for supervisors and admins, let them use the
     admin site)."""
     group = roles_ensure()[role]

@@ -12,8 +12,7 @@ row), and so are the statuses each action needs (`ACTION_STATUSES`). Refusals:
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from agents.audit import audit_record
@@ -42,7 +41,7 @@ def _require_status(conversation: Conversation, action: str) -> None:
         )
 
 
-def _require_room(user: Any) -> tuple[AgentProfile, int]:
+def _require_room(user: User) -> tuple[AgentProfile, int]:
     """Lock the agent's profile and check their load against capacity (inside the lock);
     returns the locked profile and the load counted."""
     profile_for(user)
@@ -53,7 +52,7 @@ def _require_room(user: Any) -> tuple[AgentProfile, int]:
     return profile, load
 
 
-def conversation_assign(*, conversation: Conversation, actor: Any, agent: Any = None) -> Conversation:
+def conversation_assign(*, conversation: Conversation, actor: User, agent: User | None = None) -> Conversation:
     """Assign to `agent` (the actor when None). Agents may take conversations of their
     teams that nobody else holds; supervisors and admins may give any of their teams'
     conversations to a member. Never beyond the agent's capacity."""
@@ -85,7 +84,7 @@ def conversation_assign(*, conversation: Conversation, actor: Any, agent: Any = 
 
 
 def conversation_transfer(
-    *, conversation: Conversation, actor: Any, agent: Any = None, team: Team | None = None, note: str = ""
+    *, conversation: Conversation, actor: User, agent: User | None = None, team: Team | None = None, note: str = ""
 ) -> Conversation:
     """Hand the conversation to another agent of its team (who must have room), or to
     another team's queue (routing starts afresh there). The note goes on the timeline."""
@@ -114,7 +113,7 @@ def conversation_transfer(
     return locked
 
 
-def conversation_resolve(*, conversation: Conversation, actor: Any, note: str = "") -> Conversation:
+def conversation_resolve(*, conversation: Conversation, actor: User, note: str = "") -> Conversation:
     """Close the conversation; records first-response and resolution times, frees the
     assignee's capacity, and asks the customer for a rating after commit."""
     with transaction.atomic():
@@ -125,7 +124,7 @@ def conversation_resolve(*, conversation: Conversation, actor: Any, note: str = 
     return locked
 
 
-def conversation_reopen(*, conversation: Conversation, actor: Any) -> Conversation:
+def conversation_reopen(*, conversation: Conversation, actor: User) -> Conversation:
     """Open a resolved conversation again: assigned to the actor when they are in its team
     and have room, queued in its team otherwise."""
     with transaction.atomic():
@@ -145,7 +144,7 @@ def conversation_reopen(*, conversation: Conversation, actor: Any) -> Conversati
     return locked
 
 
-def conversation_hold(*, conversation: Conversation, actor: Any) -> Conversation:
+def conversation_hold(*, conversation: Conversation, actor: User) -> Conversation:
     """Put an assigned conversation on hold: it stays with its assignee but no longer
     counts against their capacity."""
     with transaction.atomic():
@@ -156,7 +155,7 @@ def conversation_hold(*, conversation: Conversation, actor: Any) -> Conversation
     return locked
 
 
-def conversation_unhold(*, conversation: Conversation, actor: Any) -> Conversation:
+def conversation_unhold(*, conversation: Conversation, actor: User) -> Conversation:
     """Take a conversation off hold; refused when its assignee has no room for it now."""
     with transaction.atomic():
         locked = _lock(conversation)
@@ -164,12 +163,13 @@ def conversation_unhold(*, conversation: Conversation, actor: Any) -> Conversati
         _require_status(locked, "unhold")
         if not locked.on_hold:
             return locked
-        _require_room(locked.assignee)
+        if locked.assignee is not None:
+            _require_room(locked.assignee)
         lifecycle.conversation_unhold(conversation=locked, actor=actor)
     return locked
 
 
-def conversation_handback(*, conversation: Conversation, actor: Any, note: str = "") -> Conversation:
+def conversation_handback(*, conversation: Conversation, actor: User, note: str = "") -> Conversation:
     """Return the conversation to the bot; the assignee's capacity is freed."""
     with transaction.atomic():
         locked = _lock(conversation)

@@ -9,6 +9,7 @@ views, and `ErrorSerializer` is the one schema component that documents them all
 import json
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -145,7 +146,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         code = "invalid"
         fields = exc.detail if isinstance(exc.detail, dict) else None
-        body = {"code": code, "detail": _flatten(exc.detail)}
+        body: dict[str, Any] = {"code": code, "detail": _flatten(exc.detail)}
         if fields:
             body["fields"] = fields
         return Response(body, status=response.status_code, headers=response.headers)

@@ -31,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.http import Http404
@@ -83,11 +84,11 @@ class Roles:
 NOBODY = Roles(user_id=None)
 
 
-def _signed_in(user: Any) -> bool:
+def _signed_in(user: object) -> TypeGuard[User]:
     return user is not None and bool(getattr(user, "is_authenticated", False)) and bool(getattr(user, "is_active", False))
 
 
-def user_is_admin(user: Any) -> bool:
+def user_is_admin(user: User | AnonymousUser | None) -> bool:
     """Superusers and members of the `admin` group (remembered on the user object)."""
     if not _signed_in(user):
         return False
@@ -96,11 +97,11 @@ def user_is_admin(user: Any) -> bool:
     cached = getattr(user, "_handoff_is_admin", None)
     if cached is None:
         cached = user.groups.filter(name=ADMIN_GROUP).exists()
-        user._handoff_is_admin = cached
+        setattr(user, "_handoff_is_admin", cached)  # noqa: B010 - remembered on the object
     return bool(cached)
 
 
-def roles_for(user: Any) -> Roles:
+def roles_for(user: User | AnonymousUser | None) -> Roles:
     """The user's roles, read now: one query for the teams (and one for the `admin` group,
     unless a superuser or already known)."""
     if not _signed_in(user):
@@ -313,7 +314,7 @@ def conversation_shape(conversation: Conversation, participants: Iterable[Partic
     )
 
 
-def require(user: Any, conversation: Conversation, action: str, *, target: Roles | None = None) -> Roles:
+def require(user: User | AnonymousUser | None, conversation: Conversation, action: str, *, target: Roles | None = None) -> Roles:
     """`PermissionDenied` (with the rule's sentence) unless `user` may do `action` (for
     `assign`, give it to `target` when that is somebody else: `assign_refusal`); returns
     the user's roles, for the caller's further checks."""
@@ -327,7 +328,7 @@ def require(user: Any, conversation: Conversation, action: str, *, target: Roles
     return roles
 
 
-def user_may(user: Any, conversation: Conversation, action: str) -> bool:
+def user_may(user: User | AnonymousUser | None, conversation: Conversation, action: str) -> bool:
     """`may_act` for a user and a conversation read from the database."""
     return may_act(roles_for(user), conversation_shape(conversation), action)
 
@@ -414,7 +415,7 @@ class SocketAccess:
     """What an open desk socket may do now: its (active) user, their roles, the teams whose
     groups it joins, and when its session expires (None when the engine does not say)."""
 
-    user: Any
+    user: User
     name: str
     roles: Roles
     teams: tuple[int, ...]
@@ -435,7 +436,7 @@ def _session(session_key: str) -> tuple[dict[str, Any], datetime | None]:
     return store.decode(row.session_data), row.expire_date
 
 
-def session_expiry(user: Any, session_key: str | None) -> tuple[bool, datetime | None]:
+def session_expiry(user: User, session_key: str | None) -> tuple[bool, datetime | None]:
     """Whether the session still exists and still belongs to `user` with the same password
     hash (what `django.contrib.auth.get_user` checks), and when it expires if known."""
     if not session_key:

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_actions import acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
 from notifications.templates_send import template_message_send
@@ -97,7 +98,7 @@ class ConversationListApi(APIView):
         elif assignee and assignee != "none":
             assignee_id = int(assignee)
         conversations = conversation_list(
-            user=request.user,
+            user=acting_user(request),
             status=filters.get("status"),
             team_id=filters.get("team"),
             assignee_id=assignee_id,
@@ -114,7 +115,7 @@ class ConversationDetailApi(APIView):
         responses={200: ConversationDetailSerializer, 403: NOT_ALLOWED, 404: NOT_FOUND},
     )
     def get(self, request: Request, conversation_id: int) -> Response:
-        conversation = conversation_detail(user=request.user, conversation_id=conversation_id)
+        conversation = conversation_detail(user=acting_user(request), conversation_id=conversation_id)
         return Response(ConversationDetailSerializer(conversation).data)
 
 

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -151,7 +152,7 @@ def _participations_end(conversation: Conversation, *, at: datetime, only_owner:
     return user_ids
 
 
-def _record(conversation: Conversation, kind: str, *, from_status: str, actor: Any = None,
+def _record(conversation: Conversation, kind: str, *, from_status: str, actor: User | None = None,
             actor_kind: str = ActorKind.SYSTEM, reason: str = "", data: dict[str, Any] | None = None) -> None:
     conversation_event_record(
         conversation=conversation, kind=kind, actor=actor, actor_kind=actor_kind, from_status=from_status,
@@ -225,7 +226,7 @@ def conversation_queue(
     skills: list[str] | None = None,
     language: str | None = None,
     reason: str = "",
-    actor: Any = None,
+    actor: User | None = None,
     actor_kind: str = ActorKind.SYSTEM,
     kind: str = "queued",
     data: dict[str, Any] | None = None,
@@ -267,8 +268,8 @@ def conversation_queue(
 def conversation_assign(
     *,
     conversation: Conversation,
-    user: Any,
-    actor: Any = None,
+    user: User,
+    actor: User | None = None,
     actor_kind: str = ActorKind.SYSTEM,
     kind: str = "assigned",
     reason: str = "",
@@ -322,7 +323,7 @@ def conversation_assign(
     return conversation
 
 
-def conversation_hold(*, conversation: Conversation, actor: Any = None) -> Conversation:
+def conversation_hold(*, conversation: Conversation, actor: User | None = None) -> Conversation:
     """On hold: it stays with its assignee but no longer counts against their capacity.
     Holding a held conversation changes nothing."""
     _require(conversation, Status.ASSIGNED)
@@ -335,7 +336,7 @@ def conversation_hold(*, conversation: Conversation, actor: Any = None) -> Conve
     return conversation
 
 
-def conversation_unhold(*, conversation: Conversation, actor: Any = None) -> Conversation:
+def conversation_unhold(*, conversation: Conversation, actor: User | None = None) -> Conversation:
     """Off hold: it counts against the assignee's capacity again (the caller checked room)."""
     _require(conversation, Status.ASSIGNED)
     if not conversation.on_hold:
@@ -351,8 +352,8 @@ def conversation_unhold(*, conversation: Conversation, actor: Any = None) -> Con
 def conversation_transfer(
     *,
     conversation: Conversation,
-    actor: Any,
-    user: Any = None,
+    actor: User,
+    user: User | None = None,
     team: Team | None = None,
     note: str = "",
     profile: AgentProfile | None = None,
@@ -376,7 +377,7 @@ def conversation_transfer(
     )
 
 
-def conversation_resolve(*, conversation: Conversation, actor: Any = None, note: str = "") -> Conversation:
+def conversation_resolve(*, conversation: Conversation, actor: User | None = None, note: str = "") -> Conversation:
     """Resolved: first-response and resolution times recorded (the event's data), the
     assignee's capacity freed, every participation ended, and the customer asked for a
     rating after commit. The assignee stays on record."""
@@ -403,7 +404,7 @@ def conversation_reopen(
     *,
     conversation: Conversation,
     to: str,
-    actor: Any = None,
+    actor: User | None = None,
     actor_kind: str = ActorKind.SYSTEM,
     reason: str = "",
 ) -> Conversation:
@@ -445,7 +446,7 @@ def conversation_reopen(
     return conversation
 
 
-def conversation_hand_back(*, conversation: Conversation, actor: Any = None, note: str = "") -> Conversation:
+def conversation_hand_back(*, conversation: Conversation, actor: User | None = None, note: str = "") -> Conversation:
     """Back to the bot: no assignee (whose capacity is freed), no agent SLA clock, every
     participation ended."""
     _require(conversation, Status.QUEUED, Status.ASSIGNED)

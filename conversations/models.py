@@ -147,7 +147,7 @@ def assignee_deleted(collector, field, sub_objs, using):
     held = list(held)
     if held:
         raise models.ProtectedError(
-            "This user holds open conversations: transfer, resolve or hand them back first.", held
+            "This user holds open conversations: transfer, resolve or hand them back first.", set(held)
         )
     models.SET_NULL(collector, field, sub_objs, using)
 

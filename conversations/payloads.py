@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -48,7 +49,7 @@ def active_participants(conversation: Conversation) -> list[Participant]:
     )
 
 
-def person_name(user: Any) -> str:
+def person_name(user: User) -> str:
     return user.get_full_name() or user.get_username()
 
 

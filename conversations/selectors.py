@@ -6,8 +6,8 @@ here starts from its visible querysets.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 
 # `contact_for_user` and `user_is_admin` stay importable here for notifications.api;
@@ -38,7 +38,7 @@ def _active_participants() -> Prefetch:
 
 def conversation_list(
     *,
-    user: Any,
+    user: User,
     status: str | None = None,
     team_id: int | None = None,
     assignee_id: int | None = None,
@@ -65,7 +65,7 @@ def conversation_list(
     )
 
 
-def conversation_detail(*, user: Any, conversation_id: int | str) -> Conversation:
+def conversation_detail(*, user: User, conversation_id: int | str) -> Conversation:
     """One visible conversation with its active participants and the latest handoff context
     (`handoff_context`) loaded; `Http404` when missing or not visible."""
     conversation = conversation_for_user(user, conversation_id)

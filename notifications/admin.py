@@ -4,8 +4,11 @@ alerts in admin_compliance.py."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -40,7 +43,8 @@ class MessageTemplateForm(forms.ModelForm):
         fields = ["number", "name", "language", "category", "parameter_format", "components"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         needed = ("number", "name", "language", "category", "parameter_format", "components")
         if all(data.get(name) is not None for name in needed):  # editable, and each field valid on its own
             try:
@@ -139,14 +143,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 class ConsentChangeForm(forms.ModelForm):
     # Set by ConsentRecordAdmin.get_form: the user recording the change.
-    actor = None
+    actor: User | None = None
 
     class Meta:
         model = ConsentRecord
         fields = ["contact", "category", "opted_in", "proof"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("opted_in"):
             # Opt-outs are always recorded; an opt-in needs the permission and its proof.
             if not user_may_record_opt_in(self.actor):
@@ -177,8 +182,8 @@ class ConsentRecordAdmin(admin.ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = request.user
+        form = cast(type[ConsentChangeForm], super().get_form(request, obj, change=change, **kwargs))
+        form.actor = cast(User, request.user)  # the admin site admits signed-in staff only
         return form
 
     def has_delete_permission(self, request, obj=None):

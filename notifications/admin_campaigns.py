@@ -35,7 +35,8 @@ class CampaignForm(forms.ModelForm):
                   "scheduled_at"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         needed = ("name", "number", "template", "audience")
         if all(data.get(name) is not None for name in needed):  # editable, and each field valid on its own
             try:

@@ -1,3 +1,5 @@
+from typing import TextIO, cast
+
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.demo import DemoRefused, load
@@ -11,6 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            load(self.stdout, port=options["port"])
+            load(cast(TextIO, self.stdout), port=options["port"])  # OutputWrapper writes like a text stream
         except DemoRefused as exc:
             raise CommandError(str(exc)) from exc
