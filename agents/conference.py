@@ -16,8 +16,8 @@ count as read and the last one is marked read on WhatsApp, except for silent wat
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -42,7 +42,7 @@ class ConferenceRefused(Refused):
     `over_capacity`, `invalid`)."""
 
 
-def _name(user: Any) -> str:
+def _name(user: User) -> str:
     return user.get_full_name() or user.get_username()
 
 
@@ -54,7 +54,7 @@ def _locked(conversation: Conversation) -> Conversation:
     )
 
 
-def _active(conversation: Conversation, user: Any) -> Participant | None:
+def _active(conversation: Conversation, user: User) -> Participant | None:
     return Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True).first()
 
 
@@ -71,7 +71,7 @@ def _announce(conversation: Conversation, text: str) -> bool:
     return True
 
 
-def conversation_join(*, conversation: Conversation, actor: Any) -> Participant:
+def conversation_join(*, conversation: Conversation, actor: User) -> Participant:
     """Add `actor` as a visible participant (a silent watcher becomes visible). Joining
     twice changes nothing. Requires that `actor` may see the conversation."""
     with transaction.atomic():
@@ -100,7 +100,7 @@ def conversation_join(*, conversation: Conversation, actor: Any) -> Participant:
     return participant
 
 
-def conversation_leave(*, conversation: Conversation, actor: Any) -> None:
+def conversation_leave(*, conversation: Conversation, actor: User) -> None:
     """End `actor`'s participation (or silent watch). The owner cannot leave: they
     transfer or resolve instead."""
     with transaction.atomic():
@@ -121,7 +121,7 @@ def conversation_leave(*, conversation: Conversation, actor: Any) -> None:
         publish_conversation(conversation)
 
 
-def conversation_whisper(*, conversation: Conversation, actor: Any, text: str, to_user: Any = None) -> Message:
+def conversation_whisper(*, conversation: Conversation, actor: User, text: str, to_user: User | None = None) -> Message:
     """An internal note addressed to the agents in the conversation (or to `to_user`): it
     is stored with `internal=True` and a `whisper` mark, and never sent to the customer."""
     text = (text or "").strip()
@@ -143,7 +143,7 @@ def conversation_whisper(*, conversation: Conversation, actor: Any, text: str, t
     return note
 
 
-def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str = "") -> Conversation:
+def conversation_takeover(*, conversation: Conversation, actor: User, reason: str = "") -> Conversation:
     """A supervisor (or admin) of the conversation's team becomes its owner, within their
     capacity (checked under the profile's row lock, like every assignment); the previous
     owner stays on as a participant and is told through `conversation.updated`."""
@@ -171,7 +171,7 @@ def conversation_takeover(*, conversation: Conversation, actor: Any, reason: str
     return conversation
 
 
-def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant:
+def conversation_watch(*, conversation: Conversation, actor: User) -> Participant:
     """A supervisor follows the conversation silently: not announced, no read receipts."""
     access.require(actor, conversation, "watch")
     with transaction.atomic():
@@ -186,7 +186,7 @@ def conversation_watch(*, conversation: Conversation, actor: Any) -> Participant
     return participant
 
 
-def conversation_mark_seen(*, conversation: Conversation, actor: Any) -> int:
+def conversation_mark_seen(*, conversation: Conversation, actor: User) -> int:
     """Count the customer's messages as read (compare-and-set, so twice is harmless) and
     mark the last one read on WhatsApp. Silent watchers mark nothing. Returns how many
     messages changed."""
