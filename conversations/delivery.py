@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from config import task_names
 from config.tasking import enqueue_on_commit
 
 from . import throttle
@@ -36,8 +37,6 @@ from .statuses import statuses_apply_pending
 
 log = logging.getLogger(__name__)
 
-DELIVER_TASK = "conversations.delivery_tasks.deliver_message"
-READ_RECEIPT_TASK = "conversations.delivery_tasks.send_read_receipt"
 # A claimed (`sending`) row whose worker has not finished within this lease is taken
 # back by the sweep; a `pending` row not picked up by then is dispatched again
 # (DELIVERY_LEASE_SECONDS, two minutes unless set).
@@ -237,7 +236,7 @@ def messages_redispatch_due(*, limit: int = 200) -> int:
             if taken:
                 if status == Message.Status.SENDING:
                     log.warning("message %s: delivery lease expired; sending again", pk)
-                enqueue_on_commit(DELIVER_TASK, message_id=pk)
+                enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=pk)
                 count += 1
     return count
 
@@ -250,7 +249,7 @@ def message_mark_read_remote(*, message: Message, typing: bool = False) -> None:
     indicator, in a task after commit: never blocks the request."""
     if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
         return
-    enqueue_on_commit(READ_RECEIPT_TASK, message_id=message.pk, typing=typing)
+    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=message.pk, typing=typing)
 
 
 def typing_indicator_send(*, conversation: Conversation) -> None:
@@ -268,7 +267,7 @@ def typing_indicator_send(*, conversation: Conversation) -> None:
         return
     if not cache.add(f"typing-indicator:{conversation.pk}", 1, timeout=TYPING_EVERY_SECONDS):
         return
-    enqueue_on_commit(READ_RECEIPT_TASK, message_id=last_inbound.pk, typing=True)
+    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=last_inbound.pk, typing=True)
 
 
 def read_receipt_deliver(*, message_id: int, typing: bool = False) -> bool:
