@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connections, transaction
 from django.db.models import (
-    Avg,
     Case,
     CharField,
     Count,
@@ -50,6 +50,7 @@ from conversations.models import Channel, Conversation
 from notifications.campaign_reports import campaign_delivery_report
 
 BUCKETS = ("day", "week")
+GROUPING_WORK_MEM = "32MB"
 CSAT_SCORES = (1, 2, 3)
 
 
@@ -154,30 +155,39 @@ def _rate(part: int, whole: int) -> float | None:
 # --- sections ----------------------------------------------------------------------------------
 
 
-def report_breakdowns(qs: QuerySet[Conversation]) -> dict[str, Any]:
-    """Conversations by status and channel; handoffs by reason, and by team and reason."""
+def report_handoffs(qs: QuerySet[Conversation]) -> dict[str, Any]:
+    """Handoffs by team and reason (one grouped query), and by reason (summed from it)."""
     labels = dict(Handoff.Reason.choices)
-    statuses: dict[str, int] = {}
-    channels: dict[str, int] = {}
-    for status, channel, n in qs.values_list("status", "channel").annotate(n=Count("pk")).order_by():
-        statuses[status] = statuses.get(status, 0) + n
-        channels[channel] = channels.get(channel, 0) + n
-    handoffs = qs.filter(handoffs__isnull=False)
-    reasons = handoffs.values_list("handoffs__reason_code").annotate(n=Count("handoffs__id")).order_by("-n", "handoffs__reason_code")
-    by_team = (
-        handoffs.values_list("handoffs__suggested_team_id", "handoffs__suggested_team__name", "handoffs__reason_code")
+    by_team = list(
+        qs.filter(handoffs__isnull=False)
+        .values_list("handoffs__suggested_team_id", "handoffs__suggested_team__name", "handoffs__reason_code")
         .annotate(n=Count("handoffs__id"))
         .order_by("handoffs__suggested_team__name", "-n")
     )
+    reasons: dict[str, int] = {}
+    for _, _, code, n in by_team:
+        reasons[code] = reasons.get(code, 0) + n
     return {
-        "by_status": [{"status": s, "label": Conversation.Status(s).label, "count": statuses.get(s, 0)}
-                      for s in Conversation.Status.values],
-        "by_channel": [{"channel": ch, "label": Channel(ch).label, "count": channels.get(ch, 0)} for ch in Channel.values],
-        "escalation_reasons": [{"reason": code, "label": labels.get(code, code), "count": n} for code, n in reasons],
+        "escalation_reasons": [{"reason": code, "label": labels.get(code, code), "count": n}
+                               for code, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))],
         "handoffs_by_team": [
             {"team": team_id, "team_name": name or "No team", "reason": code, "label": labels.get(code, code), "count": n}
             for team_id, name, code, n in by_team
         ],
+    }
+
+
+def report_breakdowns(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Conversations by status and channel, summed from the grouped rows (`_groups`)."""
+    statuses: dict[str, int] = {}
+    channels: dict[str, int] = {}
+    for row in groups:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + row["conversations"]
+        channels[row["channel"]] = channels.get(row["channel"], 0) + row["conversations"]
+    return {
+        "by_status": [{"status": s, "label": Conversation.Status(s).label, "count": statuses.get(s, 0)}
+                      for s in Conversation.Status.values],
+        "by_channel": [{"channel": ch, "label": Channel(ch).label, "count": channels.get(ch, 0)} for ch in Channel.values],
     }
 
 
@@ -199,8 +209,9 @@ def _as_date(value: datetime | date | None) -> date | None:
     return value
 
 
-# Per bucket: counts, and sums with their counts for the averages, so the period's totals are
-# the buckets' sums: one grouped scan gives both the series and the totals.
+# Per group (bucket, team, assignee, status, channel): counts, and sums with their counts for
+# the averages, so every figure of the report is a sum of groups: one grouped scan gives the
+# totals, the series, the teams, the agents and the conversations by status and channel.
 _SUMS = {
     "conversations": Count("pk"),
     "bot_conversations": Count("pk", filter=BOT_SERVED),
@@ -208,6 +219,7 @@ _SUMS = {
     "handed_off": Count("pk", filter=HANDED_OFF),
     "requested": Count("pk", filter=REQUESTED),
     "resolved": Count("pk", filter=RESOLVED),
+    "open": Count("pk", filter=Q(status=Conversation.Status.ASSIGNED)),
     "frt_n": Count("pk", filter=FRT_KNOWN),
     "frt_sum": Sum("frt", filter=FRT_KNOWN),
     "tth_n": Count("pk", filter=TTH_KNOWN),
@@ -227,22 +239,47 @@ def _average(total: float | None, count: int, digits: int = 1) -> float | None:
     return round(total / count, digits) if count and total is not None else None
 
 
-def _buckets(qs: QuerySet[Conversation], scope: ReportScope) -> dict[date, dict[str, Any]]:
-    """The sums of every bucket (day, or week from Monday, in the viewer's zone) with conversations."""
+def _groups(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[str, Any]]:
+    """The sums of every group of conversations with the same bucket (day, or week from
+    Monday, in the viewer's zone), team, assignee, status and channel: one scan."""
     trunc = TruncWeek if scope.bucket == "week" else TruncDay
-    rows = (
+    rows: Any = (
         _timed(qs)
         .annotate(bucket=trunc("created_at", tzinfo=scope.period.zone))
-        .values("bucket")
+        .values("bucket", "team_id", "assignee_id", "status", "channel")
         .annotate(**_SUMS)
-        .order_by("bucket")
+        .order_by()
     )
-    found: dict[date, dict[str, Any]] = {}
-    for row in rows:
-        day = _as_date(row["bucket"])
-        if day is not None:
-            found[day] = dict(row)
-    return found
+    with transaction.atomic(using=qs.db):
+        connection = connections[qs.db]
+        if connection.vendor == "postgresql":
+            # PostgreSQL cannot estimate how many days a period's conversations fall on and
+            # plans for one group per row: with the default 4 MB it sorts them on disk. The
+            # groups are a few thousand; this lets it hash them in memory (this query only).
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{GROUPING_WORK_MEM}'")
+        return list(rows)
+
+
+def _fold(groups: list[dict[str, Any]], key) -> dict[Any, dict[str, Any]]:
+    """The groups' sums added up per `key(row)` (rows whose key is None are left out)."""
+    folded: dict[Any, dict[str, Any]] = {}
+    for row in groups:
+        k = key(row)
+        if k is None:
+            continue
+        into = folded.get(k)
+        if into is None:
+            folded[k] = {name: row[name] or 0 for name in _SUMS}
+        else:
+            for name in _SUMS:
+                into[name] += row[name] or 0
+    return folded
+
+
+def _buckets(groups: list[dict[str, Any]]) -> dict[date, dict[str, Any]]:
+    """The sums of every bucket with conversations."""
+    return _fold(groups, lambda row: _as_date(row["bucket"]))
 
 
 def report_totals(buckets: dict[date, dict[str, Any]]) -> dict[str, Any]:
@@ -293,78 +330,72 @@ def report_series(buckets: dict[date, dict[str, Any]], scope: ReportScope) -> li
     return series
 
 
-def report_agents(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
-    """Per assignee: conversations held, resolved, still open, handle and first-response times, CSAT."""
-    rows = (
-        _timed(qs.filter(assignee__isnull=False), to_person=False)
-        .values("assignee_id", "assignee__username", "assignee__first_name", "assignee__last_name")
-        .annotate(
-            conversations=Count("pk"),
-            resolved=Count("pk", filter=RESOLVED),
-            open=Count("pk", filter=Q(status=Conversation.Status.ASSIGNED)),
-            handle_avg=Avg("handle", filter=HANDLE_KNOWN),
-            first_response_avg=Avg("frt", filter=FRT_KNOWN),
-            csat_avg=Avg("csat_score"),
-        )
-        .order_by("-conversations", "assignee__username")
-    )
-    return [
+def report_agents(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per assignee: conversations held, resolved, still open, handle and first-response
+    times, CSAT; most conversations first."""
+    per_agent = _fold(groups, lambda row: row["assignee_id"])
+    people = {
+        person["pk"]: person
+        for person in get_user_model().objects.filter(pk__in=sorted(per_agent)).values(
+            "pk", "username", "first_name", "last_name")
+    }
+    rows = [
         {
-            "id": row["assignee_id"],
-            "name": " ".join(p for p in (row["assignee__first_name"], row["assignee__last_name"]) if p)
-            or row["assignee__username"],
-            "conversations": row["conversations"],
-            "resolved": row["resolved"],
-            "open": row["open"],
-            "handle_avg_seconds": _round(row["handle_avg"]),
-            "first_response_avg_seconds": _round(row["first_response_avg"]),
-            "csat_average": round(row["csat_avg"], 2) if row["csat_avg"] is not None else None,
+            "id": pk,
+            "name": " ".join(p for p in (people[pk]["first_name"], people[pk]["last_name"]) if p)
+            or people[pk]["username"],
+            "conversations": c["conversations"],
+            "resolved": c["resolved"],
+            "open": c["open"],
+            "handle_avg_seconds": _average(c["handle_sum"], c["handle_n"]),
+            "first_response_avg_seconds": _average(c["frt_sum"], c["frt_n"]),
+            "csat_average": _average(c["csat_sum"], c["csat_n"], 2),
+            "_username": people[pk]["username"],
         }
-        for row in rows
+        for pk, c in per_agent.items()
     ]
+    rows.sort(key=lambda row: (-row["conversations"], row["_username"]))
+    for row in rows:
+        del row["_username"]
+    return rows
 
 
-def report_teams(qs: QuerySet[Conversation]) -> list[dict[str, Any]]:
-    rows = (
-        _timed(qs, to_person=False)
-        .values("team_id", "team__name")
-        .annotate(
-            conversations=Count("pk"),
-            handed_off=Count("pk", filter=HANDED_OFF),
-            resolved=Count("pk", filter=RESOLVED),
-            first_response_avg=Avg("frt", filter=FRT_KNOWN),
-            sla_with_target=Count("pk", filter=Q(first_response_due_at__isnull=False)),
-            sla_met=Count("pk", filter=Q(first_response_due_at__isnull=False, sla_breached_at__isnull=True)),
-            csat_avg=Avg("csat_score"),
-        )
-        .order_by("team__name")
-    )
-    return [
+def report_teams(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per team (and the conversations of no team, last), by name."""
+    per_team = _fold(groups, lambda row: row["team_id"] or 0)
+    names = dict(Team.objects.filter(pk__in=sorted(k for k in per_team if k)).values_list("pk", "name"))
+    rows = [
         {
-            "id": row["team_id"],
-            "name": row["team__name"] or "No team",
-            "conversations": row["conversations"],
-            "handed_off": row["handed_off"],
-            "resolved": row["resolved"],
-            "first_response_avg_seconds": _round(row["first_response_avg"]),
-            "sla_attainment": _rate(row["sla_met"], row["sla_with_target"]),
-            "csat_average": round(row["csat_avg"], 2) if row["csat_avg"] is not None else None,
+            "id": pk or None,
+            "name": names[pk] if pk else "No team",
+            "conversations": c["conversations"],
+            "handed_off": c["handed_off"],
+            "resolved": c["resolved"],
+            "first_response_avg_seconds": _average(c["frt_sum"], c["frt_n"]),
+            "sla_attainment": _rate(c["sla_met"], c["sla_with_target"]),
+            "csat_average": _average(c["csat_sum"], c["csat_n"], 2),
         }
-        for row in rows
+        for pk, c in per_team.items()
     ]
+    rows.sort(key=lambda row: (row["id"] is None, row["name"]))
+    return rows
 
 
 def report_summary(scope: ReportScope) -> dict[str, Any]:
-    """Every section of the report for the scope (no campaigns: `report_campaigns`)."""
+    """Every section of the report for the scope (no campaigns: `report_campaigns`): two
+    grouped queries over its conversations, one for the conversations and one for their
+    handoffs, and the names of the teams and agents."""
     qs = report_conversations(scope)
-    buckets = _buckets(qs, scope)
+    groups = _groups(qs, scope)
+    buckets = _buckets(groups)
     return {
         "scope": scope.as_dict(),
         "totals": report_totals(buckets),
-        **report_breakdowns(qs),
+        **report_breakdowns(groups),
+        **report_handoffs(qs),
         "series": report_series(buckets, scope),
-        "agents": report_agents(qs),
-        "teams": report_teams(qs),
+        "agents": report_agents(groups),
+        "teams": report_teams(groups),
     }
 
 
