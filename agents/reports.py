@@ -25,7 +25,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, transaction
 from django.db.models import (
     Case,
     CharField,
@@ -44,7 +43,7 @@ from django.db.models.functions import Coalesce, TruncDay, TruncWeek
 
 from agents.models import Team
 from bots.models import Handoff
-from config.periods import Period, seconds_between
+from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import Roles, roles_for
 from conversations.models import Channel, Conversation
 from notifications.campaign_reports import campaign_delivery_report
@@ -250,14 +249,10 @@ def _groups(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[str, An
         .annotate(**_SUMS)
         .order_by()
     )
-    with transaction.atomic(using=qs.db):
-        connection = connections[qs.db]
-        if connection.vendor == "postgresql":
-            # PostgreSQL cannot estimate how many days a period's conversations fall on and
-            # plans for one group per row: with the default 4 MB it sorts them on disk. The
-            # groups are a few thousand; this lets it hash them in memory (this query only).
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL work_mem = '{GROUPING_WORK_MEM}'")
+    # PostgreSQL cannot estimate how many days a period's conversations fall on and plans
+    # for one group per row: with the default 4 MB of work_mem it sorts them on disk. The
+    # groups are a few thousand; GROUPING_WORK_MEM lets it hash them in memory.
+    with period_aggregates(qs.db, work_mem=GROUPING_WORK_MEM):
         return list(rows)
 
 

@@ -5,13 +5,15 @@ database expression. Shared by the compliance monitor and the reports, which bot
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.db import connections, transaction
 from django.db.models import FloatField, Func
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -129,3 +131,19 @@ class EpochSeconds(Func):
 def seconds_between(start: Any, end: Any) -> Any:
     """`end - start` in seconds (NULL when either is NULL)."""
     return EpochSeconds(end) - EpochSeconds(start)
+
+
+@contextmanager
+def period_aggregates(using: str, *, work_mem: str = "") -> Iterator[None]:
+    """A transaction for the big aggregates over a period's conversations. On PostgreSQL:
+    no JIT compilation (the planner counts a correlated EXISTS as run for every row, and
+    compiling the query would take longer than running it) and, when given, more memory
+    to group in (`work_mem`, e.g. "32MB"), for this transaction only."""
+    with transaction.atomic(using=using):
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+                if work_mem:
+                    cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+        yield

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
+from django.db import connections
 from django.db.models import (
     Avg,
     Case,
@@ -39,6 +42,8 @@ from django.db.models import (
     Exists,
     F,
     FloatField,
+    Func,
+    IntegerField,
     Max,
     OuterRef,
     Q,
@@ -50,7 +55,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bots.models import EscalationPolicy, Handoff
-from config.periods import Period, seconds_between
+from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import conversations_visible_to, roles_for
 from conversations.models import Conversation, WhatsAppNumber
 
@@ -165,9 +170,46 @@ class _Rules:
             escalation_ledger__handed_off_at__isnull=True)
 
 
-def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules) -> dict[str, Any]:
+class _Newest(Func):
+    """The first `limit` ids of an ordered ARRAY_AGG (PostgreSQL): the newest gaps of a kind."""
+
+    template = "(%(expressions)s)[1:%(limit)s]"
+
+    def __init__(self, expression: Any, *, limit: int) -> None:
+        super().__init__(expression, limit=int(limit), output_field=ArrayField(IntegerField()))
+
+
+def _newest_ids(condition: Q, limit: int) -> _Newest:
+    return _Newest(ArrayAgg("pk", filter=condition, order_by=("-created_at", "-pk"), default=[]), limit=limit)
+
+
+def _gaps_in_one_scan(qs: QuerySet[Conversation]) -> bool:
+    """On PostgreSQL the verdict's scan also collects the newest gaps of each kind
+    (ARRAY_AGG); elsewhere they are found by a query of their own (`_gap_candidates`)."""
+    return connections[qs.db].vendor == "postgresql"
+
+
+def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules, *, gap_limit: int | None = None) -> dict[str, Any]:
+    """The verdict's counts; with `gap_limit` (PostgreSQL only) also the ids of the newest
+    `gap_limit` gaps of each kind, newest first, as `newest_<kind>`."""
     r = rules
+    newest: dict[str, Any] = {}
+    if gap_limit is not None:
+        newest = {
+            # The fallback check inline (last in the condition: only for late or unanswered
+            # requests), not as an annotation, which would make a subquery of the scan.
+            "newest_late": _newest_ids(r.late & Q(~_valid_fallback()), gap_limit),
+            "newest_unanswered": _newest_ids(r.unanswered & Q(~_valid_fallback()), gap_limit),
+            "newest_no_offer": _newest_ids(r.no_offer, gap_limit),
+        }
+    with period_aggregates(qs.db):
+        return _aggregates(qs, r, newest, gap_limit)
+
+
+def _aggregates(qs: QuerySet[Conversation], r: _Rules, newest: dict[str, Any],
+                gap_limit: int | None) -> dict[str, Any]:
     main = _with_times(qs).aggregate(
+        **newest,
         conversations=Count("pk"),
         bot_conversations=Count("pk", filter=r.bot_served),
         offered=Count("pk", filter=r.bot_served & (
@@ -195,6 +237,8 @@ def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules) -> dict[str, Any]
             late_valid=Count("pk", filter=r.late & Q(valid=True)),
             unanswered_valid=Count("pk", filter=r.unanswered & Q(valid=True)),
             no_contact=Count("pk", filter=Q(empty=True)),
+            **({"newest_no_fallback_contact": _newest_ids(Q(empty=True), gap_limit)}
+               if gap_limit is not None else {}),
         )
     )
     return {**main, **fallback}
@@ -208,7 +252,10 @@ def compliance_verdict(*, qs: QuerySet[Conversation], target: int, now: datetime
     """The verdict over `qs` (conversations of one number and period): counts, rates, the
     average and longest wait for a person, and the number of gaps of each kind."""
     rules = _Rules(target=target, now=now or timezone.now())
-    c = _verdict_counts(qs, rules)
+    return _verdict(_verdict_counts(qs, rules), target)
+
+
+def _verdict(c: dict[str, Any], target: int) -> dict[str, Any]:
     gaps = {
         "unanswered": c["unanswered"] - c["unanswered_valid"],
         "late": c["late"] - c["late_valid"],
@@ -285,13 +332,18 @@ def compliance_gaps(*, qs: QuerySet[Conversation], target: int, now: datetime | 
         kept = newest.setdefault(gap[2], [])
         if len(kept) < limit:
             kept.append(gap)
-    chosen = [gap for kept in newest.values() for gap in kept]
+    return _gap_items([(pk, kind) for kind in GAP_KINDS for pk, _, _ in newest.get(kind, ())])
+
+
+def _gap_items(chosen: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The gaps `chosen` ((conversation id, kind), in the order of GAP_KINDS) with what the
+    list shows, newest first (a conversation's kinds in that order)."""
     details = {
         row["pk"]: row
-        for row in _with_times(Conversation.objects.filter(pk__in={pk for pk, _, _ in chosen})).values(*GAP_FIELDS)
+        for row in _with_times(Conversation.objects.filter(pk__in={pk for pk, _ in chosen})).values(*GAP_FIELDS)
     }
     items: list[dict[str, Any]] = []
-    for pk, _, kind in chosen:
+    for pk, kind in chosen:
         row = details[pk]
         items.append({
             "conversation": pk,
@@ -441,7 +493,13 @@ def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period,
     policy = number_policy(number)
     target = target_seconds(number, policy)
     qs = compliance_conversations(user=user, number=number, start=period.start, end=period.end)
-    verdict = compliance_verdict(qs=qs, target=target, now=now)
+    if _gaps_in_one_scan(qs):
+        counts = _verdict_counts(qs, _Rules(target=target, now=now), gap_limit=gap_limit)
+        verdict = _verdict(counts, target)
+        gaps = _gap_items([(pk, kind) for kind in GAP_KINDS for pk in counts[f"newest_{kind}"] or ()])
+    else:
+        verdict = compliance_verdict(qs=qs, target=target, now=now)
+        gaps = compliance_gaps(qs=qs, target=target, now=now, limit=gap_limit)
     cases = remediation_cases(number=number)
     return {
         "number": number,
@@ -449,7 +507,7 @@ def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period,
         "policy": policy,
         "target_seconds": target,
         "verdict": verdict,
-        "gaps": compliance_gaps(qs=qs, target=target, now=now, limit=gap_limit),
+        "gaps": gaps,
         "health": number_health(number=number, period=period),
         "checklist": remediation_checklist(number=number, policy=policy, verdict=verdict),
         "cases": cases,
