@@ -173,14 +173,16 @@ class _Rules:
 class _Newest(Func):
     """The first `limit` ids of an ordered ARRAY_AGG (PostgreSQL): the newest gaps of a kind."""
 
-    template = "(%(expressions)s)[1:%(limit)s]"
+    template = "(%(expressions)s)[%(first)s:%(last)s]"
 
-    def __init__(self, expression: Any, *, limit: int) -> None:
-        super().__init__(expression, limit=int(limit), output_field=ArrayField(IntegerField()))
+    def __init__(self, expression: Any, *, limit: int, offset: int = 0) -> None:
+        super().__init__(expression, first=int(offset) + 1, last=int(offset) + int(limit),
+                         output_field=ArrayField(IntegerField()))
 
 
-def _newest_ids(condition: Q, limit: int) -> _Newest:
-    return _Newest(ArrayAgg("pk", filter=condition, order_by=("-created_at", "-pk"), default=[]), limit=limit)
+def _newest_ids(condition: Q, limit: int, offset: int = 0) -> _Newest:
+    return _Newest(ArrayAgg("pk", filter=condition, order_by=("-created_at", "-pk"), default=[]),
+                   limit=limit, offset=offset)
 
 
 def _gaps_in_one_scan(qs: QuerySet[Conversation]) -> bool:
@@ -189,25 +191,33 @@ def _gaps_in_one_scan(qs: QuerySet[Conversation]) -> bool:
     return connections[qs.db].vendor == "postgresql"
 
 
-def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules, *, gap_limit: int | None = None) -> dict[str, Any]:
-    """The verdict's counts; with `gap_limit` (PostgreSQL only) also the ids of the newest
-    `gap_limit` gaps of each kind, newest first, as `newest_<kind>`."""
+def _verdict_counts(qs: QuerySet[Conversation], rules: _Rules, *, gap_limit: int | None = None,
+                    gap_offset: int = 0, gap_kinds: tuple[str, ...] = tuple(GAP_KINDS)) -> dict[str, Any]:
+    """The verdict's counts; with `gap_limit` (PostgreSQL only) also, for each of `gap_kinds`,
+    the ids of its gaps newest first, `gap_limit` of them after the first `gap_offset`, as
+    `newest_<kind>`."""
     r = rules
+    conditions = {
+        # The fallback check inline (last in the condition: only for late or unanswered
+        # requests), not as an annotation, which would make a subquery of the scan.
+        "late": r.late & Q(~_valid_fallback()),
+        "unanswered": r.unanswered & Q(~_valid_fallback()),
+        "no_offer": r.no_offer,
+    }
     newest: dict[str, Any] = {}
+    fallback_newest: dict[str, Any] = {}
     if gap_limit is not None:
-        newest = {
-            # The fallback check inline (last in the condition: only for late or unanswered
-            # requests), not as an annotation, which would make a subquery of the scan.
-            "newest_late": _newest_ids(r.late & Q(~_valid_fallback()), gap_limit),
-            "newest_unanswered": _newest_ids(r.unanswered & Q(~_valid_fallback()), gap_limit),
-            "newest_no_offer": _newest_ids(r.no_offer, gap_limit),
-        }
+        newest = {f"newest_{kind}": _newest_ids(condition, gap_limit, gap_offset)
+                  for kind, condition in conditions.items() if kind in gap_kinds}
+        if "no_fallback_contact" in gap_kinds:
+            fallback_newest = {"newest_no_fallback_contact": _newest_ids(Q(empty=True), gap_limit, gap_offset)}
     with period_aggregates(qs.db):
-        return _aggregates(qs, r, newest, gap_limit)
+        return {**dict.fromkeys((f"newest_{kind}" for kind in gap_kinds), None),
+                **_aggregates(qs, r, newest, fallback_newest)}
 
 
 def _aggregates(qs: QuerySet[Conversation], r: _Rules, newest: dict[str, Any],
-                gap_limit: int | None) -> dict[str, Any]:
+                fallback_newest: dict[str, Any]) -> dict[str, Any]:
     main = _with_times(qs).aggregate(
         **newest,
         conversations=Count("pk"),
@@ -237,8 +247,7 @@ def _aggregates(qs: QuerySet[Conversation], r: _Rules, newest: dict[str, Any],
             late_valid=Count("pk", filter=r.late & Q(valid=True)),
             unanswered_valid=Count("pk", filter=r.unanswered & Q(valid=True)),
             no_contact=Count("pk", filter=Q(empty=True)),
-            **({"newest_no_fallback_contact": _newest_ids(Q(empty=True), gap_limit)}
-               if gap_limit is not None else {}),
+            **fallback_newest,
         )
     )
     return {**main, **fallback}
@@ -323,16 +332,15 @@ GAP_FIELDS = ("pk", "created_at", "contact__profile_name", "team__name", "reques
 
 
 def compliance_gaps(*, qs: QuerySet[Conversation], target: int, now: datetime | None = None,
-                    limit: int = GAP_LIST_LIMIT) -> list[dict[str, Any]]:
-    """The newest `limit` gaps of each kind, newest first; a conversation with several
-    kinds appears once per kind."""
+                    limit: int = GAP_LIST_LIMIT, offset: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+    """The newest `limit` gaps of each kind (of `kind` only, when given) after the first
+    `offset` of that kind, newest first; a conversation with several kinds appears once per kind."""
     rules = _Rules(target=target, now=now or timezone.now())
     newest: dict[str, list[tuple[int, datetime, str]]] = {}
     for gap in sorted(_gap_candidates(qs, rules), key=lambda g: (g[1], g[0]), reverse=True):
-        kept = newest.setdefault(gap[2], [])
-        if len(kept) < limit:
-            kept.append(gap)
-    return _gap_items([(pk, kind) for kind in GAP_KINDS for pk, _, _ in newest.get(kind, ())])
+        newest.setdefault(gap[2], []).append(gap)
+    kinds = [kind] if kind else list(GAP_KINDS)
+    return _gap_items([(pk, k) for k in kinds for pk, _, _ in newest.get(k, [])[offset:offset + limit]])
 
 
 def _gap_items(chosen: list[tuple[int, str]]) -> list[dict[str, Any]]:
@@ -486,20 +494,30 @@ def open_case(number: WhatsAppNumber) -> RemediationCase | None:
     return RemediationCase.objects.filter(number=number, state=RemediationCase.State.OPEN).first()
 
 
-def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period,
-                      now: datetime | None = None, gap_limit: int = GAP_LIST_LIMIT) -> dict[str, Any]:
-    """Everything the compliance page and API show for one number and period."""
+def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period, now: datetime | None = None,
+                      gap_limit: int = GAP_LIST_LIMIT, gap_kind: str | None = None,
+                      gap_page: int = 1) -> dict[str, Any]:
+    """Everything the compliance page and API show for one number and period. The gap list
+    holds the newest `gap_limit` gaps of each kind; with `gap_kind`, page `gap_page` of
+    that kind's gaps (`gap_list` says which page of how many)."""
+    if gap_kind is not None and gap_kind not in GAP_KINDS:
+        raise ValueError(f"No such kind of gap: {gap_kind}")
     now = now or timezone.now()
     policy = number_policy(number)
     target = target_seconds(number, policy)
     qs = compliance_conversations(user=user, number=number, start=period.start, end=period.end)
+    kinds = (gap_kind,) if gap_kind else tuple(GAP_KINDS)
+    page = max(1, gap_page) if gap_kind else 1
+    offset = (page - 1) * gap_limit
     if _gaps_in_one_scan(qs):
-        counts = _verdict_counts(qs, _Rules(target=target, now=now), gap_limit=gap_limit)
+        counts = _verdict_counts(qs, _Rules(target=target, now=now), gap_limit=gap_limit, gap_offset=offset,
+                                 gap_kinds=kinds)
         verdict = _verdict(counts, target)
-        gaps = _gap_items([(pk, kind) for kind in GAP_KINDS for pk in counts[f"newest_{kind}"] or ()])
+        gaps = _gap_items([(pk, kind) for kind in kinds for pk in counts[f"newest_{kind}"] or ()])
     else:
         verdict = compliance_verdict(qs=qs, target=target, now=now)
-        gaps = compliance_gaps(qs=qs, target=target, now=now, limit=gap_limit)
+        gaps = compliance_gaps(qs=qs, target=target, now=now, limit=gap_limit, offset=offset, kind=gap_kind)
+    total = verdict["gaps"][gap_kind] if gap_kind else verdict["gap_total"]
     cases = remediation_cases(number=number)
     return {
         "number": number,
@@ -508,6 +526,8 @@ def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period,
         "target_seconds": target,
         "verdict": verdict,
         "gaps": gaps,
+        "gap_list": {"kind": gap_kind, "page": page, "pages": max(1, -(-total // gap_limit)) if gap_kind else 1,
+                     "shown": len(gaps), "total": total},
         "health": number_health(number=number, period=period),
         "checklist": remediation_checklist(number=number, policy=policy, verdict=verdict),
         "cases": cases,

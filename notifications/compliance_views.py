@@ -26,6 +26,8 @@ from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
 
 from .compliance import (
+    GAP_KINDS,
+    GAP_LIST_LIMIT,
     compliance_conversations,
     compliance_evidence_rows,
     compliance_report,
@@ -71,7 +73,18 @@ def compliance_page(request: HttpRequest) -> HttpResponse:
         if number is None:
             raise Http404("No such number.")
     period, errors = period_from_query(request.GET)
-    report = compliance_report(user=request.user, number=number, period=period) if number is not None else None
+    gap_kind = request.GET.get("gap_kind") or None
+    if gap_kind is not None and gap_kind not in GAP_KINDS:
+        errors.append("No such kind of gap.")
+        gap_kind = None
+    page = request.GET.get("gap_page", "")
+    report = (compliance_report(user=request.user, number=number, period=period, gap_kind=gap_kind,
+                                gap_page=int(page) if page.isdigit() and len(page) < 7 else 1)
+              if number is not None else None)
+    # The page's query without the gap list's own parameters, for its links.
+    gap_query = request.GET.copy()
+    for name in ("gap_kind", "gap_page"):
+        gap_query.pop(name, None)
     context = {
         "desk_config": _desk_config(request),
         "numbers": numbers,
@@ -82,6 +95,9 @@ def compliance_page(request: HttpRequest) -> HttpResponse:
         "quick_ranges": QUICK_RANGES,
         "is_admin": user_is_admin(request.user),
         "verdict_chart": _verdict_chart(report["verdict"]) if report else None,
+        "gap_query": gap_query.urlencode(),
+        "gap_link": "?" + (gap_query.urlencode() + "&" if gap_query else ""),
+        "gap_page_size": GAP_LIST_LIMIT,
         "now": timezone.now(),
     }
     return render(request, "desk/compliance.html", context)
