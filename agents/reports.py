@@ -29,6 +29,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     F,
     FloatField,
     OuterRef,
@@ -247,7 +248,8 @@ def _groups(qs: QuerySet[Conversation], scope: ReportScope) -> list[dict[str, An
     trunc = TruncWeek if scope.bucket == "week" else TruncDay
     rows: Any = (
         _timed(qs)
-        .annotate(bucket=trunc("created_at", tzinfo=scope.period.zone))
+        # As a date: no time zone to attach to each group's bucket in Python.
+        .annotate(bucket=trunc("created_at", tzinfo=scope.period.zone, output_field=DateField()))
         .values("bucket", "team_id", "assignee_id", "status", "channel")
         .annotate(**_SUMS)
         .order_by()
