@@ -43,6 +43,16 @@ def no_remembered_outage():
     database_outage_forget()
 
 
+@pytest.fixture(autouse=True)
+def fresh_pool():
+    """Start from a pool of this test's own, as a server process does: earlier tests in this
+    process leave connections checked out by threads that never finished a request (test
+    servers, async tests), which would otherwise fill the pool before the restart."""
+    connection.close()
+    connection.close_pool()
+    yield
+
+
 def _server_admin() -> psycopg.Connection:
     params = connection.settings_dict
     return psycopg.connect(
