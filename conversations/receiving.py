@@ -45,6 +45,15 @@ class _Duplicate(Exception):
     """The message was stored before: undo everything this delivery did."""
 
 
+def _save_once(message: Message) -> None:
+    """Insert the message in a savepoint; its provider id already stored means a duplicate."""
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        raise _Duplicate from None
+
+
 class _Lost(Exception):
     """Another delivery changed the conversation first; look again."""
 
@@ -297,11 +306,7 @@ def message_echo_record(
                 sent_at=sent_at or timezone.now(),
                 provider_timestamp=sent_at,
             )
-            try:
-                with transaction.atomic():
-                    stored.save()
-            except IntegrityError:
-                raise _Duplicate from None
+            _save_once(stored)
             _conversation_touch(conversation, text, sent_at, from_customer=False)
             publish_message(stored)
             publish_conversation(conversation)
@@ -382,11 +387,7 @@ def message_receive(
                 status=Message.Status.RECEIVED,
                 provider_timestamp=sent_at,
             )
-            try:
-                with transaction.atomic():
-                    stored.save()
-            except IntegrityError:
-                raise _Duplicate from None
+            _save_once(stored)
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
             if kind == "system" and not own:
                 _number_changed(contact, message)
