@@ -37,6 +37,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import connections
 from django.db.models import (
     Avg,
+    BooleanField,
     Case,
     Count,
     Exists,
@@ -48,6 +49,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
@@ -185,6 +187,23 @@ def _newest_ids(condition: Q, limit: int, offset: int = 0) -> _Newest:
                    limit=limit, offset=offset)
 
 
+class _InArrayOf(Func):
+    """`expression = ANY(ARRAY(subquery))` (PostgreSQL): the subquery runs once, and the ids it
+    gives are looked up by index instead of scanning the period for them."""
+
+    arg_joiner = " = ANY(ARRAY("
+    template = "(%(expressions)s)))"
+    output_field = BooleanField()
+
+
+def _with_fallback_sent(qs: QuerySet[Conversation]) -> Any:
+    """The condition: a handoff of the conversation sent the fallback. On PostgreSQL the few
+    such conversations (partial index `handoff_fallback_idx`) are fetched by id."""
+    if connections[qs.db].vendor == "postgresql":
+        return _InArrayOf(F("pk"), Subquery(Handoff.objects.filter(fallback_sent=True).values("conversation_id")))
+    return Exists(Handoff.objects.filter(conversation_id=OuterRef("pk"), fallback_sent=True))
+
+
 def _gaps_in_one_scan(qs: QuerySet[Conversation]) -> bool:
     """On PostgreSQL the verdict's scan also collects the newest gaps of each kind
     (ARRAY_AGG); elsewhere they are found by a query of their own (`_gap_candidates`)."""
@@ -239,7 +258,7 @@ def _aggregates(qs: QuerySet[Conversation], r: _Rules, newest: dict[str, Any],
     # The few conversations whose handoff sent the fallback: which had a contact, and how
     # many of the late or unanswered requests that covers.
     fallback = (
-        _with_times(qs.filter(Exists(Handoff.objects.filter(conversation_id=OuterRef("pk"), fallback_sent=True))))
+        _with_times(qs.filter(_with_fallback_sent(qs)))
         .annotate(valid=_valid_fallback(), empty=_empty_fallback())
         .aggregate(
             requested_valid=Count("pk", filter=r.requested & Q(valid=True)),
