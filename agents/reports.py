@@ -6,8 +6,9 @@ time, per day or week in the viewer's time zone; and one row per conversation fo
 Scope: conversations created in the period; for a supervisor who is not an admin, those of
 the teams they supervise and those without a team (bot-only conversations never reach a
 team), as the desk shows them. Filters narrow it to one team (supervised) and one agent
-(the assignee). Every figure is a database aggregate; the bucketed series are grouped in
-the database too (the Python side only fills days without conversations).
+(the assignee). Every figure is a database aggregate: one scan groups the conversations by
+day (or week), team, assignee, status and channel, and the totals, series, teams and agents
+are sums of those groups; one more groups the handoffs by team and reason.
 
 Definitions:
 - first response: from queueing (`queued_at`) to the first agent reply (`first_response_at`);

@@ -22,8 +22,9 @@ Gaps (each links to its conversation):
 - `no_fallback_contact`: the fallback was sent without any contact (the policy has none).
 
 Every figure is a database aggregate: one query over the period's conversations joined to
-their ledger and bot session, one over the few with a fallback handoff, and one bounded
-list per kind of gap.
+their ledger and bot session, and one over the few with a fallback handoff. The gap list
+holds the newest of each kind (or one page of one kind); on PostgreSQL the first query also
+collects their ids (ARRAY_AGG with FILTER), elsewhere one more query finds them.
 """
 
 from __future__ import annotations
