@@ -26,6 +26,11 @@ class DeskListener:
     """A channel subscribed to some groups; `events()` drains what arrived."""
 
     def __init__(self, groups: list[str]):
+        from config import realtime
+
+        # Events published before the listener existed may still be on their way (the
+        # publishing loop sends them after the caller returns); they are not for it.
+        assert realtime.flush(), "earlier desk events were not sent"
         self.layer = get_channel_layer()
         # A named channel (not a process-local "!" one), so each drain may run on its
         # own event loop with the Redis layer as with the in-memory one.
