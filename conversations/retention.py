@@ -31,12 +31,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from .erasure import (
-    conversation_content_anonymise,
-    erasure_follow_up,
-    message_files_delete,
-    messages_anonymise,
-)
+from .anonymise import conversation_content_anonymise, message_files_delete, messages_anonymise
+from .erasure import erasure_follow_up
 from .models import Conversation, ConversationEvent, Message, MessageStatusEvent, PlatformEvent, WebhookEvent
 
 log = logging.getLogger(__name__)
