@@ -31,7 +31,7 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.common import Row
+from bench.common import Row, reachable_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "campaign"
@@ -292,22 +292,6 @@ def _reachable_redis() -> str:
     return ""
 
 
-def _reachable_postgres() -> str:
-    """A PostgreSQL server URL without database name: DATABASE_URL's, else a local one, else ""."""
-    database = os.environ.get("DATABASE_URL", "")
-    candidates = [database.rsplit("/", 1)[0]] if database.startswith("postgres") else []
-    candidates.append("postgres://postgres@127.0.0.1:5432")
-    for url in candidates:
-        try:
-            import psycopg
-
-            with psycopg.connect(url + "/postgres", connect_timeout=2):
-                return url
-        except Exception:  # noqa: S112 (try the next candidate)
-            continue
-    return ""
-
-
 def run() -> list[Row]:
     """The embedded shape (SQLite, tasks on the in-process thread pool) by default; with
     BENCH_CAMPAIGN_SHAPE=celery and PostgreSQL and Redis reachable, Celery worker processes
@@ -320,7 +304,7 @@ def run() -> list[Row]:
                    FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
                    SECURE_SSL_REDIRECT="0")
         want_celery = os.environ.get("BENCH_CAMPAIGN_SHAPE", "embedded") == "celery"
-        redis_url, postgres = (_reachable_redis(), _reachable_postgres()) if want_celery else ("", "")
+        redis_url, postgres = (_reachable_redis(), reachable_postgres()) if want_celery else ("", "")
         queue = f"bench-campaign-{os.getpid()}"
         if redis_url and postgres:
             shape = "celery, PostgreSQL, Redis"

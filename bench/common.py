@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +85,17 @@ def print_table(rows: list[Row]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def reachable_postgres() -> str:
+    """A PostgreSQL server URL without database name: DATABASE_URL's, else a local one, else ""."""
+    database = os.environ.get("DATABASE_URL", "")
+    candidates = [database.rsplit("/", 1)[0]] if database.startswith("postgres") else []
+    candidates.append("postgres://postgres@127.0.0.1:5432")
+    for url in candidates:
+        try:
+            with psycopg.connect(url + "/postgres", connect_timeout=2):
+                return url
+        except Exception:  # noqa: S112 (try the next candidate)
+            continue
+    return ""

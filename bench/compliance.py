@@ -39,7 +39,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import Row
+from bench.common import Row, reachable_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "compliance"
@@ -265,21 +265,6 @@ def child() -> None:
 # --- the parent ----------------------------------------------------------------------------------
 
 
-def _reachable_postgres() -> str:
-    database = os.environ.get("DATABASE_URL", "")
-    candidates = [database.rsplit("/", 1)[0]] if database.startswith("postgres") else []
-    candidates.append("postgres://postgres@127.0.0.1:5432")
-    for url in candidates:
-        try:
-            import psycopg
-
-            with psycopg.connect(url + "/postgres", connect_timeout=2):
-                return url
-        except Exception:  # noqa: S112 (try the next candidate)
-            continue
-    return ""
-
-
 def _ensure_postgres_database(url: str) -> None:
     import psycopg
 
@@ -301,7 +286,7 @@ def run() -> list[Row]:
         env = dict(os.environ, DEBUG="0", LOG_LEVEL="WARNING", SECRET_KEY=secrets.token_urlsafe(50),
                    FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="testserver",
                    SECURE_SSL_REDIRECT="0", TASKS_MODE="inline", REDIS_URL="", CELERY_BROKER_URL="")
-        postgres = _reachable_postgres()
+        postgres = reachable_postgres()
         if postgres:
             env["DATABASE_URL"] = f"{postgres}/handoff_bench_compliance"
             _ensure_postgres_database(env["DATABASE_URL"])

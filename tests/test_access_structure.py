@@ -24,6 +24,8 @@ import ast
 import re
 from pathlib import Path
 
+from tests.support.sources import project_sources
+
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = Path("conversations/access.py")
 RULE_NAME = re.compile(r"^(user_is_|user_may_|may_|can_)|_visible_to$")
@@ -33,17 +35,6 @@ DATABASE_READS = {
 }
 # Names of the owner's helpers too general to mark a copy.
 GENERIC = {"require", "refusal", "session_expiry"}
-SKIPPED_DIRS = {"tests", "migrations", "node_modules", "staticfiles", "__pycache__"}
-
-
-def project_sources() -> list[Path]:
-    files = []
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = path.relative_to(ROOT).parts
-        if any(part.startswith(".") or part in SKIPPED_DIRS or part.endswith(".egg-info") for part in parts):
-            continue
-        files.append(path)
-    return files
 
 
 def owner_names() -> set[str]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support.sources import project_sources
+
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = Path("conversations/lifecycle.py")
 # Allowed elsewhere, with the reason. Keep this short: a new entry needs a reason as good.
@@ -25,21 +27,10 @@ ALLOWED = {
     # measured against), and it resets its own rows between phases.
     Path("bench/routing.py"): "benchmark baseline and reset",
 }
-SKIPPED_DIRS = {"tests", "migrations", "node_modules", "staticfiles", "__pycache__"}
 # Values only a conversation's status takes ("queued" is also a campaign recipient's).
 CONVERSATION_ONLY = {"bot", "assigned", "resolved"}
 ALL_STATUSES = CONVERSATION_ONLY | {"queued"}
 WRITES = {"create", "get_or_create", "update_or_create", "bulk_create", "update"}
-
-
-def project_sources() -> list[Path]:
-    files = []
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = path.relative_to(ROOT).parts
-        if any(part.startswith(".") or part in SKIPPED_DIRS or part.endswith(".egg-info") for part in parts):
-            continue
-        files.append(path)
-    return files
 
 
 def _status_aliases(tree: ast.Module) -> set[str]:
