@@ -17,7 +17,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from agents.audit import audit_changes, audit_record, audit_repr, field_is_secret
+from agents.services.audit import audit_changes, audit_record, audit_repr, field_is_secret
 
 MAX_ACTION_IDS = 100
 

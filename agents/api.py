@@ -2,7 +2,7 @@
 agents with load against capacity, and the desk actions on a conversation.
 
 Thin views: access through conversations.access (an invisible conversation is 404),
-rules in agents.services (who may act: 403 `forbidden`; state: 409 with the refusal code).
+rules in agents.services.desk_actions (who may act: 403 `forbidden`; state: 409 with the refusal code).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import services
 from agents.models import AgentProfile, Team
-from agents.presence import presence_set, profile_for, profiles_with_load
+from agents.services import desk_actions as services
+from agents.services.presence import presence_set, profile_for, profiles_with_load
 from config.api_actions import ActionView, acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused

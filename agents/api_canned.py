@@ -10,7 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.canned import (
+from agents.models import CannedResponse, Team
+from agents.services.canned import (
     canned_render,
     canned_response_create,
     canned_response_delete,
@@ -18,7 +19,6 @@ from agents.canned import (
     canned_response_update,
     canned_responses_for,
 )
-from agents.models import CannedResponse, Team
 from config.api_errors import ApiError
 from conversations.access import conversation_for_user, roles_for
 

@@ -12,7 +12,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.conference import (
+from agents.desk_selectors import desk_row
+from agents.services.conference import (
     ConferenceRefused,
     conversation_join,
     conversation_leave,
@@ -21,7 +22,6 @@ from agents.conference import (
     conversation_watch,
     conversation_whisper,
 )
-from agents.desk_selectors import desk_row
 from config.api_actions import ActionView, acting_user
 from conversations.access import conversation_for_user
 from conversations.models import Conversation

@@ -13,11 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.reports import BUCKETS, ReportRefused, report_campaigns, report_scope, report_summary
 from config.api_errors import ApiError
 from config.api_periods import PeriodQuerySerializer, PeriodSerializer, period_of
 from conversations.models import Channel, Conversation
-
-from .reports import BUCKETS, ReportRefused, report_campaigns, report_scope, report_summary
 
 
 class ReportQuerySerializer(PeriodQuerySerializer):

@@ -9,9 +9,9 @@ class AgentsConfig(AppConfig):
     default = True
 
     def ready(self) -> None:
-        from agents.audit import audit_signals_connect
-        from agents.csat import csat_rated_conversation, csat_record_reply
         from agents.roles import roles_after_migrate
+        from agents.services.audit import audit_signals_connect
+        from agents.services.csat import csat_rated_conversation, csat_record_reply
         from conversations.inbound_hooks import register_inbound_hook
 
         # Permissions exist only after each app's post_migrate; ensuring the role groups

@@ -20,8 +20,8 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from agents.audit import MASKED, audit_record
 from agents.models import AuditEntry
+from agents.services.audit import MASKED, audit_record
 
 CSV_HEADER = ["time", "actor", "action", "target type", "target id", "target", "changes", "ip", "user agent", "extra"]
 CSV_CHUNK = 1000

@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, SlaBreach, Team
-from agents.presence import profiles_with_load
+from agents.services.presence import profiles_with_load
 from conversations.access import (
     ConversationShape,
     Roles,
@@ -28,8 +28,8 @@ from conversations.events import conversation_data
 from conversations.models import Conversation, ConversationEvent, Message, Participant
 from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
-from notifications.consent import consent_state
 from notifications.models import MessageTemplate
+from notifications.services.consent import consent_state
 from notifications.template_params import template_slots
 
 INBOX_LIMIT = 500

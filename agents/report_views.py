@@ -18,15 +18,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from agents.audit import audit_record
 from agents.audit_admin import csv_safe
 from agents.charts import bar_chart, column_chart, line_chart
 from agents.desk_views import _desk_config
 from agents.models import Team
-from config.periods import period_from_query
-from conversations.models import Conversation
-
-from .reports import (
+from agents.reports import (
     CSV_HEADER,
     ReportRefused,
     ReportScope,
@@ -36,6 +32,9 @@ from .reports import (
     report_scope,
     report_summary,
 )
+from agents.services.audit import audit_record
+from config.periods import period_from_query
+from conversations.models import Conversation
 
 CSV_CHUNK = 2000
 

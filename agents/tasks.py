@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from agents import audit, csat, overflow, presence, queue_messages, routing, sla
+from agents.services import audit, csat, overflow, presence, queue_messages, routing, sla
 from config import task_names
 
 

@@ -197,8 +197,8 @@ def child() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     from conversations.models import Message
-    from notifications.campaigns import campaign_start
     from notifications.models import Campaign
+    from notifications.services.campaigns import campaign_start
 
     with GraphProcess() as graph:
         campaign, opted_out = _setup(graph.base, str(os.getpid()))
@@ -259,7 +259,7 @@ def _pacer_only(number, graph: GraphProcess) -> dict:
 
     from conversations.providers.whatsapp import GraphClient
     from conversations.throttle import throughput_acquire
-    from notifications.campaign_sending import PACER_BURST
+    from notifications.services.campaign_sending import PACER_BURST
 
     number.api_base = graph.base
     client = GraphClient(number)

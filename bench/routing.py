@@ -2,7 +2,7 @@
 
 First, twenty single handoffs one after another on an idle system (target: assigned
 within a second). Then the burst: eight threads hand conversations off through
-`agents.routing.conversation_enqueue`; the assignment runs it schedules execute on the
+`agents.services.routing.conversation_enqueue`; the assignment runs it schedules execute on the
 in-process task pool (several at once), so the engine's row locks are exercised for
 real. Figures: handoff→assignment time p50/p99 (from each conversation's `queued_at` to
 its `assigned_at`; in a burst this is mostly time spent waiting behind earlier
@@ -109,7 +109,7 @@ def child() -> None:
     from django.utils import timezone
 
     from agents.models import AgentProfile
-    from agents.routing import conversation_enqueue
+    from agents.services.routing import conversation_enqueue
     from conversations.models import Conversation, ConversationEvent
 
     team, ids, singles = _setup()

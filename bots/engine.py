@@ -27,16 +27,16 @@ from django.utils import timezone
 from bots.actions import Action, End, HandOff, SendMenu, SendText, SetValue
 from bots.external import ExternalBotError, ExternalRunner
 from bots.flow import FlowRunner
-from bots.handoff import handoff_trigger
 from bots.inbound import Inbound, answerable, inbound_from_message
-from bots.ledger import ledger_note_offered
 from bots.menus import render
 from bots.models import Bot, BotSession, EscalationPolicy, Handoff
 from bots.selectors import bot_for, policy_for
-from bots.services import bot_session_for
+from bots.services.handoff import handoff_trigger
+from bots.services.ledger import ledger_note_offered
+from bots.services.sessions import bot_session_for
 from bots.triggers import contact_is_vip, first_trigger
 from conversations.models import Conversation, Message
-from conversations.sending import SendRefused, message_send_interactive, message_send_text
+from conversations.services.message_send import SendRefused, message_send_interactive, message_send_text
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "agents.audit.audit_context_middleware",
+    "agents.services.audit.audit_context_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -251,7 +251,7 @@ CONVERSATION_REOPEN_HOURS = env.int("CONVERSATION_REOPEN_HOURS", default=24)
 # An online agent without a desk connection or heartbeat this long is moved to away.
 PRESENCE_AWAY_AFTER_SECONDS = env.int("PRESENCE_AWAY_AFTER_SECONDS", default=120)
 
-# Retention (conversations.retention; README "Erasure and retention"): days each kind of
+# Retention (conversations.services.retention; README "Erasure and retention"): days each kind of
 # data is kept, 0 for ever; older data is deleted or anonymised by a daily task.
 # WhatsApp redelivers webhooks for up to 7 days: the rows dedupe relies on stay 8 or more.
 RETENTION_WEBHOOK_BODY_DAYS = env.int("RETENTION_WEBHOOK_BODY_DAYS", default=30)

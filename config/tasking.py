@@ -27,7 +27,7 @@ from celery import current_app, current_task
 from django.conf import settings
 from django.db import connections, transaction
 
-from .publisher import Publisher, Task
+from config.publisher import Publisher, Task
 
 log = logging.getLogger(__name__)
 

@@ -45,8 +45,7 @@ from django.utils.module_loading import import_string
 
 from agents.models import Team
 from agents.roles import ADMIN as ADMIN_GROUP
-
-from .models import Contact, Conversation, Participant
+from conversations.models import Contact, Conversation, Participant
 
 Status = Conversation.Status
 OPEN = frozenset({Status.BOT, Status.QUEUED, Status.ASSIGNED})

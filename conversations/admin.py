@@ -17,10 +17,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from .access import user_is_admin
-from .erasure import contact_erase
-from .intake import webhook_event_reprocess
-from .models import (
+from conversations.access import user_is_admin
+from conversations.models import (
     Contact,
     ContactErasure,
     Conversation,
@@ -32,6 +30,8 @@ from .models import (
     WebhookEvent,
     WhatsAppNumber,
 )
+from conversations.services.contact_erasure import contact_erase
+from conversations.services.webhook_intake import webhook_event_reprocess
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 BODY_PREVIEW_CHARS = 4000

@@ -19,19 +19,15 @@ from rest_framework.views import APIView
 from config.api_actions import acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
-from notifications.templates_send import template_message_send
-
-from .access import contact_for_user, contacts_visible_to, conversation_for_user
-from .contacts import contact_create
-from .selectors import (
+from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user
+from conversations.selectors import (
     conversation_detail,
     conversation_list,
     message_in_conversation,
     messages_for_conversation,
     number_for_new_contact,
 )
-from .sending import message_send_note, message_send_text
-from .serializers import (
+from conversations.serializers import (
     ContactCreateSerializer,
     ContactFilterSerializer,
     ContactSerializer,
@@ -43,6 +39,9 @@ from .serializers import (
     MessageFilterSerializer,
     MessageSerializer,
 )
+from conversations.services.contacts import contact_create
+from conversations.services.message_send import message_send_note, message_send_text
+from notifications.services.template_send import template_message_send
 
 
 def _error(description: str) -> OpenApiResponse:

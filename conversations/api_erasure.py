@@ -10,11 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import ApiError
-
-from .access import user_is_admin
-from .erasure import contact_erase
-from .models import Contact, ContactErasure
-from .serializers import ErrorSerializer
+from conversations.access import user_is_admin
+from conversations.models import Contact, ContactErasure
+from conversations.serializers import ErrorSerializer
+from conversations.services.contact_erasure import contact_erase
 
 
 class ContactErasureSerializer(serializers.ModelSerializer):

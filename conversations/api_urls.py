@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, api_erasure
+from conversations import api, api_erasure
 
 urlpatterns = [
     path("conversations/", api.ConversationListApi.as_view(), name="api-conversations"),

@@ -20,11 +20,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
-
-from .access import NOBODY, SocketAccess, socket_access, visible_conversation_ids
-from .revocation import ACCESS_CHANGED, SESSION_REVOKED
-from .socket_checks import Rechecks, Sight, presence_seen
-from .socket_frames import (
+from conversations.access import NOBODY, SocketAccess, socket_access, visible_conversation_ids
+from conversations.revocation import ACCESS_CHANGED, SESSION_REVOKED
+from conversations.socket_checks import Rechecks, Sight, presence_seen
+from conversations.socket_frames import (
     CLOSE_REVOKED,
     CLOSE_UNAUTHENTICATED,
     BadFrame,

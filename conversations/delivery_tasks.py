@@ -1,6 +1,6 @@
 """Celery tasks for outbound delivery: send a message, sweep stalled ones, read receipts.
 
-Each task takes ids and calls one service in conversations.delivery; the services make a
+Each task takes ids and calls one service in conversations.services.message_delivery; the services make a
 second run harmless, so `acks_late` redelivery is safe.
 
 Retries. On Celery workers a retry is `self.retry(countdown=...)`. Run in-process
@@ -23,8 +23,11 @@ from django.conf import settings
 
 from config import task_names
 from config.tasking import dispatch
-
-from .delivery import message_deliver, messages_redispatch_due, read_receipt_deliver
+from conversations.services.message_delivery import (
+    message_deliver,
+    messages_redispatch_due,
+    read_receipt_deliver,
+)
 
 # Celery-level retries before the sweep takes over (provider errors are capped by
 # WHATSAPP_SEND_MAX_ATTEMPTS on the message itself; this bounds pacing waits).

@@ -28,9 +28,8 @@ from config.realtime import (
     publish,
     team_group,
 )
-
-from .models import Conversation, Message, Participant
-from .payloads import ACTIVE_PARTICIPANTS, conversation_payload, payload_json, with_payload_rows
+from conversations.models import Conversation, Message, Participant
+from conversations.payloads import ACTIVE_PARTICIPANTS, conversation_payload, payload_json, with_payload_rows
 
 log = logging.getLogger(__name__)
 

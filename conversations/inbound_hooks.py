@@ -1,6 +1,6 @@
 """Inbound hooks: apps that answer a customer's message before the bot does.
 
-Receiving (`conversations.receiving`) knows nothing of ratings or consent keywords; the
+Receiving (`conversations.services.message_receive`) knows nothing of ratings or consent keywords; the
 apps that handle them register here from their `AppConfig.ready()`:
 
     register_inbound_hook("consent_keywords", keyword_consent_handle, order=20)
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .models import Contact, Conversation, Message
+    from conversations.models import Contact, Conversation, Message
 
 HandleFn = Callable[..., bool]
 ClaimFn = Callable[..., "Conversation | None"]

@@ -5,7 +5,7 @@ Invariants held by database constraints rather than by checks in code:
 - at most one open (not resolved) conversation per contact;
 - an assigned conversation has an assignee, one with the bot or queued has none (a
   resolved one keeps whoever had it); it has `resolved_at` exactly when resolved; only an
-  assigned conversation is on hold (conversations.lifecycle sets them together);
+  assigned conversation is on hold (conversations.services.conversations sets them together);
 - a provider message id is stored once;
 - a status (message id, status) pair is stored once.
 """
@@ -88,7 +88,7 @@ class Channel(models.TextChoices):
     WEBCHAT = "webchat", "Web chat"
 
 
-# What an erased contact's identifiers start with (see conversations.erasure).
+# What an erased contact's identifiers start with (see conversations.services.contact_erasure).
 ERASED_ID_PREFIX = "erased-"
 
 

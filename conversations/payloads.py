@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from .models import Conversation, Participant
+from conversations.models import Conversation, Participant
 
 ACTIVE_PARTICIPANTS = "active_participants"
 

@@ -12,8 +12,13 @@ from django.db.models import Prefetch, QuerySet
 
 # `contact_for_user` and `user_is_admin` stay importable here for notifications.api;
 # they are conversations.access's.
-from .access import contact_for_user, conversation_for_user, conversations_visible_to, user_is_admin
-from .models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
+from conversations.access import (
+    contact_for_user,
+    conversation_for_user,
+    conversations_visible_to,
+    user_is_admin,
+)
+from conversations.models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
 
 __all__ = [
     "contact_for_user",

@@ -12,9 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api_errors import ErrorSerializer  # noqa: F401  (the shared error shape, named here for the API views)
-
-from .models import Conversation, Message
-from .payloads import conversation_payload, person_name
+from conversations.models import Conversation, Message
+from conversations.payloads import conversation_payload, person_name
 
 TEXT_MAX = 4096
 # Ids taken from requests stay within a database integer (BigAutoField), so a filter on a

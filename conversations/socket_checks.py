@@ -23,10 +23,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from agents.presence import agent_seen
-
-from .access import Roles, event_may_reach, visible_conversation_ids
-from .socket_frames import CLOSE_REVOKED, setting
+from agents.services.presence import agent_seen
+from conversations.access import Roles, event_may_reach, visible_conversation_ids
+from conversations.socket_frames import CLOSE_REVOKED, setting
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def _presence_seen(user_id: int) -> None:
 
 
 async def presence_seen(user_id: int) -> None:
-    """Record the desk connection, disconnection or heartbeat (agents.presence)."""
+    """Record the desk connection, disconnection or heartbeat (agents.services.presence)."""
     try:
         await database_sync_to_async(_presence_seen)(user_id)
     except Exception:

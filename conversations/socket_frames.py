@@ -29,9 +29,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from config.realtime import conversation_group
-
-from .delivery import typing_indicator_send
-from .models import Conversation
+from conversations.models import Conversation
+from conversations.services.message_delivery import typing_indicator_send
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import logging
 from celery import shared_task
 
 from config import task_names
-
-from . import intake, retention
+from conversations.services import retention
+from conversations.services import webhook_intake as intake
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +46,5 @@ def sweep_webhook_events() -> int:
 @shared_task(name=task_names.RETENTION_APPLY)
 def retention_apply() -> dict[str, int]:
     """Daily: delete or anonymise data older than its retention setting, and finish recent
-    erasures (conversations.retention)."""
+    erasures (conversations.services.retention)."""
     return retention.retention_apply()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .webhooks import whatsapp_webhook
+from conversations.webhooks import whatsapp_webhook
 
 urlpatterns = [
     path("whatsapp/", whatsapp_webhook, name="whatsapp-webhook"),

@@ -1,7 +1,7 @@
 """`/webhooks/whatsapp/`: Meta's verification handshake (GET) and inbound events (POST).
 
 POST does only two things before answering: the signature check over the raw body, and
-one insert of that body. Processing runs later in a task (conversations.intake).
+one insert of that body. Processing runs later in a task (conversations.services.webhook_intake).
 Oversized bodies never get here: config.body_limit refuses them with 413.
 
 200 means stored. While the database cannot be reached the answer is 503 with
@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from .intake import signature_valid, verify_token_valid, webhook_event_store
+from conversations.services.webhook_intake import signature_valid, verify_token_valid, webhook_event_store
 
 log = logging.getLogger(__name__)
 

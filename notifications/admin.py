@@ -18,12 +18,8 @@ from django.utils.safestring import mark_safe
 
 from conversations.models import WhatsAppNumber
 from conversations.providers.whatsapp import GraphError
-
-from . import admin_campaigns, admin_compliance  # noqa: F401  (register the campaign and compliance admins)
-from .consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
-from .consent_import import consent_import_csv
-from .message_templates import TemplateRefused, template_check, template_create
-from .models import (
+from notifications import admin_campaigns, admin_compliance  # noqa: F401  (register the campaign and compliance admins)
+from notifications.models import (
     ConsentKeywordRule,
     ConsentRecord,
     MessageTemplate,
@@ -31,8 +27,11 @@ from .models import (
     NumberHealthEvent,
     TemplateStatus,
 )
-from .template_params import template_preview_html
-from .template_sync import template_submit, templates_sync
+from notifications.services.consent import consent_opt_in, consent_opt_out, user_may_record_opt_in
+from notifications.services.consent_import import consent_import_csv
+from notifications.services.template_sync import template_submit, templates_sync
+from notifications.services.templates import TemplateRefused, template_check, template_create
+from notifications.template_params import template_preview_html
 
 
 class MessageTemplateForm(forms.ModelForm):

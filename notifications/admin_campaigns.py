@@ -7,9 +7,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from . import campaigns as services
-from .models import Campaign, CampaignRecipient
-from .selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
+from notifications.models import Campaign, CampaignRecipient
+from notifications.selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
+from notifications.services import campaigns as services
 
 BAR = (
     '<div class="campaign-progress" title="{pct}% done" style="width:180px;background:#eee;border-radius:3px;'

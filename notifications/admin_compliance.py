@@ -10,9 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from conversations.access import user_is_admin
-
-from .alerts import alert_close
-from .models import Alert, RemediationCase
+from notifications.models import Alert, RemediationCase
+from notifications.services.alerts import alert_close
 
 
 @admin.register(RemediationCase)

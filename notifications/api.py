@@ -16,19 +16,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import ApiError, refusal_body, refusal_status
-from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact, WhatsAppNumber
 from conversations.providers.whatsapp import GraphError
-from conversations.receiving import conversation_for_contact
 from conversations.selectors import contact_for_user, number_for_new_contact, user_is_admin
-from conversations.sending import SendRefused
-
-from . import consent as consent_services
-from .idempotency import idempotent_call
-from .message_templates import template_create
-from .models import ConsentSource
-from .selectors import templates_for_number
-from .serializers import (
+from conversations.services.contacts import ContactRefused, wa_id_normalize
+from conversations.services.message_receive import conversation_for_contact
+from conversations.services.message_send import SendRefused
+from notifications.models import ConsentSource
+from notifications.selectors import templates_for_number
+from notifications.serializers import (
     ConsentChangeSerializer,
     ConsentRecordSerializer,
     ContactConsentSerializer,
@@ -38,8 +34,11 @@ from .serializers import (
     TemplateFilterSerializer,
     TemplateSerializer,
 )
-from .template_sync import template_submit, templates_sync
-from .templates_send import template_message_send
+from notifications.services import consent as consent_services
+from notifications.services.idempotency import idempotent_call
+from notifications.services.template_send import template_message_send
+from notifications.services.template_sync import template_submit, templates_sync
+from notifications.services.templates import template_create
 
 
 def valid(serializer_class, data) -> dict[str, Any]:

@@ -20,12 +20,11 @@ from rest_framework.views import APIView
 
 from config.api_actions import ActionView
 from config.refusals import Refused
-
-from . import campaigns as services
-from .api import number_or_default, request_user, require_admin, valid
-from .models import Campaign, MessageTemplate
-from .selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
-from .serializers import CampaignCreateSerializer, CampaignPauseSerializer, CampaignSerializer
+from notifications.api import number_or_default, request_user, require_admin, valid
+from notifications.models import Campaign, MessageTemplate
+from notifications.selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
+from notifications.serializers import CampaignCreateSerializer, CampaignPauseSerializer, CampaignSerializer
+from notifications.services import campaigns as services
 
 
 def _campaign(request: Request, campaign_id: int) -> Campaign:

@@ -25,11 +25,10 @@ from config.api_errors import ApiError
 from config.api_periods import PeriodQuerySerializer, PeriodSerializer, period_of
 from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
-
-from . import alerts as alert_services
-from . import remediation
-from .compliance import GAP_KINDS, compliance_report, open_case, user_may_see_compliance
-from .models import Alert, RemediationCase
+from notifications.compliance import GAP_KINDS, compliance_report, open_case, user_may_see_compliance
+from notifications.models import Alert, RemediationCase
+from notifications.services import alerts as alert_services
+from notifications.services import remediation
 
 
 def require_compliance_access(request: Request) -> None:

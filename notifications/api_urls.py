@@ -3,7 +3,7 @@ campaigns, the compliance monitor and alerts."""
 
 from django.urls import path
 
-from . import api, api_campaigns, api_compliance
+from notifications import api, api_campaigns, api_compliance
 
 urlpatterns = [
     path("contacts/<int:contact_id>/consent/", api.ContactConsentApi.as_view(), name="api-contact-consent"),

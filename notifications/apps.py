@@ -7,7 +7,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations.inbound_hooks import register_inbound_hook
-        from notifications.keywords import keyword_consent_handle
+        from notifications.services.consent_keywords import keyword_consent_handle
 
         # STOP, BAJA, START, ... are honoured whoever owns the conversation, never by a bot.
         register_inbound_hook("consent_keywords", keyword_consent_handle, order=20)

@@ -12,11 +12,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.contacts import ContactRefused, wa_id_normalize
 from conversations.models import Contact
-
-from .consent import consent_category_for_template, contacts_opted_in
-from .models import Campaign, CampaignRecipient
+from conversations.services.contacts import ContactRefused, wa_id_normalize
+from notifications.models import Campaign, CampaignRecipient
+from notifications.services.consent import consent_category_for_template, contacts_opted_in
 
 INSERT_BATCH = 500
 CONTACT_FIELDS = {"first_name", "profile_name", "wa_id", "language", "user_id"}

@@ -11,8 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 
 from conversations.models import Message
-
-from .models import CampaignRecipient
+from notifications.models import CampaignRecipient
 
 R = CampaignRecipient.State
 MAX_CAMPAIGNS = 50

@@ -61,8 +61,7 @@ from bots.models import EscalationPolicy, Handoff
 from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import conversations_visible_to, roles_for
 from conversations.models import Conversation, WhatsAppNumber
-
-from .models import NumberHealth, NumberHealthEvent, RemediationCase
+from notifications.models import NumberHealth, NumberHealthEvent, RemediationCase
 
 DEFAULT_TARGET_MINUTES = 60
 GAP_LIST_LIMIT = 50

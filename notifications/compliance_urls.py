@@ -3,7 +3,7 @@ desk's pages); the compliance and alerts API is in notifications/api_urls.py."""
 
 from django.urls import path
 
-from . import compliance_views
+from notifications import compliance_views
 
 urlpatterns = [
     path("desk/compliance/", compliance_views.compliance_page, name="desk-compliance"),

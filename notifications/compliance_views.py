@@ -17,15 +17,14 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from agents.audit import audit_record
 from agents.audit_admin import csv_safe
 from agents.charts import bar_chart
 from agents.desk_views import _desk_config
+from agents.services.audit import audit_record
 from config.periods import Period, period_from_query
 from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
-
-from .compliance import (
+from notifications.compliance import (
     GAP_KINDS,
     GAP_LIST_LIMIT,
     compliance_conversations,

@@ -11,10 +11,9 @@ from django.db import transaction
 from conversations.demo import demo_number_find
 from conversations.models import Contact, WhatsAppNumber
 from conversations.providers.sandbox.models import Template
-
-from .consent import consent_opt_in, consent_opt_out
-from .demo_history import load as history_load
-from .models import Campaign, MessageTemplate, TemplateStatus
+from notifications.demo_history import load as history_load
+from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from notifications.services.consent import consent_opt_in, consent_opt_out
 
 TEMPLATES: list[dict[str, Any]] = [
     {

@@ -7,10 +7,10 @@ days, so the compliance and reports pages show something on `make run`.
   without the human option).
 - A second number, the "Demo sales line", whose escalation policy has no fallback contact
   and whose bot answers without offering a person more often: WhatsApp flagged it two days
-  ago (a real-shaped `phone_number_quality_update` through notifications.health), so its
+  ago (a real-shaped `phone_number_quality_update` through notifications.services.number_health), so its
   quality is red, a remediation case is counting down and alerts are open.
 
-Every status change goes through conversations.lifecycle (start, assign, resolve), then the
+Every status change goes through conversations.services.conversations (start, assign, resolve), then the
 conversation's times, its timeline and its messages are moved into the past.
 Idempotent: nothing is added when the history exists. Messages are stored as delivered
 and never sent anywhere; the alerts' emails go to the demo's console email backend.
@@ -28,7 +28,6 @@ from django.utils import timezone
 
 from agents.models import Team
 from bots.models import Bot, BotSession, EscalationLedger, EscalationPolicy, Handoff
-from conversations import lifecycle
 from conversations.demo import demo_number_find
 from conversations.models import (
     Contact,
@@ -38,10 +37,10 @@ from conversations.models import (
     Participant,
     WhatsAppNumber,
 )
-from conversations.services import conversation_event_record
-
-from .health import number_quality_apply
-from .models import NumberHealthEvent, RemediationCase
+from conversations.services import conversations as lifecycle
+from conversations.services.timeline import conversation_event_record
+from notifications.models import NumberHealthEvent, RemediationCase
+from notifications.services.number_health import number_quality_apply
 
 SALES_NUMBER = {"name": "Demo sales line", "phone_number_id": "100000000000002",
                 "display_phone_number": "15550100002"}

@@ -7,8 +7,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from conversations.models import Message, WhatsAppNumber
-
-from .models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
+from notifications.models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
 
 R = CampaignRecipient.State
 DELIVERY_STATES = ("pending", "sent", "delivered", "read", "failed")

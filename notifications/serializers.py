@@ -5,9 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from conversations.serializers import ID_MAX
-
-from .models import Campaign, ConsentRecord, MessageTemplate, TemplateCategory
-from .models.templates import ParameterFormat
+from notifications.models import Campaign, ConsentRecord, MessageTemplate, TemplateCategory
+from notifications.models.templates import ParameterFormat
 
 
 class ConsentChangeSerializer(serializers.Serializer):
@@ -64,7 +63,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 class TemplateCreateSerializer(serializers.Serializer):
     number = serializers.IntegerField(required=False, help_text="Number id; default: the default number.")
-    # The rules of a template's name and content are the service's (notifications.message_templates).
+    # The rules of a template's name and content are the service's (notifications.services.templates).
     name = serializers.CharField(max_length=512, help_text="Lower case letters, digits and underscores.")
     language = serializers.CharField(max_length=16)
     category = serializers.ChoiceField(choices=TemplateCategory.choices)

@@ -11,9 +11,9 @@ from django.conf import settings
 from config import task_names
 from config.tasking import dispatch
 from conversations.models import WhatsAppNumber
-
-from . import alerts, campaign_sending, campaigns, platform, remediation, template_sync
-from .models import Campaign
+from notifications.models import Campaign
+from notifications.services import alerts, campaign_sending, campaigns, remediation, template_sync
+from notifications.services import platform_events as platform
 
 log = logging.getLogger(__name__)
 

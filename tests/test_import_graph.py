@@ -220,12 +220,12 @@ def _allowed_by_rule(module: str, function: str) -> bool:
 def test_the_graph_sees_the_projects_imports():
     graph = import_graph()
     # A sample of real edges, so a parser that found nothing would fail here.
-    assert "conversations.delivery" in graph["conversations.sending"]
-    assert "conversations.inbound_hooks" in graph["conversations.receiving"]
-    assert "conversations.statuses" in graph["conversations.delivery"]
-    assert "conversations.sending" in graph["agents.csat"]
-    assert "conversations.models" in graph["notifications.keywords"]
-    assert "notifications.campaigns" in graph["notifications.health"]
+    assert "conversations.services.message_delivery" in graph["conversations.services.message_send"]
+    assert "conversations.inbound_hooks" in graph["conversations.services.message_receive"]
+    assert "conversations.services.message_status" in graph["conversations.services.message_delivery"]
+    assert "conversations.services.message_send" in graph["agents.services.csat"]
+    assert "conversations.models" in graph["notifications.services.consent_keywords"]
+    assert "notifications.services.campaigns" in graph["notifications.services.number_health"]
     assert set(graph) >= {"config.task_names", "bots.engine", "agents.apps"}
 
 

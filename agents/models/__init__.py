@@ -1,11 +1,11 @@
 """Agents' models, one module per concern."""
 
-from .audit import AuditEntry
-from .canned import CannedResponse
-from .profiles import AgentProfile
-from .queueing import ConversationRouting
-from .sla import SlaBreach, SlaPolicy
-from .teams import BusinessHours, Holiday, Team, TeamOverflow
+from agents.models.audit import AuditEntry
+from agents.models.canned import CannedResponse
+from agents.models.profiles import AgentProfile
+from agents.models.queueing import ConversationRouting
+from agents.models.sla import SlaBreach, SlaPolicy
+from agents.models.teams import BusinessHours, Holiday, Team, TeamOverflow
 
 __all__ = [
     "AgentProfile",

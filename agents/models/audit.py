@@ -1,7 +1,7 @@
 """The audit log: who did what to what, when and from where.
 
-Entries are written by `agents.audit.audit_record` only and never edited. Secrets and
-customers' personal data are never stored as values (see `agents.audit`), so erasing a
+Entries are written by `agents.services.audit.audit_record` only and never edited. Secrets and
+customers' personal data are never stored as values (see `agents.services.audit`), so erasing a
 customer never needs to rewrite this table."""
 
 from __future__ import annotations

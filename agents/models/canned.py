@@ -1,6 +1,6 @@
 """Canned responses: saved replies with a shortcut, shared globally, with a team, or kept
 by one agent. Bodies may use variables (`{{contact.first_name}}`, `{{agent.name}}`),
-filled in by `agents.canned.canned_render`."""
+filled in by `agents.services.canned.canned_render`."""
 
 from __future__ import annotations
 

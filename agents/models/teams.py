@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .sla import SlaPolicy
+from agents.models.sla import SlaPolicy
 
 
 def _validate_timezone(value: str) -> None:

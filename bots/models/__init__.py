@@ -1,8 +1,8 @@
 """Bots, escalation policies and handoffs."""
 
-from .flows import HUMAN_OPTION_ID, Bot, DemoOrder, FaqEntry, FlowStep, StepOption
-from .policies import EscalationPolicy
-from .records import BotSession, EscalationLedger, Handoff
+from bots.models.flows import HUMAN_OPTION_ID, Bot, DemoOrder, FaqEntry, FlowStep, StepOption
+from bots.models.policies import EscalationPolicy
+from bots.models.records import BotSession, EscalationLedger, Handoff
 
 __all__ = [
     "HUMAN_OPTION_ID",

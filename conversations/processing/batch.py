@@ -13,11 +13,11 @@ from typing import Any
 
 from django.db import transaction
 
-from ..models import WebhookEvent, WhatsAppNumber
-from ..receiving import message_echo_record, message_receive
-from ..statuses import status_record
-from .platform import platform_event_record
-from .summaries import as_dict
+from conversations.models import WebhookEvent, WhatsAppNumber
+from conversations.processing.platform import platform_event_record
+from conversations.processing.summaries import as_dict
+from conversations.services.message_receive import message_echo_record, message_receive
+from conversations.services.message_status import status_record
 
 log = logging.getLogger(__name__)
 

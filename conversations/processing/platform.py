@@ -12,9 +12,8 @@ from django.db import IntegrityError, transaction
 
 from config import task_names
 from config.tasking import enqueue_on_commit
-
-from ..models import PlatformEvent, WebhookEvent, WhatsAppNumber
-from .summaries import as_dict
+from conversations.models import PlatformEvent, WebhookEvent, WhatsAppNumber
+from conversations.processing.summaries import as_dict
 
 
 def platform_dedupe_key(*, field: str, value: Any, business_account_id: str) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from django.conf import settings
 
-from .errors import NETWORK, Action, ErrorRule, rule_for
+from conversations.providers.errors import NETWORK, Action, ErrorRule, rule_for
 
 if TYPE_CHECKING:
     from conversations.models import WhatsAppNumber

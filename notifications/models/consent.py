@@ -41,7 +41,7 @@ class ConsentRecord(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["contact", "category", "-id"], name="consent_latest_idx")]
         # Opt-outs are recorded by anyone who may see the contact; opt-ins only by admins
-        # and the users or groups granted this (notifications.consent.OPT_IN_PERMISSION).
+        # and the users or groups granted this (notifications.services.consent.OPT_IN_PERMISSION).
         permissions = [("record_opt_in", "Can record an opt-in (with proof) for a contact")]
 
     def __str__(self) -> str:

@@ -19,7 +19,7 @@ def profiles(agent, teammate, outsider, supervisor, admin_user):
 def held(number, team, agent, profiles):
     """A conversation of the team, assigned to `agent`."""
     conversation = ConversationFactory(contact__number=number, number=number, team=team, status="queued")
-    from agents.services import conversation_assign
+    from agents.services.desk_actions import conversation_assign
 
     return conversation_assign(conversation=conversation, actor=agent)
 

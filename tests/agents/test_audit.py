@@ -14,8 +14,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from agents.audit import MASKED, audit_prune, audit_record
 from agents.models import AgentProfile, AuditEntry, Team
+from agents.services.audit import MASKED, audit_prune, audit_record
 from conversations.models import WebhookEvent, WhatsAppNumber
 from notifications.models import ConsentRecord
 from tests.factories import ContactFactory, ConversationFactory
@@ -295,7 +295,7 @@ def test_admin_actions_and_deletions_are_recorded(admin_client, admin_user, db, 
 
 
 def test_contact_erasure_is_recorded_without_the_customers_data(admin_user, number):
-    from conversations.erasure import contact_erase
+    from conversations.services.contact_erasure import contact_erase
 
     contact = ContactFactory(number=number, profile_name="Zed Customer", wa_id="447700900999")
     ConversationFactory(contact=contact)

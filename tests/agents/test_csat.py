@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from agents.csat import csat_record_reply
-from agents.services import conversation_resolve
+from agents.services.csat import csat_record_reply
+from agents.services.desk_actions import conversation_resolve
 from conversations.models import Conversation, ConversationEvent, Message
 from tests.agents.conftest import make_agent
 from tests.factories import ConversationFactory, MessageFactory

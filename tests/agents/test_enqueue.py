@@ -1,5 +1,5 @@
 from agents.models import Team
-from agents.routing import conversation_enqueue
+from agents.services.routing import conversation_enqueue
 from conversations.models import Conversation, ConversationEvent, Participant
 from tests.agents.conftest import make_agent
 

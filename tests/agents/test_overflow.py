@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from agents.models import TeamOverflow
-from agents.routing import conversation_enqueue
+from agents.services.routing import conversation_enqueue
 from agents.tasks import routing_sweep
 from conversations.models import ConversationEvent
 from tests.agents.conftest import make_agent

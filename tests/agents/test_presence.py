@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from agents.models import AgentProfile
-from agents.presence import agent_seen, presence_sweep, team_has_available_agent
+from agents.services.presence import agent_seen, presence_sweep, team_has_available_agent
 from agents.tasks import presence_sweep as presence_sweep_task
 from tests.agents.conftest import make_agent
 from tests.factories import ConversationFactory

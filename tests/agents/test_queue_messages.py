@@ -6,8 +6,8 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from agents.queue_messages import queue_message_send, queue_message_text, wait_estimate_seconds
-from agents.routing import conversation_enqueue
+from agents.services.queue_messages import queue_message_send, queue_message_text, wait_estimate_seconds
+from agents.services.routing import conversation_enqueue
 from tests.factories import ConversationFactory
 
 

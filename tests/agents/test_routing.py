@@ -6,9 +6,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from agents.models import AgentProfile, Team
-from agents.presence import agent_load, presence_set
-from agents.routing import conversation_enqueue, queue_drain
-from agents.services import conversation_hold, conversation_resolve
+from agents.services.desk_actions import conversation_hold, conversation_resolve
+from agents.services.presence import agent_load, presence_set
+from agents.services.routing import conversation_enqueue, queue_drain
 from conversations.models import Conversation, ConversationEvent
 from tests.agents.conftest import make_agent
 

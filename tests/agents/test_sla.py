@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import time_machine
 
 from agents.models import BusinessHours, SlaBreach, SlaPolicy
-from agents.routing import conversation_enqueue
-from agents.sla import sla_sweep
+from agents.services.routing import conversation_enqueue
+from agents.services.sla import sla_sweep
 from conversations.models import Conversation, ConversationEvent
 from tests.agents.conftest import make_agent
 
@@ -131,7 +131,7 @@ def test_agent_reply_stops_the_next_response_clock(db, team, bot_conversation, d
 def test_resolve_records_response_and_resolution_times(
     db, team, bot_conversation, django_capture_on_commit_callbacks
 ):
-    from agents.services import conversation_resolve
+    from agents.services.desk_actions import conversation_resolve
 
     with_policy(team)
     agent = make_agent(team, "closer")

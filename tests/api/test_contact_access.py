@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from conversations.models import Contact
-from notifications.consent import consent_is_current, consent_opt_in
 from notifications.models import ConsentRecord
+from notifications.services.consent import consent_is_current, consent_opt_in
 from tests.api.conftest import join
 from tests.factories import ContactFactory, ConversationFactory, UserFactory
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from config.api_errors import REFUSAL_STATUS
 from conversations.models import Conversation, Message, Participant
-from notifications.consent import consent_opt_in
 from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from notifications.services.consent import consent_opt_in
 from tests.factories import ContactFactory, ConversationFactory
 from tests.test_structure import project_sources
 

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Message
-from notifications.consent import consent_category_for_template, consent_opt_in
 from notifications.models import MessageTemplate, TemplateStatus
+from notifications.services.consent import consent_category_for_template, consent_opt_in
 
 
 def url(conversation) -> str:

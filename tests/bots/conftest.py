@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.presence import presence_set
+from agents.services.presence import presence_set
 from bots.demo import demo_flow_create, demo_orders_load, demo_policy_create
 from bots.models import HUMAN_OPTION_ID
 from conversations.models import Conversation

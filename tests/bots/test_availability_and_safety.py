@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from agents.models import BusinessHours, Holiday
-from agents.services import conversation_handback, conversation_resolve
+from agents.services.desk_actions import conversation_handback, conversation_resolve
 from bots.models import BotSession, EscalationPolicy, Handoff
 from conversations.models import Conversation, Message
 from tests.bots.conftest import menus, option_ids, texts

@@ -20,7 +20,7 @@ from bots.models import (
     Handoff,
 )
 from bots.triggers import first_trigger, is_platform_test_message
-from conversations.sending import message_send_interactive
+from conversations.services.message_send import message_send_interactive
 from tests.factories import ContactFactory, ConversationFactory
 
 HUMAN = "Talk to a person"

@@ -173,7 +173,7 @@ def test_flow_step_hands_off_to_its_team(customer, demo_bot, other_team):
 
 
 def test_a_vip_handed_back_to_the_bot_is_served_by_the_bot(customer, demo_bot, number, agent_online):
-    from agents.services import conversation_handback
+    from agents.services.desk_actions import conversation_handback
 
     ContactFactory(number=number, wa_id=customer.wa_id, attributes={"vip": "true"})
     customer.says("hello there")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.sending import message_send_text
+from conversations.services.message_send import message_send_text
 from tests.bots.conftest import Customer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from conversations.intake import app_secrets_forget
 from conversations.models import WebhookEvent
+from conversations.services.webhook_intake import app_secrets_forget
 from conversations.webhooks import database_outage_forget
 from tests.support import intake as intake_support
 from tests.support import webhooks

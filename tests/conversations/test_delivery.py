@@ -10,11 +10,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from conversations.delivery import message_deliver, message_mark_read_remote
 from conversations.delivery_tasks import sweep_pending_messages
 from conversations.models import ConversationEvent, Message
-from conversations.sending import message_send_interactive, message_send_text
-from notifications.consent import consent_is_current
+from conversations.services.message_delivery import message_deliver, message_mark_read_remote
+from conversations.services.message_send import message_send_interactive, message_send_text
+from notifications.services.consent import consent_is_current
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_undeliverable_131026_fails_at_once(conversation, graph, django_capture_
 def test_expired_token_190_fails_and_alerts_admins(conversation, graph, django_capture_on_commit_callbacks, caplog):
     graph.error(190, "Error validating access token: Session has expired", status=401)
 
-    with caplog.at_level(logging.ERROR, logger="conversations.sending"):
+    with caplog.at_level(logging.ERROR, logger="conversations.services.message_send"):
         message = _send(conversation, django_capture_on_commit_callbacks)
 
     assert message.status == Message.Status.FAILED

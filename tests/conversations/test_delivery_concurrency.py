@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection
 
-from conversations.delivery import message_deliver
 from conversations.models import Message
-from conversations.sending import message_send_text
+from conversations.services.message_delivery import message_deliver
+from conversations.services.message_send import message_send_text
 from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

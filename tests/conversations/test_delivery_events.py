@@ -10,9 +10,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from config.realtime import conversation_group
-from conversations.delivery import message_mark_read_remote, typing_indicator_send
 from conversations.models import Message
-from conversations.sending import SendRefused, message_send_text
+from conversations.services.message_delivery import message_mark_read_remote, typing_indicator_send
+from conversations.services.message_send import SendRefused, message_send_text
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from conversations.delivery import LEASE, message_deliver
 from conversations.delivery_tasks import sweep_pending_messages
 from conversations.models import Message, MessageStatusEvent
-from conversations.sending import message_queue_outbound, message_send_text
+from conversations.services.message_delivery import LEASE, message_deliver
+from conversations.services.message_send import message_queue_outbound, message_send_text
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory, NumberFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks

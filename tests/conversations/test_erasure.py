@@ -19,11 +19,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from agents.presence import presence_set
+from agents.services.presence import presence_set
 from bots.demo import demo_flow_create, demo_orders_load, demo_policy_create
 from bots.models import BotSession, EscalationLedger, Handoff
-from conversations.delivery import message_deliver
-from conversations.erasure import ERASED, TOKEN_PREFIX, WAMID_PREFIX, contact_erase
 from conversations.models import (
     Contact,
     ContactErasure,
@@ -36,9 +34,11 @@ from conversations.models import (
 )
 from conversations.providers.sandbox.models import Phone
 from conversations.providers.sandbox.services import phone_create
+from conversations.services.contact_erasure import ERASED, TOKEN_PREFIX, WAMID_PREFIX, contact_erase
+from conversations.services.message_delivery import message_deliver
 from notifications.campaign_audience import campaign_recipients_build
-from notifications.consent import consent_is_current
 from notifications.models import Campaign, CampaignRecipient, ConsentRecord, MessageTemplate, TemplateStatus
+from notifications.services.consent import consent_is_current
 from tests.bots.conftest import Customer
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import webhooks
@@ -329,7 +329,7 @@ def test_late_statuses_are_anonymised_by_the_follow_up(client, number, admin_use
     assert webhooks.post(client, webhooks.status_payload("wamid.LATE1", "read", recipient=PHONE)).status_code == 200
     assert where_found({PHONE})
 
-    from conversations.erasure import erasure_follow_up
+    from conversations.services.contact_erasure import erasure_follow_up
 
     counts = erasure_follow_up()
 

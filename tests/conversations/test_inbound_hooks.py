@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.csat import csat_rated_conversation, csat_record_reply
+from agents.services.csat import csat_rated_conversation, csat_record_reply
 from conversations import inbound_hooks
 from conversations.inbound_hooks import inbound_claim, inbound_hooks_handle, register_inbound_hook
-from notifications.keywords import keyword_consent_handle
+from notifications.services.consent_keywords import keyword_consent_handle
 
 
 def test_the_apps_register_ratings_then_consent_keywords():

@@ -1,4 +1,4 @@
-"""The conversation lifecycle (conversations/lifecycle.py): every way into a state sets
+"""The conversation lifecycle (conversations/services/conversations.py): every way into a state sets
 the same fields, records its event, and a transaction publishes a conversation once."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from agents import services
-from agents.conference import conversation_takeover
 from agents.models import AgentProfile, ConversationRouting, SlaPolicy
-from agents.routing import conversation_enqueue
+from agents.services import desk_actions as services
+from agents.services.conference import conversation_takeover
+from agents.services.routing import conversation_enqueue
 from bots.demo import demo_policy_create
-from bots.handoff import handoff_trigger
+from bots.services.handoff import handoff_trigger
 from config.realtime import agent_group, conversation_group, team_group
 from conversations.events import publish_conversation
 from conversations.models import Conversation, ConversationEvent
-from conversations.receiving import message_receive
+from conversations.services.message_receive import message_receive
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import webhooks
 from tests.support.intake import DeskListener

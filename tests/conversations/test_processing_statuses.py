@@ -9,8 +9,12 @@ from datetime import timedelta
 import pytest
 
 from conversations.models import Message, MessageStatusEvent
-from conversations.sending import message_send_text
-from conversations.statuses import status_record, statuses_apply_pending, statuses_apply_waiting
+from conversations.services.message_send import message_send_text
+from conversations.services.message_status import (
+    status_record,
+    statuses_apply_pending,
+    statuses_apply_waiting,
+)
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.realtime import agent_group, conversation_group, team_group
 from conversations.models import Contact, Conversation, ConversationEvent, Message
-from conversations.receiving import conversation_for_contact, message_receive
+from conversations.services.message_receive import conversation_for_contact, message_receive
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks

@@ -27,7 +27,7 @@ from conversations.models import (
     PlatformEvent,
     WebhookEvent,
 )
-from conversations.retention import EXPIRED, EXPIRED_EVENT, retention_apply, retention_policy
+from conversations.services.retention import EXPIRED, EXPIRED_EVENT, retention_apply, retention_policy
 from tests.factories import ConversationFactory, MessageFactory
 from tests.support import webhooks
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from conversations.models import Channel, Conversation, Message, Participant
-from conversations.sending import (
+from conversations.services.message_send import (
     SendRefused,
     message_queue_outbound,
     message_send_interactive,

@@ -16,9 +16,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from conversations.intake import webhook_event_process
 from conversations.models import Contact, Conversation, Message, MessageStatusEvent, WebhookEvent
-from conversations.statuses import status_record
+from conversations.services.message_status import status_record
+from conversations.services.webhook_intake import webhook_event_process
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from config.tasking import publisher
-from conversations import intake
 from conversations.models import Contact, Message, WebhookEvent
+from conversations.services import webhook_intake as intake
 from conversations.tasks import process_webhook_event, sweep_webhook_events
 from tests.factories import NumberFactory
 from tests.support import intake as intake_support

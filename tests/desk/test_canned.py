@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.canned import canned_render
 from agents.models import CannedResponse
+from agents.services.canned import canned_render
 from tests.factories import ConversationFactory
 
 

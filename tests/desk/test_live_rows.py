@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from agents import services
 from agents.models import AgentProfile
+from agents.services import desk_actions as services
 from conversations.events import conversation_event, publish_conversation
 from conversations.models import Conversation, Participant
 from conversations.payloads import person_name

@@ -67,7 +67,7 @@ def test_window_closed_composer_offers_approved_templates_only(server, sign_in, 
         "from conversations.models import Conversation\n"
         "from conversations.providers.sandbox.models import Template\n"
         "from notifications.models import MessageTemplate\n"
-        "from notifications.consent import consent_opt_in\n"
+        "from notifications.services.consent import consent_opt_in\n"
         f"c = Conversation.objects.get(pk={conversation})\n"
         "past = timezone.now() - timedelta(hours=25)\n"
         "Conversation.objects.filter(pk=c.pk).update(last_customer_message_at=past, window_expires_at=past + timedelta(hours=24))\n"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from notifications.consent import consent_is_current
 from notifications.models import Campaign, CampaignRecipient, ConsentRecord, MessageTemplate
+from notifications.services.consent import consent_is_current
 from tests.factories import ContactFactory
 
 

@@ -8,9 +8,9 @@ import pytest
 from django.core import mail
 
 from config.realtime import SUPERVISORS_GROUP, flush
-from conversations.sending import message_send_text
-from notifications.alerts import alert_raise
+from conversations.services.message_send import message_send_text
 from notifications.models import Alert
+from notifications.services.alerts import alert_raise
 from tests.agents.conftest import GroupListener
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import webhooks

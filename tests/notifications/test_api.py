@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.models import Permission
 
 from conversations.models import Message
-from notifications.consent import consent_is_current, consent_opt_in
 from notifications.models import Campaign, ConsentRecord, IdempotencyKey
+from notifications.services.consent import consent_is_current, consent_opt_in
 from tests.factories import ConversationFactory
 from tests.notifications.test_campaigns import make_contacts
 

@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Message, PlatformEvent
-from notifications import campaign_sending
-from notifications.campaigns import CampaignRefused, campaign_pause, campaign_resume, campaign_start
-from notifications.consent import consent_opt_in, consent_opt_out
 from notifications.models import Campaign, CampaignRecipient, NumberHealth
 from notifications.selectors import campaign_stats
+from notifications.services import campaign_sending
+from notifications.services.campaigns import CampaignRefused, campaign_pause, campaign_resume, campaign_start
+from notifications.services.consent import consent_opt_in, consent_opt_out
 from notifications.tasks import apply_platform_event, campaigns_tick
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import webhooks

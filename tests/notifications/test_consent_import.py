@@ -5,9 +5,9 @@ from io import StringIO
 from django.core.management import call_command
 
 from conversations.models import Contact
-from notifications.consent import consent_is_current
-from notifications.consent_import import consent_import_csv
 from notifications.models import ConsentRecord
+from notifications.services.consent import consent_is_current
+from notifications.services.consent_import import consent_import_csv
 
 CSV = """phone,category,action,proof,name
 +44 7700 900123,marketing,opt_in,shop signup 2024-05-01,Ana

@@ -3,8 +3,13 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Contact
-from notifications.consent import consent_is_current, consent_opt_in, consent_opt_out, contacts_opted_in
 from notifications.models import ConsentRecord
+from notifications.services.consent import (
+    consent_is_current,
+    consent_opt_in,
+    consent_opt_out,
+    contacts_opted_in,
+)
 from tests.factories import ContactFactory
 
 

@@ -5,8 +5,8 @@ from io import StringIO
 from conversations.models import Contact
 from conversations.providers.sandbox.models import Template
 from notifications import demo
-from notifications.consent import consent_is_current
 from notifications.models import Campaign, MessageTemplate
+from notifications.services.consent import consent_is_current
 from tests.factories import NumberFactory
 
 

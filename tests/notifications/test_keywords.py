@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Message
-from notifications.consent import consent_is_current, consent_opt_in
-from notifications.keywords import keyword_consent_handle, keyword_match
 from notifications.models import ConsentKeywordRule, ConsentRecord
+from notifications.services.consent import consent_is_current, consent_opt_in
+from notifications.services.consent_keywords import keyword_consent_handle, keyword_match
 from tests.factories import MessageFactory
 
 

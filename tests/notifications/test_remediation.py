@@ -12,12 +12,12 @@ import time_machine
 from django.core import mail
 
 from agents.models import AuditEntry, BusinessHours
-from agents.presence import presence_set
+from agents.services.presence import presence_set
 from bots.demo import demo_flow_create, demo_orders_load, demo_policy_create
 from config.periods import period_from
 from notifications.compliance import compliance_report
 from notifications.models import Alert, RemediationCase
-from notifications.remediation import remediation_cases_tick
+from notifications.services.remediation import remediation_cases_tick
 from tests.bots.conftest import Customer
 from tests.factories import ContactFactory, ConversationFactory, UserFactory
 from tests.support import webhooks

@@ -6,7 +6,7 @@ import pytest
 
 from conversations.providers.sandbox.models import Template
 from notifications.models import MessageTemplate
-from notifications.template_sync import PAGE_SIZE, template_submit, templates_sync
+from notifications.services.template_sync import PAGE_SIZE, template_submit, templates_sync
 from tests.factories import NumberFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Message
-from conversations.sending import SendRefused
-from notifications.consent import consent_opt_in, consent_opt_out
+from conversations.services.message_send import SendRefused
 from notifications.models import TemplateStatus
-from notifications.templates_send import template_message_send
+from notifications.services.consent import consent_opt_in, consent_opt_out
+from notifications.services.template_send import template_message_send
 
 ORDER_PARAMS = {"header": ["A-100"], "body": ["Ana", "A-100", "Monday"], "buttons": {"0": "A-100"}}
 

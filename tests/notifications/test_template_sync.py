@@ -6,8 +6,8 @@ import pytest
 
 from conversations.models import PlatformEvent
 from notifications.models import Campaign, MessageTemplate
+from notifications.services.template_sync import template_submit, templates_sync
 from notifications.tasks import apply_platform_event
-from notifications.template_sync import template_submit, templates_sync
 from tests.support import webhooks
 
 PATH = f"/v23.0/{webhooks.WABA_ID}/message_templates"

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from conversations.models import Message
-from notifications.consent import consent_is_current, consent_opt_in
 from notifications.models import Campaign, ConsentRecord, NumberHealthEvent
-from notifications.templates_send import template_message_send
+from notifications.services.consent import consent_is_current, consent_opt_in
+from notifications.services.template_send import template_message_send
 from tests.factories import ContactFactory
 from tests.support import webhooks
 

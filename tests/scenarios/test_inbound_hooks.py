@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from notifications.consent import consent_is_current, consent_opt_in
+from notifications.services.consent import consent_is_current, consent_opt_in
 from tests.factories import ContactFactory, ConversationFactory
 from tests.support import webhooks
 

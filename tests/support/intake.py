@@ -11,8 +11,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from conversations.intake import app_secrets_forget
 from conversations.models import WebhookEvent
+from conversations.services.webhook_intake import app_secrets_forget
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ def process(client, payload, capture) -> WebhookEvent:
     """POST a signed webhook, then process the stored event as the task does and run
     what processing enqueued after commit (in celery mode: publish it). Returns the
     event. `capture` is django_capture_on_commit_callbacks."""
-    from conversations.intake import webhook_event_process
+    from conversations.services.webhook_intake import webhook_event_process
     from tests.support import webhooks
 
     with capture(execute=False) as dispatched:

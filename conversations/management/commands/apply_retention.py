@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from conversations.retention import retention_apply, retention_policy
+from conversations.services.retention import retention_apply, retention_policy
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations.erasure import contact_erase
 from conversations.models import Contact, ContactErasure
+from conversations.services.contact_erasure import contact_erase
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from .models import Template
+from conversations.providers.sandbox.models import Template
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 SEND_TYPES = ("text", "interactive", "template", "location", "contacts", "reaction", *MEDIA_TYPES)

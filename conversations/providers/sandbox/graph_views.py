@@ -15,10 +15,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conversations.models import WhatsAppNumber
-
-from . import graph, services
-from .hooks import webhook_url_for
-from .models import Template
+from conversations.providers.sandbox import graph, services
+from conversations.providers.sandbox.hooks import webhook_url_for
+from conversations.providers.sandbox.models import Template
 
 PAGE_LIMIT_MAX = 100
 

@@ -14,8 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from conversations.models import WhatsAppNumber
-
-from .models import Phone, PhoneMessage, Template
+from conversations.providers.sandbox.models import Phone, PhoneMessage, Template
 
 WEBHOOK_PATH = "/webhooks/whatsapp/"
 TIMEOUT_SECONDS = 10.0

@@ -22,10 +22,9 @@ from django.utils import timezone
 from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.models import WhatsAppNumber
-
-from . import graph
-from .hooks import unix_now
-from .models import Phone, PhoneMessage, Template
+from conversations.providers.sandbox import graph
+from conversations.providers.sandbox.hooks import unix_now
+from conversations.providers.sandbox.models import Phone, PhoneMessage, Template
 
 TYPING_SECONDS = 25
 WA_ID = re.compile(r"^[1-9]\d{5,14}$")

@@ -13,9 +13,8 @@ from celery import shared_task
 
 from config import task_names
 from conversations.models import WhatsAppNumber
-
-from . import hooks, services
-from .models import PhoneMessage, Template
+from conversations.providers.sandbox import hooks, services
+from conversations.providers.sandbox.models import PhoneMessage, Template
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (httpx.TransportError,), "max_retries": 3, "retry_backoff": 1, "retry_backoff_max": 10}

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import graph_views, views
+from conversations.providers.sandbox import graph_views, views
 
 app_name = "sandbox"
 

@@ -14,10 +14,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.models import WhatsAppNumber
-
-from . import services
-from .hooks import webhook_url_for
-from .models import Phone, PhoneMessage
+from conversations.providers.sandbox import services
+from conversations.providers.sandbox.hooks import webhook_url_for
+from conversations.providers.sandbox.models import Phone, PhoneMessage
 
 THREAD_LENGTH = 200
 

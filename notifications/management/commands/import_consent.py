@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.models import WhatsAppNumber
-from notifications.consent_import import consent_import_csv
+from notifications.services.consent_import import consent_import_csv
 
 
 class Command(BaseCommand):

@@ -1,0 +1,288 @@
+"""Delivery of outbound messages to WhatsApp, the failure policy, the sweep, read receipts.
+
+`message_deliver` (run by `conversations.delivery_tasks.deliver_message`) claims the row
+with a compare-and-set update (`pending` → `sending`) before calling Graph, so two
+workers never send one message twice; the claim is a lease (`next_attempt_at`) that the
+periodic sweep takes back from a crashed worker. Every send carries the message's id
+in `biz_opaque_callback_data`; WhatsApp echoes it in the message's statuses, so a worker
+that died after Graph accepted its send is settled by the first status instead of being
+sent again (conversations.services.message_status). Errors are handled by Graph's code through the
+table in `providers.errors`; the delivery handle and a message's terminal failure live in
+`conversations.services.delivery_outcomes`, shared with the status webhooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from config import task_names
+from config.tasking import enqueue_on_commit
+from conversations import throttle
+from conversations.events import publish_message
+from conversations.models import Channel, Conversation, Message
+from conversations.providers.errors import Action
+from conversations.providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
+from conversations.services.delivery_outcomes import delivery_handle, message_mark_failed
+from conversations.services.message_status import statuses_apply_pending
+
+log = logging.getLogger(__name__)
+
+# A claimed (`sending`) row whose worker has not finished within this lease is taken
+# back by the sweep; a `pending` row not picked up by then is dispatched again
+# (DELIVERY_LEASE_SECONDS, two minutes unless set).
+LEASE = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+# A later message of a conversation waits for earlier ones still on their way (so a
+# bot's two messages arrive in order), but never for one older than this.
+ORDER_WINDOW = timedelta(minutes=2)
+ORDER_WAIT_SECONDS = 1.0
+# The sweep is the safety net for a scheduled retry: it steps in this long after it.
+SWEEP_SLACK = timedelta(seconds=30)
+TYPING_EVERY_SECONDS = 20
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one delivery run did. `retry_in`: run again after this many seconds.
+    `after_error`: the retry follows a provider error (it counts as an attempt)."""
+
+    outcome: str  # sent | failed | retry | held | skipped
+    retry_in: float | None = None
+    after_error: bool = False
+
+
+def _backoff(attempts: int, min_delay: float) -> float:
+    delay = settings.WHATSAPP_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    delay = min(delay, settings.WHATSAPP_RETRY_MAX_SECONDS)
+    return max(delay, min_delay) * random.uniform(1.0, 1.2)
+
+
+def _earlier_in_flight(now) -> Exists:
+    """An earlier outbound message of the same conversation is still waiting or sending
+    (annotated on the message's own query, so the check costs no extra round trip)."""
+    return Exists(
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"),
+            direction=Message.Direction.OUTBOUND,
+            internal=False,
+            pk__lt=OuterRef("pk"),
+            created_at__gte=now - ORDER_WINDOW,
+            status__in=[Message.Status.PENDING, Message.Status.SENDING],
+        )
+    )
+
+
+def message_deliver(*, message_id: int) -> DeliveryResult:
+    """Send one pending outbound message to Graph; safe to run any number of times.
+
+    Requires nothing held. Claims the row (`pending` → `sending`, attempts + 1) with a
+    compare-and-set update after taking a slot of the number's throughput, so a
+    duplicate run does nothing. On success stores the wamid (`sent`), applies statuses
+    that arrived first and publishes `message.updated`. Transient errors put the row
+    back to `pending` with `next_attempt_at` and ask for a retry (capped by
+    WHATSAPP_SEND_MAX_ATTEMPTS); permanent ones call `message_mark_failed`."""
+    now = timezone.now()
+    message = (
+        Message.objects.select_related("conversation__number", "conversation__contact")
+        .annotate(earlier_in_flight=_earlier_in_flight(now))
+        .filter(pk=message_id, direction=Message.Direction.OUTBOUND, internal=False)
+        .first()
+    )
+    if message is None or message.status != Message.Status.PENDING:
+        return DeliveryResult("skipped")
+    if message.earlier_in_flight:
+        return DeliveryResult("retry", ORDER_WAIT_SECONDS)
+    if message.conversation.contact.is_erased:
+        message_mark_failed(
+            message=message, code="erased", title="Contact erased",
+            details="This contact's personal data was erased; nothing can be sent to them.",
+        )
+        return DeliveryResult("failed")
+    number = message.conversation.number
+    if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
+        return DeliveryResult("retry", 1.0)
+    now = timezone.now()
+    # Compare-and-set on the attempts read above too, so the row is exactly as read plus
+    # this claim (an attempt in between means another worker has it).
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING, attempts=message.attempts).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    message.status, message.attempts, message.next_attempt_at = Message.Status.SENDING, message.attempts + 1, now + LEASE
+    contact = message.conversation.contact
+    try:
+        body = send_body(to=contact.wa_id, user_id=contact.user_id, content=message.payload)
+        existing = body.get("biz_opaque_callback_data")
+        body["biz_opaque_callback_data"] = delivery_handle(
+            message_id=message.pk, existing=existing if isinstance(existing, str) else ""
+        )
+        wamid = GraphClient(number).send_message(body)
+    except InvalidBody as exc:
+        message_mark_failed(message=message, code="invalid", title="Invalid message", details=str(exc))
+        return DeliveryResult("failed")
+    except GraphError as exc:
+        return _delivery_error(message, exc)
+    return _delivery_sent(message, wamid)
+
+
+def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            recorded = Message.objects.filter(
+                pk=message.pk,
+                status__in=[Message.Status.SENDING, Message.Status.PENDING],
+                provider_message_id__isnull=True,
+            ).update(
+                provider_message_id=wamid,
+                status=Message.Status.SENT,
+                sent_at=now,
+                next_attempt_at=None,
+                error_code="",
+                error_text="",
+            )
+            if recorded:
+                message.provider_message_id, message.status, message.sent_at = wamid, Message.Status.SENT, now
+                message.next_attempt_at, message.error_code, message.error_text = None, "", ""
+                publish_message(message, "message.updated")
+    except IntegrityError:
+        log.exception("message %s: Graph returned wamid %s, already stored for another message", message.pk, wamid)
+        message_mark_failed(message=message, code="duplicate_id", title="Duplicate provider id", details=wamid)
+        return DeliveryResult("failed")
+    if not recorded:
+        stored = Message.objects.filter(pk=message.pk).values_list("provider_message_id", flat=True).first()
+        if stored == wamid:
+            # A status carrying the handle arrived first and settled the row.
+            log.info("message %s: already settled by its status webhook (%s)", message.pk, wamid)
+            return DeliveryResult("sent")
+        log.warning(
+            "message %s went out a second time (%s) after its lease ran out; the first copy (%s) is kept",
+            message.pk,
+            wamid,
+            stored,
+        )
+        return DeliveryResult("skipped")
+    try:
+        statuses_apply_pending(message=message)
+    except Exception:  # the send is recorded; waiting statuses are applied by their own path
+        log.exception("could not apply waiting statuses to message %s", message.pk)
+    return DeliveryResult("sent")
+
+
+def _delivery_error(message: Message, exc: GraphError) -> DeliveryResult:
+    rule = exc.rule
+    details = exc.details or exc.message
+    if rule.transient and message.attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+        log.warning("message %s failed after %s attempts: %s", message.pk, message.attempts, exc)
+        message_mark_failed(message=message, code=exc.code_text, title=exc.title, details=details)
+        return DeliveryResult("failed")
+    if rule.action == Action.HOLD_24H:
+        _release(message, rule.min_delay, exc)
+        return DeliveryResult("held")
+    if rule.transient:
+        delay = _backoff(message.attempts, rule.min_delay)
+        _release(message, delay, exc)
+        log.info("message %s: %s; retry in %.0f s", message.pk, exc, delay)
+        return DeliveryResult("retry", delay, after_error=True)
+    message_mark_failed(message=message, code=exc.code_text, title=exc.title, details=details)
+    return DeliveryResult("failed")
+
+
+def _release(message: Message, delay: float, exc: GraphError) -> None:
+    """Back to `pending` for another attempt; the error is kept for the desk meanwhile."""
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+        status=Message.Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay) + SWEEP_SLACK,
+        error_code=exc.code_text[:16],
+        error_text=f"{exc.rule.explanation} ({exc.title}: {exc.details or exc.message})"[:2000],
+    )
+
+
+def messages_redispatch_due(*, limit: int = 200) -> int:
+    """Dispatch deliveries whose time has come and nobody ran: pending messages past
+    `next_attempt_at` (a lost dispatch, a retry after a restart, a 24-hour hold) and
+    `sending` ones whose lease ran out (a crashed worker). Each is re-leased first, so
+    overlapping sweeps dispatch it once. A row whose status webhook already arrived was
+    settled by it (see `delivery_handle`) and is not `sending` any more, so it is not
+    sent again. Returns how many were dispatched."""
+    now = timezone.now()
+    due = list(
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            internal=False,
+            status__in=[Message.Status.PENDING, Message.Status.SENDING],
+            provider_message_id__isnull=True,
+        )
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - LEASE))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", "status")[:limit]
+    )
+    count = 0
+    for pk, status in due:
+        with transaction.atomic():
+            taken = (
+                Message.objects.filter(pk=pk, status=status, provider_message_id__isnull=True)
+                .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+                .update(status=Message.Status.PENDING, next_attempt_at=now + LEASE)
+            )
+            if taken:
+                if status == Message.Status.SENDING:
+                    log.warning("message %s: delivery lease expired; sending again", pk)
+                enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=pk)
+                count += 1
+    return count
+
+
+# --- Read receipts and typing ----------------------------------------------------------------
+
+
+def message_mark_read_remote(*, message: Message, typing: bool = False) -> None:
+    """Mark an inbound message read on WhatsApp (blue ticks), optionally showing a typing
+    indicator, in a task after commit: never blocks the request."""
+    if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
+        return
+    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=message.pk, typing=typing)
+
+
+def typing_indicator_send(*, conversation: Conversation) -> None:
+    """Show the customer a typing indicator (it lasts up to 25 s or until the next message),
+    at most once per 20 s per conversation. WhatsApp ties it to the customer's last
+    message, which it also marks read. Only inside the window; sent by a task."""
+    if conversation.channel != Channel.WHATSAPP or not conversation.window_open():
+        return
+    last_inbound = (
+        conversation.messages.filter(direction=Message.Direction.INBOUND, provider_message_id__isnull=False)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last_inbound is None:
+        return
+    if not cache.add(f"typing-indicator:{conversation.pk}", 1, timeout=TYPING_EVERY_SECONDS):
+        return
+    enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=last_inbound.pk, typing=True)
+
+
+def read_receipt_deliver(*, message_id: int, typing: bool = False) -> bool:
+    """Call Graph's mark-read (with the typing indicator if asked). Best effort: a read
+    receipt is never retried; errors are logged (admin alerts as errors)."""
+    message = (
+        Message.objects.select_related("conversation__number")
+        .filter(pk=message_id, direction=Message.Direction.INBOUND, provider_message_id__isnull=False)
+        .first()
+    )
+    if message is None:
+        return False
+    try:
+        GraphClient(message.conversation.number).mark_read(str(message.provider_message_id), typing=typing)
+    except GraphError as exc:
+        level = logging.ERROR if exc.action == Action.ALERT_ADMIN else logging.WARNING
+        log.log(level, "read receipt for message %s failed: %s", message.pk, exc)
+        return False
+    return True

@@ -1,0 +1,228 @@
+"""Sending: the rules for what may go out, and the pending record that delivery picks up.
+
+A send service checks the rules (the 24-hour window for free-form messages, WhatsApp's
+size limits), records the message as `pending` in one transaction and enqueues its
+delivery after commit. Nothing is recorded when a send is refused.
+
+Delivery itself, the sweep, read receipts and the typing indicator live in
+`conversations.services.message_delivery`; a message's terminal failure in `conversations.services.delivery_outcomes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from config import task_names
+from config.refusals import Refused
+from config.tasking import enqueue_on_commit
+from conversations import access
+from conversations.events import publish_message
+from conversations.models import Channel, Conversation, Message
+from conversations.providers.whatsapp import (
+    InvalidBody,
+    interactive_content,
+    interactive_summary,
+    text_content,
+)
+from conversations.services.message_delivery import LEASE
+
+__all__ = [
+    "SendRefused",
+    "message_queue_outbound",
+    "message_send_interactive",
+    "message_send_note",
+    "message_send_text",
+    "reply_permission_check",
+]
+
+PREVIEW_LENGTH = 200
+
+
+class SendRefused(Refused):
+    """A send the rules forbid. `code`: window_closed, not_opted_in, template_not_approved,
+    template_invalid, forbidden or invalid; `detail`: a sentence for the person sending."""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+WINDOW_CLOSED_DETAIL = (
+    "More than 24 hours have passed since the customer's last message. WhatsApp's 24-hour "
+    "customer-service window is closed, so only an approved template can be sent."
+)
+
+
+def reply_permission_check(*, user: Any, conversation: Conversation) -> None:
+    """Refuse (`forbidden`, with the rule's sentence) a person's reply that the access rule
+    does not allow (`conversations.access`, action `reply`): to a conversation assigned to
+    somebody else it needs a part in it or oversight of its team."""
+    roles = access.roles_for(user)
+    shape = access.conversation_shape(conversation)
+    if not access.may_act(roles, shape, "reply"):
+        raise SendRefused("forbidden", access.refusal(roles, shape, "reply") or access.NOT_SENDER)
+
+
+def _check_window(conversation: Conversation) -> None:
+    if not conversation.window_open():
+        raise SendRefused("window_closed", WINDOW_CLOSED_DETAIL)
+
+
+def _check_channel(conversation: Conversation) -> None:
+    if conversation.channel != Channel.WHATSAPP:
+        raise SendRefused("invalid", f"Messages in {conversation.get_channel_display()} conversations are not sent through WhatsApp.")
+
+
+def _check_reply_to(conversation: Conversation, reply_to: Message | None) -> None:
+    if reply_to is not None and reply_to.conversation_id != conversation.pk:
+        raise SendRefused("invalid", "A reply must quote a message of the same conversation.")
+
+
+def message_queue_outbound(
+    *,
+    conversation: Conversation,
+    type: str,
+    content: dict[str, Any],
+    text: str,
+    sender_kind: str,
+    sender_user: User | None = None,
+    business_initiated: bool = False,
+    reply_to: Message | None = None,
+) -> Message:
+    """Record a pending outbound message and enqueue its delivery after commit.
+
+    Low level (templates use it): no window check. `content` is the Graph body minus
+    messaging_product/recipient_type/to; a `context` is added when `reply_to` has a
+    provider id. Publishes `message.created` after commit."""
+    _check_channel(conversation)
+    _check_reply_to(conversation, reply_to)
+    if sender_kind not in (Message.SenderKind.AGENT, Message.SenderKind.BOT, Message.SenderKind.SYSTEM):
+        raise SendRefused("invalid", f"An outbound message cannot be sent as '{sender_kind}'.")
+    content = dict(content)
+    content.setdefault("type", type)
+    if reply_to is not None and reply_to.provider_message_id:
+        content["context"] = {"message_id": reply_to.provider_message_id}
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            sender_kind=sender_kind,
+            sender_user=sender_user,
+            type=type,
+            business_initiated=business_initiated,
+            text=text,
+            payload=content,
+            reply_to=reply_to,
+            status=Message.Status.PENDING,
+            next_attempt_at=now + LEASE,
+            created_at=now,
+        )
+        _conversation_touch(conversation, text=text, sender_kind=sender_kind, at=now)
+        publish_message(message, "message.created")
+        enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
+    return message
+
+
+def _conversation_touch(conversation: Conversation, *, text: str, sender_kind: str, at) -> None:
+    """Activity, preview and the agent response times, by conditional updates so concurrent
+    writers of other fields are not overwritten."""
+    preview = " ".join(text.split())[:PREVIEW_LENGTH]
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=at, last_message_preview=preview)
+    conversation.last_activity_at, conversation.last_message_preview = at, preview
+    if sender_kind == Message.SenderKind.AGENT:
+        Conversation.objects.filter(pk=conversation.pk).update(last_agent_message_at=at)
+        conversation.last_agent_message_at = at
+        if Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(first_response_at=at):
+            conversation.first_response_at = at
+
+
+def message_send_text(
+    *,
+    conversation: Conversation,
+    text: str,
+    sender_kind: str = "agent",
+    sender_user: User | None = None,
+    reply_to: Message | None = None,
+) -> Message:
+    """A free-form text (≤ 4096 characters) inside the 24-hour window; refused
+    `window_closed` outside it and `invalid` when too long or empty. A person's reply
+    (`sender_user` given, sent as an agent) is first refused `forbidden` when they may not
+    reply (`reply_permission_check`)."""
+    if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
+        reply_permission_check(user=sender_user, conversation=conversation)
+    _check_channel(conversation)
+    _check_window(conversation)
+    try:
+        content = text_content(text)
+    except InvalidBody as exc:
+        raise SendRefused("invalid", str(exc)) from exc
+    return message_queue_outbound(
+        conversation=conversation,
+        type="text",
+        content=content,
+        text=content["text"]["body"],
+        sender_kind=sender_kind,
+        sender_user=sender_user,
+        reply_to=reply_to,
+    )
+
+
+def message_send_interactive(
+    *,
+    conversation: Conversation,
+    body: str,
+    buttons: list[dict] | None = None,
+    sections: list[dict] | None = None,
+    button_label: str = "Choose",
+    header: str = "",
+    footer: str = "",
+    sender_kind: str = "bot",
+) -> Message:
+    """Reply buttons (`[{"id", "title"}]`, ≤ 3) or a list (`[{"title", "rows": [{"id",
+    "title", "description"}]}]`, ≤ 10 rows in all) inside the window. Every WhatsApp
+    limit is checked first; a broken one is refused `invalid`, naming the limit."""
+    _check_channel(conversation)
+    _check_window(conversation)
+    try:
+        content = interactive_content(
+            body=body, buttons=buttons, sections=sections, button_label=button_label, header=header, footer=footer
+        )
+    except InvalidBody as exc:
+        raise SendRefused("invalid", str(exc)) from exc
+    return message_queue_outbound(
+        conversation=conversation,
+        type="interactive",
+        content=content,
+        text=interactive_summary(content),
+        sender_kind=sender_kind,
+    )
+
+
+def message_send_note(*, conversation: Conversation, text: str, author: User) -> Message:
+    """An internal note: visible to agents only, never delivered. It is stored as `sent`
+    (final, with no provider id) so no delivery or sweep ever picks it up."""
+    text = (text or "").strip()
+    if not text:
+        raise SendRefused("invalid", "The note is empty.")
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            sender_kind=Message.SenderKind.AGENT,
+            sender_user=author,
+            type="note",
+            internal=True,
+            text=text,
+            status=Message.Status.SENT,
+            sent_at=now,
+            created_at=now,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now)
+        conversation.last_activity_at = now
+        publish_message(message, "message.created")
+    return message

@@ -1,0 +1,309 @@
+"""Webhook intake: checking who sent it, storing it, and processing it later.
+
+The request path does only the signature check and one insert; everything else happens
+in the `conversations.tasks.process_webhook_event` task, enqueued after the insert
+commits. If the broker is down the event still waits in the database, and the periodic
+sweep dispatches it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config import task_names
+from config.tasking import dispatch, enqueue_on_commit
+from conversations.models import WebhookEvent, WhatsAppNumber
+from conversations.processing.batch import WebhookInvalid, payload_process
+from conversations.processing.summaries import as_dict
+from conversations.services.message_status import statuses_apply_waiting
+
+log = logging.getLogger(__name__)
+
+# Attempts at processing one event before it is marked failed (a body that keeps
+# crashing its worker must not be retried for ever).
+MAX_ATTEMPTS = 5
+SWEEP_BATCH = 500
+SECRETS_TTL_SECONDS = 30.0
+INLINE_PARSE_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AppSecrets:
+    """Every app secret that may sign our webhooks, decrypted, and whom each may speak for:
+    the setting (`WHATSAPP_APP_SECRET`) for any number; a number's own secret for that
+    number, and for its business account's account-level events."""
+
+    loaded_at: float
+    global_secret: bytes | None
+    by_number: dict[str, bytes]
+    by_display: dict[str, frozenset[bytes]]
+    by_account: dict[str, frozenset[bytes]]
+    every: frozenset[bytes]
+
+
+# Kept briefly in this process so the intake does not read and decrypt every number on
+# every request.
+_secrets_cache: AppSecrets | None = None
+
+
+def _digits(value: object) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isdigit())
+
+
+def app_secrets_load() -> AppSecrets:
+    """Read every number's app secret (and the setting) into a fresh per-process snapshot."""
+    global _secrets_cache
+    by_number: dict[str, bytes] = {}
+    by_display: dict[str, set[bytes]] = {}
+    by_account: dict[str, set[bytes]] = {}
+    rows = WhatsAppNumber.objects.values_list(
+        "phone_number_id", "display_phone_number", "business_account_id", "app_secret"
+    )
+    for phone_number_id, display, account, secret in rows:
+        if not secret:
+            continue
+        key = secret.encode()
+        by_number[phone_number_id] = key
+        for form in {display, _digits(display)} - {""}:
+            by_display.setdefault(form, set()).add(key)
+        if account:
+            by_account.setdefault(account, set()).add(key)
+    global_secret = settings.WHATSAPP_APP_SECRET.encode() if settings.WHATSAPP_APP_SECRET else None
+    snapshot = AppSecrets(
+        loaded_at=time.monotonic(),
+        global_secret=global_secret,
+        by_number=by_number,
+        by_display={k: frozenset(v) for k, v in by_display.items()},
+        by_account={k: frozenset(v) for k, v in by_account.items()},
+        every=frozenset([*by_number.values(), *([global_secret] if global_secret else [])]),
+    )
+    _secrets_cache = snapshot
+    return snapshot
+
+
+def app_secrets_forget() -> None:
+    """Drop the cached secrets (after a number's secret changes, and between tests)."""
+    global _secrets_cache
+    _secrets_cache = None
+
+
+def _cached_secrets() -> AppSecrets | None:
+    cached = _secrets_cache
+    if cached is None or time.monotonic() - cached.loaded_at > SECRETS_TTL_SECONDS:
+        return None
+    return cached
+
+
+# Who a body speaks for, as processing routes it: ("number", phone_number_id),
+# ("display", display phone number) or ("account", business account id).
+Signer = tuple[str, str]
+_MESSAGE_FIELDS = ("messages", "smb_message_echoes")
+
+
+def webhook_signers(body: bytes) -> list[Signer] | None:
+    """Everyone a webhook body speaks for, read the way processing routes it: a message
+    change by its `metadata.phone_number_id`; any other change (template, quality and
+    account events) by its entry's business account id, and by the number it names
+    (`metadata.phone_number_id` or `display_phone_number`) if any. None when the body
+    names no one (not JSON, not an envelope): it routes nowhere and is only kept, as
+    failed, for the record."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        return None
+    signers: list[Signer] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            continue
+        account = str(entry.get("id") or "")
+        for change in entry["changes"]:
+            if not isinstance(change, dict):
+                continue
+            value = as_dict(change.get("value"))
+            metadata = as_dict(value.get("metadata"))
+            phone_number_id = str(metadata.get("phone_number_id") or "")
+            if change.get("field") in _MESSAGE_FIELDS:
+                signers.append(("number", phone_number_id) if phone_number_id else ("account", account))
+                continue
+            signers.append(("account", account))
+            display = str(value.get("display_phone_number") or metadata.get("display_phone_number") or "")
+            if phone_number_id:
+                signers.append(("number", phone_number_id))
+            elif display:
+                signers.append(("display", display))
+    return signers or None
+
+
+def allowed_secrets(signers: list[Signer] | None, secrets: AppSecrets) -> frozenset[bytes]:
+    """The secrets a body naming `signers` may be signed with: the setting's, or one that
+    speaks for every signer at once (a body naming numbers of different apps can only
+    carry the setting's signature). A number or account not configured here has no
+    secret of its own. A display number matching no number adds no condition (its event
+    is not linked to a number). A body naming no one may carry any known secret."""
+    if signers is None:
+        return secrets.every
+    allowed: frozenset[bytes] | None = None
+    for kind, key in dict.fromkeys(signers):
+        if kind == "number":
+            number_secret = secrets.by_number.get(key)
+            mine: frozenset[bytes] | None = frozenset([number_secret]) if number_secret else frozenset()
+        elif kind == "display":
+            mine = secrets.by_display.get(key) or secrets.by_display.get(_digits(key))
+        else:
+            mine = secrets.by_account.get(key, frozenset())
+        if mine is None:
+            continue
+        allowed = mine if allowed is None else allowed & mine
+    result = allowed if allowed is not None else secrets.every
+    return result | {secrets.global_secret} if secrets.global_secret else result
+
+
+def signature_matches(body: bytes, header: str, secrets: Iterable[bytes]) -> bool:
+    """`header` is `sha256=<hex>`, the HMAC-SHA256 of exactly `body` under one of
+    `secrets`. Every secret is compared in constant time."""
+    if not header.startswith("sha256="):
+        return False
+    provided = header[len("sha256=") :].strip().lower().encode("latin-1", errors="replace")
+    matched = False
+    for secret in secrets:
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+        matched |= hmac.compare_digest(expected, provided)
+    return matched
+
+
+async def signature_valid(body: bytes, header: str) -> bool:
+    """The body is signed with a secret that speaks for every number (or business
+    account) it names: the setting's, or those numbers' own. Checked against the cached
+    secrets; on a mismatch, once more against freshly loaded ones (a number added or a
+    secret rotated moments ago). Reading the secrets may raise a database error."""
+    if not header.startswith("sha256="):
+        return False
+    # Meta's bodies are a few kilobytes; a large one is parsed off the event loop.
+    if len(body) > INLINE_PARSE_MAX_BYTES:
+        signers = await sync_to_async(webhook_signers, thread_sensitive=False)(body)
+    else:
+        signers = webhook_signers(body)
+    secrets = _cached_secrets()
+    if secrets is not None and signature_matches(body, header, allowed_secrets(signers, secrets)):
+        return True
+    secrets = await sync_to_async(app_secrets_load)()
+    return signature_matches(body, header, allowed_secrets(signers, secrets))
+
+
+def verify_token_valid(token: str) -> bool:
+    """The handshake's `hub.verify_token` is the configured one or a number's (constant time)."""
+    if not token:
+        return False
+    candidates = [settings.WHATSAPP_VERIFY_TOKEN, *WhatsAppNumber.objects.values_list("verify_token", flat=True)]
+    given = token.encode()
+    matched = False
+    for candidate in candidates:
+        if candidate:
+            matched |= hmac.compare_digest(candidate.encode(), given)
+    return matched
+
+
+def webhook_event_store(*, body: bytes, signature: str) -> WebhookEvent:
+    """Store a signed webhook body as received (one INSERT, its own transaction) and
+    enqueue its processing once committed."""
+    event = WebhookEvent.objects.create(body=body, signature=signature[:100])
+    # Events stored within a few milliseconds share one batch task (config.publisher).
+    enqueue_on_commit(task_names.WEBHOOK_PROCESS_BATCH, coalesce="event_ids", event_ids=[event.pk])
+    return event
+
+
+def _finish(event: WebhookEvent, state: str, errors: list[dict[str, str]]) -> str:
+    event.state = state
+    event.errors = errors
+    event.processed_at = timezone.now()
+    event.save(update_fields=["state", "errors", "processed_at"])
+    if errors:
+        log.warning("webhook %s %s with %d error(s): %s", event.pk, state, len(errors), errors[:3])
+    return state
+
+
+def webhook_event_process(*, event_id: int) -> str:
+    """Process a stored event once. Returns its new state, or "skipped" when it is not
+    pending or another worker has it.
+
+    The claim is a compare-and-set on (pending, attempts seen), committed before any
+    work, so of concurrent workers exactly one goes on, and an attempt that crashes
+    still counts. The winner then locks the row for its processing transaction: a later
+    re-dispatch's claim waits on that lock and then finds the event no longer pending.
+    Malformed JSON or a body that is no webhook fails the event, keeping it and the why.
+    """
+    seen = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING).values_list("attempts", flat=True).first()
+    if seen is None:
+        return "skipped"
+    claimed = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING, attempts=seen).update(
+        attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return "skipped"
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_for_update()
+            .filter(pk=event_id, state=WebhookEvent.State.PENDING)
+            .first()
+        )
+        if event is None:
+            return "skipped"
+        if event.attempts > MAX_ATTEMPTS:
+            return _finish(event, WebhookEvent.State.FAILED, [{"where": "event", "error": "gave up after repeated attempts"}])
+        try:
+            payload = json.loads(bytes(event.body))
+        except ValueError as exc:
+            return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": f"malformed JSON: {exc}"}])
+        try:
+            errors = payload_process(event=event, payload=payload)
+        except WebhookInvalid as exc:
+            return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": str(exc)}])
+        return _finish(event, WebhookEvent.State.PARTIAL if errors else WebhookEvent.State.PROCESSED, errors)
+
+
+def webhook_event_reprocess(*, event_ids: list[int]) -> int:
+    """Put events back to pending and enqueue their processing (the admin's "reprocess").
+    Safe for events already processed: messages, statuses and platform events are
+    stored once, so only what failed before takes effect. Returns how many."""
+    with transaction.atomic():
+        ids = list(WebhookEvent.objects.select_for_update().filter(pk__in=event_ids).values_list("pk", flat=True))
+        WebhookEvent.objects.filter(pk__in=ids).update(
+            state=WebhookEvent.State.PENDING, attempts=0, processed_at=None, errors=[]
+        )
+        for event_id in ids:
+            enqueue_on_commit(task_names.WEBHOOK_PROCESS, event_id=event_id)
+    return len(ids)
+
+
+def webhook_events_sweep() -> int:
+    """Dispatch again events still pending `WEBHOOK_SWEEP_AFTER_SECONDS` after arrival
+    (stored while the broker was down, or lost with a worker), and apply statuses whose
+    message has since been stored. Returns how many events were dispatched."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)
+    ids = list(
+        WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING, received_at__lte=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for event_id in ids:
+        dispatch(task_names.WEBHOOK_PROCESS, {"event_id": event_id})
+    if ids:
+        log.info("sweep dispatched %d pending webhook event(s)", len(ids))
+    statuses_apply_waiting(older_than_seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)
+    return len(ids)

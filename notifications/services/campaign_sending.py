@@ -1,0 +1,306 @@
+"""Sending a campaign: claimed batches, a shared pacer, and recovery after a crash.
+
+How one slice runs (`campaign_run_slice`, called by the `campaign_run` task):
+1. At most CAMPAIGN_PARALLEL_SLICES slices of a campaign run at once (short cache
+   locks), on any workers; every slice, campaign and process shares the number's pacer.
+2. Pre-flight: the template must be approved, the number not red, the account not
+   restricted, and no earlier send may have failed with a pausing error (token, account,
+   template paused or disabled); otherwise the campaign pauses with the reason.
+3. A batch is claimed in one transaction holding the number's health row: queued rows
+   become `sending` with this batch's token (compare-and-set), no more than the
+   messaging limit's headroom (unique users reached in the rolling 24 h plus rows other
+   batches hold in flight).
+4. Each claimed row waits for a slot of the shared pacer (the number's throughput times
+   CAMPAIGN_THROUGHPUT_SHARE, in Redis when REDIS_URL is set), then in ONE transaction:
+   consent checked again (opted-out contacts are skipped), per-recipient spacing, the
+   template message queued through conversations.services.message_send and linked to the row. A worker
+   killed before that commit leaves the row `sending` without a Message; the sweep puts
+   it back after CAMPAIGN_CLAIM_STALE_SECONDS. After the commit, the row is `sent` with
+   its Message, so it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Min, OuterRef, Subquery
+from django.utils import timezone
+
+from conversations import throttle
+from conversations.models import MESSAGING_LIMIT_USERS, Message, QualityRating
+from conversations.services.message_receive import conversation_for_contact
+from conversations.services.message_send import SendRefused, message_queue_outbound
+from notifications.campaign_audience import MappingError, campaign_parameters, campaign_recipients_build
+from notifications.models import Campaign, CampaignRecipient, NumberHealth, TemplateStatus
+from notifications.services.campaigns import campaign_pause
+from notifications.services.consent import consent_category_for_template, consent_is_current
+from notifications.services.template_send import template_content_build
+
+log = logging.getLogger(__name__)
+
+R = CampaignRecipient.State
+# WhatsApp errors on a campaign's messages that stop the whole campaign.
+PAUSING_CODES = {
+    "190": "The number's access token is invalid or expired",
+    "368": "The WhatsApp account is restricted",
+    "131031": "The WhatsApp business account is locked",
+    "132001": "The template does not exist in this language or is not approved",
+    "132015": "The template is paused for low quality",
+    "132016": "The template is disabled for low quality",
+}
+LIMIT_RETRY_SECONDS = 60.0
+# Four slots of tolerance let the pacer catch up after a late caller (sleep overshoot,
+# a slow row) instead of losing that time; a one-second window then holds at most
+# rate + 4 campaign sends, which the throughput share (0.95 × 80 = 76/s) keeps within
+# the number's 80. Delivery's own pacer holds the number's limit in any case.
+PACER_BURST = 4
+
+
+def _reached_last_24h(number_id: int) -> int:
+    """Unique contacts reached by business-initiated messages on the number in the last 24 h
+    (failed sends do not count). Messages inside an open window count too: an overestimate
+    that keeps the number safely under its limit."""
+    since = timezone.now() - timedelta(hours=24)
+    return (
+        Message.objects.filter(
+            conversation__number_id=number_id,
+            direction=Message.Direction.OUTBOUND,
+            business_initiated=True,
+            created_at__gte=since,
+        )
+        .exclude(status=Message.Status.FAILED)
+        .values("conversation__contact_id")
+        .distinct()
+        .count()
+    )
+
+
+def _preflight(campaign: Campaign) -> str:
+    """The reason the campaign must pause now, or ""."""
+    template, number = campaign.template, campaign.number
+    if template.status != TemplateStatus.APPROVED:
+        return f"Template {template.name} [{template.language}] is {template.status.lower()}."
+    if number.quality_rating == QualityRating.RED:
+        return "The number's quality rating is red."
+    health = NumberHealth.objects.filter(number=number).first()
+    if health is not None and health.is_restricted():
+        return f"The number's account is restricted ({health.restriction or health.last_event or 'banned'})."
+    failed = (
+        Message.objects.filter(campaign_recipient__campaign=campaign, status=Message.Status.FAILED,
+                               error_code__in=list(PAUSING_CODES))
+        .values_list("error_code", "error_text")
+        .first()
+    )
+    if failed:
+        return f"{PAUSING_CODES[failed[0]]} (WhatsApp error {failed[0]}: {failed[1][:200]})."
+    return ""
+
+
+def recipients_sweep_stale(*, campaign_id: int | None = None) -> int:
+    """Put back rows claimed (`sending`) longer than CAMPAIGN_CLAIM_STALE_SECONDS ago that
+    have no Message: their worker died before its send committed. Rows with a Message
+    were sent; they are completed instead. Returns the rows put back."""
+    stale_before = timezone.now() - timedelta(seconds=settings.CAMPAIGN_CLAIM_STALE_SECONDS)
+    rows = CampaignRecipient.objects.filter(state=R.SENDING, claimed_at__lt=stale_before)
+    if campaign_id is not None:
+        rows = rows.filter(campaign_id=campaign_id)
+    rows.filter(message__isnull=False).update(state=R.SENT, claim_token="")
+    return rows.filter(message__isnull=True).update(state=R.QUEUED, claim_token="", claimed_at=None)
+
+
+def _claim_batch(campaign: Campaign, size: int) -> tuple[str, list[int], bool]:
+    """Claim up to `size` due rows. Returns (token, ids, limited) where `limited` says the
+    messaging limit stopped the claim."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    limit = MESSAGING_LIMIT_USERS.get(campaign.number.messaging_limit)
+    with transaction.atomic():
+        # One claimer per number at a time, so the limit's headroom is not spent twice.
+        NumberHealth.objects.get_or_create(number=campaign.number)
+        NumberHealth.objects.select_for_update().filter(number=campaign.number).first()
+        limited = False
+        if limit is not None:
+            in_flight = CampaignRecipient.objects.filter(campaign__number=campaign.number, state=R.SENDING).count()
+            headroom = limit - _reached_last_24h(campaign.number_id) - in_flight
+            if headroom < size:
+                limited = True
+                size = max(headroom, 0)
+        if size <= 0:
+            return token, [], limited
+        due = (
+            CampaignRecipient.objects.select_for_update(skip_locked=True)
+            .filter(campaign=campaign, state=R.QUEUED)
+            .exclude(next_attempt_at__gt=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:size]
+        )
+        ids = list(due)
+        CampaignRecipient.objects.filter(pk__in=ids, state=R.QUEUED).update(
+            state=R.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1
+        )
+        claimed = list(CampaignRecipient.objects.filter(claim_token=token).order_by("pk").values_list("pk", flat=True))
+    return token, claimed, limited
+
+
+def _release(token: str, ids: list[int]) -> None:
+    CampaignRecipient.objects.filter(pk__in=ids, claim_token=token, state=R.SENDING).update(
+        state=R.QUEUED, claim_token="", claimed_at=None
+    )
+
+
+def _release_after_error(token: str, row_id: int, exc: Exception) -> None:
+    """An unexpected error: retried a few times (the row goes back to the queue), then failed."""
+    rows = CampaignRecipient.objects.filter(pk=row_id, claim_token=token, state=R.SENDING)
+    if rows.filter(attempts__gte=settings.CAMPAIGN_MAX_ATTEMPTS).update(
+        state=R.FAILED, claim_token="", error_code="error", error_reason=f"{type(exc).__name__}: {exc}"[:2000]
+    ):
+        return
+    rows.update(state=R.QUEUED, claim_token="", claimed_at=None,
+                next_attempt_at=timezone.now() + timedelta(seconds=LIMIT_RETRY_SECONDS / 4))
+
+
+def _finish(row: CampaignRecipient, state: str, code: str = "", reason: str = "") -> None:
+    row.state, row.error_code, row.error_reason, row.claim_token = state, code[:32], reason[:2000], ""
+    row.save(update_fields=["state", "error_code", "error_reason", "claim_token"])
+
+
+def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
+    """Send one claimed row (see the module docstring). Returns the row's new state."""
+    spacing = settings.CAMPAIGN_RECIPIENT_SPACING_SECONDS
+    with transaction.atomic():
+        last_outbound = (
+            Message.objects.filter(
+                conversation__contact=OuterRef("contact_id"), direction=Message.Direction.OUTBOUND, internal=False
+            )
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        )
+        row = (
+            CampaignRecipient.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .annotate(last_outbound_at=Subquery(last_outbound))
+            .filter(pk=row_id, state=R.SENDING, claim_token=token)
+            .first()
+        )
+        if row is None:
+            return "lost"  # the sweep took it back; another batch owns it now
+        contact = row.contact
+        category = consent_category_for_template(campaign.template.category)
+        if not consent_is_current(contact=contact, category=category):
+            _finish(row, R.SKIPPED, "not_opted_in", f"No current {category} opt-in at send time.")
+            return R.SKIPPED
+        now = timezone.now()
+        last = row.last_outbound_at
+        if last is not None and (now - last).total_seconds() < spacing:
+            row.state, row.claim_token = R.QUEUED, ""
+            row.next_attempt_at = last + timedelta(seconds=spacing)
+            row.save(update_fields=["state", "claim_token", "next_attempt_at"])
+            return R.QUEUED
+        try:
+            parameters = campaign_parameters(mapping=campaign.parameter_mapping, contact=contact)
+        except MappingError as exc:
+            _finish(row, R.FAILED, "template_invalid", str(exc))
+            return R.FAILED
+        try:
+            with transaction.atomic():
+                content, text = template_content_build(template=campaign.template, parameters=parameters)
+                conversation = conversation_for_contact(contact=contact)
+                message = message_queue_outbound(
+                    conversation=conversation,
+                    type="template",
+                    content=content,
+                    text=text,
+                    sender_kind=Message.SenderKind.SYSTEM,
+                    business_initiated=True,
+                )
+        except SendRefused as exc:
+            _finish(row, R.FAILED, exc.code, exc.detail)
+            return R.FAILED
+        row.message, row.state, row.sent_at, row.claim_token = message, R.SENT, now, ""
+        row.error_code = row.error_reason = ""
+        row.save(update_fields=["message", "state", "sent_at", "claim_token", "error_code", "error_reason"])
+    return R.SENT
+
+
+def _pacer_key(campaign: Campaign) -> str:
+    return f"campaign:mps:{campaign.number.phone_number_id}"
+
+
+def _complete_if_done(campaign: Campaign) -> bool:
+    if CampaignRecipient.objects.filter(campaign=campaign, state__in=[R.QUEUED, R.SENDING]).exists():
+        return False
+    return bool(
+        Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.RUNNING).update(
+            state=Campaign.State.COMPLETED, completed_at=timezone.now()
+        )
+    )
+
+
+def _still_running(campaign_id: int) -> bool:
+    return Campaign.objects.filter(pk=campaign_id, state=Campaign.State.RUNNING).exists()
+
+
+def campaign_run_slice(*, campaign_id: int, budget_seconds: float | None = None) -> float | None:
+    """Send batches of a running campaign for up to `budget_seconds`. Returns None when
+    there is nothing more to do now (completed, paused, not running, or another slice is
+    running), else the seconds after which the next slice should run."""
+    budget = settings.CAMPAIGN_SLICE_SECONDS if budget_seconds is None else budget_seconds
+    for slot in range(max(settings.CAMPAIGN_PARALLEL_SLICES, 1)):
+        lock = f"campaign-run:{campaign_id}:{slot}"
+        if cache.add(lock, 1, timeout=int(budget * 3) + 30):
+            break
+    else:
+        return None  # as many slices as allowed are running already
+    try:
+        return _run(campaign_id, time.monotonic() + budget)
+    finally:
+        cache.delete(lock)
+
+
+def _run(campaign_id: int, deadline: float) -> float | None:
+    campaign = Campaign.objects.select_related("template", "number").filter(pk=campaign_id).first()
+    if campaign is None or campaign.state != Campaign.State.RUNNING:
+        return None
+    campaign_recipients_build(campaign=campaign)
+    recipients_sweep_stale(campaign_id=campaign.pk)
+    rate = (campaign.number.throughput_mps or throttle.DEFAULT_THROUGHPUT_MPS) * settings.CAMPAIGN_THROUGHPUT_SHARE
+    while time.monotonic() < deadline:
+        reason = _preflight(campaign)
+        if reason:
+            campaign_pause(campaign=campaign, reason=reason)
+            return None
+        token, ids, limited = _claim_batch(campaign, settings.CAMPAIGN_BATCH_SIZE)
+        if not ids:
+            if _complete_if_done(campaign):
+                return None
+            if limited:
+                return LIMIT_RETRY_SECONDS
+            nxt = CampaignRecipient.objects.filter(campaign=campaign, state=R.QUEUED).aggregate(at=Min("next_attempt_at"))
+            if nxt["at"] is not None:
+                return max((nxt["at"] - timezone.now()).total_seconds(), 0.5)
+            # Only rows held by another claimer remain: look again once their claim can go stale.
+            return float(settings.CAMPAIGN_CLAIM_STALE_SECONDS)
+        for index, row_id in enumerate(ids):
+            if (index % 10 == 0 and not _still_running(campaign.pk)) or time.monotonic() >= deadline:
+                _release(token, ids[index:])
+                return 0.0 if _still_running(campaign.pk) else None
+            timeout = max(deadline - time.monotonic(), 0.0)
+            if not throttle.throughput_acquire(
+                key=_pacer_key(campaign), rate_per_second=rate, timeout=timeout, burst=PACER_BURST
+            ):
+                _release(token, ids[index:])
+                return 0.0
+            try:
+                recipient_send(row_id=row_id, token=token, campaign=campaign)
+            except Exception as exc:
+                log.exception("campaign %s: recipient row %s could not be sent", campaign.pk, row_id)
+                _release_after_error(token, row_id, exc)
+        campaign.template.refresh_from_db(fields=["status"])
+        campaign.number.refresh_from_db(fields=["quality_rating", "messaging_limit", "throughput_mps"])
+    return 0.0

@@ -1,0 +1,95 @@
+"""Sending one approved template into a conversation (desk, API, transactional API, campaigns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+
+from conversations.models import Conversation, Message
+from conversations.services.message_send import SendRefused, message_queue_outbound
+from notifications.models import MessageTemplate, TemplateStatus
+from notifications.models.templates import ParameterFormat
+from notifications.services.consent import consent_category_for_template, consent_is_current
+from notifications.template_params import TemplateParameterError, template_components_build, template_render
+
+
+def template_for(*, conversation: Conversation, name: str, language: str) -> MessageTemplate | None:
+    number = conversation.number
+    return (
+        MessageTemplate.objects.filter(name=name, language=language)
+        .filter(business_account_id=number.business_account_id or "")
+        .first()
+        or MessageTemplate.objects.filter(name=name, language=language, number=number).first()
+    )
+
+
+def template_content_build(*, template: MessageTemplate, parameters: Any) -> tuple[dict[str, Any], str]:
+    """The Graph `template` content and its rendered text. Raises SendRefused
+    (`template_invalid`) when the parameters do not fit the template's components."""
+    try:
+        components, texts = template_components_build(
+            components=template.components,
+            parameters=parameters,
+            named=template.parameter_format == ParameterFormat.NAMED,
+        )
+    except TemplateParameterError as exc:
+        raise SendRefused("template_invalid", f"Template {template.name} [{template.language}]: {exc}") from exc
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language, "policy": "deterministic"}}
+    if components:
+        body["components"] = components
+    return {"type": "template", "template": body}, template_render(template.components, texts)
+
+
+def template_check_sendable(*, template: MessageTemplate | None, conversation: Conversation, name: str, language: str) -> MessageTemplate:
+    if template is None:
+        raise SendRefused(
+            "template_not_approved",
+            f"There is no template {name} in language {language} for this number; sync the templates or create it.",
+        )
+    if template.status != TemplateStatus.APPROVED:
+        raise SendRefused(
+            "template_not_approved",
+            f"Template {template.name} [{template.language}] is {template.get_status_display().lower()}; "
+            "only approved templates can be sent.",
+        )
+    category = consent_category_for_template(template.category)
+    if not consent_is_current(contact=conversation.contact, category=category):
+        raise SendRefused(
+            "not_opted_in",
+            f"The contact has not opted in to {category} messages (or has opted out); "
+            f"a {template.category.lower()} template needs a current opt-in.",
+        )
+    return template
+
+
+def template_message_send(
+    *,
+    conversation: Conversation,
+    name: str,
+    language: str,
+    parameters: list | dict | None,
+    sender_user: User | None = None,
+) -> Message:
+    """Queue an approved template to the conversation's contact.
+
+    Refuses (SendRefused) before anything is queued: `template_not_approved` (unknown or not
+    approved), `not_opted_in` (no current consent for the template's category; utility
+    templates need it too, also inside an open window), `template_invalid` (parameters do
+    not fit: count, names, types, lengths)."""
+    template = template_check_sendable(
+        template=template_for(conversation=conversation, name=name, language=language),
+        conversation=conversation,
+        name=name,
+        language=language,
+    )
+    content, text = template_content_build(template=template, parameters=parameters)
+    return message_queue_outbound(
+        conversation=conversation,
+        type="template",
+        content=content,
+        text=text,
+        sender_kind=Message.SenderKind.AGENT if sender_user is not None else Message.SenderKind.SYSTEM,
+        sender_user=sender_user,
+        business_initiated=True,
+    )
