@@ -13,9 +13,11 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission, User
 from django.db.models import Q
 
+from conversations.access import ADMIN_GROUP
+
 AGENT = "agent"
 SUPERVISOR = "supervisor"
-ADMIN = "admin"
+ADMIN = ADMIN_GROUP
 
 _AGENT_PERMS = [
     ("conversations", "view_conversation"),

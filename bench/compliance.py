@@ -216,7 +216,8 @@ def child() -> None:
 
     from config.periods import period_from
     from conversations.models import Conversation
-    from notifications.compliance import compliance_conversations, compliance_verdict, target_seconds
+    from notifications.compliance import compliance_verdict
+    from notifications.compliance_scope import compliance_conversations, target_seconds
 
     now = timezone.now()
     period = period_from(default_days=DAYS, tz="UTC", now=now)

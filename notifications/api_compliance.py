@@ -25,7 +25,9 @@ from config.api_errors import ApiError
 from config.api_periods import PeriodQuerySerializer, PeriodSerializer, period_of
 from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
-from notifications.compliance import GAP_KINDS, compliance_report, open_case, user_may_see_compliance
+from notifications.compliance import GAP_KINDS, compliance_report
+from notifications.compliance_cases import open_case
+from notifications.compliance_scope import user_may_see_compliance
 from notifications.models import Alert, RemediationCase
 from notifications.services import alerts as alert_services
 from notifications.services import remediation

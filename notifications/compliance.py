@@ -57,15 +57,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bots.models import EscalationPolicy, Handoff
+from bots.models import Handoff
 from config.periods import Period, period_aggregates, seconds_between
-from conversations.access import conversations_visible_to, roles_for
 from conversations.models import Conversation, WhatsAppNumber
-from notifications.models import NumberHealth, NumberHealthEvent, RemediationCase
+from notifications.compliance_cases import number_health, remediation_cases, remediation_checklist
+from notifications.compliance_scope import compliance_conversations, number_policy, target_seconds
+from notifications.models import RemediationCase
 
-DEFAULT_TARGET_MINUTES = 60
 GAP_LIST_LIMIT = 50
-HEALTH_HISTORY_LIMIT = 100
 GAP_KINDS = {
     "unanswered": "Asked for a person and got no answer (and no fallback contact) within the target",
     "late": "Asked for a person and was answered later than the target, without a fallback contact",
@@ -74,45 +73,9 @@ GAP_KINDS = {
 }
 
 
-# --- policy and scope --------------------------------------------------------------------------
-
-
-def number_policy(number: WhatsAppNumber) -> EscalationPolicy | None:
-    """The policy the bots use for the number's conversations before a team is known: the
-    number's own, else the default one."""
-    candidates = list(EscalationPolicy.objects.filter(Q(number=number) | Q(is_default=True)))
-    candidates.sort(key=lambda policy: 0 if policy.number_id == number.pk else 1)
-    return candidates[0] if candidates else None
-
-
-def target_seconds(number: WhatsAppNumber, policy: EscalationPolicy | None = None) -> int:
-    policy = policy if policy is not None else number_policy(number)
-    minutes = policy.human_reply_target_minutes if policy is not None else DEFAULT_TARGET_MINUTES
-    return max(1, minutes) * 60
-
-
-def compliance_numbers(*, user: Any) -> QuerySet[WhatsAppNumber]:
-    """Numbers shown on the compliance page. Numbers are no secret to supervisors; what they
-    see of each is limited to their conversations (`compliance_conversations`)."""
-    if not user_may_see_compliance(user):
-        return WhatsAppNumber.objects.none()
-    return WhatsAppNumber.objects.select_related("health").order_by("-is_default", "name", "pk")
-
-
-def user_may_see_compliance(user: Any) -> bool:
-    """Admins and supervisors of at least one team (conversations.access)."""
-    return roles_for(user).supervisor
-
-
-def compliance_conversations(*, user: Any | None, number: WhatsAppNumber, start: datetime,
-                             end: datetime) -> QuerySet[Conversation]:
-    """Conversations of the number created in [start, end) that `user` may see (every one
-    for `user=None`: the system's own evidence, as kept on a remediation case)."""
-    base = Conversation.objects.all() if user is None else conversations_visible_to(user)
-    return base.filter(number=number, created_at__gte=start, created_at__lt=end).order_by()
-
-
 # --- the verdict ---------------------------------------------------------------------------------
+
+
 
 _CONTACT = Q(policy__fallback_phone__gt="") | Q(policy__fallback_email__gt="") | Q(policy__fallback_url__gt="")
 
@@ -410,81 +373,6 @@ def compliance_evidence_rows(*, qs: QuerySet[Conversation], target: int, now: da
     return [dict(row) for row in rows[:limit]]
 
 
-# --- number health, checklist, cases ------------------------------------------------------------
-
-
-def number_health(*, number: WhatsAppNumber, period: Period | None = None,
-                  limit: int = HEALTH_HISTORY_LIMIT) -> dict[str, Any]:
-    """The number's current quality, messaging limit and account state, and the history of
-    changes (within the period when given), newest first."""
-    state = NumberHealth.objects.filter(number=number).first()
-    history = NumberHealthEvent.objects.filter(number=number)
-    if period is not None:
-        history = history.filter(created_at__gte=period.start, created_at__lt=period.end)
-    return {
-        "quality_rating": number.quality_rating,
-        "messaging_limit": number.messaging_limit,
-        "throughput_mps": number.throughput_mps,
-        "restricted": bool(state and state.is_restricted()),
-        "restriction": state.restriction if state else "",
-        "history": list(
-            history.order_by("-created_at", "-id").values(
-                "id", "created_at", "field", "event", "quality_rating", "messaging_limit", "throughput_mps", "detail"
-            )[:limit]
-        ),
-    }
-
-
-def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | None = None,
-                          verdict: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """What WhatsApp looks for when it reviews a flagged number, checked against the number's
-    escalation policy (its own, else the default) and, where given, the evidence."""
-    policy = policy if policy is not None else number_policy(number)
-    name = policy.name if policy is not None else "built-in defaults (no policy configured)"
-    contacts = policy.fallback_lines() if policy is not None else []
-    gaps = (verdict or {}).get("gaps") or {}
-    items = [
-        {
-            "key": "human_option",
-            "label": "Every bot menu offers a person",
-            "ok": bool(policy is None or policy.human_option_title) and not gaps.get("no_offer"),
-            "detail": (f"The engine adds “{policy.human_option_title if policy else 'Talk to a person'}” to every menu "
-                       f"(policy: {name})") + (f"; {gaps['no_offer']} bot conversations never offered it"
-                                               if gaps.get("no_offer") else ""),
-        },
-        {
-            "key": "keywords",
-            "label": "Escalation keywords hand off at once",
-            "ok": bool(policy is None or policy.keyword_list()),
-            "detail": ", ".join((policy.keyword_list() if policy else ["agent", "human", "person"])[:8]) or "none configured",
-        },
-        {
-            "key": "closed_hours",
-            "label": "Outside hours or when nobody is free: a fallback contact",
-            "ok": bool(contacts) and not gaps.get("no_fallback_contact"),
-            "detail": ("; ".join(contacts) if contacts else "The policy has no phone, email or web form")
-            + (f"; {gaps['no_fallback_contact']} fallbacks went out without a contact"
-               if gaps.get("no_fallback_contact") else ""),
-        },
-        {
-            "key": "platform_test",
-            "label": "WhatsApp's bot-quality test message reaches a person",
-            "ok": bool(policy is None or policy.detect_platform_test),
-            "detail": "Detected and handed off at top priority" if (policy is None or policy.detect_platform_test)
-            else "Detection is switched off in the policy",
-        },
-        {
-            "key": "answered",
-            "label": "Requests for a person answered within the target",
-            "ok": not (gaps.get("unanswered") or gaps.get("late")),
-            "detail": f"Target {target_seconds(number, policy) // 60} min"
-            + (f"; {gaps.get('unanswered', 0)} unanswered, {gaps.get('late', 0)} late"
-               if (gaps.get("unanswered") or gaps.get("late")) else ""),
-        },
-    ]
-    return items
-
-
 def case_evidence(*, case: RemediationCase, now: datetime | None = None) -> dict[str, Any]:
     """The verdict for every conversation of the case's number since it opened (until it
     closed), with the checklist: kept on the case when it closes."""
@@ -499,18 +387,6 @@ def case_evidence(*, case: RemediationCase, now: datetime | None = None) -> dict
         "verdict": verdict,
         "checklist": remediation_checklist(number=case.number, policy=policy, verdict=verdict),
     }
-
-
-def remediation_cases(*, number: WhatsAppNumber, limit: int = 10) -> list[RemediationCase]:
-    return list(
-        RemediationCase.objects.filter(number=number)
-        .select_related("opened_by", "closed_by", "health_event")
-        .order_by("-opened_at", "-id")[:limit]
-    )
-
-
-def open_case(number: WhatsAppNumber) -> RemediationCase | None:
-    return RemediationCase.objects.filter(number=number, state=RemediationCase.State.OPEN).first()
 
 
 def compliance_report(*, user: Any, number: WhatsAppNumber, period: Period, now: datetime | None = None,

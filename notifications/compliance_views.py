@@ -24,15 +24,8 @@ from agents.services.audit import audit_record
 from config.periods import Period, period_from_query
 from conversations.access import user_is_admin
 from conversations.models import WhatsAppNumber
-from notifications.compliance import (
-    GAP_KINDS,
-    GAP_LIST_LIMIT,
-    compliance_conversations,
-    compliance_evidence_rows,
-    compliance_report,
-    target_seconds,
-    user_may_see_compliance,
-)
+from notifications.compliance import GAP_KINDS, GAP_LIST_LIMIT, compliance_evidence_rows, compliance_report
+from notifications.compliance_scope import compliance_conversations, target_seconds, user_may_see_compliance
 
 QUICK_RANGES = (7, 30, 90)
 EVIDENCE_CHUNK = 2000

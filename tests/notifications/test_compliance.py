@@ -14,12 +14,8 @@ from asgiref.sync import async_to_sync
 from bots.models import Bot, BotSession, EscalationLedger, EscalationPolicy, Handoff
 from config.periods import period_from
 from conversations.models import Conversation
-from notifications.compliance import (
-    compliance_conversations,
-    compliance_gaps,
-    compliance_report,
-    compliance_verdict,
-)
+from notifications.compliance import compliance_gaps, compliance_report, compliance_verdict
+from notifications.compliance_scope import compliance_conversations
 from tests.factories import ContactFactory, ConversationFactory, UserFactory
 
 UTC = ZoneInfo("UTC")

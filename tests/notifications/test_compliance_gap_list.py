@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from config.periods import period_from
-from notifications.compliance import compliance_conversations, compliance_gaps, compliance_report
+from notifications.compliance import compliance_gaps, compliance_report
+from notifications.compliance_scope import compliance_conversations
 from tests.notifications.test_compliance import MIN, NOW, bare_policy, bot, frozen, history, policy  # noqa: F401
 
 
