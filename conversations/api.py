@@ -20,6 +20,7 @@ from config.api_actions import acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
 from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user
+from conversations.outreach import conversation_initiator
 from conversations.selectors import (
     conversation_detail,
     conversation_list,
@@ -31,9 +32,11 @@ from conversations.serializers import (
     ContactCreateSerializer,
     ContactFilterSerializer,
     ContactSerializer,
+    ConversationCreateSerializer,
     ConversationDetailSerializer,
     ConversationFilterSerializer,
     ConversationSerializer,
+    ConversationStartedSerializer,
     ErrorSerializer,
     MessageCreateSerializer,
     MessageFilterSerializer,
@@ -105,6 +108,52 @@ class ConversationListApi(APIView):
             since=filters.get("since"),
         )
         return _paginated(self, request, conversations, ConversationSerializer)
+
+    @extend_schema(
+        operation_id="conversations_create",
+        summary="Start a conversation: write first to a contact or a phone number with an approved template",
+        description="For every desk user. The contact must be one you may see; a phone number new to the WhatsApp "
+        "number creates its contact. The contact's open conversation is reused (200) rather than duplicated; a "
+        "new one (201) is assigned to you. Only approved templates, and only with a current opt-in for the "
+        "template's category (marketing templates a marketing opt-in; utility and authentication a utility one).",
+        request=ConversationCreateSerializer,
+        responses={
+            200: ConversationStartedSerializer,
+            201: ConversationStartedSerializer,
+            400: _error("`invalid` (e.g. `to` is not a phone number in international format) or "
+                        "`template_invalid` (the parameters do not fit the template)."),
+            403: _error("`forbidden`: the contact's open conversation is assigned to someone else and you may not "
+                        "reply there, or an opt-in was given without the permission to record it; or "
+                        "`not_authenticated`."),
+            404: _error("`not_found`: no such contact, or not one this user may see."),
+            409: _error("`not_opted_in` (no current opt-in for the template's category), `template_not_approved`, "
+                        "`contact_exists` (the phone number belongs to a contact you may not see), `conflict` (the "
+                        "contact has an open conversation you may not see) or `over_capacity`."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(ConversationCreateSerializer, request.data)
+        contact = contact_for_user(request.user, data["contact"]) if "contact" in data else None
+        number = None
+        if contact is None or data.get("number") is not None:
+            number = number_for_new_contact(number_id=data.get("number"))
+            if number is None:
+                raise Refused("invalid", "number: no such WhatsApp number (and no default number is set).",
+                              field="number")
+        template = data["template"]
+        outreach = conversation_initiator()(  # refusals propagate to the API's error handler
+            actor=_user(request), contact=contact, to=data.get("to", ""), number=number,
+            template_name=template["name"], language=template["language"],
+            parameters=template.get("parameters") or [], opt_in_proof=data.get("opt_in_proof", ""),
+        )
+        body = {
+            "conversation": conversation_detail(user=acting_user(request), conversation_id=outreach.conversation.pk),
+            "message": outreach.message,
+            "created": outreach.created,
+            "contact_created": outreach.contact_created,
+        }
+        return Response(ConversationStartedSerializer(body).data,
+                        status=status.HTTP_201_CREATED if outreach.created else status.HTTP_200_OK)
 
 
 class ConversationDetailApi(APIView):

@@ -232,6 +232,47 @@ class MessageCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class ConversationCreateSerializer(serializers.Serializer):
+    """Start a conversation: exactly one of `contact` or `to`, and an approved template."""
+
+    contact = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, help_text="Id of a contact you may see."
+    )
+    to = serializers.CharField(
+        required=False, max_length=32,
+        help_text="A phone number in international format (`+44 7700 900123`); a number new to this WhatsApp "
+        "number creates its contact.",
+    )
+    number = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX,
+        help_text="The WhatsApp number to write from (with `to`); the default number if left out.",
+    )
+    template = TemplateInputSerializer()
+    opt_in_proof = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000,
+        help_text="The customer has just agreed: record an opt-in for the template's category with this proof "
+        "first (needs the record opt-in permission).",
+    )
+
+    class Meta:
+        ref_name = "ConversationCreate"
+
+    def validate(self, attrs):
+        if ("contact" in attrs) == bool((attrs.get("to") or "").strip()):
+            raise serializers.ValidationError("Give exactly one of contact or to.")
+        return attrs
+
+
+class ConversationStartedSerializer(serializers.Serializer):
+    conversation = ConversationDetailSerializer()
+    message = MessageSerializer(help_text="The template message, queued for delivery.")
+    created = serializers.BooleanField(help_text="A new conversation; false when the open one was reused.")
+    contact_created = serializers.BooleanField(help_text="The phone number was new: its contact was created.")
+
+    class Meta:
+        ref_name = "ConversationStarted"
+
+
 class ContactCreateSerializer(serializers.Serializer):
     number = serializers.IntegerField(required=False, help_text="WhatsApp number id; the default number if left out.")
     wa_id = serializers.CharField(

@@ -42,7 +42,7 @@ def _require_status(conversation: Conversation, action: str) -> None:
         )
 
 
-def _require_room(user: User) -> tuple[AgentProfile, int]:
+def agent_room_lock(user: User) -> tuple[AgentProfile, int]:
     """Lock the agent's profile and check their load against capacity (inside the lock);
     returns the locked profile and the load counted."""
     profile_for(user)
@@ -68,7 +68,7 @@ def conversation_assign(*, conversation: Conversation, actor: User, agent: User 
             raise ActionRefused("not_in_team", f"{agent.get_username()} is not in the team {locked.team}.")
         if locked.status == Status.ASSIGNED and locked.assignee_id == agent.pk:
             return locked
-        profile, load = _require_room(agent)
+        profile, load = agent_room_lock(agent)
         previous_user = locked.assignee
         lifecycle.conversation_assign(
             conversation=locked,
@@ -104,7 +104,7 @@ def conversation_transfer(
                 )
             if locked.assignee_id == agent.pk:
                 raise ActionRefused("invalid", "The conversation is already with this agent.")
-            profile, load = _require_room(agent)
+            profile, load = agent_room_lock(agent)
             lifecycle.conversation_transfer(
                 conversation=locked, actor=actor, user=agent, note=note, profile=profile, load_before=load
             )
@@ -138,7 +138,7 @@ def conversation_reopen(*, conversation: Conversation, actor: User) -> Conversat
             raise ActionRefused("conflict", "The customer already has another open conversation.") from None
         in_team = locked.team_id is None or locked.team_id in roles.member_of
         if in_team and agent_load(user_id=actor.pk) < profile_for(actor).capacity:
-            profile, load = _require_room(actor)
+            profile, load = agent_room_lock(actor)
             lifecycle.conversation_assign(
                 conversation=locked, user=actor, actor=actor, reason="reopened", profile=profile, load_before=load
             )
@@ -165,7 +165,7 @@ def conversation_unhold(*, conversation: Conversation, actor: User) -> Conversat
         if not locked.on_hold:
             return locked
         if locked.assignee is not None:
-            _require_room(locked.assignee)
+            agent_room_lock(locked.assignee)
         lifecycle.conversation_unhold(conversation=locked, actor=actor)
     return locked
 

@@ -15,7 +15,7 @@ while assigned, transfers, handing back to the bot and reopening. Each transitio
 
 | transition | from → to | fields |
 | --- | --- | --- |
-| `conversation_start` | (new) → bot | number, contact, channel, created and activity times |
+| `conversation_start` | (new) → bot | number, contact, channel, team (when an agent starts it), created and activity times |
 | `conversation_queue` | bot, queued, assigned → queued | team, priority, skills, language, `queued_at`; no assignee, not on hold; SLA clocks started; routing row reset; the owner's participation ends |
 | `conversation_assign` | bot, queued, assigned → assigned | assignee, `assigned_at`, not on hold; from the bot also `queued_at` and new SLA clocks, else the first-response clock if none runs; owner participation moves |
 | `conversation_hold` / `conversation_unhold` | assigned | `on_hold` |
@@ -63,7 +63,6 @@ from config.tasking import enqueue_on_commit
 from conversations.events import CREATED, publish_conversation
 from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
 from conversations.services.timeline import conversation_event_record
-from notifications.services.webhook_outbox import EventType, webhook_conversation_event
 
 Status = Conversation.Status
 ActorKind = ConversationEvent.ActorKind
@@ -197,11 +196,14 @@ def conversation_start(
     contact: Contact,
     channel: str = Channel.WHATSAPP,
     reason: str = "customer message",
+    actor: User | None = None,
     actor_kind: str = ActorKind.CONTACT,
+    team: Team | None = None,
 ) -> Conversation:
-    """A new conversation of `contact`, with the bot. Raises IntegrityError when the
-    contact already has an open conversation (at most one: a database constraint), so
-    callers create inside a savepoint and look again."""
+    """A new conversation of `contact`, with the bot (in `team` when given: an agent who
+    starts one from the desk). Raises IntegrityError when the contact already has an open
+    conversation (at most one: a database constraint), so callers create inside a
+    savepoint and look again."""
     if not transaction.get_connection().in_atomic_block:
         raise InvalidTransition("a conversation is started inside the caller's transaction")
     now = timezone.now()
@@ -210,12 +212,13 @@ def conversation_start(
         contact=contact,
         channel=channel,
         status=Status.BOT,
+        team=team,
         created_at=now,
         last_activity_at=now,
     )
-    _record(conversation, "created", from_status="", actor_kind=actor_kind, reason=reason)
+    _record(conversation, "created", from_status="", actor=actor, actor_kind=actor_kind, reason=reason,
+            data={"team": team.pk} if team is not None else None)
     _publish(conversation, type=CREATED)
-    webhook_conversation_event(type=EventType.CONVERSATION_CREATED, conversation=conversation)
     return conversation
 
 
@@ -263,8 +266,6 @@ def conversation_queue(
         _queues_changed(conversation.team_id)
     _queued_consequences(conversation, team)
     _room_freed(previous_assignee)
-    if from_status == Status.BOT:
-        webhook_conversation_event(type=EventType.CONVERSATION_HANDOFF, conversation=conversation, reason=reason)
     return conversation
 
 
@@ -323,8 +324,6 @@ def conversation_assign(
         _load_changed(user.pk)
     if changed_hands:
         _room_freed(previous_assignee)
-    webhook_conversation_event(type=EventType.CONVERSATION_ASSIGNED, conversation=conversation, reason=reason,
-                               previous_assignee=previous_assignee)
     return conversation
 
 
@@ -402,7 +401,6 @@ def conversation_resolve(*, conversation: Conversation, actor: User | None = Non
     if from_status == Status.ASSIGNED:
         _room_freed(conversation.assignee_id)
     enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
-    webhook_conversation_event(type=EventType.CONVERSATION_RESOLVED, conversation=conversation, note=note)
     return conversation
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, WhatsAppNumber
 from conversations.services.message_send import SendRefused, message_queue_outbound
 from notifications.models import MessageTemplate, TemplateStatus
 from notifications.models.templates import ParameterFormat
@@ -15,7 +15,12 @@ from notifications.template_params import TemplateParameterError, template_compo
 
 
 def template_for(*, conversation: Conversation, name: str, language: str) -> MessageTemplate | None:
-    number = conversation.number
+    return template_for_number(number=conversation.number, name=name, language=language)
+
+
+def template_for_number(*, number: WhatsAppNumber, name: str, language: str) -> MessageTemplate | None:
+    """The template of that name and language the number may send: its business account's,
+    else one kept for the number itself."""
     return (
         MessageTemplate.objects.filter(name=name, language=language)
         .filter(business_account_id=number.business_account_id or "")

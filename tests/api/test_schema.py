@@ -14,8 +14,10 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
+from notifications.models import MessageTemplate, TemplateStatus
+from notifications.services.consent import consent_opt_in
 from tests.api.conftest import join
-from tests.factories import MessageFactory
+from tests.factories import ContactFactory, MessageFactory
 
 
 def _to_json_schema(node):
@@ -160,3 +162,26 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     for path in ("/api/v1/conversations/{conversation_id}/join/", "/api/v1/canned-responses/{id}/", "/api/v1/desk/monitor/"):
         assert path in text
     assert "operationId: conversations_assign" in text
+
+
+def test_starting_a_conversation_matches_the_schema(schema, api, agent, number):
+    MessageTemplate.objects.create(
+        number=number, business_account_id=number.business_account_id, name="callback", language="en",
+        category="UTILITY", components=[{"type": "BODY", "text": "We will call you back."}],
+        status=TemplateStatus.APPROVED,
+    )
+    contact = ContactFactory(number=number, created_by=agent)
+    api.force_authenticate(agent)
+    body = {"contact": contact.pk, "template": {"name": "callback", "language": "en"}}
+
+    refused = api.post(CONVERSATIONS, body, format="json")
+    assert refused.status_code == 409
+    check(schema, CONVERSATIONS, "post", refused)
+    consent_opt_in(contact=contact, category="utility", source="api", proof="form")
+    started = api.post(CONVERSATIONS, body, format="json")
+    assert started.status_code == 201
+    check(schema, CONVERSATIONS, "post", started)
+    reused = api.post(CONVERSATIONS, body, format="json")
+    assert reused.status_code == 200
+    check(schema, CONVERSATIONS, "post", reused)
+    check(schema, CONVERSATIONS, "post", api.post(CONVERSATIONS, {"to": "12", "template": body["template"]}, format="json"))
