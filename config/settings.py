@@ -196,6 +196,8 @@ PERIODIC_TASKS: dict[str, float] = {
     task_names.AUDIT_PRUNE: 24 * 3600,
     # The remediation countdown: hourly, so a reminder or an expiry is never a day late.
     task_names.REMEDIATION_TICK: 3600,
+    # Outgoing webhooks: deliveries due (retries, lost dispatches), stuck claims put back.
+    task_names.WEBHOOK_DELIVERIES_SWEEP: 15,
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()
@@ -379,3 +381,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }
+
+# --- Integrations: outgoing webhooks and the flow bots' HTTP lookups -------------------------
+# Calls to addresses an admin typed in (config.outbound_http): https only in production, and
+# no private, loopback or link-local targets unless allowed (a business on the same network).
+OUTBOUND_REQUIRE_HTTPS = env.bool("OUTBOUND_REQUIRE_HTTPS", default=not DEBUG)
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+# Outgoing webhooks: seconds an endpoint may take to answer; the first retry's delay (doubling
+# each time, at most WEBHOOK_RETRY_MAX_DELAY_SECONDS); how long an event is retried; how long
+# an endpoint may fail without a success before it is disabled and an alert raised.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
+WEBHOOK_RETRY_FOR_SECONDS = env.float("WEBHOOK_RETRY_FOR_SECONDS", default=3 * 24 * 3600.0)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+# Flow bots' HTTP lookups: when set, the only URL prefixes an admin may register as a lookup
+# service's base (comma-separated); empty leaves it to the admin (SSRF rules still apply).
+# LOOKUP_MAX_BYTES: a larger answer is a failed lookup.
+LOOKUP_ALLOWED_BASES = env.list("LOOKUP_ALLOWED_BASES", default=[])
+LOOKUP_MAX_BYTES = env.int("LOOKUP_MAX_BYTES", default=256 * 1024)

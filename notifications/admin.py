@@ -18,7 +18,11 @@ from django.utils.safestring import mark_safe
 
 from conversations.models import WhatsAppNumber
 from conversations.providers.whatsapp import GraphError
-from notifications import admin_campaigns, admin_compliance  # noqa: F401  (register the campaign and compliance admins)
+from notifications import (  # noqa: F401  (register the campaign, compliance and webhook admins)
+    admin_campaigns,
+    admin_compliance,
+    admin_webhooks,
+)
 from notifications.models import (
     ConsentKeywordRule,
     ConsentRecord,

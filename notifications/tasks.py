@@ -12,7 +12,14 @@ from config import task_names
 from config.tasking import dispatch
 from conversations.models import WhatsAppNumber
 from notifications.models import Campaign
-from notifications.services import alerts, campaign_sending, campaigns, remediation, template_sync
+from notifications.services import (
+    alerts,
+    campaign_sending,
+    campaigns,
+    remediation,
+    template_sync,
+    webhook_delivery,
+)
 from notifications.services import platform_events as platform
 
 log = logging.getLogger(__name__)
@@ -87,3 +94,18 @@ def alert_email(alert_id: int) -> int:
 def remediation_tick() -> dict:
     """Periodic: the remediation countdown (days left, 3-day and 1-day reminders, expiry)."""
     return remediation.remediation_cases_tick()
+
+
+@shared_task(name=task_names.WEBHOOK_DELIVER, ignore_result=True)
+def webhook_deliver(delivery_id: int) -> str | None:
+    """One attempt of an outgoing webhook delivery (a claimed row: running twice posts once)."""
+    return webhook_delivery.webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(name=task_names.WEBHOOK_DELIVERIES_SWEEP, ignore_result=True)
+def webhook_deliveries_sweep() -> int:
+    """Periodic: dispatch outgoing webhook deliveries that are due (retries, lost dispatches)."""
+    due = webhook_delivery.webhook_deliveries_due()
+    for delivery_id in due:
+        dispatch(task_names.WEBHOOK_DELIVER, {"delivery_id": delivery_id})
+    return len(due)

@@ -63,6 +63,7 @@ from config.tasking import enqueue_on_commit
 from conversations.events import CREATED, publish_conversation
 from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
 from conversations.services.timeline import conversation_event_record
+from notifications.services.webhook_outbox import EventType, webhook_conversation_event
 
 Status = Conversation.Status
 ActorKind = ConversationEvent.ActorKind
@@ -219,6 +220,7 @@ def conversation_start(
     _record(conversation, "created", from_status="", actor=actor, actor_kind=actor_kind, reason=reason,
             data={"team": team.pk} if team is not None else None)
     _publish(conversation, type=CREATED)
+    webhook_conversation_event(type=EventType.CONVERSATION_CREATED, conversation=conversation)
     return conversation
 
 
@@ -266,6 +268,8 @@ def conversation_queue(
         _queues_changed(conversation.team_id)
     _queued_consequences(conversation, team)
     _room_freed(previous_assignee)
+    if from_status == Status.BOT:
+        webhook_conversation_event(type=EventType.CONVERSATION_HANDOFF, conversation=conversation, reason=reason)
     return conversation
 
 
@@ -324,6 +328,8 @@ def conversation_assign(
         _load_changed(user.pk)
     if changed_hands:
         _room_freed(previous_assignee)
+    webhook_conversation_event(type=EventType.CONVERSATION_ASSIGNED, conversation=conversation, reason=reason,
+                               previous_assignee=previous_assignee)
     return conversation
 
 
@@ -401,6 +407,7 @@ def conversation_resolve(*, conversation: Conversation, actor: User | None = Non
     if from_status == Status.ASSIGNED:
         _room_freed(conversation.assignee_id)
     enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
+    webhook_conversation_event(type=EventType.CONVERSATION_RESOLVED, conversation=conversation, note=note)
     return conversation
 
 

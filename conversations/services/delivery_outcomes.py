@@ -20,6 +20,7 @@ from conversations.providers.errors import ERROR_RULES, NETWORK, Action, rule_fo
 from conversations.services.timeline import conversation_event_record
 from notifications.services.alerts import alert_provider_error
 from notifications.services.consent import consent_opt_out
+from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger("conversations.services.message_delivery")
 
@@ -99,6 +100,7 @@ def message_mark_failed(*, message: Message, code: str, title: str, details: str
         if rule is not None and rule.action == Action.OPT_OUT:
             _record_opt_out(message, proof=f"({code}) {said}")
         publish_message(message, "message.updated")
+        webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
 
 
 def _raise_alert(conversation: Conversation, *, code: str, explanation: str, title: str) -> None:

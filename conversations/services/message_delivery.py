@@ -33,6 +33,7 @@ from conversations.providers.errors import Action
 from conversations.providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
 from conversations.services.delivery_outcomes import delivery_handle, message_mark_failed
 from conversations.services.message_status import statuses_apply_pending
+from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
                 message.provider_message_id, message.status, message.sent_at = wamid, Message.Status.SENT, now
                 message.next_attempt_at, message.error_code, message.error_text = None, "", ""
                 publish_message(message, "message.updated")
+                webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
     except IntegrityError:
         log.exception("message %s: Graph returned wamid %s, already stored for another message", message.pk, wamid)
         message_mark_failed(message=message, code="duplicate_id", title="Duplicate provider id", details=wamid)

@@ -47,6 +47,7 @@ from conversations.processing.summaries import (
 )
 from conversations.services import conversations as lifecycle
 from conversations.services.message_status import statuses_apply_pending
+from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +324,7 @@ def message_echo_record(
             _conversation_touch(conversation, text, sent_at, from_customer=False)
             publish_message(stored)
             publish_conversation(conversation)
+            webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)
     except _Duplicate:
         log.info("duplicate echo %s ignored (webhook %s)", wamid, getattr(webhook_event, "pk", None))
         return None
@@ -406,6 +408,7 @@ def message_receive(
                 _number_changed(contact, message)
             publish_message(stored)
             publish_conversation(conversation)
+            webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)
             if not from_customer:
                 log.info("message %s (%s) is not a customer's: stored, not answered", wamid, kind)
             elif (

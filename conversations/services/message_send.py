@@ -29,6 +29,7 @@ from conversations.providers.whatsapp import (
     text_content,
 )
 from conversations.services.message_delivery import LEASE
+from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 __all__ = [
     "SendRefused",
@@ -123,6 +124,7 @@ def message_queue_outbound(
         )
         _conversation_touch(conversation, text=text, sender_kind=sender_kind, at=now)
         publish_message(message, "message.created")
+        webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
         enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
     return message
 

@@ -25,6 +25,7 @@ from conversations.events import publish_message
 from conversations.models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
 from conversations.processing.summaries import as_dict, provider_time
 from conversations.services.delivery_outcomes import message_id_from_handle, message_mark_failed
+from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
     if changed:
         message.save(update_fields=list(dict.fromkeys(changed)))
         publish_message(message, "message.updated")
+        if "status" in changed:
+            webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
     if (
         failure is not None
         and message.direction == Message.Direction.OUTBOUND
@@ -136,6 +139,7 @@ def _settle_by_handle(
     message.save(update_fields=["provider_message_id", "status", "sent_at", "next_attempt_at", "error_code", "error_text"])
     log.info("message %s settled by its %s status (%s): its send's answer was never stored", message.pk, event.status, wamid)
     publish_message(message, "message.updated")
+    webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
     return message
 
 

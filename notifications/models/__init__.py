@@ -1,5 +1,5 @@
-"""Message templates, the consent ledger, campaigns, number health, remediation cases, alerts
-and idempotency keys."""
+"""Message templates, the consent ledger, campaigns, number health, remediation cases, alerts,
+idempotency keys and outgoing webhooks."""
 
 from notifications.models.alerts import Alert
 from notifications.models.campaigns import Campaign, CampaignRecipient
@@ -8,6 +8,13 @@ from notifications.models.consent import ConsentCategory, ConsentKeywordRule, Co
 from notifications.models.health import NumberHealth, NumberHealthEvent
 from notifications.models.idempotency import IdempotencyKey
 from notifications.models.templates import MessageTemplate, TemplateCategory, TemplateStatus
+from notifications.models.webhooks import (
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
 __all__ = [
     "REMEDIATION_DAYS",
@@ -22,7 +29,12 @@ __all__ = [
     "MessageTemplate",
     "NumberHealth",
     "NumberHealthEvent",
+    "OutboxEvent",
     "RemediationCase",
     "TemplateCategory",
     "TemplateStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

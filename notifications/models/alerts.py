@@ -21,6 +21,7 @@ class Alert(models.Model):
         REMEDIATION_EXPIRED = "remediation_expired", "Remediation case expired"
         TEMPLATE_PAUSED = "template_paused", "Template paused or disabled"
         TEMPLATE_REJECTED = "template_rejected", "Template rejected"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook endpoint disabled"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical", "Critical"

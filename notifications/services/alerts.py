@@ -29,6 +29,7 @@ from config.realtime import SUPERVISORS_GROUP, broadcast_on_commit
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation, WhatsAppNumber
 from notifications.models import Alert
+from notifications.services.webhook_outbox import EventType, webhook_event_record
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def alert_raise(
                                    link=link, severity=severity)
             return existing, False
         broadcast_on_commit([SUPERVISORS_GROUP], {"type": "alert.created", "alert": alert_payload(alert)})
+        webhook_event_record(type=EventType.ALERT_CREATED, data={"alert": alert_payload(alert)})
         enqueue_on_commit(task_names.ALERT_EMAIL, alert_id=alert.pk)
     return alert, True
 

@@ -41,6 +41,7 @@ from notifications.models import Campaign, CampaignRecipient, NumberHealth, Temp
 from notifications.services.campaigns import campaign_pause
 from notifications.services.consent import consent_category_for_template, consent_is_current
 from notifications.services.template_send import template_content_build
+from notifications.services.webhook_outbox import webhook_campaign_event
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,15 @@ def _pacer_key(campaign: Campaign) -> str:
 def _complete_if_done(campaign: Campaign) -> bool:
     if CampaignRecipient.objects.filter(campaign=campaign, state__in=[R.QUEUED, R.SENDING]).exists():
         return False
-    return bool(
-        Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.RUNNING).update(
-            state=Campaign.State.COMPLETED, completed_at=timezone.now()
+    with transaction.atomic():
+        completed = bool(
+            Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.RUNNING).update(
+                state=Campaign.State.COMPLETED, completed_at=timezone.now()
+            )
         )
-    )
+        if completed:
+            webhook_campaign_event(Campaign.objects.get(pk=campaign.pk))
+    return completed
 
 
 def _still_running(campaign_id: int) -> bool:

@@ -21,6 +21,7 @@ from conversations.models import WhatsAppNumber
 from notifications.campaign_audience import MappingError, mapping_check
 from notifications.models import Campaign, MessageTemplate, TemplateStatus
 from notifications.selectors import number_health_for
+from notifications.services.webhook_outbox import webhook_campaign_event
 
 ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
 
@@ -161,6 +162,7 @@ def campaign_cancel(*, campaign: Campaign, actor: User | None = None) -> Campaig
         locked.state = Campaign.State.CANCELLED
         locked.completed_at = timezone.now()
         locked.save(update_fields=["state", "completed_at"])
+        webhook_campaign_event(locked)
     return locked
 
 

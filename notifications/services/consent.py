@@ -15,6 +15,7 @@ from config.refusals import Refused
 from conversations.access import user_is_admin
 from conversations.models import Contact
 from notifications.models import ConsentCategory, ConsentRecord, ConsentSource, TemplateCategory
+from notifications.services.webhook_outbox import webhook_consent_event
 
 CATEGORIES = tuple(ConsentCategory.values)
 
@@ -62,7 +63,7 @@ def _consent_change(
         latest = consent_latest(contact=locked, category=category)
         if latest is not None and latest.opted_in == opted_in:
             return latest
-        return ConsentRecord.objects.create(
+        record = ConsentRecord.objects.create(
             contact=locked,
             number_id=locked.number_id,
             category=category,
@@ -71,6 +72,8 @@ def _consent_change(
             proof=proof or "",
             actor=actor if actor is not None and actor.is_authenticated else None,
         )
+        webhook_consent_event(record)
+        return record
 
 
 def consent_opt_out(

@@ -1,0 +1,190 @@
+"""The outbox of outgoing webhooks: events written in the same transaction as the change.
+
+The services that make a change call one function here (`webhook_conversation_event`,
+`webhook_message_event`, `webhook_event_record`) inside their transaction. The event is
+stored with a delivery row for every enabled endpoint that wants its type, and the
+deliveries are enqueued after commit; a rolled-back change leaves no event and sends
+nothing. When no enabled endpoint wants the type nothing is written (one small query).
+
+The payload (the posted body) is `{"id", "type", "created", "data"}`; the shapes of `data`
+per type are in the README ("Integrations") and the OpenAPI document
+(notifications.webhook_schemas).
+
+Import rule: this module imports only models and config (conversations, agents and the
+other notifications services call it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from config import task_names
+from config.tasking import enqueue_on_commit
+from conversations.models import Contact, Conversation, Message
+from notifications.models import (
+    Campaign,
+    CampaignRecipient,
+    ConsentRecord,
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
+
+EventType = WebhookEventType
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def contact_data(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.pk,
+        "wa_id": contact.wa_id,
+        "user_id": contact.user_id,
+        "name": contact.profile_name,
+        "language": contact.language,
+    }
+
+
+def conversation_data(conversation: Conversation) -> dict[str, Any]:
+    """A conversation in a webhook (no query beyond its contact and assignee)."""
+    assignee = conversation.assignee if conversation.assignee_id is not None else None
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "channel": conversation.channel,
+        "number": conversation.number_id,
+        "contact": contact_data(conversation.contact),
+        "team": conversation.team_id,
+        "assignee": {"id": assignee.pk, "username": assignee.get_username()} if assignee is not None else None,
+        "priority": conversation.priority,
+        "language": conversation.language,
+        "created_at": _iso(conversation.created_at),
+        "queued_at": _iso(conversation.queued_at),
+        "assigned_at": _iso(conversation.assigned_at),
+        "resolved_at": _iso(conversation.resolved_at),
+        "csat_score": conversation.csat_score,
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "direction": message.direction,
+        "sender_kind": message.sender_kind,
+        "sender_user": message.sender_user_id,
+        "type": message.type,
+        "text": message.text,
+        "status": message.status,
+        "provider_message_id": message.provider_message_id,
+        "error_code": message.error_code,
+        "error_text": message.error_text,
+        "created_at": _iso(message.created_at),
+        "sent_at": _iso(message.sent_at),
+        "delivered_at": _iso(message.delivered_at),
+        "read_at": _iso(message.read_at),
+        "failed_at": _iso(message.failed_at),
+    }
+
+
+def endpoints_wanting(event_type: str) -> list[int]:
+    """Ids of the enabled endpoints that receive `event_type` (few rows: filtered here, as
+    SQLite cannot search inside a JSON list)."""
+    rows = WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events")
+    return [pk for pk, events in rows if event_type in (events or [])]
+
+
+def webhook_event_record(*, type: str, data: dict[str, Any], endpoint_ids: list[int] | None = None) -> OutboxEvent | None:
+    """Write event `type` with `data` to the outbox, with a delivery for each enabled
+    endpoint that wants it (or for `endpoint_ids`), in the caller's transaction (or its
+    own); deliveries are posted after commit. Returns the event, or None when no endpoint
+    wants it."""
+    if type not in EventType.values:
+        raise ValueError(f"unknown webhook event type {type}")
+    targets = endpoints_wanting(type) if endpoint_ids is None else endpoint_ids
+    if not targets:
+        return None
+    now = timezone.now()
+    event_id = f"evt_{uuid.uuid4().hex}"
+    payload = {"id": event_id, "type": type, "created": now.isoformat(), "data": data}
+    with transaction.atomic():
+        event = OutboxEvent.objects.create(event_id=event_id, type=type, payload=payload, created_at=now)
+        deliveries = WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(endpoint_id=pk, event=event, next_attempt_at=now, created_at=now) for pk in targets]
+        )
+        for delivery in deliveries:
+            if delivery.pk is None:  # backends that do not return ids: read them back
+                break
+            enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=delivery.pk)
+        else:
+            return event
+        for pk in WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True):
+            enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=pk)
+    return event
+
+
+def webhook_conversation_event(*, type: str, conversation: Conversation, **extra: Any) -> OutboxEvent | None:
+    """`conversation.*` and `csat.received`: the conversation, plus `extra` fields."""
+    targets = endpoints_wanting(type)
+    if not targets:
+        return None
+    return webhook_event_record(type=type, data={"conversation": conversation_data(conversation), **extra},
+                                endpoint_ids=targets)
+
+
+def webhook_message_event(*, type: str, message: Message) -> OutboxEvent | None:
+    """`message.created` and `message.status`: the message (internal notes are not sent)."""
+    targets = [] if message.internal else endpoints_wanting(type)
+    if not targets:
+        return None
+    return webhook_event_record(type=type, data={"message": message_data(message)}, endpoint_ids=targets)
+
+
+def webhook_consent_event(record: ConsentRecord) -> OutboxEvent | None:
+    """`consent.changed`: a new row of the consent ledger."""
+    targets = endpoints_wanting(EventType.CONSENT_CHANGED)
+    if not targets:
+        return None
+    return webhook_event_record(type=EventType.CONSENT_CHANGED, endpoint_ids=targets, data={
+        "contact": contact_data(record.contact),
+        "consent": {
+            "id": record.pk,
+            "category": record.category,
+            "opted_in": record.opted_in,
+            "source": record.source,
+            "actor": record.actor_id,
+            "at": _iso(record.created_at),
+        },
+    })
+
+
+def webhook_campaign_event(campaign: Campaign) -> OutboxEvent | None:
+    """`campaign.finished`: completed or cancelled, with its recipients counted by state."""
+    targets = endpoints_wanting(EventType.CAMPAIGN_FINISHED)
+    if not targets:
+        return None
+    counts = dict(
+        CampaignRecipient.objects.filter(campaign=campaign).values("state").annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    return webhook_event_record(type=EventType.CAMPAIGN_FINISHED, endpoint_ids=targets, data={
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "state": campaign.state,
+            "number": campaign.number_id,
+            "template": campaign.template_id,
+            "started_at": _iso(campaign.started_at),
+            "finished_at": _iso(campaign.completed_at),
+            "recipients": {state: int(counts.get(state, 0)) for state in CampaignRecipient.State.values},
+        },
+    })
