@@ -19,7 +19,7 @@ from conversations.models import Contact, Conversation, Message
 from conversations.processing.summaries import as_dict
 from conversations.services.message_send import SendRefused, message_send_interactive
 from conversations.services.timeline import conversation_event_record
-from notifications.services.webhook_outbox import EventType, webhook_conversation_event
+from conversations.services.webhook_outbox import EventType, webhook_conversation_event
 
 QUESTION = "How did we do? Please rate the help you got."
 CHOICES = [(3, "Good"), (2, "OK"), (1, "Bad")]

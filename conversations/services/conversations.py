@@ -63,7 +63,7 @@ from config.tasking import enqueue_on_commit
 from conversations.events import CREATED, publish_conversation
 from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
 from conversations.services.timeline import conversation_event_record
-from notifications.services.webhook_outbox import EventType, webhook_conversation_event
+from conversations.services.webhook_outbox import EventType, webhook_conversation_event
 
 Status = Conversation.Status
 ActorKind = ConversationEvent.ActorKind

@@ -18,9 +18,9 @@ from conversations.events import publish_message
 from conversations.models import Conversation, Message
 from conversations.providers.errors import ERROR_RULES, NETWORK, Action, rule_for
 from conversations.services.timeline import conversation_event_record
+from conversations.services.webhook_outbox import EventType, webhook_message_event
 from notifications.services.alerts import alert_provider_error
 from notifications.services.consent import consent_opt_out
-from notifications.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger("conversations.services.message_delivery")
 

@@ -33,7 +33,7 @@ from conversations.providers.errors import Action
 from conversations.providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
 from conversations.services.delivery_outcomes import delivery_handle, message_mark_failed
 from conversations.services.message_status import statuses_apply_pending
-from notifications.services.webhook_outbox import EventType, webhook_message_event
+from conversations.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from conversations.processing.summaries import (
 )
 from conversations.services import conversations as lifecycle
 from conversations.services.message_status import statuses_apply_pending
-from notifications.services.webhook_outbox import EventType, webhook_message_event
+from conversations.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 

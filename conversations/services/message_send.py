@@ -29,7 +29,7 @@ from conversations.providers.whatsapp import (
     text_content,
 )
 from conversations.services.message_delivery import LEASE
-from notifications.services.webhook_outbox import EventType, webhook_message_event
+from conversations.services.webhook_outbox import EventType, webhook_message_event
 
 __all__ = [
     "SendRefused",

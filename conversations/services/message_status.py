@@ -25,7 +25,7 @@ from conversations.events import publish_message
 from conversations.models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
 from conversations.processing.summaries import as_dict, provider_time
 from conversations.services.delivery_outcomes import message_id_from_handle, message_mark_failed
-from notifications.services.webhook_outbox import EventType, webhook_message_event
+from conversations.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
 

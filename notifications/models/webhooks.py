@@ -2,7 +2,7 @@
 per endpoint and event, and the log of every attempt.
 
 An event is written to the outbox in the same transaction as the change that causes it
-(notifications.services.webhook_outbox), with a delivery row for each enabled endpoint
+(conversations.services.webhook_outbox), with a delivery row for each enabled endpoint
 that wants it; a task posts each delivery (notifications.services.webhook_delivery).
 """
 

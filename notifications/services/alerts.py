@@ -28,8 +28,8 @@ from config import task_names
 from config.realtime import SUPERVISORS_GROUP, broadcast_on_commit
 from config.tasking import enqueue_on_commit
 from conversations.models import Conversation, WhatsAppNumber
+from conversations.services.webhook_outbox import EventType, webhook_event_record
 from notifications.models import Alert
-from notifications.services.webhook_outbox import EventType, webhook_event_record
 
 log = logging.getLogger(__name__)
 

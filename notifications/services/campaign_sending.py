@@ -36,12 +36,12 @@ from conversations import throttle
 from conversations.models import MESSAGING_LIMIT_USERS, Message, QualityRating
 from conversations.services.message_receive import conversation_for_contact
 from conversations.services.message_send import SendRefused, message_queue_outbound
+from conversations.services.webhook_outbox import webhook_campaign_event
 from notifications.campaign_audience import MappingError, campaign_parameters, campaign_recipients_build
 from notifications.models import Campaign, CampaignRecipient, NumberHealth, TemplateStatus
 from notifications.services.campaigns import campaign_pause
 from notifications.services.consent import consent_category_for_template, consent_is_current
 from notifications.services.template_send import template_content_build
-from notifications.services.webhook_outbox import webhook_campaign_event
 
 log = logging.getLogger(__name__)
 

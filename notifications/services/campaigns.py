@@ -18,10 +18,10 @@ from config import task_names
 from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from conversations.models import WhatsAppNumber
+from conversations.services.webhook_outbox import webhook_campaign_event
 from notifications.campaign_audience import MappingError, mapping_check
 from notifications.models import Campaign, MessageTemplate, TemplateStatus
 from notifications.selectors import number_health_for
-from notifications.services.webhook_outbox import webhook_campaign_event
 
 ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
 

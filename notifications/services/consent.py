@@ -14,8 +14,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from config.refusals import Refused
 from conversations.access import user_is_admin
 from conversations.models import Contact
+from conversations.services.webhook_outbox import webhook_consent_event
 from notifications.models import ConsentCategory, ConsentRecord, ConsentSource, TemplateCategory
-from notifications.services.webhook_outbox import webhook_consent_event
 
 CATEGORIES = tuple(ConsentCategory.values)
 

@@ -10,8 +10,10 @@ The payload (the posted body) is `{"id", "type", "created", "data"}`; the shapes
 per type are in the README ("Integrations") and the OpenAPI document
 (notifications.webhook_schemas).
 
-Import rule: this module imports only models and config (conversations, agents and the
-other notifications services call it).
+Where it lives: the outbox belongs to notifications (its models, the delivery task, the
+admin), but the changes that raise events start in conversations, so the writer sits in the
+lowest app that calls it and imports only models and config (models are one data layer;
+tests/test_app_layers.py). Conversations, agents and notifications services call it.
 """
 
 from __future__ import annotations
