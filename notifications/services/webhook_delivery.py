@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -128,7 +129,7 @@ def _record(delivery: WebhookDelivery, *, status: int | None, latency: int, exce
             error=error, response_excerpt=excerpt,
         )
         attempts = delivery.attempts + 1
-        fields = {"attempts": attempts, "last_status_code": status, "last_error": error, "claimed_at": None}
+        fields: dict[str, Any] = {"attempts": attempts, "last_status_code": status, "last_error": error, "claimed_at": None}
         if succeeded:
             fields.update(state=State.DELIVERED, delivered_at=now, next_attempt_at=None)
             WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since__isnull=False).update(
