@@ -250,6 +250,12 @@ WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)
 CUSTOMER_SERVICE_WINDOW_HOURS = 24
 # A resolved conversation reopens on the customer's next message within this period.
 CONVERSATION_REOPEN_HOURS = env.int("CONVERSATION_REOPEN_HOURS", default=24)
+# The customer's language (conversations.languages; README "Languages"): the languages texts are
+# chosen from and detection may answer (of en, es, pt, de, fr, hi), how many of a contact's first
+# text messages detection reads, and the confidence a detected language needs.
+CUSTOMER_LANGUAGES = env.list("CUSTOMER_LANGUAGES", default=["en", "es", "pt", "de", "fr", "hi"])
+LANGUAGE_DETECTION_MESSAGES = env.int("LANGUAGE_DETECTION_MESSAGES", default=3)
+LANGUAGE_DETECTION_MIN_CONFIDENCE = env.float("LANGUAGE_DETECTION_MIN_CONFIDENCE", default=0.5)
 # An online agent without a desk connection or heartbeat this long is moved to away.
 PRESENCE_AWAY_AFTER_SECONDS = env.int("PRESENCE_AWAY_AFTER_SECONDS", default=120)
 

@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from conversations.access import user_is_admin
+from conversations.languages import LANGUAGE_CHOICES
 from conversations.models import (
     Contact,
     ContactErasure,
@@ -31,6 +32,7 @@ from conversations.models import (
     WhatsAppNumber,
 )
 from conversations.services.contact_erasure import contact_erase
+from conversations.services.contact_language import contact_language_set
 from conversations.services.webhook_intake import webhook_event_reprocess
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
@@ -102,6 +104,7 @@ class WhatsAppNumberForm(forms.ModelForm):
             "throughput_mps",
             "is_default",
             "is_sandbox",
+            "default_language",
         ]
 
     def _keep_stored(self, field: str) -> str:
@@ -146,14 +149,52 @@ class WhatsAppNumberAdmin(admin.ModelAdmin):
 # --- contacts and conversations -----------------------------------------------------------------
 
 
+class ContactForm(forms.ModelForm):
+    language = forms.ChoiceField(
+        choices=[("", "Not known"), *LANGUAGE_CHOICES],
+        required=False,
+        help_text="Texts to this customer and routing follow it. Setting it here replaces the detected one "
+        "for good.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["number", "wa_id", "user_id", "profile_name", "language", "attributes", "tags", "created_by"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.language if self.instance.pk else ""
+        field = self.fields["language"]
+        if current and current not in dict(LANGUAGE_CHOICES):
+            field.choices = [*field.choices, (current, current)]  # type: ignore[attr-defined]
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "wa_id", "user_id", "number", "language", "created_at")
-    list_filter = ("number",)
+    form = ContactForm
+    list_display = ("__str__", "wa_id", "user_id", "number", "language", "language_source", "created_at")
+    list_filter = ("number", "language", "language_source")
     list_select_related = ("number",)
     search_fields = ("profile_name", "wa_id", "user_id")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = (
+        "language_source",
+        "language_confidence",
+        "language_samples",
+        "language_set_by",
+        "language_set_at",
+        "created_at",
+        "updated_at",
+    )
     actions = ("erase_personal_data",)
+
+    def save_model(self, request: HttpRequest, obj: Contact, form, change: bool) -> None:
+        """A language chosen here is a person's correction (conversations.services.contact_language)."""
+        language_changed = "language" in form.changed_data
+        if language_changed and change:
+            obj.language = Contact.objects.only("language").get(pk=obj.pk).language
+        super().save_model(request, obj, form, change)
+        if language_changed:
+            contact_language_set(contact=obj, language=form.cleaned_data["language"], actor=request.user)
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return user_is_admin(request.user)

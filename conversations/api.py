@@ -32,6 +32,7 @@ from conversations.serializers import (
     ContactCreateSerializer,
     ContactFilterSerializer,
     ContactSerializer,
+    ContactUpdateSerializer,
     ConversationCreateSerializer,
     ConversationDetailSerializer,
     ConversationFilterSerializer,
@@ -42,6 +43,7 @@ from conversations.serializers import (
     MessageFilterSerializer,
     MessageSerializer,
 )
+from conversations.services.contact_language import contact_language_set
 from conversations.services.contacts import contact_create
 from conversations.services.message_send import message_send_note, message_send_text
 from notifications.services.template_send import template_message_send
@@ -283,3 +285,16 @@ class ContactDetailApi(APIView):
     )
     def get(self, request: Request, contact_id: int) -> Response:
         return Response(ContactSerializer(contact_for_user(request.user, contact_id)).data)
+
+    @extend_schema(
+        operation_id="contacts_partial_update",
+        summary="Correct a contact's language (anyone who may see the contact)",
+        request=ContactUpdateSerializer,
+        responses={200: ContactSerializer, 400: INVALID, 403: NOT_ALLOWED,
+                   404: _error("`not_found`: no such contact, or not one this user may see.")},
+    )
+    def patch(self, request: Request, contact_id: int) -> Response:
+        contact = contact_for_user(request.user, contact_id)
+        data = _valid(ContactUpdateSerializer, request.data)
+        contact = contact_language_set(contact=contact, language=data["language"], actor=_user(request))
+        return Response(ContactSerializer(contact).data)

@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField
 
+from conversations.languages import LANGUAGE_CHOICES
+
 
 class QualityRating(models.TextChoices):
     GREEN = "GREEN", "Green (high)"
@@ -66,6 +68,13 @@ class WhatsAppNumber(models.Model):
     throughput_mps = models.PositiveIntegerField(default=80, help_text="Messages per second allowed for this number.")
     is_default = models.BooleanField(default=False)
     is_sandbox = models.BooleanField(default=False, help_text="Points at the demo sandbox's stand-in Graph API.")
+    default_language = models.CharField(
+        max_length=8,
+        choices=LANGUAGE_CHOICES,
+        blank=True,
+        help_text="Customers of this number whose language is not known get texts in this language "
+        "(empty: the first of the CUSTOMER_LANGUAGES setting, English by default).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,6 +101,14 @@ class Channel(models.TextChoices):
 ERASED_ID_PREFIX = "erased-"
 
 
+class LanguageSource(models.TextChoices):
+    """Who set a contact's language."""
+
+    UNKNOWN = "", "Not known"
+    DETECTED = "detected", "Detected from their messages"
+    AGENT = "agent", "Set by a person (desk, API or admin)"
+
+
 class Contact(models.Model):
     """A customer, per number: by WhatsApp id, or by business-scoped user id where Meta omits the phone."""
 
@@ -99,7 +116,18 @@ class Contact(models.Model):
     wa_id = models.CharField("WhatsApp id", max_length=32, blank=True, db_index=True)
     user_id = models.CharField("business-scoped user id", max_length=128, blank=True, db_index=True)
     profile_name = models.CharField(max_length=256, blank=True)
-    language = models.CharField(max_length=16, blank=True)
+    language = models.CharField(
+        max_length=16, blank=True, help_text="The language texts are sent in and routing asks agents for."
+    )
+    language_source = models.CharField(max_length=16, choices=LanguageSource.choices, default="", blank=True)
+    language_confidence = models.FloatField(null=True, blank=True, help_text="Of a detected language, 0 to 1.")
+    language_samples = models.PositiveSmallIntegerField(
+        default=0, help_text="How many of the customer's first messages detection has read."
+    )
+    language_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    language_set_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(

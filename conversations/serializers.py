@@ -61,12 +61,29 @@ class ContactSerializer(serializers.Serializer):
     wa_id = serializers.CharField(help_text="WhatsApp id: the phone number in E.164 digits, or empty.")
     user_id = serializers.CharField(help_text="Business-scoped user id, or empty.")
     profile_name = serializers.CharField()
-    language = serializers.CharField()
+    language = serializers.CharField(help_text="The language texts are sent in and routing asks for; empty: not known.")
+    language_source = serializers.ChoiceField(
+        choices=["", "detected", "agent"],
+        help_text="Who set `language`: detected from the customer's first messages, or a person (desk, API, admin).",
+    )
+    language_set_at = serializers.DateTimeField(allow_null=True)
     attributes = serializers.DictField()
     created_at = serializers.DateTimeField()
 
     class Meta:
         ref_name = "Contact"
+
+
+class ContactUpdateSerializer(serializers.Serializer):
+    language = serializers.CharField(
+        allow_blank=True,
+        max_length=16,
+        help_text="Correct the contact's language: a code such as en, es, pt, de, fr or hi (the texts Handoff ships; "
+        "a region like es-MX counts as es); empty clears it. Detection never changes it afterwards.",
+    )
+
+    class Meta:
+        ref_name = "ContactUpdate"
 
 
 class ParticipantSerializer(serializers.Serializer):

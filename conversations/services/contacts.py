@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config.refusals import Refused
-from conversations.models import Contact, WhatsAppNumber
+from conversations.models import Contact, LanguageSource, WhatsAppNumber
 
 
 class ContactRefused(Refused):
@@ -59,6 +61,12 @@ def contact_create(
                 user_id=user_id,
                 profile_name=profile_name.strip(),
                 language=language.strip(),
+                # A language given by the person creating the contact is theirs: detection keeps off it.
+                language_source=LanguageSource.AGENT if language.strip() else LanguageSource.UNKNOWN,
+                language_set_by=created_by if language.strip() and getattr(created_by, "is_authenticated", False)
+                else None,
+                language_set_at=timezone.now() if language.strip() else None,
+                language_samples=settings.LANGUAGE_DETECTION_MESSAGES if language.strip() else 0,
                 attributes=attributes or {},
                 created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             )

@@ -46,6 +46,7 @@ from conversations.processing.summaries import (
     provider_time,
 )
 from conversations.services import conversations as lifecycle
+from conversations.services.contact_language import contact_language_detect
 from conversations.services.message_status import statuses_apply_pending
 from conversations.services.webhook_outbox import EventType, webhook_message_event
 
@@ -411,7 +412,11 @@ def message_receive(
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)
             if not from_customer:
                 log.info("message %s (%s) is not a customer's: stored, not answered", wamid, kind)
-            elif (
+                return stored
+            if kind == "text":
+                # Before any answer, so the answers (consent confirmation, bot, handoff) speak it.
+                contact_language_detect(message=stored)
+            if (
                 not inbound_hooks_handle(message=stored, claimed_by=claim[0] if claim is not None else None)
                 and conversation.status == Conversation.Status.BOT
                 and message_is_botable(kind)

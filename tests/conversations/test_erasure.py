@@ -517,7 +517,7 @@ def test_every_contact_field_that_can_hold_personal_data_is_covered():
     erasure must decide what happens to it."""
     from django.db import models
 
-    handled = {"wa_id", "user_id", "profile_name", "language", "attributes", "tags"}
+    handled = {"wa_id", "user_id", "profile_name", "language", "language_source", "attributes", "tags"}
     text_fields = {f.name for f in Contact._meta.concrete_fields
                    if isinstance(f, models.CharField | models.TextField | models.JSONField | models.BinaryField)}
     assert text_fields == handled
