@@ -141,6 +141,21 @@ class ScopeSerializer(serializers.Serializer):
     bucket = serializers.ChoiceField(choices=BUCKETS)
 
 
+class CategoryCostSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    cost = serializers.DictField(child=serializers.CharField(), help_text='Per currency: {"USD": "1.2500"}.')
+
+
+class PricingSerializer(serializers.Serializer):
+    charged = serializers.IntegerField(help_text="Messages WhatsApp reported as charged (type regular).")
+    free = serializers.IntegerField(help_text="Messages reported free (customer-service window, entry point).")
+    by_type = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per pricing type.")
+    not_reported = serializers.IntegerField(help_text="Messages with no pricing reported (yet).")
+    by_category = serializers.DictField(child=CategoryCostSerializer(), help_text="Charged messages per category.")
+    cost = serializers.DictField(child=serializers.CharField(), help_text="Total per currency, by the price table.")
+    unpriced = serializers.IntegerField(help_text="Charged messages without a rate in the price table.")
+
+
 class SummarySerializer(serializers.Serializer):
     scope = ScopeSerializer()
     totals = TotalsSerializer()
@@ -151,6 +166,7 @@ class SummarySerializer(serializers.Serializer):
     series = SeriesPointSerializer(many=True)
     agents = AgentRowSerializer(many=True)
     teams = TeamRowSerializer(many=True)
+    pricing = PricingSerializer(help_text="What WhatsApp charged for the messages sent in these conversations.")
 
 
 class CampaignRowSerializer(serializers.Serializer):
@@ -164,7 +180,10 @@ class CampaignRowSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     skipped = serializers.IntegerField()
     replied = serializers.IntegerField(help_text="The customer wrote after the message.")
-    failed_by_reason = serializers.DictField(child=serializers.IntegerField(), help_text="Failures per error code.")
+    failed_by_reason = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text='Failures per reason: WhatsApp\'s error code, or its name ("frequency cap" for 131049).')
+    cost = PricingSerializer(help_text="What WhatsApp reported charging for the campaign's messages.")
 
 
 class ReportSummaryApi(APIView):

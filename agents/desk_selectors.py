@@ -29,6 +29,7 @@ from conversations.models import Conversation, ConversationEvent, Message, Parti
 from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
 from notifications.models import MessageTemplate
+from notifications.pricing import messages_pricing
 from notifications.services.consent import consent_state
 from notifications.template_params import template_slots
 
@@ -159,6 +160,10 @@ def desk_context(*, user: User, conversation: Conversation, roles: Roles | None 
         },
         "earlier": earlier,
         "consent": _consent(conversation),
+        # What WhatsApp reported charging for this conversation's messages, per category.
+        "pricing": messages_pricing(
+            Message.objects.filter(conversation=conversation, direction=Message.Direction.OUTBOUND, internal=False)
+        ),
         "handoff": conversation_latest_handoff(conversation),
         "templates": _templates(conversation),
         "window_open": conversation.window_open(),

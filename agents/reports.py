@@ -16,7 +16,9 @@ Definitions:
   person (the ledger's, else the first response), as the compliance monitor counts it;
 - contained: a bot served it and it never reached people (no handoff, never queued or assigned);
 - SLA attainment: of conversations with a first-response target, those never breached;
-- handle time: from assignment to resolution, for resolved conversations.
+- handle time: from assignment to resolution, for resolved conversations;
+- cost: the messages sent in those conversations that WhatsApp reported as charged, per
+  pricing category, priced with the admin's price table (notifications.pricing).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ from agents.models import Team
 from bots.models import Handoff
 from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import Roles, roles_for
-from conversations.models import Channel, Conversation
+from conversations.models import Channel, Conversation, Message
 from notifications.campaign_reports import campaign_delivery_report
+from notifications.pricing import messages_pricing
 
 BUCKETS = ("day", "week")
 GROUPING_WORK_MEM = "32MB"
@@ -397,7 +400,17 @@ def report_summary(scope: ReportScope) -> dict[str, Any]:
         "series": report_series(buckets, scope),
         "agents": report_agents(groups),
         "teams": report_teams(groups),
+        "pricing": report_pricing(qs),
     }
+
+
+def report_pricing(qs: QuerySet[Conversation]) -> dict[str, Any]:
+    """What WhatsApp reported charging for the messages sent in the scope's conversations:
+    charged and free by type, per category, and their cost by the price table
+    (notifications.pricing). One grouped query."""
+    return messages_pricing(
+        Message.objects.filter(conversation__in=qs.values("pk"), direction=Message.Direction.OUTBOUND, internal=False)
+    )
 
 
 def report_campaigns(scope: ReportScope) -> list[dict[str, Any]] | None:

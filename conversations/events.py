@@ -29,7 +29,13 @@ from config.realtime import (
     team_group,
 )
 from conversations.models import Conversation, Message, Participant
-from conversations.payloads import ACTIVE_PARTICIPANTS, conversation_payload, payload_json, with_payload_rows
+from conversations.payloads import (
+    ACTIVE_PARTICIPANTS,
+    conversation_payload,
+    message_pricing,
+    payload_json,
+    with_payload_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "sent_at": _iso(message.sent_at),
         "delivered_at": _iso(message.delivered_at),
         "read_at": _iso(message.read_at),
+        "pricing": message_pricing(message),
     }
 
 

@@ -339,6 +339,18 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # What WhatsApp says it charges for this message (per-message pricing, from the `pricing`
+    # object of its status webhooks; see conversations.services.message_status).
+    pricing_category = models.CharField(
+        max_length=40, blank=True, help_text="marketing, utility, authentication, service, …; empty until reported."
+    )
+    pricing_type = models.CharField(
+        max_length=40, blank=True, help_text="regular (charged), free_customer_service or free_entry_point."
+    )
+    pricing_model = models.CharField(max_length=16, blank=True, help_text="PMP (per-message pricing), CBP before it.")
+    pricing = models.JSONField(
+        default=dict, blank=True, help_text="The pricing object as WhatsApp sent it (kept whatever its shape)."
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -351,6 +363,18 @@ class Message(models.Model):
     def whisper(self) -> bool:
         """An internal note addressed to the agents of a conference chat."""
         return bool(self.internal and isinstance(self.payload, dict) and self.payload.get("whisper"))
+
+    @property
+    def charged(self) -> bool | None:
+        """WhatsApp charges this message (type `regular`); None while no pricing was reported."""
+        if not self.pricing_type:
+            return None
+        return self.pricing_type == PRICING_TYPE_REGULAR
+
+
+# Per-message pricing (`pricing.type`): only `regular` messages are charged.
+PRICING_TYPE_REGULAR = "regular"
+PRICING_FREE_TYPES = ("free_customer_service", "free_entry_point")
 
 
 # Delivery status moves forward only; failed is terminal.

@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from conversations.models import Conversation, Participant
+from conversations.models import Conversation, Message, Participant
 
 ACTIVE_PARTICIPANTS = "active_participants"
 
@@ -108,6 +108,33 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "first_response_due_at": conversation.first_response_due_at if conversation.first_response_at is None else None,
         "next_response_due_at": conversation.next_response_due_at,
         "sla_breached_at": conversation.sla_breached_at,
+    }
+
+
+PRICING_TYPE_LABELS = {
+    "regular": "charged",
+    "free_customer_service": "free: inside the customer-service window",
+    "free_entry_point": "free: entry point (ad or page button)",
+    "free": "free",
+}
+
+
+def message_pricing(message: Message) -> dict[str, Any] | None:
+    """What WhatsApp charges for the message (from its status webhooks), as the desk's
+    tooltip and the API show it; None while nothing was reported."""
+    if not (message.pricing_category or message.pricing_type or message.pricing):
+        return None
+    category = message.pricing_category or "unknown"
+    kind = message.pricing_type
+    label = category.replace("_", " ")
+    if kind:
+        label = f"{label} ({PRICING_TYPE_LABELS.get(kind, kind.replace('_', ' '))})"
+    return {
+        "category": message.pricing_category,
+        "type": kind,
+        "model": message.pricing_model,
+        "charged": message.charged,
+        "summary": label,
     }
 
 

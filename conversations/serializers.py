@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -13,7 +14,7 @@ from rest_framework import serializers
 
 from config.api_errors import ErrorSerializer  # noqa: F401  (the shared error shape, named here for the API views)
 from conversations.models import Conversation, Message
-from conversations.payloads import conversation_payload, person_name
+from conversations.payloads import conversation_payload, message_pricing, person_name
 
 TEXT_MAX = 4096
 # Ids taken from requests stay within a database integer (BigAutoField), so a filter on a
@@ -163,6 +164,17 @@ class ConversationDetailSerializer(ConversationSerializer):
         ref_name = "ConversationDetail"
 
 
+class MessagePricingSerializer(serializers.Serializer):
+    category = serializers.CharField(help_text="marketing, utility, authentication, service, … (empty if unknown).")
+    type = serializers.CharField(help_text="regular (charged), free_customer_service or free_entry_point.")
+    model = serializers.CharField(help_text="PMP for per-message pricing.")
+    charged = serializers.BooleanField(allow_null=True)
+    summary = serializers.CharField(help_text="A readable summary, as the desk's tooltip shows it.")
+
+    class Meta:
+        ref_name = "MessagePricing"
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     conversation = serializers.IntegerField(source="conversation_id")
@@ -187,6 +199,10 @@ class MessageSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     read_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
+    pricing = serializers.SerializerMethodField(
+        help_text="What WhatsApp reported it charges (per-message pricing): `category`, `type` (regular, "
+        "free_customer_service, free_entry_point), `model`, `charged`, `summary`; null until reported."
+    )
 
     class Meta:
         ref_name = "Message"
@@ -203,6 +219,10 @@ class MessageSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_whisper(self, message: Message) -> bool:
         return message.whisper
+
+    @extend_schema_field(MessagePricingSerializer(allow_null=True))
+    def get_pricing(self, message: Message) -> dict[str, Any] | None:
+        return message_pricing(message)
 
 
 class TemplateInputSerializer(serializers.Serializer):

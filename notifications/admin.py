@@ -26,6 +26,7 @@ from notifications import (  # noqa: F401  (register the campaign, compliance an
 from notifications.models import (
     ConsentKeywordRule,
     ConsentRecord,
+    MessagePrice,
     MessageTemplate,
     NumberHealth,
     NumberHealthEvent,
@@ -271,3 +272,14 @@ class NumberHealthEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(MessagePrice)
+class MessagePriceAdmin(admin.ModelAdmin):
+    """The price table the cost estimates use: a rate per pricing category and country
+    (empty country: every other country). Copy the amounts from Meta's rate card."""
+
+    list_display = ["category", "country", "price", "currency", "updated_at"]
+    list_filter = ["category", "currency"]
+    search_fields = ["country"]
+    readonly_fields = ["updated_at"]

@@ -26,6 +26,11 @@ def progress_bar(campaign: Campaign, stats: dict | None = None) -> str:
     return format_html(BAR, pct=stats["progress_percent"], colour=colour, done=done, total=total)
 
 
+def _money(cost: dict[str, str], unpriced: int) -> str:
+    text = ", ".join(f"{amount} {currency}" for currency, amount in cost.items()) or "—"
+    return f"{text} ({unpriced} messages without a rate in the price table)" if unpriced else text
+
+
 class CampaignForm(forms.ModelForm):
     """A draft's fields, checked by the same rules as the API's (`campaigns.campaign_check`)."""
 
@@ -100,9 +105,15 @@ class CampaignAdmin(admin.ModelAdmin):
             ("Delivered", stats["delivery"]["delivered_or_read"]), ("Read", stats["delivery"]["read"]),
             ("Failed", stats["delivery"]["failed"]), ("Replied", stats["replied"]),
         ]
+        cost = stats["cost"]
+        estimate, actual = cost["estimate"], cost["actual"]
+        rows.append(("Estimated cost", _money(estimate["cost"], estimate["unpriced"])))
+        if actual is not None:
+            rows.append(("Charged by WhatsApp", f"{actual['charged']} messages ({actual['free']} free)"))
+            rows.append(("Actual cost", _money(actual["cost"], actual["unpriced"])))
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         codes = format_html_join(", ", "{} × {}", stats["failure_codes"].items())
-        return format_html('{}<table style="margin-top:6px">{}</table><p>Failure codes: {}</p>',
+        return format_html('{}<table style="margin-top:6px">{}</table><p>Failures: {}</p>',
                            progress_bar(obj, stats), table, codes or "none")
 
     @admin.display(description="Recipients (first 200)")
@@ -110,7 +121,7 @@ class CampaignAdmin(admin.ModelAdmin):
         rows = []
         for row in campaign_recipients(campaign=obj)[:200]:
             failure = recipient_failure(row)
-            reason = f"{failure['code']}: {failure['reason']}" if failure["code"] else ""
+            reason = f"{failure['label']} ({failure['code']}): {failure['reason']}" if failure["code"] else ""
             rows.append((row.contact.wa_id or row.contact.user_id, str(row.contact), recipient_delivery(row),
                          "yes" if getattr(row, "replied", False) else "", reason))
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)

@@ -117,7 +117,8 @@ class CampaignStatsApi(APIView):
 
 class CampaignRecipientSerializer(serializers.Serializer):
     contact = serializers.IntegerField(source="contact_id")
-    wa_id = serializers.CharField(source="contact.wa_id")
+    wa_id = serializers.CharField(source="contact.wa_id", help_text="Empty for a customer known only by user id.")
+    user_id = serializers.CharField(source="contact.user_id", help_text="The business-scoped user id, if known.")
     state = serializers.CharField(help_text="The row's state: queued, sending, sent, skipped or failed.")
     delivery = serializers.SerializerMethodField(
         help_text="queued, sending, skipped, failed, or the message's status (pending, sent, delivered, read)."
@@ -130,8 +131,10 @@ class CampaignRecipientSerializer(serializers.Serializer):
     def get_delivery(self, row) -> str:
         return recipient_delivery(row)
 
-    @extend_schema_field(inline_serializer("RecipientError", {"code": serializers.CharField(),
-                                                              "reason": serializers.CharField()}))
+    @extend_schema_field(inline_serializer("RecipientError", {
+        "code": serializers.CharField(),
+        "label": serializers.CharField(help_text='The failure as reports name it: "frequency cap" for 131049, …'),
+        "reason": serializers.CharField()}))
     def get_error(self, row) -> dict[str, str]:
         return recipient_failure(row)
 

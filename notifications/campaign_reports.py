@@ -1,6 +1,7 @@
 """Campaign delivery for the reports: per campaign that sent in the period, how many
-messages went out, were delivered, read, failed (by WhatsApp's error code) and replied to.
-Two grouped queries, whatever the number of recipients."""
+messages went out, were delivered, read, failed (by WhatsApp's error code, named: 131049 is
+the "frequency cap") and replied to, and what WhatsApp reported charging for them
+(notifications.pricing). Grouped queries, whatever the number of recipients."""
 
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ from django.db.models.functions import Coalesce, NullIf
 
 from conversations.models import Message
 from notifications.models import CampaignRecipient
+from notifications.pricing import campaign_cost_actual, price_table
 
 R = CampaignRecipient.State
 MAX_CAMPAIGNS = 50
+# Failures a campaign's report names rather than numbers; other codes show as they are.
+FAILURE_LABELS = {
+    "131049": "frequency cap",  # WhatsApp's per-user marketing cap: retried only by a later campaign
+}
+
+
+def failure_label(code: str) -> str:
+    """The name a campaign report gives a failure code (WhatsApp's or ours)."""
+    return FAILURE_LABELS.get(code, code)
 
 
 def _replied() -> Exists:
@@ -46,13 +57,15 @@ def campaign_delivery_report(*, start: datetime, end: datetime) -> list[dict[str
         .order_by("-campaign_id")[:MAX_CAMPAIGNS]
     )
     ids = [row["campaign_id"] for row in counts]
+    table = price_table()
     code = Coalesce(NullIf("message__error_code", Value("")), NullIf("error_code", Value("")), Value("unknown"))
     reasons: dict[int, dict[str, int]] = {}
     for campaign_id, error, n in (
         rows.filter(failed, campaign_id__in=ids).annotate(code=code).values_list("campaign_id", "code")
         .annotate(n=Count("pk")).order_by("campaign_id", "-n")
     ):
-        reasons.setdefault(campaign_id, {})[error] = n
+        label = failure_label(error)
+        reasons.setdefault(campaign_id, {})[label] = reasons.get(campaign_id, {}).get(label, 0) + n
     return [
         {
             "id": row["campaign_id"],
@@ -66,6 +79,7 @@ def campaign_delivery_report(*, start: datetime, end: datetime) -> list[dict[str
             "skipped": row["skipped"],
             "replied": row["replied"],
             "failed_by_reason": reasons.get(row["campaign_id"], {}),
+            "cost": campaign_cost_actual(campaign_id=row["campaign_id"], table=table),
         }
         for row in counts
     ]

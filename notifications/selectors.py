@@ -7,7 +7,9 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from conversations.models import Message, WhatsAppNumber
+from notifications.campaign_reports import failure_label
 from notifications.models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
+from notifications.pricing import campaign_cost
 
 R = CampaignRecipient.State
 DELIVERY_STATES = ("pending", "sent", "delivered", "read", "failed")
@@ -42,9 +44,12 @@ def recipient_delivery(row: CampaignRecipient) -> str:
 
 
 def recipient_failure(row: CampaignRecipient) -> dict[str, str]:
+    """The row's failure: code, its name in reports ("frequency cap" for 131049), reason."""
     if row.message is not None and row.message.status == Message.Status.FAILED:
-        return {"code": row.message.error_code, "reason": row.message.error_text}
-    return {"code": row.error_code, "reason": row.error_reason}
+        code, reason = row.message.error_code, row.message.error_text
+    else:
+        code, reason = row.error_code, row.error_reason
+    return {"code": code, "label": failure_label(code) if code else "", "reason": reason}
 
 
 def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
     )
     reasons: dict[str, int] = {}
     for row_code, message_code in failures:
-        code = message_code or row_code or "unknown"
+        code = failure_label(message_code or row_code or "unknown")
         reasons[code] = reasons.get(code, 0) + 1
     return {
         "state": campaign.state,
@@ -84,6 +89,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         "failure_codes": reasons,
         "progress_percent": round(100 * done / total, 1) if total else (100.0 if campaign.state == "completed" else 0.0),
         "audience_rejected": len(campaign.audience_rejected or []),
+        "cost": campaign_cost(campaign=campaign),
     }
 
 

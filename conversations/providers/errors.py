@@ -17,7 +17,7 @@ class Action(StrEnum):
     FAIL = "fail"  # permanent: no retry
     FAIL_WINDOW = "fail_window"  # the 24-hour window closed: the agent should send a template
     OPT_OUT = "opt_out"  # the user stopped marketing messages: record the opt-out, never retry
-    HOLD_24H = "hold_24h"  # held back for ecosystem health: try again after 24 hours
+    FREQUENCY_CAP = "frequency_cap"  # per-user marketing cap: no retry; a later campaign may reach them
     ALERT_ADMIN = "alert_admin"  # token, parameter or account problem: an admin must act
     TEMPLATE_ERROR = "template_error"  # template missing, paused, disabled or wrong parameters
 
@@ -34,7 +34,7 @@ class ErrorRule:
 
     @property
     def transient(self) -> bool:
-        return self.action in (Action.RETRY, Action.RETRY_RECIPIENT_LATER, Action.HOLD_24H)
+        return self.action in (Action.RETRY, Action.RETRY_RECIPIENT_LATER)
 
 
 # The stored error code of a timeout or network failure (Graph gave no code).
@@ -70,12 +70,15 @@ ERROR_RULES: dict[int | None, ErrorRule] = _rules(
         "Too many messages to this customer in a short time; it is retried for this customer a little later.",
         6,
     ),
+    # The per-user marketing cap (frequency cap): WhatsApp limits how many marketing
+    # messages one person receives from all businesses. Retrying soon fails again and
+    # counts against the number's quality, so the message is not retried; the person can
+    # be reached by a later campaign (a campaign messages each recipient once).
     ErrorRule(
         131049,
-        Action.HOLD_24H,
-        "WhatsApp held this message back to protect the customer's experience (marketing limit per user); "
-        "it is tried again after 24 hours.",
-        24 * 3600,
+        Action.FREQUENCY_CAP,
+        "Frequency cap: WhatsApp held this marketing message back because the customer already received "
+        "their share of marketing messages; it is not retried. A later campaign may reach them.",
     ),
     ErrorRule(
         131047,

@@ -53,7 +53,7 @@ class DeliveryResult:
     """What one delivery run did. `retry_in`: run again after this many seconds.
     `after_error`: the retry follows a provider error (it counts as an attempt)."""
 
-    outcome: str  # sent | failed | retry | held | skipped
+    outcome: str  # sent | failed | retry | skipped
     retry_in: float | None = None
     after_error: bool = False
 
@@ -185,9 +185,6 @@ def _delivery_error(message: Message, exc: GraphError) -> DeliveryResult:
         log.warning("message %s failed after %s attempts: %s", message.pk, message.attempts, exc)
         message_mark_failed(message=message, code=exc.code_text, title=exc.title, details=details)
         return DeliveryResult("failed")
-    if rule.action == Action.HOLD_24H:
-        _release(message, rule.min_delay, exc)
-        return DeliveryResult("held")
     if rule.transient:
         delay = _backoff(message.attempts, rule.min_delay)
         _release(message, delay, exc)
@@ -209,7 +206,7 @@ def _release(message: Message, delay: float, exc: GraphError) -> None:
 
 def messages_redispatch_due(*, limit: int = 200) -> int:
     """Dispatch deliveries whose time has come and nobody ran: pending messages past
-    `next_attempt_at` (a lost dispatch, a retry after a restart, a 24-hour hold) and
+    `next_attempt_at` (a lost dispatch, a retry after a restart) and
     `sending` ones whose lease ran out (a crashed worker). Each is re-leased first, so
     overlapping sweeps dispatch it once. A row whose status webhook already arrived was
     settled by it (see `delivery_handle`) and is not `sending` any more, so it is not

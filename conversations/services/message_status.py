@@ -10,6 +10,13 @@ handle (`biz_opaque_callback_data`, see conversations.services.message_delivery)
 message, and a message still `sending` (or `pending`) without a wamid is settled by it:
 the wamid is recorded, the message counts as sent, and neither the sweep nor a retry
 sends it again.
+
+Per-message pricing: a status may carry WhatsApp's `pricing` object (`pricing_model`
+"PMP", `category` marketing / utility / authentication / service / …, `type` regular,
+free_customer_service or free_entry_point). It is stored on the message as sent (any
+shape, unread fields included) with its category, type and model picked out when they
+are strings; an object of an unknown shape is kept as it came, logged, and never stops
+the status from applying.
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations.events import publish_message
-from conversations.models import STATUS_RANK, Message, MessageStatusEvent, WhatsAppNumber
+from conversations.models import (
+    PRICING_TYPE_REGULAR,
+    STATUS_RANK,
+    Message,
+    MessageStatusEvent,
+    WhatsAppNumber,
+)
 from conversations.processing.summaries import as_dict, provider_time
 from conversations.services.delivery_outcomes import message_id_from_handle, message_mark_failed
 from conversations.services.webhook_outbox import EventType, webhook_message_event
@@ -42,6 +55,46 @@ def _error_of(event: MessageStatusEvent) -> tuple[str, str, str]:
     title = str(first.get("title") or first.get("message") or "Failed")
     details = str(error_data.get("details") or first.get("message") or "")
     return str(first.get("code") or ""), title, "" if details == title else details
+
+
+def pricing_fields(value: Any) -> dict[str, Any]:
+    """The message fields a status's `pricing` object sets: the raw object (a value that
+    is not an object is kept under "raw") and its category, type and model where they are
+    strings. The older conversation-based shape (`billable` without `type`) gives type
+    "regular" when billable and "free" when not."""
+    if not isinstance(value, dict):
+        return {"pricing": {"raw": value}, "pricing_category": "", "pricing_type": "", "pricing_model": ""}
+
+    def text(key: str, size: int) -> str:
+        item = value.get(key)
+        return item.strip().lower()[:size] if isinstance(item, str) else ""
+
+    kind = text("type", 40)
+    if not kind and isinstance(value.get("billable"), bool):
+        kind = PRICING_TYPE_REGULAR if value["billable"] else "free"
+    return {
+        "pricing": value,
+        "pricing_category": text("category", 40),
+        "pricing_type": kind,
+        "pricing_model": text("pricing_model", 16).upper(),
+    }
+
+
+def _apply_pricing(message: Message, event: MessageStatusEvent) -> list[str]:
+    """Record the status's pricing object on the message; returns the fields it changed."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    if "pricing" not in payload or payload["pricing"] in (None, {}):
+        return []
+    fields = pricing_fields(payload["pricing"])
+    if not fields["pricing_category"] or not fields["pricing_type"]:
+        log.warning("status %s of %s: pricing of an unknown shape kept as it came: %r",
+                    event.status, event.provider_message_id, payload["pricing"])
+    changed = []
+    for name, value in fields.items():
+        if getattr(message, name) != value:
+            setattr(message, name, value)
+            changed.append(name)
+    return changed
 
 
 def _apply_one(message: Message, event: MessageStatusEvent) -> list[str]:
@@ -71,6 +124,8 @@ def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
     changed: list[str] = []
     failure: MessageStatusEvent | None = None
     for event in sorted(events, key=lambda e: (_APPLY_ORDER.get(e.status, 0), e.timestamp)):
+        if message.direction == Message.Direction.OUTBOUND:
+            changed += _apply_pricing(message, event)
         if event.status == Message.Status.FAILED:
             failure = failure or event
         else:
@@ -202,7 +257,8 @@ def statuses_apply_pending(*, message: Message) -> None:
         )
         if events:
             _apply(locked, events)
-    for field in ("status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_text"):
+    for field in ("status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "error_text",
+                  "pricing", "pricing_category", "pricing_type", "pricing_model"):
         setattr(message, field, getattr(locked, field))
 
 

@@ -51,6 +51,9 @@ class Campaign(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT, db_index=True)
     pause_reason = models.TextField(blank=True)
     recipients_built_at = models.DateTimeField(null=True, blank=True)
+    cost_estimate = models.JSONField(
+        default=dict, blank=True, help_text="The cost estimated when it started (notifications.pricing), kept as it was."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

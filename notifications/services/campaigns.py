@@ -21,6 +21,7 @@ from conversations.models import WhatsAppNumber
 from conversations.services.webhook_outbox import webhook_campaign_event
 from notifications.campaign_audience import MappingError, mapping_check
 from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from notifications.pricing import campaign_cost_estimate
 from notifications.selectors import number_health_for
 
 ACTIVE_STATES = (Campaign.State.SCHEDULED, Campaign.State.RUNNING)
@@ -81,7 +82,8 @@ def _enqueue_run(campaign: Campaign, countdown: float = 0) -> None:
 
 def campaign_start(*, campaign: Campaign, actor: User | None = None) -> Campaign:
     """Start a draft campaign: at once (running) or at its `scheduled_at` (scheduled).
-    The template must be approved. Building the audience and sending happen in tasks."""
+    The template must be approved. Building the audience and sending happen in tasks;
+    the cost estimate (notifications.pricing) is kept on the campaign when it runs."""
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
         if locked.state not in (Campaign.State.DRAFT, Campaign.State.SCHEDULED):
@@ -99,7 +101,9 @@ def campaign_start(*, campaign: Campaign, actor: User | None = None) -> Campaign
         locked.state = Campaign.State.RUNNING
         locked.started_at = locked.started_at or now
         locked.pause_reason = ""
-        locked.save(update_fields=["state", "started_at", "pause_reason"])
+        # The estimate as it stood at the start, kept beside what WhatsApp later reports.
+        locked.cost_estimate = locked.cost_estimate or campaign_cost_estimate(campaign=locked)
+        locked.save(update_fields=["state", "started_at", "pause_reason", "cost_estimate"])
         _enqueue_run(locked)
     return locked
 

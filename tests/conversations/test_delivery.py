@@ -252,26 +252,21 @@ def test_unreachable_graph_fails_after_the_attempt_cap(conversation, number, set
     assert "could not be reached" in message.error_text
 
 
-def test_marketing_hold_131049_waits_a_day_then_the_sweep_sends_it(
+def test_marketing_cap_131049_fails_as_frequency_cap_and_is_never_sent_again(
     conversation, graph, django_capture_on_commit_callbacks
 ):
     graph.error(131049, "This message was not delivered to maintain healthy ecosystem engagement.")
 
     message = _send(conversation, django_capture_on_commit_callbacks)
 
-    assert message.status == Message.Status.PENDING
-    assert message.next_attempt_at > timezone.now() + timedelta(hours=23, minutes=59)
-    with django_capture_on_commit_callbacks(execute=True):
+    assert message.status == Message.Status.FAILED
+    assert message.error_code == "131049"
+    assert message.error_text.startswith("Frequency cap")
+    assert message.next_attempt_at is None
+    later = timezone.now() + timedelta(days=2)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
         assert sweep_pending_messages.apply().result == 0
     assert len(graph.sent_messages()) == 1
-
-    later = message.next_attempt_at + timedelta(seconds=1)
-    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
-        assert sweep_pending_messages.apply().result == 1
-
-    message.refresh_from_db()
-    assert message.status == Message.Status.SENT
-    assert len(graph.sent_messages()) == 2
 
 
 def test_sweep_resends_a_message_whose_worker_crashed_mid_send(

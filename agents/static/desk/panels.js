@@ -23,7 +23,9 @@ export function tickFor(m) {
   if (m.direction !== "out" || m.internal) return null;
   const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
   const titles = { pending: "Waiting", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not delivered" };
-  return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status }, title: titles[m.status] || m.status }, labels[m.status] || "");
+  // The cost category WhatsApp reported for this message (per-message pricing).
+  const cost = m.pricing ? ` · cost: ${m.pricing.summary}` : "";
+  return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status, pricing: m.pricing ? m.pricing.category || "unknown" : "" }, title: `${titles[m.status] || m.status}${cost}` }, labels[m.status] || "");
 }
 
 export function renderHandoff(card, handoff) {
@@ -47,6 +49,12 @@ export function renderSide(ctx, open) {
   const fields = [["Name", c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], ["Language", c.language], ["Customer since", clock(c.created_at)]];
   for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
   if ((c.tags || []).length) fields.push(["Tags", c.tags.join(", ")]);
+  const pricing = ctx.pricing;
+  if (pricing && (pricing.charged || pricing.free)) {
+    const categories = Object.entries(pricing.by_category || {}).map(([category, v]) => `${category} ${v.messages}`).join(", ");
+    const cost = Object.entries(pricing.cost || {}).map(([currency, amount]) => `${amount} ${currency}`).join(", ");
+    fields.push(["WhatsApp charges", `${pricing.charged} charged${categories ? ` (${categories})` : ""}, ${pricing.free} free${cost ? ` · ${cost}` : ""}`]);
+  }
   $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   $("consent-list").replaceChildren(
     ...Object.entries(ctx.consent || {}).map(([category, s]) =>
