@@ -174,6 +174,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task modules beyond each app's tasks.py (workers import them at start).
 CELERY_IMPORTS = [
     "conversations.delivery_tasks",
+    "conversations.media_tasks",
     "conversations.providers.sandbox.tasks",
 ]
 # How often the recovery sweeps run: webhook events still pending, and outbound messages
@@ -189,6 +190,7 @@ PERIODIC_TASKS: dict[str, float] = {
     task_names.SLA_SWEEP: 30,
     task_names.QUEUE_MESSAGES_SWEEP: 60,
     task_names.MESSAGES_SWEEP_PENDING: DELIVERY_SWEEP_EVERY_SECONDS,
+    task_names.MEDIA_DOWNLOADS_SWEEP: 60,
     task_names.CAMPAIGNS_TICK: 15,
     task_names.TEMPLATES_SYNC_ALL: 3600,
     task_names.BOT_SWEEP_UNANSWERED: 30,
@@ -354,8 +356,44 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# Media files (customers' photos, voice notes, documents; files agents send) go through
+# Django's storage API: the local file system under MEDIA_ROOT by default, S3-compatible
+# object storage (django-storages) when MEDIA_STORAGE=s3. They are never served from
+# MEDIA_URL: conversations.media_views checks access on every request.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "/media/files/"
+MEDIA_STORAGE = env("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "s3":
+    _default_storage: dict = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("MEDIA_S3_BUCKET"),
+            "endpoint_url": env("MEDIA_S3_ENDPOINT_URL", default=None),
+            "region_name": env("MEDIA_S3_REGION", default=None),
+            "access_key": env("MEDIA_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY", default=None),
+            "location": env("MEDIA_S3_PREFIX", default="media"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+elif MEDIA_STORAGE == "filesystem":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ValueError("MEDIA_STORAGE must be 'filesystem' or 's3'.")
+# Hosts a media download may be fetched from (the URL Graph answers for a media id; a
+# leading `*.` allows subdomains). Meta's hosts in production; the sandbox's in the demo.
+_META_MEDIA_HOSTS = ["lookaside.fbsbx.com", "*.fbsbx.com", "*.fbcdn.net", "*.whatsapp.net"]
+MEDIA_DOWNLOAD_HOSTS = env.list(
+    "MEDIA_DOWNLOAD_HOSTS",
+    default=_META_MEDIA_HOSTS + (["127.0.0.1", "localhost"] if SANDBOX_ENABLED else []),
+)
+MEDIA_DOWNLOAD_MAX_ATTEMPTS = env.int("MEDIA_DOWNLOAD_MAX_ATTEMPTS", default=5)
+MEDIA_DOWNLOAD_TIMEOUT = env.float("MEDIA_DOWNLOAD_TIMEOUT", default=30.0)
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

@@ -33,6 +33,10 @@ MESSAGE_DELIVER = "conversations.delivery_tasks.deliver_message"
 MESSAGES_SWEEP_PENDING = "conversations.delivery_tasks.sweep_pending_messages"
 READ_RECEIPT_SEND = "conversations.delivery_tasks.send_read_receipt"
 
+# conversations: media downloads
+MEDIA_DOWNLOAD = "conversations.media_tasks.download_media"
+MEDIA_DOWNLOADS_SWEEP = "conversations.media_tasks.sweep_media_downloads"
+
 # conversations: the demo sandbox's simulated phone and Graph
 SANDBOX_POST_CUSTOMER_MESSAGE = "conversations.providers.sandbox.tasks.post_customer_message"
 SANDBOX_POST_DELIVERY_STATUSES = "conversations.providers.sandbox.tasks.post_delivery_statuses"

@@ -23,6 +23,7 @@ urlpatterns = [
     # A browser without a session is sent to sign in, then back to the docs.
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("media/", include("conversations.media_urls")),
     path("", include("agents.urls")),
     path("", include("notifications.compliance_urls")),
     # Last: any other path under /api/ answers the API's JSON 404, not the site's page. Only

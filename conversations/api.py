@@ -9,17 +9,22 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib.auth.models import User
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_actions import acting_user
+from config.api_actions import ActionView, acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
 from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user
+from conversations.media_views import media_for_user, media_response
+from conversations.models import Message
 from conversations.outreach import conversation_initiator
 from conversations.selectors import (
     conversation_detail,
@@ -42,10 +47,19 @@ from conversations.serializers import (
     MessageCreateSerializer,
     MessageFilterSerializer,
     MessageSerializer,
+    MessageUploadSerializer,
 )
 from conversations.services.contact_language import contact_language_set
 from conversations.services.contacts import contact_create
-from conversations.services.message_send import message_send_note, message_send_text
+from conversations.services.media_download import media_download_retry
+from conversations.services.media_send import media_file_check, message_send_media
+from conversations.services.message_send import (
+    check_channel,
+    check_window,
+    message_send_note,
+    message_send_text,
+    reply_permission_check,
+)
 from notifications.services.template_send import template_message_send
 
 
@@ -184,10 +198,15 @@ class ConversationMessagesApi(APIView):
         messages = messages_for_conversation(conversation, after_id=filters.get("after"))
         return _paginated(self, request, messages, MessageSerializer)
 
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(
         operation_id="conversations_messages_create",
-        summary="Send a text reply, add an internal note, or send an approved template",
-        request=MessageCreateSerializer,
+        summary="Send a text reply, add an internal note, send an approved template, or send a file",
+        description="JSON for text, notes and templates; `multipart/form-data` with `file` (and `caption`) "
+        "to send an image, audio, video, document or sticker. The file is checked against WhatsApp's "
+        "type and size rules before anything is stored, uploaded to WhatsApp and sent by its media id.",
+        request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageUploadSerializer},
         responses={
             201: MessageSerializer,
             400: _error("`invalid` or `template_invalid`: the message cannot be sent as given."),
@@ -204,6 +223,8 @@ class ConversationMessagesApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conversation = conversation_for_user(request.user, conversation_id)
+        if "file" in request.FILES or (request.content_type or "").startswith("multipart/"):
+            return self._send_file(request, conversation)
         data = _valid(MessageCreateSerializer, request.data)
         # The sending services' refusals (SendRefused) propagate to the API's error handler.
         if "note" in data:
@@ -218,11 +239,7 @@ class ConversationMessagesApi(APIView):
                 sender_user=_user(request),
             )
         else:
-            reply_to = None
-            if data.get("reply_to") is not None:
-                reply_to = message_in_conversation(conversation, data["reply_to"])
-                if reply_to is None:
-                    raise Refused("invalid", "reply_to: no such message in this conversation.", field="reply_to")
+            reply_to = _reply_to(conversation, data.get("reply_to"))
             message = message_send_text(
                 conversation=conversation,
                 text=data["text"],
@@ -231,6 +248,80 @@ class ConversationMessagesApi(APIView):
                 reply_to=reply_to,
             )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    def _send_file(self, request: Request, conversation) -> Response:
+        data = _valid(MessageUploadSerializer, request.data)
+        reply_to = _reply_to(conversation, data.get("reply_to"))
+        upload = data["file"]
+        caption = data.get("caption") or ""
+        # Who may reply and whether the window is open are refused before the file is read.
+        reply_permission_check(user=_user(request), conversation=conversation)
+        check_channel(conversation)
+        check_window(conversation)
+        checked = media_file_check(
+            data=upload, name=upload.name or "", content_type=upload.content_type or "", caption=caption
+        )
+        message = message_send_media(
+            conversation=conversation, file=checked, caption=caption, sender_user=_user(request), reply_to=reply_to
+        )
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+def _reply_to(conversation, reply_to_id: int | None):
+    if reply_to_id is None:
+        return None
+    reply_to = message_in_conversation(conversation, reply_to_id)
+    if reply_to is None:
+        raise Refused("invalid", "reply_to: no such message in this conversation.", field="reply_to")
+    return reply_to
+
+
+class MessageMediaApi(APIView):
+    @extend_schema(
+        operation_id="conversations_messages_media_retrieve",
+        summary="The file of a media message (inline for images, audio and video; else a download)",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                response=OpenApiTypes.BINARY, description="The file (its own content type)."
+            ),
+            403: NOT_ALLOWED,
+            404: _error("`not_found`: no such message or stored file, or not one this user may see."),
+        },
+    )
+    def get(self, request: Request, conversation_id: int, message_id: int) -> FileResponse:
+        return media_response(media_for_user(request.user, message_id, conversation_id))
+
+
+class MessageMediaRetryApi(ActionView):
+    """`POST …/messages/<id>/media/retry/`: download a failed inbound file again."""
+
+    @extend_schema(
+        operation_id="conversations_messages_media_retry",
+        summary="Download a customer's file again after its download failed",
+        request=None,
+        responses={
+            200: MessageSerializer,
+            400: _error("`invalid`: the message has no failed download to retry."),
+            403: NOT_ALLOWED,
+            404: NOT_FOUND,
+        },
+    )
+    def post(self, request: Request, **kwargs) -> Response:
+        return super().post(request, **kwargs)
+
+    def target(self, request: Request, **kwargs) -> Message:
+        conversation = conversation_for_user(request.user, kwargs["conversation_id"])
+        message = message_in_conversation(conversation, kwargs["message_id"])
+        if message is None:
+            raise Http404("No such message.")
+        return message
+
+    def perform(self, request: Request, target: Message, values: dict) -> Message:
+        media_download_retry(user=acting_user(request), message=target)
+        return message_in_conversation(target.conversation, target.pk) or target
+
+    def respond(self, request: Request, target: Message, result: Message) -> Response:
+        return Response(MessageSerializer(result).data)
 
 
 class ContactListApi(APIView):

@@ -10,6 +10,16 @@ urlpatterns = [
         api.ConversationMessagesApi.as_view(),
         name="api-conversation-messages",
     ),
+    path(
+        "conversations/<int:conversation_id>/messages/<int:message_id>/media/",
+        api.MessageMediaApi.as_view(),
+        name="api-message-media",
+    ),
+    path(
+        "conversations/<int:conversation_id>/messages/<int:message_id>/media/retry/",
+        api.MessageMediaRetryApi.as_view(),
+        name="api-message-media-retry",
+    ),
     path("contacts/", api.ContactListApi.as_view(), name="api-contacts"),
     path("contacts/<int:contact_id>/", api.ContactDetailApi.as_view(), name="api-contact"),
     path("contacts/<int:contact_id>/erase/", api_erasure.ContactEraseApi.as_view(), name="api-contact-erase"),

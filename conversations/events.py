@@ -32,6 +32,7 @@ from conversations.models import Conversation, Message, Participant
 from conversations.payloads import (
     ACTIVE_PARTICIPANTS,
     conversation_payload,
+    media_payload,
     message_pricing,
     payload_json,
     with_payload_rows,
@@ -76,6 +77,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "delivered_at": _iso(message.delivered_at),
         "read_at": _iso(message.read_at),
         "pricing": message_pricing(message),
+        "media": media_payload(message),
     }
 
 

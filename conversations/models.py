@@ -12,7 +12,9 @@ Invariants held by database constraints rather than by checks in code:
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
@@ -375,6 +377,80 @@ class Message(models.Model):
 # Per-message pricing (`pricing.type`): only `regular` messages are charged.
 PRICING_TYPE_REGULAR = "regular"
 PRICING_FREE_TYPES = ("free_customer_service", "free_entry_point")
+
+
+def media_upload_path(instance: MessageMedia, filename: str) -> str:
+    """Where a media file is stored: by month and a random name (the original file name is
+    kept on the row, never in the path)."""
+    now = timezone.now()
+    return f"media/{now:%Y/%m}/{uuid.uuid4().hex}{_suffix(filename)}"
+
+
+def thumbnail_upload_path(instance: MessageMedia, filename: str) -> str:
+    now = timezone.now()
+    return f"media/{now:%Y/%m}/thumbs/{uuid.uuid4().hex}{_suffix(filename)}"
+
+
+def _suffix(filename: str) -> str:
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    return suffix if len(suffix) <= 8 and suffix[1:].isalnum() else ""
+
+
+class MessageMedia(models.Model):
+    """The file of an image, audio, video, document or sticker message: a customer's,
+    downloaded from WhatsApp by media id (conversations.services.media_download), or one
+    a desk user attached (conversations.services.media_send). One per message.
+
+    Files are part of the contact's data: erasure and retention delete them
+    (conversations.services.anonymise.message_files_delete)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to download"
+        DOWNLOADING = "downloading", "Downloading"
+        STORED = "stored", "Stored"
+        FAILED = "failed", "Failed"
+        REMOVED = "removed", "Removed"
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+        VIDEO = "video", "Video"
+        DOCUMENT = "document", "Document"
+        STICKER = "sticker", "Sticker"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="media")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    media_id = models.CharField(
+        "WhatsApp media id", max_length=191, blank=True, db_index=True,
+        help_text="Inbound: the id the webhook gave; outbound: the id Graph gave the upload.",
+    )
+    voice = models.BooleanField(default=False, help_text="An audio message recorded as a voice note.")
+    mime_type = models.CharField(max_length=127, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    file = models.FileField(upload_to=media_upload_path, max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_path, max_length=255, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING, db_index=True)
+    failure_code = models.CharField(max_length=32, blank=True)
+    failure_reason = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    stored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "message media"
+        verbose_name_plural = "message media"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="stored") | ~Q(file=""), name="stored_media_has_file",
+                violation_error_message="Stored media has a file.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of message #{self.message_id} ({self.state})"
 
 
 # Delivery status moves forward only; failed is terminal.

@@ -18,9 +18,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import Conversation, Message, Participant
+from conversations.media_types import KINDS, served_inline
+from conversations.models import Conversation, Message, MessageMedia, Participant
 
 ACTIVE_PARTICIPANTS = "active_participants"
 
@@ -147,3 +149,37 @@ def payload_json(value: Any) -> Any:
     if isinstance(value, list):
         return [payload_json(item) for item in value]
     return value
+
+
+def message_media(message: Message) -> MessageMedia | None:
+    """The message's media row (loaded with `select_related("media")`, or read here for a
+    media message only), or None."""
+    if message.type not in KINDS:
+        return None
+    try:
+        return message.media
+    except MessageMedia.DoesNotExist:
+        return None
+
+
+def media_payload(message: Message) -> dict[str, Any] | None:
+    """A media message's file as the desk and the API show it: kind, state, type, name,
+    size, and the access-checked URLs of the file and its thumbnail once stored; the
+    reason when its download failed. None for other messages."""
+    media = message_media(message)
+    if media is None:
+        return None
+    stored = media.state == MessageMedia.State.STORED
+    return {
+        "kind": media.kind,
+        "state": media.state,
+        "voice": media.voice,
+        "mime_type": media.mime_type,
+        "file_name": media.file_name,
+        "size": media.size,
+        "inline": stored and served_inline(media.mime_type),
+        "url": reverse("message-media", args=[message.pk]) if stored else None,
+        "thumbnail_url": reverse("message-media-thumbnail", args=[message.pk]) if stored and media.thumbnail else None,
+        "failure_code": media.failure_code,
+        "failure_reason": media.failure_reason,
+    }

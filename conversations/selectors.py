@@ -99,7 +99,7 @@ def messages_for_conversation(
     """The conversation's messages, oldest first; only those after message `after_id` when given."""
     qs = (
         Message.objects.filter(conversation=conversation)
-        .select_related("sender_user", "conversation__contact")
+        .select_related("sender_user", "conversation__contact", "media")
         .order_by("created_at", "id")
     )
     if after_id is not None:
@@ -111,7 +111,7 @@ def messages_for_conversation(
 
 
 def message_in_conversation(conversation: Conversation, message_id: int) -> Message | None:
-    return Message.objects.filter(conversation=conversation, pk=message_id).first()
+    return Message.objects.filter(conversation=conversation, pk=message_id).select_related("media").first()
 
 
 def conversation_events(conversation: Conversation) -> QuerySet[ConversationEvent]:

@@ -13,8 +13,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api_errors import ErrorSerializer  # noqa: F401  (the shared error shape, named here for the API views)
-from conversations.models import Conversation, Message
-from conversations.payloads import conversation_payload, message_pricing, person_name
+from conversations.models import Conversation, Message, MessageMedia
+from conversations.payloads import conversation_payload, media_payload, message_pricing, person_name
 
 TEXT_MAX = 4096
 # Ids taken from requests stay within a database integer (BigAutoField), so a filter on a
@@ -175,6 +175,30 @@ class MessagePricingSerializer(serializers.Serializer):
         ref_name = "MessagePricing"
 
 
+class MediaSerializer(serializers.Serializer):
+    """The file of an image, audio, video, document or sticker message."""
+
+    kind = serializers.ChoiceField(choices=MessageMedia.Kind.choices)
+    state = serializers.ChoiceField(
+        choices=MessageMedia.State.choices,
+        help_text="`pending`/`downloading` while an inbound file is fetched, `stored` when it can be "
+        "opened, `failed` with the reason (retry: POST …/messages/<id>/media/retry/), `removed` after erasure "
+        "or retention.",
+    )
+    voice = serializers.BooleanField(help_text="An audio message recorded as a voice note.")
+    mime_type = serializers.CharField()
+    file_name = serializers.CharField(help_text="The original file name (documents), else empty.")
+    size = serializers.IntegerField(allow_null=True, help_text="Bytes, once stored.")
+    inline = serializers.BooleanField(help_text="Shown in the page (image, audio, video); else a download.")
+    url = serializers.CharField(allow_null=True, help_text="The file, for users who may see the conversation.")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="A small image of an image or sticker.")
+    failure_code = serializers.CharField()
+    failure_reason = serializers.CharField()
+
+    class Meta:
+        ref_name = "MessageMedia"
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     conversation = serializers.IntegerField(source="conversation_id")
@@ -203,9 +227,14 @@ class MessageSerializer(serializers.Serializer):
         help_text="What WhatsApp reported it charges (per-message pricing): `category`, `type` (regular, "
         "free_customer_service, free_entry_point), `model`, `charged`, `summary`; null until reported."
     )
+    media = serializers.SerializerMethodField(help_text="The file of a media message, or null.")
 
     class Meta:
         ref_name = "Message"
+
+    @extend_schema_field(MediaSerializer(allow_null=True))
+    def get_media(self, message: Message) -> dict | None:
+        return media_payload(message)
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_sender_name(self, message: Message) -> str:
@@ -308,6 +337,20 @@ class ConversationStartedSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "ConversationStarted"
+
+
+class MessageUploadSerializer(serializers.Serializer):
+    """A file to send (multipart/form-data), with an optional caption (images, videos and
+    documents). WhatsApp's rules: image (JPEG, PNG) 5 MB, audio (AAC, AMR, MP3, MP4 audio,
+    OGG Opus) 16 MB, video (MP4, 3GPP) 16 MB, document (PDF, text, Office) 100 MB,
+    sticker (WebP) 500 KB."""
+
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+    caption = serializers.CharField(required=False, allow_blank=True, max_length=TEXT_MAX, trim_whitespace=False)
+    reply_to = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a message to quote.")
+
+    class Meta:
+        ref_name = "MessageUpload"
 
 
 class ContactCreateSerializer(serializers.Serializer):

@@ -163,12 +163,128 @@ class GraphClient:
             return str(messages[0]["id"])
         raise GraphError(-1, "Unexpected response", "Graph accepted the send without a message id")
 
+    def media_info(self, media_id: str) -> dict[str, Any]:
+        """`GET /{media-id}`: `{url, mime_type, sha256, file_size, id}`; the URL is short-lived."""
+        if not media_id or "/" in media_id or "?" in media_id:
+            raise GraphError(100, "Invalid parameter", f"Not a media id: {media_id[:80]!r}")
+        return self.get(media_id, params={"phone_number_id": self.number.phone_number_id})
+
+    def media_upload(self, *, data: bytes, mime_type: str, file_name: str) -> str:
+        """`POST /{phone-number-id}/media` (multipart); returns the media id to send by."""
+        result = self._request(
+            "POST",
+            f"{self.number.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (file_name or "file", data, mime_type)},
+        )
+        if result.get("id"):
+            return str(result["id"])
+        raise GraphError(-1, "Unexpected response", "Graph accepted the upload without a media id")
+
+    def media_fetch(self, url: str, *, cap: int) -> bytes:
+        """The bytes behind a media URL Graph returned, fetched with the number's token.
+
+        Never fetches anything else: the URL's host must be in MEDIA_DOWNLOAD_HOSTS (Meta's
+        hosts in production), a redirect is followed only to the same host (three at
+        most), and the body is read while it stays within `cap` bytes. Raises
+        `MediaFetchError`."""
+        return media_fetch(url, cap=cap, headers=self._headers())
+
     def mark_read(self, message_id: str, typing: bool = False) -> None:
         """Mark an inbound message read; with `typing`, also show a typing indicator (up to 25 s)."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
         if typing:
             body["typing_indicator"] = {"type": "text"}
         self.post(f"{self.number.phone_number_id}/messages", body)
+
+
+# --- Media downloads -----------------------------------------------------------------------
+
+MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+
+
+class MediaFetchError(Exception):
+    """A media download that did not happen. `code` names why (host_not_allowed,
+    redirect_refused, too_large, url_expired, http_error, network); `transient` ones are
+    worth another try (which asks Graph for a fresh URL)."""
+
+    def __init__(self, code: str, reason: str, *, transient: bool = False) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.transient = transient
+
+
+def host_allowed(host: str, allowed: list[str] | tuple[str, ...]) -> bool:
+    """`host` is one of `allowed`, or a subdomain of an entry written `*.example.com`."""
+    host = (host or "").lower().rstrip(".")
+    if not host:
+        return False
+    for entry in allowed:
+        entry = entry.strip().lower()
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]):
+                return True
+        elif entry and host == entry:
+            return True
+    return False
+
+
+def _checked_url(url: str, *, host: str | None = None) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise MediaFetchError("host_not_allowed", f"Not a URL: {str(url)[:200]}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise MediaFetchError("host_not_allowed", f"Not an http(s) URL: {str(url)[:200]}")
+    if host is not None and parsed.host != host:
+        raise MediaFetchError(
+            "redirect_refused", f"The media URL redirected to another host ({parsed.host}); not followed."
+        )
+    if not host_allowed(parsed.host, settings.MEDIA_DOWNLOAD_HOSTS):
+        raise MediaFetchError(
+            "host_not_allowed", f"The media URL's host {parsed.host} is not in MEDIA_DOWNLOAD_HOSTS; not fetched."
+        )
+    return parsed
+
+
+def media_fetch(url: str, *, cap: int, headers: dict[str, str]) -> bytes:
+    """See `GraphClient.media_fetch`."""
+    target = _checked_url(url)
+    first_host = target.host
+    timeout = httpx.Timeout(settings.MEDIA_DOWNLOAD_TIMEOUT, connect=settings.WHATSAPP_HTTP_TIMEOUT)
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            with _http().stream("GET", target, headers=headers, timeout=timeout, follow_redirects=False) as response:
+                if response.is_redirect:
+                    location = response.headers.get("Location", "")
+                    target = _checked_url(str(target.join(location)), host=first_host)
+                    continue
+                if response.status_code in (401, 403, 404, 410):
+                    raise MediaFetchError(
+                        "url_expired", f"The media URL answered {response.status_code} (expired or not ours).",
+                        transient=True,
+                    )
+                if not response.is_success:
+                    raise MediaFetchError(
+                        "http_error", f"The media URL answered {response.status_code}.",
+                        transient=response.status_code >= 500 or response.status_code == 429,
+                    )
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise MediaFetchError("too_large", f"The file is {declared} bytes; the cap is {cap}.")
+                body = bytearray()
+                for chunk in response.iter_bytes(_CHUNK):
+                    body += chunk
+                    if len(body) > cap:
+                        raise MediaFetchError("too_large", f"The file is over the cap of {cap} bytes.")
+                return bytes(body)
+        except httpx.TimeoutException as exc:
+            raise MediaFetchError("network", f"Timeout: {exc}", transient=True) from exc
+        except httpx.TransportError as exc:
+            raise MediaFetchError("network", f"{type(exc).__name__}: {exc}", transient=True) from exc
+    raise MediaFetchError("redirect_refused", f"More than {MAX_REDIRECTS} redirects.")
 
 
 # --- Message bodies -----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from conversations.models import (
     Conversation,
     ConversationEvent,
     Message,
+    MessageMedia,
     MessageStatusEvent,
     PlatformEvent,
     WebhookEvent,
@@ -227,7 +228,9 @@ def _storage_paths(value: Any) -> list[str]:
 
 def message_files_delete(*, messages: models.QuerySet[Message]) -> int:
     """Delete, once the current transaction commits, the files `messages` keep: paths
-    named in payloads and any file field of the message model. Returns how many."""
+    named in payloads, any file field of the message model, and their media files and
+    thumbnails (the media rows stay, marked `removed`, without file name or checksum).
+    Returns how many."""
     file_fields = [f.name for f in Message._meta.concrete_fields if isinstance(f, models.FileField)]
     paths: list[str] = []
     for row in messages.values("payload", *file_fields).iterator(chunk_size=CHUNK):
@@ -235,6 +238,13 @@ def message_files_delete(*, messages: models.QuerySet[Message]) -> int:
         paths += [str(row[name]) for name in file_fields if row[name]]
     if file_fields:
         messages.update(**dict.fromkeys(file_fields, ""))
+    media = MessageMedia.objects.filter(message__in=messages.values("pk"))
+    for file, thumbnail in media.values_list("file", "thumbnail").iterator(chunk_size=CHUNK):
+        paths += [name for name in (file, thumbnail) if name]
+    media.exclude(state=MessageMedia.State.REMOVED).update(
+        state=MessageMedia.State.REMOVED, file="", thumbnail="", file_name="", sha256="", media_id="",
+        failure_code="", failure_reason="",
+    )
     paths = list(dict.fromkeys(paths))
 
     def delete() -> None:

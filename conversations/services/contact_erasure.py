@@ -20,9 +20,9 @@
 - campaign recipients (error text), the contact's lines in uploaded campaign lists,
   idempotency responses of the notification API, demo order links, the admin's history
   entries about the contact, the sandbox's simulated phone of the contact;
-- media: files named by a message payload's `storage_path` (no model keeps media files
-  yet; this covers downloads stored later) and any file field on messages are deleted
-  from storage once the transaction commits.
+- media: the files and thumbnails of message media (`MessageMedia`, whose rows stay
+  marked `removed`), files named by a message payload's `storage_path` and any file
+  field on messages are deleted from storage once the transaction commits.
 
 Provider message ids stay while WhatsApp may still redeliver a webhook (7 days; we keep
 `DEDUPE_HORIZON`, 8), so a redelivered message cannot come back as new. Older ones are

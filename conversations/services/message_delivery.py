@@ -28,7 +28,8 @@ from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations import throttle
 from conversations.events import publish_message
-from conversations.models import Channel, Conversation, Message
+from conversations.media_types import KINDS as MEDIA_KINDS
+from conversations.models import Channel, Conversation, Message, MessageMedia, WhatsAppNumber
 from conversations.providers.errors import Action
 from conversations.providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
 from conversations.services.delivery_outcomes import delivery_handle, message_mark_failed
@@ -119,7 +120,8 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     message.status, message.attempts, message.next_attempt_at = Message.Status.SENDING, message.attempts + 1, now + LEASE
     contact = message.conversation.contact
     try:
-        body = send_body(to=contact.wa_id, user_id=contact.user_id, content=message.payload)
+        content = _with_media_id(message, number) if message.type in MEDIA_KINDS else message.payload
+        body = send_body(to=contact.wa_id, user_id=contact.user_id, content=content)
         existing = body.get("biz_opaque_callback_data")
         body["biz_opaque_callback_data"] = delivery_handle(
             message_id=message.pk, existing=existing if isinstance(existing, str) else ""
@@ -131,6 +133,32 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     except GraphError as exc:
         return _delivery_error(message, exc)
     return _delivery_sent(message, wamid)
+
+
+def _with_media_id(message: Message, number: WhatsAppNumber) -> dict:
+    """The send body of a media message, by id: a stored file not yet uploaded is uploaded
+    first (`POST /{phone-number-id}/media`) and its id kept on the media row and in the
+    payload, so a retried delivery sends the same upload. A body that already names an
+    `id` or a `link` (a bot's media by link) is sent as it is."""
+    payload = dict(message.payload) if isinstance(message.payload, dict) else {}
+    obj = payload.get(message.type)
+    obj = dict(obj) if isinstance(obj, dict) else {}
+    if obj.get("id") or obj.get("link"):
+        return payload
+    media = MessageMedia.objects.filter(message=message).first()
+    if media is None or media.state != MessageMedia.State.STORED or not media.file:
+        raise InvalidBody("The file of this message is not stored (erased or removed); nothing to send.")
+    if not media.media_id:
+        with media.file.open("rb") as handle:
+            data = handle.read()
+        media_id = GraphClient(number).media_upload(data=data, mime_type=media.mime_type, file_name=media.file_name)
+        MessageMedia.objects.filter(pk=media.pk).update(media_id=media_id)
+        media.media_id = media_id
+    obj["id"] = media.media_id
+    payload[message.type] = obj
+    Message.objects.filter(pk=message.pk).update(payload=payload)
+    message.payload = payload
+    return payload
 
 
 def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:

@@ -47,6 +47,7 @@ from conversations.processing.summaries import (
 )
 from conversations.services import conversations as lifecycle
 from conversations.services.contact_language import contact_language_detect
+from conversations.services.media_download import media_record_inbound
 from conversations.services.message_status import statuses_apply_pending
 from conversations.services.webhook_outbox import EventType, webhook_message_event
 
@@ -404,6 +405,7 @@ def message_receive(
                 provider_timestamp=sent_at,
             )
             _save_once(stored)
+            media_record_inbound(message=stored)
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
             if kind == "system" and not own:
                 _number_changed(contact, message)

@@ -21,7 +21,7 @@ from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from conversations import access
 from conversations.events import publish_message
-from conversations.models import Channel, Conversation, Message
+from conversations.models import Channel, Conversation, Message, MessageMedia
 from conversations.providers.whatsapp import (
     InvalidBody,
     interactive_content,
@@ -33,6 +33,8 @@ from conversations.services.webhook_outbox import EventType, webhook_message_eve
 
 __all__ = [
     "SendRefused",
+    "check_channel",
+    "check_window",
     "message_queue_outbound",
     "message_send_interactive",
     "message_send_note",
@@ -67,12 +69,12 @@ def reply_permission_check(*, user: Any, conversation: Conversation) -> None:
         raise SendRefused("forbidden", access.refusal(roles, shape, "reply") or access.NOT_SENDER)
 
 
-def _check_window(conversation: Conversation) -> None:
+def check_window(conversation: Conversation) -> None:
     if not conversation.window_open():
         raise SendRefused("window_closed", WINDOW_CLOSED_DETAIL)
 
 
-def _check_channel(conversation: Conversation) -> None:
+def check_channel(conversation: Conversation) -> None:
     if conversation.channel != Channel.WHATSAPP:
         raise SendRefused("invalid", f"Messages in {conversation.get_channel_display()} conversations are not sent through WhatsApp.")
 
@@ -92,13 +94,15 @@ def message_queue_outbound(
     sender_user: User | None = None,
     business_initiated: bool = False,
     reply_to: Message | None = None,
+    media: MessageMedia | None = None,
 ) -> Message:
     """Record a pending outbound message and enqueue its delivery after commit.
 
     Low level (templates use it): no window check. `content` is the Graph body minus
     messaging_product/recipient_type/to; a `context` is added when `reply_to` has a
-    provider id. Publishes `message.created` after commit."""
-    _check_channel(conversation)
+    provider id. `media`: the unsaved media row of a file to send (its file already in
+    storage), saved with the message. Publishes `message.created` after commit."""
+    check_channel(conversation)
     _check_reply_to(conversation, reply_to)
     if sender_kind not in (Message.SenderKind.AGENT, Message.SenderKind.BOT, Message.SenderKind.SYSTEM):
         raise SendRefused("invalid", f"An outbound message cannot be sent as '{sender_kind}'.")
@@ -122,6 +126,10 @@ def message_queue_outbound(
             next_attempt_at=now + LEASE,
             created_at=now,
         )
+        if media is not None:
+            media.message = message
+            media.save()
+            message.media = media
         _conversation_touch(conversation, text=text, sender_kind=sender_kind, at=now)
         publish_message(message, "message.created")
         webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
@@ -156,8 +164,8 @@ def message_send_text(
     reply (`reply_permission_check`)."""
     if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
         reply_permission_check(user=sender_user, conversation=conversation)
-    _check_channel(conversation)
-    _check_window(conversation)
+    check_channel(conversation)
+    check_window(conversation)
     try:
         content = text_content(text)
     except InvalidBody as exc:
@@ -187,8 +195,8 @@ def message_send_interactive(
     """Reply buttons (`[{"id", "title"}]`, ≤ 3) or a list (`[{"title", "rows": [{"id",
     "title", "description"}]}]`, ≤ 10 rows in all) inside the window. Every WhatsApp
     limit is checked first; a broken one is refused `invalid`, naming the limit."""
-    _check_channel(conversation)
-    _check_window(conversation)
+    check_channel(conversation)
+    check_window(conversation)
     try:
         content = interactive_content(
             body=body, buttons=buttons, sections=sections, button_label=button_label, header=header, footer=footer

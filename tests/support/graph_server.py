@@ -23,6 +23,16 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
+
+
+@dataclass
+class RawBody:
+    """An answer that is not JSON: a file's bytes, or a redirect (`headers={"Location": …}`)."""
+
+    data: bytes = b""
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,16 +122,19 @@ def start_graph_server() -> tuple[GraphServer, ThreadingHTTPServer]:
             except ValueError:
                 body = raw.decode("utf-8", "replace")
             parts = urlsplit(self.path)
-            request = RecordedRequest(self.command, parts.path, parts.query, dict(self.headers), body)
+            request = RecordedRequest(self.command, parts.path, parts.query, dict(self.headers), body, raw)
             with graph.lock:
                 graph.requests.append(request)
             response = graph.answer(request)
             if response.delay:
                 time.sleep(response.delay)
-            payload = json.dumps(response.body).encode()
+            raw_body = response.body if isinstance(response.body, RawBody) else None
+            payload = raw_body.data if raw_body is not None else json.dumps(response.body).encode()
             try:
                 self.send_response(response.status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in (raw_body.headers if raw_body is not None else {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", raw_body.content_type if raw_body is not None else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -1,0 +1,146 @@
+"""Sending a file: WhatsApp's type and size rules checked before anything is stored, the
+file kept in storage with its media row, and the message queued for delivery, which
+uploads it (`POST /{phone-number-id}/media`) and sends it by the id Graph gives
+(conversations.services.message_delivery).
+
+Refusals (`SendRefused`): `forbidden` (a reply the access rule does not allow),
+`window_closed` (outside the 24-hour window), `invalid` naming the rule that failed
+(a type WhatsApp does not take, a file over its kind's cap, bytes that are not what the
+type says, a caption on a kind without one or over 1,024 characters, an empty file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from conversations.media_types import (
+    CAPTION_KINDS,
+    CAPTION_MAX,
+    SEND_TYPES,
+    SIZE_CAPS,
+    a_kind,
+    base_type,
+    bytes_match,
+    human_size,
+    kind_for_type,
+    sniff,
+)
+from conversations.models import Conversation, Message, MessageMedia
+from conversations.processing.summaries import message_summary
+from conversations.services.message_send import (
+    SendRefused,
+    check_channel,
+    check_window,
+    message_queue_outbound,
+    reply_permission_check,
+)
+
+__all__ = ["MediaFile", "media_file_check", "message_send_media"]
+
+NAME_MAX = 240
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """An uploaded file that passed WhatsApp's rules."""
+
+    kind: str
+    mime_type: str
+    name: str
+    data: bytes
+
+
+def _readable_types() -> str:
+    return "; ".join(f"{kind}: {', '.join(types)}" for kind, types in SEND_TYPES.items())
+
+
+def media_file_check(*, data: bytes | IO[bytes], name: str = "", content_type: str = "", caption: str = "") -> MediaFile:
+    """The file as WhatsApp will take it, or `SendRefused("invalid", <the rule>)`. The type
+    is the declared one (else guessed from the bytes or the name); the bytes must match it."""
+    if not isinstance(data, bytes | bytearray):
+        data = data.read()
+    data = bytes(data)
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:NAME_MAX]
+    if not data:
+        raise SendRefused("invalid", "The file is empty.")
+    detected = sniff(data[:8192])
+    declared = base_type(content_type)
+    if declared in ("", "application/octet-stream", "binary/octet-stream"):
+        declared = detected or base_type(mimetypes.guess_type(name)[0] or "")
+    kind = kind_for_type(declared)
+    if kind is None:
+        raise SendRefused(
+            "invalid", f"WhatsApp does not take files of type {declared or 'unknown'}. It takes {_readable_types()}."
+        )
+    cap = SIZE_CAPS[kind]
+    if len(data) > cap:
+        raise SendRefused(
+            "invalid", f"The {kind} is {human_size(len(data))}; WhatsApp allows at most {human_size(cap)} for {a_kind(kind)}."
+        )
+    if not bytes_match(declared=declared, detected=detected, kind=kind):
+        raise SendRefused(
+            "invalid", f"The file says it is {declared} but its bytes are {detected or 'not a known type'}."
+        )
+    caption = caption or ""
+    if caption.strip() and kind not in CAPTION_KINDS:
+        raise SendRefused("invalid", f"WhatsApp sends no caption with {a_kind(kind)}; only with images, videos and documents.")
+    if len(caption) > CAPTION_MAX:
+        raise SendRefused("invalid", f"The caption is {len(caption)} characters; WhatsApp allows at most {CAPTION_MAX}.")
+    return MediaFile(kind=kind, mime_type=declared, name=name, data=data)
+
+
+def message_send_media(
+    *,
+    conversation: Conversation,
+    file: MediaFile,
+    caption: str = "",
+    sender_kind: str = "agent",
+    sender_user: User | None = None,
+    reply_to: Message | None = None,
+) -> Message:
+    """Queue a checked file (`media_file_check`) for delivery inside the 24-hour window:
+    the message (`pending`) and its stored media row in one transaction, the delivery
+    enqueued after commit, `message.created` published. A person's reply is refused
+    `forbidden` first when they may not reply; `window_closed` outside the window."""
+    if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
+        reply_permission_check(user=sender_user, conversation=conversation)
+    check_channel(conversation)
+    check_window(conversation)
+    caption = (caption or "").strip()
+    obj: dict[str, Any] = {}
+    if caption:
+        obj["caption"] = caption
+    if file.kind == "document":
+        obj["filename"] = file.name or "document"
+    content = {"type": file.kind, file.kind: obj}
+    media = MessageMedia(
+        kind=file.kind,
+        mime_type=file.mime_type,
+        file_name=file.name,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        state=MessageMedia.State.STORED,
+    )
+    media.file.save(file.name or file.kind, ContentFile(file.data), save=False)
+    try:
+        with transaction.atomic():
+            return message_queue_outbound(
+                conversation=conversation,
+                type=file.kind,
+                content=content,
+                text=message_summary(content),
+                sender_kind=sender_kind,
+                sender_user=sender_user,
+                reply_to=reply_to,
+                media=media,
+            )
+    except BaseException:
+        media.file.storage.delete(media.file.name or "")
+        raise
