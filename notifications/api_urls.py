@@ -1,9 +1,9 @@
 """The notifications app's API (mounted under /api/v1/): consent, templates, notifications,
-campaigns, the compliance monitor and alerts."""
+campaigns, the compliance monitor, alerts and outgoing webhooks."""
 
 from django.urls import path
 
-from notifications import api, api_campaigns, api_compliance
+from notifications import api, api_campaigns, api_compliance, api_webhooks
 
 urlpatterns = [
     path("contacts/<int:contact_id>/consent/", api.ContactConsentApi.as_view(), name="api-contact-consent"),
@@ -31,4 +31,12 @@ urlpatterns = [
          name="api-compliance-case-resolve"),
     path("alerts/", api_compliance.AlertListApi.as_view(), name="api-alerts"),
     path("alerts/<int:alert_id>/close/", api_compliance.AlertCloseApi.as_view(), name="api-alert-close"),
+    path("webhooks/endpoints/", api_webhooks.WebhookEndpointListApi.as_view(), name="api-webhook-endpoints"),
+    path("webhooks/endpoints/<int:endpoint_id>/", api_webhooks.WebhookEndpointApi.as_view(),
+         name="api-webhook-endpoint"),
+    path("webhooks/endpoints/<int:endpoint_id>/deliveries/", api_webhooks.WebhookDeliveryListApi.as_view(),
+         name="api-webhook-deliveries"),
+    path("webhooks/deliveries/<int:delivery_id>/resend/", api_webhooks.WebhookDeliveryResendApi.as_view(),
+         name="api-webhook-resend"),
+    path("webhooks/events/", api_webhooks.WebhookEventListApi.as_view(), name="api-webhook-events"),
 ]

@@ -1,8 +1,8 @@
 """Objects every API operation can be pointed at, for the tests that sweep the whole API
 (schema conformance, malformed bodies): a queued conversation of the agent's team with its
 contact and a message, an approved template, a draft campaign, the agent's canned
-response, an open remediation case and an open alert of the number, plus an API token per
-persona."""
+response, an open remediation case and an open alert of the number, a webhook endpoint with
+one delivery, plus an API token per persona."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import CannedResponse
-from notifications.models import Alert, Campaign, MessageTemplate, RemediationCase, TemplateStatus
+from notifications.models import (
+    Alert,
+    Campaign,
+    MessageTemplate,
+    OutboxEvent,
+    RemediationCase,
+    TemplateStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from notifications.services.alerts import alert_payload
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import webhooks
 
@@ -35,6 +45,12 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
                                           deadline_at=RemediationCase.deadline_for(timezone.now()))
     alert = Alert.objects.create(kind="number_red", incident=f"number:{number.pk}:red", number=number,
                                  title="Support turned red")
+    # An endpoint nobody listens at (a resend fails fast and is logged) with one delivery.
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hook", events=["alert.created"])
+    event = OutboxEvent.objects.create(event_id="evt_world", type="alert.created", payload={
+        "id": "evt_world", "type": "alert.created", "created": timezone.now().isoformat(),
+        "data": {"alert": alert_payload(alert)}})
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, state="delivered")
     users = {"admin": admin, "supervisor": supervisor, "agent": agent, "outsider": outsider}
     return {
         "headers": {
@@ -49,5 +65,7 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
             "number_id": number.pk,
             "case_id": case.pk,
             "alert_id": alert.pk,
+            "endpoint_id": endpoint.pk,
+            "delivery_id": delivery.pk,
         },
     }
