@@ -1,13 +1,15 @@
 """Publish desk events to channel-layer groups, only after the write commits.
 
 Groups (design.md): ``agent.<id>``, ``team.<id>``, ``conversation.<id>``, ``supervisors``.
-Consumers receive ``{"type": "desk.event", "event": {...}}`` and forward ``event`` as JSON.
+Consumers receive ``{"type": "desk.event", "event": {...}, "text": "<event as JSON>"}``: they
+decide on ``event`` and write ``text``, so an event going to many sockets is serialised once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import os
 import threading
@@ -129,6 +131,11 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return getattr(local, "main_event_loop", None)
 
 
+def desk_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message for a desk event, with its JSON text made once for every socket."""
+    return {"type": "desk.event", "event": event, "text": json.dumps(event)}
+
+
 def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
     """Send `event` to each group. A channel layer failure is logged, never raised: the
     websocket is a notification and the desk catches up from the database.
@@ -139,7 +146,7 @@ def publish(groups: Iterable[str], event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "desk.event", "event": event}
+    message = desk_message(event)
     targets = list(dict.fromkeys(groups))
 
     async def send_all() -> None:

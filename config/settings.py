@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config import task_names
 
@@ -125,23 +126,29 @@ if REDIS_URL:
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
 
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's default 5 s read timeout races the layer's 5 s blocking pop and
-            # kills idle consumers under load; reads may wait longer than the pop.
-            # After a Redis restart every pooled connection fails its first command
-            # (desk sockets refused with 500, events dropped): such a command is retried
-            # at once on a fresh connection.
-            "CONFIG": {
-                "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": 30, "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)}
-                ],
-                "capacity": 1500,
-                "expiry": 30,
-            },
+    # redis-py's default 5 s read timeout races the core layer's 5 s blocking pop and kills
+    # idle consumers under load; reads may wait longer than the pop. After a Redis restart
+    # every pooled connection fails its first command (desk sockets refused with 500, events
+    # dropped): such a command is retried at once on a fresh connection.
+    _REDIS_HOST = {"address": REDIS_URL, "socket_timeout": 30, "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)}
+    # `pubsub` (default): a group event is published once and each daphne process receives it
+    # once and hands it to its own sockets, so a broadcast costs one Redis round trip per
+    # process instead of one per socket. `core`: per-channel lists with capacity and expiry.
+    # Either way the socket is a notification: the desk catches up from the database.
+    CHANNEL_LAYER_KIND = env("CHANNEL_LAYER_KIND", default="pubsub")
+    if CHANNEL_LAYER_KIND == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [_REDIS_HOST]}}
         }
-    }
+    elif CHANNEL_LAYER_KIND == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [_REDIS_HOST], "capacity": 1500, "expiry": 30},
+            }
+        }
+    else:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER_KIND must be pubsub or core, not {CHANNEL_LAYER_KIND!r}")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

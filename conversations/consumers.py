@@ -183,7 +183,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 with contextlib.suppress(Exception):
                     await self._revalidate()
             if not self.closing and await self.sight.forwards(self.roles, event, self.subscriptions):
-                await self.send_json(event)
+                text = message.get("text")
+                await (self.send(text_data=text) if isinstance(text, str) else self.send_json(event))
 
 
 def _event_user_id(event: dict[str, Any]) -> int | None:

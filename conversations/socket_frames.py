@@ -28,7 +28,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from config.realtime import conversation_group
+from config.realtime import conversation_group, desk_message
 from conversations.models import Conversation
 from conversations.services.message_delivery import typing_indicator_send
 
@@ -130,7 +130,7 @@ class Typing:
     async def frame(self, layer: Any, conversation_id: int, *, user: dict, internal: bool, silent: bool) -> None:
         if self.due("desk", conversation_id):
             event = {"type": "typing", "conversation": conversation_id, "user": user, "internal": internal}
-            await layer.group_send(conversation_group(conversation_id), {"type": "desk.event", "event": event})
+            await layer.group_send(conversation_group(conversation_id), desk_message(event))
         if not (internal or silent) and self.due("whatsapp", conversation_id):
             asyncio.ensure_future(self._on_phone(conversation_id))
 

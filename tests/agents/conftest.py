@@ -4,11 +4,11 @@ a listener on channel-layer groups."""
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from agents.models import AgentProfile
+from config import realtime
 from tests.factories import ConversationFactory, UserFactory
+from tests.support.layer_listener import LayerListener
 
 
 def make_agent(team, username: str, *, capacity: int = 3, skills=(), languages=(), presence="online"):
@@ -30,32 +30,25 @@ def bot_conversation(number):
     return build
 
 
-class GroupListener:
+class GroupListener(LayerListener):
     """A test channel subscribed to channel-layer groups; `events()` drains what arrived."""
 
     def __init__(self, *groups: str):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
+        super().__init__(groups)
 
-    def events(self) -> list[dict]:
-        received = []
-
-        async def drain():
-            import asyncio
-
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=0.05)
-                except TimeoutError:
-                    return
-                received.append(message["event"])
-
-        async_to_sync(drain)()
-        return received
+    def events(self, quiet: float = 0.1) -> list[dict]:
+        assert realtime.flush(), "desk events were not sent"
+        return super().events(quiet)
 
 
 @pytest.fixture
 def listen():
-    return GroupListener
+    listeners: list[GroupListener] = []
+
+    def open_listener(*groups: str) -> GroupListener:
+        listeners.append(GroupListener(*groups))
+        return listeners[-1]
+
+    yield open_listener
+    for listener in listeners:
+        listener.close()

@@ -3,17 +3,14 @@ indicator, against the real local Graph server."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from config.realtime import conversation_group
 from conversations.models import Message
 from conversations.services.message_delivery import message_mark_read_remote, typing_indicator_send
 from conversations.services.message_send import SendRefused, message_send_text
 from tests.factories import ConversationFactory, MessageFactory
+from tests.support.intake import DeskListener
 
 pytestmark = pytest.mark.django_db
 
@@ -26,24 +23,9 @@ def conversation(number):
 @pytest.fixture
 def listener(conversation):
     """A channel in the conversation's group, as a desk socket subscribed to it would be."""
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(conversation_group(conversation.pk), channel)
-
-    def events() -> list[dict]:
-        async def drain() -> list[dict]:
-            received = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
-                except TimeoutError:
-                    return received
-                received.append(message["event"])
-
-        return async_to_sync(drain)()
-
-    yield events
-    async_to_sync(layer.group_discard)(conversation_group(conversation.pk), channel)
+    layer_listener = DeskListener([conversation_group(conversation.pk)])
+    yield layer_listener.events
+    layer_listener.close()
 
 
 def test_send_publishes_created_then_updated_with_the_sent_status(

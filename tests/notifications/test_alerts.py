@@ -75,6 +75,13 @@ def test_account_restricted_and_locked_codes_share_one_alert(conversation, graph
 
 def test_alert_created_reaches_the_supervisors_group_once(number):
     listener = GroupListener(SUPERVISORS_GROUP)
+    try:
+        _alert_created_reaches_the_supervisors_group_once(number, listener)
+    finally:
+        listener.close()
+
+
+def _alert_created_reaches_the_supervisors_group_once(number, listener):
     alert, created = alert_raise(kind="number_red", incident=f"number:{number.pk}:red", number=number,
                                  title="Support turned red", link=f"/desk/compliance/?number={number.pk}")
     again, created_again = alert_raise(kind="number_red", incident=f"number:{number.pk}:red", number=number,

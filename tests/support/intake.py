@@ -4,15 +4,14 @@ listener on the real channel layer that collects desk events."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
+from config import realtime
 from conversations.models import WebhookEvent
 from conversations.services.webhook_intake import app_secrets_forget
+from tests.support.layer_listener import LayerListener
 
 
 @pytest.fixture(autouse=True)
@@ -22,48 +21,18 @@ def fresh_secrets():
     app_secrets_forget()
 
 
-class DeskListener:
-    """A channel subscribed to some groups; `events()` drains what arrived."""
+class DeskListener(LayerListener):
+    """A channel in some groups; `events()` returns the desk events that arrived since the
+    last call. Events published before the listener existed may still be on their way (the
+    publishing loop sends them after the caller returns); they are not for it."""
 
     def __init__(self, groups: list[str]):
-        from config import realtime
-
-        # Events published before the listener existed may still be on their way (the
-        # publishing loop sends them after the caller returns); they are not for it.
         assert realtime.flush(), "earlier desk events were not sent"
-        self.layer = get_channel_layer()
-        # A named channel (not a process-local "!" one), so each drain may run on its
-        # own event loop with the Redis layer as with the in-memory one.
-        self.channel = f"test-listener.{uuid.uuid4().hex}"
-        self.groups = list(groups)
-        for group in self.groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
+        super().__init__(groups)
 
-    def add(self, group: str) -> None:
-        self.groups.append(group)
-        async_to_sync(self.layer.group_add)(group, self.channel)
-
-    def events(self) -> list[dict[str, Any]]:
-        from config import realtime
-
+    def events(self, quiet: float = 0.2) -> list[dict[str, Any]]:
         assert realtime.flush(), "desk events were not sent"
-
-        async def drain():
-            import asyncio
-
-            got = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=0.2)
-                except TimeoutError:
-                    return got
-                got.append(message["event"])
-
-        return async_to_sync(drain)()
-
-    def close(self) -> None:
-        for group in self.groups:
-            async_to_sync(self.layer.group_discard)(group, self.channel)
+        return super().events(quiet)
 
 
 @pytest.fixture
