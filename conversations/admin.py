@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from conversations.access import user_is_admin
 from conversations.languages import LANGUAGE_CHOICES
 from conversations.models import (
+    BusinessPortfolio,
     Contact,
     ContactErasure,
     Conversation,
@@ -101,6 +102,7 @@ class WhatsAppNumberForm(forms.ModelForm):
             "verify_token",
             "quality_rating",
             "messaging_limit",
+            "portfolio",
             "throughput_mps",
             "is_default",
             "is_sandbox",
@@ -123,6 +125,20 @@ class WhatsAppNumberForm(forms.ModelForm):
         return self._keep_stored("verify_token")
 
 
+@admin.register(BusinessPortfolio)
+class BusinessPortfolioAdmin(admin.ModelAdmin):
+    """Business portfolios: the messaging limit their numbers share (WhatsApp keeps it
+    current through webhooks; set it here for a portfolio it has not reported yet)."""
+
+    list_display = ("__str__", "business_id", "messaging_limit", "limit_reported_at", "number_count")
+    search_fields = ("name", "business_id")
+    readonly_fields = ("limit_reported_at", "created_at")
+
+    @admin.display(description="numbers")
+    def number_count(self, portfolio: BusinessPortfolio) -> int:
+        return portfolio.numbers.count()
+
+
 @admin.register(WhatsAppNumber)
 class WhatsAppNumberAdmin(admin.ModelAdmin):
     form = WhatsAppNumberForm
@@ -132,11 +148,12 @@ class WhatsAppNumberAdmin(admin.ModelAdmin):
         "phone_number_id",
         "quality_rating",
         "messaging_limit",
+        "portfolio",
         "is_default",
         "is_sandbox",
         "secrets_stored",
     )
-    list_filter = ("quality_rating", "is_default", "is_sandbox")
+    list_filter = ("quality_rating", "is_default", "is_sandbox", "portfolio")
     search_fields = ("name", "display_phone_number", "phone_number_id", "business_account_id")
     readonly_fields = ("secrets_stored", "created_at", "updated_at")
 

@@ -51,6 +51,33 @@ MESSAGING_LIMIT_USERS: dict[str, int | None] = {
 }
 
 
+class BusinessPortfolio(models.Model):
+    """A Meta business portfolio (Business Manager). Since October 2025 the messaging limit
+    (unique customers reached outside the window per rolling 24 h) is set per portfolio and
+    shared by all its numbers: campaigns on any of them draw on one budget
+    (notifications.services.campaign_sending). Numbers belong to at most one."""
+
+    name = models.CharField(max_length=100)
+    business_id = models.CharField(
+        "business portfolio id", max_length=64, blank=True, help_text="Meta's id of the portfolio (optional)."
+    )
+    messaging_limit = models.CharField(
+        max_length=20, choices=MessagingLimit.choices, default=MessagingLimit.TIER_250,
+        help_text="From whatsapp_business_manager_messaging_limit / max_daily_conversations_per_business.",
+    )
+    limit_reported_at = models.DateTimeField(null=True, blank=True, help_text="When WhatsApp last reported it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "business portfolio"
+        constraints = [
+            models.UniqueConstraint(fields=["business_id"], condition=~Q(business_id=""), name="portfolio_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.business_id
+
+
 class WhatsAppNumber(models.Model):
     """A business phone number on the WhatsApp Cloud API. Secrets are encrypted at rest."""
 
@@ -66,7 +93,14 @@ class WhatsAppNumber(models.Model):
     app_secret = EncryptedCharField(max_length=256, blank=True)
     verify_token = EncryptedCharField(max_length=256, blank=True)
     quality_rating = models.CharField(max_length=16, choices=QualityRating.choices, default=QualityRating.UNKNOWN)
-    messaging_limit = models.CharField(max_length=20, choices=MessagingLimit.choices, default=MessagingLimit.TIER_250)
+    messaging_limit = models.CharField(
+        max_length=20, choices=MessagingLimit.choices, default=MessagingLimit.TIER_250,
+        help_text="The number's own limit (the older per-number field); its portfolio's limit applies when it has one.",
+    )
+    portfolio = models.ForeignKey(
+        BusinessPortfolio, null=True, blank=True, on_delete=models.SET_NULL, related_name="numbers",
+        help_text="The business portfolio whose messaging limit this number shares.",
+    )
     throughput_mps = models.PositiveIntegerField(default=80, help_text="Messages per second allowed for this number.")
     is_default = models.BooleanField(default=False)
     is_sandbox = models.BooleanField(default=False, help_text="Points at the demo sandbox's stand-in Graph API.")
@@ -88,6 +122,11 @@ class WhatsAppNumber(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.display_phone_number or self.phone_number_id
+
+    @property
+    def effective_messaging_limit(self) -> str:
+        """The limit that applies: the portfolio's (shared by its numbers), else the number's own."""
+        return self.portfolio.messaging_limit if self.portfolio_id and self.portfolio else self.messaging_limit
 
     @property
     def graph_base(self) -> str:

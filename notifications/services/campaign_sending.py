@@ -6,10 +6,13 @@ How one slice runs (`campaign_run_slice`, called by the `campaign_run` task):
 2. Pre-flight: the template must be approved, the number not red, the account not
    restricted, and no earlier send may have failed with a pausing error (token, account,
    template paused or disabled); otherwise the campaign pauses with the reason.
-3. A batch is claimed in one transaction holding the number's health row: queued rows
-   become `sending` with this batch's token (compare-and-set), no more than the
-   messaging limit's headroom (unique users reached in the rolling 24 h plus rows other
-   batches hold in flight).
+3. A batch is claimed in one transaction holding the number's health row (or, for a
+   number in a business portfolio, the portfolio's row): queued rows become `sending`
+   with this batch's token (compare-and-set), no more than the messaging limit's
+   headroom (unique users reached in the rolling 24 h plus rows other batches hold in
+   flight). A portfolio's limit is one budget for all its numbers: users reached and
+   rows in flight are counted over every number of the portfolio, so campaigns on
+   several of its numbers together stay within it.
 4. Each claimed row waits for a slot of the shared pacer (the number's throughput times
    CAMPAIGN_THROUGHPUT_SHARE, in Redis when REDIS_URL is set), then in ONE transaction:
    consent checked again (opted-out contacts are skipped), per-recipient spacing, the
@@ -33,7 +36,13 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from conversations import throttle
-from conversations.models import MESSAGING_LIMIT_USERS, Message, QualityRating
+from conversations.models import (
+    MESSAGING_LIMIT_USERS,
+    BusinessPortfolio,
+    Message,
+    QualityRating,
+    WhatsAppNumber,
+)
 from conversations.services.message_receive import conversation_for_contact
 from conversations.services.message_send import SendRefused, message_queue_outbound
 from conversations.services.webhook_outbox import webhook_campaign_event
@@ -63,23 +72,38 @@ LIMIT_RETRY_SECONDS = 60.0
 PACER_BURST = 4
 
 
-def _reached_last_24h(number_id: int) -> int:
-    """Unique contacts reached by business-initiated messages on the number in the last 24 h
-    (failed sends do not count). Messages inside an open window count too: an overestimate
-    that keeps the number safely under its limit."""
+def _reached_last_24h(number_ids: list[int]) -> int:
+    """Unique users reached by business-initiated messages on the numbers in the last 24 h
+    (failed sends do not count; one person reached from two numbers of a portfolio counts
+    once, by phone or user id). Messages inside an open window count too: an overestimate
+    that keeps the numbers safely under their limit."""
     since = timezone.now() - timedelta(hours=24)
     return (
         Message.objects.filter(
-            conversation__number_id=number_id,
+            conversation__number_id__in=number_ids,
             direction=Message.Direction.OUTBOUND,
             business_initiated=True,
             created_at__gte=since,
         )
         .exclude(status=Message.Status.FAILED)
-        .values("conversation__contact_id")
+        .values("conversation__contact__wa_id", "conversation__contact__user_id")
         .distinct()
         .count()
     )
+
+
+def _limit_budget(campaign: Campaign) -> tuple[int | None, list[int]]:
+    """(The limit in users, the numbers sharing it), with the budget's row locked: the
+    portfolio's for a number in one, else the number's health row. Requires a transaction."""
+    number = campaign.number
+    if number.portfolio_id is not None:
+        portfolio = BusinessPortfolio.objects.select_for_update().filter(pk=number.portfolio_id).first()
+        if portfolio is not None:
+            ids = list(WhatsAppNumber.objects.filter(portfolio=portfolio).values_list("pk", flat=True))
+            return MESSAGING_LIMIT_USERS.get(portfolio.messaging_limit), ids
+    NumberHealth.objects.get_or_create(number=number)
+    NumberHealth.objects.select_for_update().filter(number=number).first()
+    return MESSAGING_LIMIT_USERS.get(number.messaging_limit), [number.pk]
 
 
 def _preflight(campaign: Campaign) -> str:
@@ -120,15 +144,13 @@ def _claim_batch(campaign: Campaign, size: int) -> tuple[str, list[int], bool]:
     messaging limit stopped the claim."""
     token = uuid.uuid4().hex
     now = timezone.now()
-    limit = MESSAGING_LIMIT_USERS.get(campaign.number.messaging_limit)
     with transaction.atomic():
-        # One claimer per number at a time, so the limit's headroom is not spent twice.
-        NumberHealth.objects.get_or_create(number=campaign.number)
-        NumberHealth.objects.select_for_update().filter(number=campaign.number).first()
+        # One claimer per budget (portfolio or number) at a time, so headroom is not spent twice.
+        limit, number_ids = _limit_budget(campaign)
         limited = False
         if limit is not None:
-            in_flight = CampaignRecipient.objects.filter(campaign__number=campaign.number, state=R.SENDING).count()
-            headroom = limit - _reached_last_24h(campaign.number_id) - in_flight
+            in_flight = CampaignRecipient.objects.filter(campaign__number_id__in=number_ids, state=R.SENDING).count()
+            headroom = limit - _reached_last_24h(number_ids) - in_flight
             if headroom < size:
                 limited = True
                 size = max(headroom, 0)
@@ -307,5 +329,5 @@ def _run(campaign_id: int, deadline: float) -> float | None:
                 log.exception("campaign %s: recipient row %s could not be sent", campaign.pk, row_id)
                 _release_after_error(token, row_id, exc)
         campaign.template.refresh_from_db(fields=["status"])
-        campaign.number.refresh_from_db(fields=["quality_rating", "messaging_limit", "throughput_mps"])
+        campaign.number.refresh_from_db(fields=["quality_rating", "messaging_limit", "throughput_mps", "portfolio"])
     return 0.0

@@ -88,7 +88,10 @@ def platform_event_apply(*, event: PlatformEvent) -> None:
         template_sync.template_quality_apply(waba=waba, number=number, value=value)
     elif field == "template_category_update":
         template_sync.template_category_apply(waba=waba, number=number, value=value)
-    elif field in ("phone_number_quality_update", "business_capability_update", "account_update"):
+    elif field in ("phone_number_quality_update", "business_capability_update", "account_update",
+                   health.PORTFOLIO_LIMIT_FIELDS[0]):
+        if field == health.PORTFOLIO_LIMIT_FIELDS[0]:  # the portfolio's limit as a field of its own
+            field, value = "business_capability_update", {field: value}
         targets = [number] if number else list(WhatsAppNumber.objects.filter(business_account_id=waba)) if waba else []
         apply = {
             "phone_number_quality_update": health.number_quality_apply,
