@@ -114,6 +114,7 @@ def server(tmp_path_factory):
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PRESENCE_AWAY_AFTER_SECONDS": "600",
             "DESK_WS_REVALIDATE_SECONDS": "2",
+            "MEDIA_ROOT": str(tmp / "media"),
         }
     )
     env.pop("CELERY_BROKER_URL", None)
@@ -207,6 +208,14 @@ class Customer:
         """Messages the business sent to this phone."""
         messages = self.request.get(f"/sandbox/api/phones/{self.phone}/").json()["messages"]
         return [m for m in messages if m["direction"] != "in"]
+
+    def sends_file(self, name: str, mime: str, data: bytes, *, caption: str = "", voice: bool = False) -> None:
+        """The customer sends a photo, a document or (with `voice`) a voice note."""
+        form: dict = {"file": {"name": name, "mimeType": mime, "buffer": data}, "caption": caption}
+        if voice:
+            form["voice"] = "1"
+        response = self.request.post(f"/sandbox/api/phones/{self.phone}/media/", multipart=form, headers=_csrf(self.request))
+        assert response.status == 201, response.text()
 
     def reads(self, ids: list[int]) -> None:
         response = self.request.post(f"/sandbox/api/phones/{self.phone}/seen/", data={"ids": ids}, headers=_csrf(self.request))

@@ -86,6 +86,7 @@ export class Composer {
   async send() {
     const id = this.conversationId();
     const text = this.text.value.trim();
+    if (id && this.attachment && this.attachment.pending()) return this.sendFile(text);
     if (!id || !text) return;
     this.onError("");
     $("composer-send").disabled = true;
@@ -96,6 +97,22 @@ export class Composer {
         const body = this.mode === "note" ? { note: text } : { text, reply_to: this.replyToId };
         this.onSent(await api(`/api/v1/conversations/${id}/messages/`, { method: "POST", body }));
       }
+      this.text.value = "";
+      this.replyTo(null);
+    } catch (error) {
+      this.onError(error.message);
+    } finally {
+      $("composer-send").disabled = false;
+    }
+  }
+
+  // A file goes to the customer as a reply (the text is its caption), whatever the mode;
+  // outside the 24-hour window the server refuses it with `window_closed`.
+  async sendFile(caption) {
+    this.onError("");
+    $("composer-send").disabled = true;
+    try {
+      await this.attachment.send(caption, this.replyToId);
       this.text.value = "";
       this.replyTo(null);
     } catch (error) {

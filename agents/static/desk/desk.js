@@ -2,6 +2,7 @@
 // Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
 import { Live, api, apiAll, el, clock, config } from "./live.js";
 import { Composer } from "./composer.js";
+import { Attachment, mediaElement } from "./media.js";
 import { alertAssigned, setupAlerts } from "./alerts.js";
 import { renderHandoff, renderSide, slaBadge, tickFor, windowLabel } from "./panels.js";
 
@@ -149,6 +150,7 @@ function messageElement(m) {
     el("div", { class: "msg-head" }, el("span", { class: "author" }, authorOf(m)), label ? el("span", { class: "label" }, label) : null, el("time", { class: "muted" }, clock(m.created_at))),
     m.reply_to ? el("blockquote", { class: "quoted" }, quoted ? quoted.text : "an earlier message") : null,
     el("div", { class: "msg-body" }, m.text || `[${m.type}]`),
+    mediaElement(m, { onRetried: (message) => placeMessage(message), onError: showError }),
     el(
       "div",
       { class: "msg-foot" },
@@ -339,6 +341,11 @@ document.querySelectorAll("#conversation-actions [data-action]").forEach((button
 const composer = new Composer({
   conversationId: () => state.open,
   live: () => live,
+  onSent: (message) => placeMessage(message),
+  onError: showError,
+});
+composer.attachment = new Attachment({
+  conversationId: () => state.open,
   onSent: (message) => placeMessage(message),
   onError: showError,
 });

@@ -1,5 +1,6 @@
-"""The stand-in Graph API: `POST <phone_number_id>/messages` and
-`GET|POST <business_account_id>/message_templates`, with Graph's token check and shapes."""
+"""The stand-in Graph API: `POST <phone_number_id>/messages`, `POST <phone_number_id>/media`,
+`GET <media_id>` and the media URL it answers, and `GET|POST <business_account_id>/message_templates`,
+with Graph's token check and shapes."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, JsonResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conversations.models import WhatsAppNumber
 from conversations.providers.sandbox import graph, services
 from conversations.providers.sandbox.hooks import webhook_url_for
-from conversations.providers.sandbox.models import Template
+from conversations.providers.sandbox.media import MediaInvalid, media_info, media_store
+from conversations.providers.sandbox.models import SandboxMedia, Template
 
 PAGE_LIMIT_MAX = 100
 
@@ -132,3 +135,61 @@ def message_templates(request: HttpRequest, version: str, business_account_id: s
         return JsonResponse({"id": str(template.pk), "status": template.status, "category": template.category})
     except graph.GraphProblem as problem:
         return _problem(problem)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def media_upload(request: HttpRequest, version: str, phone_number_id: str) -> JsonResponse:
+    """`POST /{phone-number-id}/media` (multipart: `file`, `type`, `messaging_product`) → `{"id"}`."""
+    number = WhatsAppNumber.objects.filter(phone_number_id=phone_number_id).first()
+    try:
+        if number is None:
+            raise graph.unknown_object(phone_number_id)
+        if not _authorised(request, [number]):
+            raise graph.token_invalid()
+        if request.POST.get("messaging_product") != "whatsapp":
+            raise graph.bad_parameter("The parameter messaging_product is required and must be 'whatsapp'.")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise graph.bad_parameter("The parameter file is required.")
+        mime = request.POST.get("type") or upload.content_type or ""
+        try:
+            media = media_store(
+                number=number, origin=SandboxMedia.Origin.BUSINESS, data=upload.read(), mime_type=mime,
+                file_name=upload.name or "",
+            )
+        except MediaInvalid as exc:
+            raise graph.GraphProblem(131053, "(#131053) Media upload error", str(exc)) from None
+        return JsonResponse({"id": media.media_id})
+    except graph.GraphProblem as problem:
+        return _problem(problem)
+
+
+def _media_for(request: HttpRequest, media_id: str) -> SandboxMedia:
+    media = SandboxMedia.objects.select_related("number").filter(media_id=media_id).first()
+    if media is None:
+        raise graph.unknown_object(media_id)
+    if not _authorised(request, [media.number]):
+        raise graph.token_invalid()
+    return media
+
+
+@require_http_methods(["GET"])
+def media_object(request: HttpRequest, version: str, media_id: str) -> JsonResponse:
+    """`GET /{media-id}`: the file's type, checksum, size and a URL to fetch it with the token."""
+    try:
+        media = _media_for(request, media_id)
+        url = request.build_absolute_uri(reverse("sandbox:graph-media-file", args=[media.media_id]))
+        return JsonResponse(media_info(media=media, url=url))
+    except graph.GraphProblem as problem:
+        return _problem(problem)
+
+
+@require_http_methods(["GET"])
+def media_file(request: HttpRequest, media_id: str) -> FileResponse | JsonResponse:
+    """The media URL: the bytes, for the number's token only (as WhatsApp's media URLs)."""
+    try:
+        media = _media_for(request, media_id)
+    except graph.GraphProblem as problem:
+        return _problem(problem)
+    return FileResponse(media.file.open("rb"), content_type="application/octet-stream")

@@ -108,3 +108,32 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+
+def sandbox_media_path(instance: SandboxMedia, filename: str) -> str:
+    return f"sandbox-media/{instance.media_id}"
+
+
+class SandboxMedia(models.Model):
+    """A file at the stand-in Graph API: uploaded by the business (`POST /{phone-number-id}/media`)
+    or sent by a simulated customer; fetched by id (`GET /{media-id}`, then its URL)."""
+
+    class Origin(models.TextChoices):
+        BUSINESS = "business", "Uploaded by the business"
+        CUSTOMER = "customer", "Sent by a customer"
+
+    media_id = models.CharField(max_length=64, unique=True)
+    number = models.ForeignKey(WhatsAppNumber, on_delete=models.CASCADE, related_name="sandbox_media")
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    file = models.FileField(upload_to=sandbox_media_path, max_length=255)
+    mime_type = models.CharField(max_length=127)
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.media_id} ({self.mime_type})"

@@ -24,6 +24,7 @@ from config.tasking import enqueue_on_commit
 from conversations.models import WhatsAppNumber
 from conversations.providers.sandbox import graph
 from conversations.providers.sandbox.hooks import unix_now
+from conversations.providers.sandbox.media import media_rendered
 from conversations.providers.sandbox.models import Phone, PhoneMessage, Template
 
 TYPING_SECONDS = 25
@@ -262,6 +263,8 @@ def graph_message_accept(*, number: WhatsAppNumber, body: dict[str, Any], webhoo
         summary = rendered["body"]
     else:
         rendered, summary = graph.render_message(kind, body)
+        if kind in graph.MEDIA_TYPES:
+            rendered = media_rendered(number=number, kind=kind, body=body, rendered=rendered)
     message = PhoneMessage.objects.create(
         phone=phone,
         direction=Out,

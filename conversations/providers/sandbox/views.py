@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from conversations.models import WhatsAppNumber
 from conversations.providers.sandbox import services
 from conversations.providers.sandbox.hooks import webhook_url_for
-from conversations.providers.sandbox.models import Phone, PhoneMessage
+from conversations.providers.sandbox.media import MediaInvalid, customer_media_send
+from conversations.providers.sandbox.models import Phone, PhoneMessage, SandboxMedia
 
 THREAD_LENGTH = 200
 
@@ -150,3 +151,48 @@ def seen(request: HttpRequest, phone_id: int) -> JsonResponse:
     phone = _phone(request, phone_id)
     ids = [i for i in _body(request).get("ids", []) if isinstance(i, int)]
     return JsonResponse({"seen": services.phone_messages_seen(phone=phone, message_ids=ids)})
+
+
+@_signed_in
+@require_POST
+def send_media(request: HttpRequest, phone_id: int) -> JsonResponse:
+    """The customer sends a file (multipart: `file`, optional `caption`, `voice`)."""
+    phone = _phone(request, phone_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _invalid("Choose a file to send.")
+    try:
+        message = customer_media_send(
+            phone=phone,
+            webhook_url=webhook_url_for(request),
+            data=upload.read(),
+            mime_type=upload.content_type or "",
+            file_name=upload.name or "",
+            caption=request.POST.get("caption", ""),
+            voice=request.POST.get("voice") in ("1", "true", "on"),
+        )
+    except MediaInvalid as exc:
+        return _invalid(str(exc))
+    return JsonResponse({"message": _message_json(message)}, status=201)
+
+
+_INLINE = ("image/jpeg", "image/png", "image/webp", "audio/", "video/")
+
+
+@login_required
+@require_GET
+def media(request: HttpRequest, media_id: str) -> FileResponse:
+    """A file on the simulated phone (what it sent or received), for signed-in demo users."""
+    stored = SandboxMedia.objects.filter(media_id=media_id).first()
+    if stored is None:
+        raise Http404("No such file.")
+    inline = stored.mime_type.startswith(_INLINE)
+    response = FileResponse(
+        stored.file.open("rb"),
+        content_type=stored.mime_type if inline else "application/octet-stream",
+        as_attachment=not inline,
+        filename=stored.file_name or stored.media_id,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response

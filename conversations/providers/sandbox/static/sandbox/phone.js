@@ -55,7 +55,7 @@
     current = id;
     seenAsked.clear();
     el("thread").replaceChildren();
-    for (const id of ["text", "send", "share-location"]) el(id).disabled = false;
+    for (const id of ["text", "send", "share-location", "attach", "voice"]) el(id).disabled = false;
     renderPhones();
     poll();
   }
@@ -102,11 +102,43 @@
     return box;
   }
 
+  // A file the phone sent or received, from the sandbox's own media view.
+  function mediaNode(r) {
+    if (r.media_link) return node("div", "body", "[" + r.media + "] " + r.media_link);
+    if (!r.media_url) return null;
+    const type = r.mime_type || "";
+    if ((r.media === "image" || r.media === "sticker") && type.startsWith("image/")) {
+      const img = node("img", "media");
+      img.src = r.media_url;
+      img.alt = r.media;
+      return img;
+    }
+    if (r.media === "audio") {
+      const audio = node("audio");
+      audio.controls = true;
+      audio.src = r.media_url;
+      return audio;
+    }
+    if (r.media === "video") {
+      const video = node("video");
+      video.controls = true;
+      video.src = r.media_url;
+      return video;
+    }
+    const link = node("a", "file", "📄 " + (r.file_name || "document"));
+    link.href = r.media_url;
+    return link;
+  }
+
   function bubble(message) {
     const b = node("div", "bubble " + message.direction);
     b.id = "message-" + message.id;
     const r = message.rendered || {};
-    if (message.direction === "out") {
+    const file = r.media && r.media !== "location" ? mediaNode(r) : null;
+    if (file) {
+      b.append(file);
+      if (r.body) b.append(node("div", "body", r.body));
+    } else if (message.direction === "out") {
       if (r.header) b.append(node("div", "head", r.header));
       b.append(node("div", "body", r.body !== undefined ? r.body : message.text));
       if (r.footer) b.append(node("div", "foot", r.footer));
@@ -186,6 +218,38 @@
     if (!text) return;
     el("text").value = "";
     send({ text: text });
+  });
+
+  async function sendFile(file, voice) {
+    el("send-error").textContent = "";
+    const form = new FormData();
+    form.append("file", file);
+    form.append("caption", voice ? "" : el("text").value.trim());
+    if (voice) form.append("voice", "1");
+    try {
+      const response = await fetch(api + current + "/media/", {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf }, body: form,
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.detail || "HTTP " + response.status);
+      if (!voice) el("text").value = "";
+      poll();
+    } catch (err) {
+      el("send-error").textContent = err.message;
+    }
+  }
+
+  el("attach").addEventListener("click", () => el("attach-file").click());
+  el("voice").addEventListener("click", () => el("voice-file").click());
+  el("attach-file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (file) sendFile(file, false);
+  });
+  el("voice-file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (file) sendFile(file, true);
   });
 
   el("share-location").addEventListener("click", () => {
