@@ -19,7 +19,7 @@ from config.api_errors import ApiError, refusal_body, refusal_status
 from conversations.models import Contact, WhatsAppNumber
 from conversations.providers.whatsapp import GraphError
 from conversations.selectors import contact_for_user, number_for_new_contact, user_is_admin
-from conversations.services.contacts import ContactRefused, wa_id_normalize
+from conversations.services.contacts import ContactRefused, is_user_id, wa_id_normalize
 from conversations.services.message_receive import conversation_for_contact
 from conversations.services.message_send import SendRefused
 from notifications.models import ConsentSource
@@ -178,6 +178,11 @@ def _notification_contact(data: dict[str, Any]) -> Contact:
     if data.get("contact"):
         return get_object_or_404(Contact.objects.select_related("number"), pk=data["contact"])
     number = number_or_default(data.get("number"))
+    if is_user_id(data["to"]):  # a customer WhatsApp gives no phone number of
+        contact = Contact.objects.filter(number=number, user_id=data["to"].strip()).first()
+        if contact is None:
+            raise ApiError("not_opted_in", "This user id has no contact and so no opt-in.")
+        return contact
     try:
         wa_id = wa_id_normalize(data["to"])
     except ContactRefused as exc:

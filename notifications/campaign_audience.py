@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Contact
-from conversations.services.contacts import ContactRefused, wa_id_normalize
+from conversations.services.contacts import ContactRefused, is_user_id, wa_id_normalize
 from notifications.models import Campaign, CampaignRecipient
 from notifications.services.consent import consent_category_for_template, contacts_opted_in
 
@@ -26,14 +26,19 @@ class MappingError(ValueError):
 
 
 def csv_numbers(text: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Phone numbers from an uploaded list (one per line; the first column of a CSV line),
-    normalised to WhatsApp ids, and the rejected lines with their reason."""
+    """Recipients from an uploaded list (one per line; the first column of a CSV line):
+    phone numbers normalised to WhatsApp ids, business-scoped user ids (`BR.1502…`, for
+    customers WhatsApp gives no phone number of) as they are, and the rejected lines with
+    their reason."""
     numbers: list[str] = []
     rejected: list[dict[str, Any]] = []
     for line_no, line in enumerate((text or "").splitlines(), start=1):
         value = line.split(",")[0].strip().strip('"')
         if not value or (line_no == 1 and not any(ch.isdigit() for ch in value)):
             continue  # blank line or a header row
+        if is_user_id(value):
+            numbers.append(value)
+            continue
         try:
             numbers.append(wa_id_normalize(value))
         except ContactRefused as exc:
@@ -67,8 +72,11 @@ def audience_contact_ids(*, campaign: Campaign) -> tuple[list[int], list[dict[st
         ], []
     numbers, rejected = csv_numbers(campaign.audience_csv)
     ids: list[int] = []
-    for wa_id in dict.fromkeys(numbers):
-        contact, _ = Contact.objects.get_or_create(number=campaign.number, wa_id=wa_id)
+    for identity in dict.fromkeys(numbers):
+        if is_user_id(identity):
+            contact, _ = Contact.objects.get_or_create(number=campaign.number, user_id=identity)
+        else:
+            contact, _ = Contact.objects.get_or_create(number=campaign.number, wa_id=identity)
         ids.append(contact.pk)
     return ids, rejected
 

@@ -27,6 +27,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from conversations.models import PRICING_TYPE_REGULAR, Message
+from conversations.services.contacts import is_user_id
 from notifications.campaign_audience import audience_contact_ids, csv_numbers
 from notifications.models import Campaign, CampaignRecipient, MessagePrice
 
@@ -149,8 +150,8 @@ def _audience_countries(campaign: Campaign) -> dict[str, int]:
             add(wa_id, user_id)
     elif campaign.audience == Campaign.Audience.CSV:
         numbers, _ = csv_numbers(campaign.audience_csv)
-        for wa_id in dict.fromkeys(numbers):
-            add(wa_id, "")
+        for identity in dict.fromkeys(numbers):
+            add(*(("", identity) if is_user_id(identity) else (identity, "")))
     else:
         ids, _ = audience_contact_ids(campaign=campaign)
         contacts = campaign.number.contacts.filter(pk__in=ids)

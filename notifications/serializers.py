@@ -96,7 +96,10 @@ class CampaignCreateSerializer(serializers.Serializer):
     template = serializers.IntegerField()
     audience = serializers.ChoiceField(choices=Campaign.Audience.choices, default=Campaign.Audience.ALL_OPTED_IN)
     audience_filter = serializers.DictField(required=False, default=dict)
-    audience_csv = serializers.CharField(required=False, allow_blank=True, default="")
+    audience_csv = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="For audience `csv`: one recipient per line, a phone number in international format or a "
+        "business-scoped user id (`BR.1502…`).")
     parameter_mapping = serializers.JSONField(required=False, default=dict)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -113,7 +116,10 @@ class TemplateRefSerializer(serializers.Serializer):
 
 class NotificationCreateSerializer(serializers.Serializer):
     contact = serializers.IntegerField(required=False, help_text="Contact id.")
-    to = serializers.CharField(required=False, max_length=32, help_text="Or the phone number (international format).")
+    to = serializers.CharField(
+        required=False, max_length=160,
+        help_text="Or the phone number (international format), or the business-scoped user id (`BR.1502…`) of a "
+        "customer WhatsApp gives no phone number of.")
     number = serializers.IntegerField(required=False, help_text="With `to`: the number id (default number otherwise).")
     template = TemplateRefSerializer()
 

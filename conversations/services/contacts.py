@@ -1,7 +1,12 @@
-"""Contacts created by desk users (customers usually arrive by webhook instead)."""
+"""Contacts created by desk users (customers usually arrive by webhook instead), and the
+identity changes WhatsApp reports (a new phone number, a new business-scoped user id):
+the contact keeps its row, so its history stays with it."""
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
@@ -11,6 +16,18 @@ from django.utils import timezone
 
 from config.refusals import Refused
 from conversations.models import Contact, LanguageSource, WhatsAppNumber
+
+log = logging.getLogger(__name__)
+
+
+# A business-scoped user id: the ISO country code, a dot, then letters and digits
+# ("BR.1502576394655843"; a parent id has "ENT." after the country).
+BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
+
+
+def is_user_id(value: str) -> bool:
+    """`value` is a business-scoped user id rather than a phone number."""
+    return bool(BSUID.match((value or "").strip()))
 
 
 class ContactRefused(Refused):
@@ -72,3 +89,115 @@ def contact_create(
             )
     except IntegrityError:
         raise ContactRefused("contact_exists", "This number already has a contact with that id.") from None
+
+
+# --- Identity changes reported by WhatsApp ----------------------------------------------------
+
+# `system` message types that change who a contact is (and the platform field some providers
+# forward the same change on).
+USER_CHANGED_NUMBER = ("user_changed_number", "customer_changed_number")
+USER_CHANGED_USER_ID = "user_changed_user_id"
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """What a change says: the identifiers before and after ("" where not given)."""
+
+    kind: str
+    previous_wa_id: str = ""
+    wa_id: str = ""
+    previous_user_id: str = ""
+    user_id: str = ""
+
+    @property
+    def summary(self) -> str:
+        parts = []
+        if self.wa_id and self.wa_id != self.previous_wa_id:
+            parts.append("phone number changed")
+        if self.user_id and self.user_id != self.previous_user_id:
+            parts.append("business-scoped user id changed")
+        return ", ".join(parts) or "identity confirmed"
+
+
+def _text(value: Any) -> str:
+    return str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
+def identity_change_of_system(message: dict[str, Any]) -> IdentityChange | None:
+    """The change a `system` message reports, or None for other notices.
+
+    `user_changed_number`: `from` is the old phone number, `system.wa_id` (older payloads:
+    `new_wa_id`) the new one; since WhatsApp regenerates the business-scoped user id with
+    the number, `system.previous_user_id` and `system.user_id` may come too.
+    `user_changed_user_id`: only the user id changed (`system.previous_user_id` to
+    `system.user_id`, or the message's `from_user_id`); no phone number is given."""
+    system = message.get("system")
+    if not isinstance(system, dict):
+        return None
+    kind = _text(system.get("type"))
+    previous_user_id = _text(system.get("previous_user_id"))
+    new_user_id = _text(system.get("user_id") or system.get("new_user_id"))
+    if kind in USER_CHANGED_NUMBER:
+        return IdentityChange(
+            kind=kind,
+            previous_wa_id=_text(message.get("from")),
+            wa_id=_text(system.get("wa_id") or system.get("new_wa_id")),
+            previous_user_id=previous_user_id,
+            user_id=new_user_id,
+        )
+    if kind == USER_CHANGED_USER_ID:
+        from_user_id = _text(message.get("from_user_id"))
+        return IdentityChange(
+            kind=kind,
+            previous_wa_id=_text(message.get("from")),
+            previous_user_id=previous_user_id,
+            user_id=new_user_id or (from_user_id if from_user_id != previous_user_id else ""),
+        )
+    return None
+
+
+def identity_change_of_update(item: dict[str, Any]) -> IdentityChange | None:
+    """A `user_id_update` item as some providers forward it (`wa_id`, the previous and the
+    new user id under `previous_user_id`/`old_user_id` and `user_id`/`new_user_id`)."""
+    previous = _text(item.get("previous_user_id") or item.get("old_user_id"))
+    new = _text(item.get("new_user_id") or item.get("user_id"))
+    if not previous and not item.get("wa_id"):
+        return None
+    return IdentityChange(kind="user_id_update", previous_wa_id=_text(item.get("wa_id")), wa_id=_text(item.get("wa_id")),
+                          previous_user_id=previous, user_id=new)
+
+
+def contact_for_identity_change(*, number: WhatsAppNumber, change: IdentityChange) -> Contact | None:
+    """The contact the change is about: by its previous user id, else its previous phone
+    number (else its new ids, for a change that arrives after the customer wrote with them)."""
+    for field, value in (("user_id", change.previous_user_id), ("wa_id", change.previous_wa_id),
+                         ("user_id", change.user_id), ("wa_id", change.wa_id)):
+        if value:
+            found = Contact.objects.filter(number=number, **{field: value}).first()
+            if found is not None:
+                return found
+    return None
+
+
+def contact_identity_change(*, contact: Contact, change: IdentityChange) -> list[str]:
+    """Give `contact` the new phone number and/or user id of `change`. The contact row stays
+    the same, so its conversations, consent and history stay with it. Returns the fields
+    changed; when another contact of the number already holds a new identifier (the same
+    person known twice), nothing changes and it is logged. Call inside a transaction."""
+    updates: dict[str, str] = {}
+    if change.wa_id and change.wa_id != contact.wa_id:
+        updates["wa_id"] = change.wa_id
+    if change.user_id and change.user_id != contact.user_id:
+        updates["user_id"] = change.user_id
+    if not updates:
+        return []
+    try:
+        with transaction.atomic():
+            Contact.objects.filter(pk=contact.pk).update(**updates, updated_at=timezone.now())
+    except IntegrityError:
+        log.warning("contact %s: %s (%s) names identifiers another contact of number %s holds",
+                    contact.pk, change.kind, ", ".join(updates), contact.number_id)
+        return []
+    for field, value in updates.items():
+        setattr(contact, field, value)
+    return list(updates)

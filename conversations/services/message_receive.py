@@ -47,8 +47,15 @@ from conversations.processing.summaries import (
 )
 from conversations.services import conversations as lifecycle
 from conversations.services.contact_language import contact_language_detect
+from conversations.services.contacts import (
+    IdentityChange,
+    contact_for_identity_change,
+    contact_identity_change,
+    identity_change_of_system,
+)
 from conversations.services.media_download import media_record_inbound
 from conversations.services.message_status import statuses_apply_pending
+from conversations.services.timeline import conversation_event_record
 from conversations.services.webhook_outbox import EventType, webhook_message_event
 
 log = logging.getLogger(__name__)
@@ -227,20 +234,18 @@ def _conversation_touch(
     conversation.save(update_fields=fields)
 
 
-def _number_changed(contact: Contact, message: dict[str, Any]) -> None:
-    """A `system` message saying the customer moved to a new phone number."""
-    system = as_dict(message.get("system"))
-    new_wa_id = str(system.get("new_wa_id") or system.get("wa_id") or "").strip()
-    if system.get("type") not in ("user_changed_number", "customer_changed_number") or not new_wa_id:
-        return
-    if new_wa_id == contact.wa_id:
-        return
-    try:
-        with transaction.atomic():
-            Contact.objects.filter(pk=contact.pk).update(wa_id=new_wa_id, updated_at=timezone.now())
-            contact.wa_id = new_wa_id
-    except IntegrityError:
-        log.warning("contact %s changed number to %s, which another contact already has", contact.pk, new_wa_id)
+def _identity_changed(contact: Contact, conversation: Conversation, change: IdentityChange) -> None:
+    """A `system` message saying the customer's phone number or business-scoped user id
+    changed: the contact takes the new ids (keeping its conversations and history), and
+    the conversation's timeline says so."""
+    changed = contact_identity_change(contact=contact, change=change)
+    conversation_event_record(
+        conversation=conversation,
+        kind="contact_identity_changed",
+        reason=change.summary if changed else f"{change.summary} (not applied: another contact holds the new id)",
+        data={"type": change.kind, "changed": changed, "previous_wa_id": change.previous_wa_id,
+              "wa_id": change.wa_id, "previous_user_id": change.previous_user_id, "user_id": change.user_id},
+    )
 
 
 def _digits(value: Any) -> str:
@@ -378,7 +383,12 @@ def message_receive(
     context = as_dict(message.get("context"))
     try:
         with transaction.atomic():
-            contact = contact_upsert(number=number, wa_id=wa_id, user_id=user_id, profile_name=name)
+            change = identity_change_of_system(message) if kind == "system" and not own else None
+            contact = (contact_for_identity_change(number=number, change=change) if change else None) or contact_upsert(
+                number=number, wa_id=wa_id or (change.previous_wa_id if change else ""),
+                user_id=user_id if not change else (change.previous_user_id or user_id or change.user_id),
+                profile_name=name,
+            )
             claim = inbound_claim(contact=contact, message=message) if from_customer else None
             if claim is not None:
                 conversation = claim[1]
@@ -407,8 +417,8 @@ def message_receive(
             _save_once(stored)
             media_record_inbound(message=stored)
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
-            if kind == "system" and not own:
-                _number_changed(contact, message)
+            if change is not None:
+                _identity_changed(contact, conversation, change)
             publish_message(stored)
             publish_conversation(conversation)
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)

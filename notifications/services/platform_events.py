@@ -1,6 +1,7 @@
 """Apply WhatsApp's non-message webhook changes (stored by intake as PlatformEvent rows):
 template status, quality and category; number quality, capability and account updates;
-users' marketing preferences (stop / resume) as consent changes."""
+users' marketing preferences (stop / resume) as consent changes; business-scoped user id
+changes forwarded as `user_id_update`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Contact, PlatformEvent, WhatsAppNumber
+from conversations.services.contacts import (
+    contact_for_identity_change,
+    contact_identity_change,
+    identity_change_of_update,
+)
 from notifications.models import ConsentCategory, ConsentSource
 from notifications.services import number_health as health
 from notifications.services import template_sync
@@ -75,6 +81,23 @@ def user_preferences_apply(*, number: WhatsAppNumber, value: dict[str, Any]) -> 
     return applied
 
 
+def user_id_updates_apply(*, number: WhatsAppNumber, value: dict[str, Any]) -> int:
+    """`user_id_update` (as some providers forward WhatsApp's business-scoped user id
+    changes; WhatsApp itself reports them as `system` messages): each known contact takes
+    its new user id and keeps its history. Returns the contacts changed."""
+    items = value.get("user_id_update") or value.get("user_id_updates") or [value]
+    changed = 0
+    for item in items if isinstance(items, list) else []:
+        change = identity_change_of_update(item) if isinstance(item, dict) else None
+        if change is None:
+            continue
+        with transaction.atomic():
+            contact = contact_for_identity_change(number=number, change=change)
+            if contact is not None and contact_identity_change(contact=contact, change=change):
+                changed += 1
+    return changed
+
+
 def platform_event_apply(*, event: PlatformEvent) -> None:
     """Apply one stored platform event. Each handler is idempotent (it sets states rather
     than counting), so a redelivered or re-run event changes nothing more."""
@@ -102,6 +125,10 @@ def platform_event_apply(*, event: PlatformEvent) -> None:
             apply(number=target, value=value, platform_event=event if len(targets) == 1 else None)
         if not targets:
             log.warning("platform event %s (%s) names no known number", event.pk, field)
+    elif field == "user_id_update":
+        if number is None:
+            raise ValueError("user_id_update event for an unknown number")
+        user_id_updates_apply(number=number, value=value)
     elif field == "user_preferences":
         if number is None:
             raise ValueError("user_preferences event for an unknown number")

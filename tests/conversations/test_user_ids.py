@@ -1,0 +1,163 @@
+"""Business-scoped user ids and usernames: customers WhatsApp gives no phone number of are
+served and written to by user id (Graph's `recipient` field), and identity changes
+(`user_changed_user_id`, `user_changed_number`, `user_id_update`) keep the contact and its
+history."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conversations.models import Contact, Conversation, ConversationEvent, Message, PlatformEvent
+from conversations.services.message_send import message_send_text
+from notifications.models import Campaign
+from notifications.services.consent import consent_opt_in
+from notifications.services.platform_events import platform_event_apply
+from tests.factories import ContactFactory
+from tests.notifications.conftest import promo_template  # noqa: F401  (fixture)
+from tests.notifications.test_campaigns import run
+from tests.support import intake as intake_support
+from tests.support import webhooks
+from tests.support.intake import process
+
+broker_at = intake_support.broker_at
+broker_queue = intake_support.broker_queue
+fresh_secrets = intake_support.fresh_secrets
+
+pytestmark = pytest.mark.django_db
+
+OLD_ID = "BR.1502576394655843"
+NEW_ID = "BR.9988776655443322"
+
+
+def username_message(body: str, user_id: str) -> dict:
+    """A message from a customer with a username: no phone number anywhere."""
+    message = webhooks.text_message(body, wa_id="")
+    del message["from"]
+    message["from_user_id"] = user_id
+    value = webhooks.messages_value([message], wa_id="", user_id=user_id, name="ana.b")
+    del value["contacts"][0]["wa_id"]
+    return webhooks.envelope(value)
+
+
+def system_message(system: dict, **fields) -> dict:
+    """A `system` message as WhatsApp sends it: no `contacts` array."""
+    message = {"id": webhooks.wamid(), "timestamp": str(int(time.time())), "type": "system", "system": system,
+               **fields}
+    value = webhooks.messages_value([message])
+    del value["contacts"]
+    return webhooks.envelope(value)
+
+
+def recipients(graph) -> list[dict]:
+    return [
+        {key: r.body.get(key) for key in ("to", "recipient")}
+        for r in graph.requests
+        if r.method == "POST" and r.path.endswith("/messages") and isinstance(r.body, dict) and "type" in r.body
+    ]
+
+
+def test_a_customer_without_a_phone_number_is_served_and_answered_by_user_id(
+    client, graph, number, django_capture_on_commit_callbacks
+):
+    event = process(client, username_message("hi, where is my order?", OLD_ID), django_capture_on_commit_callbacks)
+    assert event.state == "processed"
+    contact = Contact.objects.get(number=number, user_id=OLD_ID)
+    assert contact.wa_id == ""
+    conversation = Conversation.objects.get(contact=contact)
+    graph.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = message_send_text(conversation=conversation, text="Let me check.")
+    reply.refresh_from_db()
+    assert reply.status == "sent"
+    assert {"to": None, "recipient": OLD_ID} in recipients(graph)
+
+
+def test_user_changed_user_id_keeps_the_contact_and_its_history(client, number, django_capture_on_commit_callbacks):
+    process(client, username_message("first question", OLD_ID), django_capture_on_commit_callbacks)
+    contact = Contact.objects.get(user_id=OLD_ID)
+    conversation = Conversation.objects.get(contact=contact)
+
+    event = process(client, system_message({
+        "body": "User ana.b changed their business-scoped user id", "type": "user_changed_user_id",
+        "previous_user_id": OLD_ID, "user_id": NEW_ID,
+    }, from_user_id=NEW_ID), django_capture_on_commit_callbacks)
+    assert event.state == "processed"
+    contact.refresh_from_db()
+    assert contact.user_id == NEW_ID
+    assert Contact.objects.filter(number=number).count() == 1
+    change = ConversationEvent.objects.get(conversation=conversation, kind="contact_identity_changed")
+    assert change.data["previous_user_id"] == OLD_ID and change.data["changed"] == ["user_id"]
+
+    process(client, username_message("second question", NEW_ID), django_capture_on_commit_callbacks)
+    assert Contact.objects.filter(number=number).count() == 1
+    texts = list(Message.objects.filter(conversation__contact=contact, direction="in", type="text")
+                 .values_list("text", flat=True))
+    assert texts == ["first question", "second question"]
+    assert not Message.objects.filter(type="system").exclude(conversation=conversation).exists()
+
+
+def test_user_changed_number_moves_the_phone_number_and_the_user_id(
+    client, number, django_capture_on_commit_callbacks
+):
+    contact = ContactFactory(number=number, wa_id="5511987650001", user_id=OLD_ID)
+    process(client, system_message({
+        "body": "User Ana changed from 5511987650001 to 5511987650002", "type": "user_changed_number",
+        "wa_id": "5511987650002", "previous_user_id": OLD_ID, "user_id": NEW_ID,
+    }, **{"from": "5511987650001"}), django_capture_on_commit_callbacks)
+    contact.refresh_from_db()
+    assert (contact.wa_id, contact.user_id) == ("5511987650002", NEW_ID)
+    assert Contact.objects.filter(number=number).count() == 1
+
+
+def test_a_new_id_another_contact_already_holds_changes_nothing(client, number, django_capture_on_commit_callbacks):
+    old = ContactFactory(number=number, wa_id="", user_id=OLD_ID)
+    newer = ContactFactory(number=number, wa_id="", user_id=NEW_ID)  # wrote with the new id before the notice came
+    event = process(client, system_message({"type": "user_changed_user_id", "previous_user_id": OLD_ID,
+                                            "user_id": NEW_ID, "body": "changed"}), django_capture_on_commit_callbacks)
+    assert event.state == "processed"
+    old.refresh_from_db()
+    newer.refresh_from_db()
+    assert (old.user_id, newer.user_id) == (OLD_ID, NEW_ID)
+    note = ConversationEvent.objects.get(kind="contact_identity_changed")
+    assert "not applied" in note.reason and note.conversation.contact_id == old.pk
+
+
+def test_user_id_update_as_forwarded_changes_the_contact(number):
+    contact = ContactFactory(number=number, wa_id="5511987650003", user_id=OLD_ID)
+    event = PlatformEvent.objects.create(number=number, field="user_id_update", dedupe_key="u1", payload={
+        "user_id_update": [{"wa_id": "5511987650003", "previous_user_id": OLD_ID, "user_id": NEW_ID}],
+    })
+    platform_event_apply(event=event)
+    contact.refresh_from_db()
+    assert contact.user_id == NEW_ID and contact.wa_id == "5511987650003"
+
+
+def test_a_campaign_list_may_name_customers_by_user_id(
+    graph, number, promo_template, django_capture_on_commit_callbacks  # noqa: F811
+):
+    known = ContactFactory(number=number, wa_id="", user_id=OLD_ID, profile_name="Ana")
+    consent_opt_in(contact=known, category="marketing", source="import")
+    campaign = Campaign.objects.create(
+        name="By id", number=number, template=promo_template, audience="csv",
+        audience_csv=f"recipient\n{OLD_ID}\nnot a number\n", parameter_mapping={"first_name": "=there",
+                                                                              "discount": "=10%"},
+    )
+    campaign = run(campaign, django_capture_on_commit_callbacks)
+    assert campaign.state == "completed"
+    assert [r["value"] for r in campaign.audience_rejected] == ["not a number"]
+    assert {"to": None, "recipient": OLD_ID} in recipients(graph)
+
+
+def test_the_notification_api_reaches_a_customer_by_user_id(admin_client, graph, number, promo_template):  # noqa: F811
+    contact = ContactFactory(number=number, wa_id="", user_id=OLD_ID)
+    consent_opt_in(contact=contact, category="marketing", source="import")
+    response = admin_client.post(
+        "/api/v1/notifications/",
+        {"to": OLD_ID, "template": {"name": "promo", "language": "en", "parameters": {"first_name": "Ana",
+                                                                                       "discount": "5%"}}},
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-user-id-1",
+    )
+    assert response.status_code == 201, response.content
+    assert Message.objects.filter(conversation__contact=contact, type="template").count() == 1
