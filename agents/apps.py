@@ -12,7 +12,9 @@ class AgentsConfig(AppConfig):
         from agents.roles import roles_after_migrate
         from agents.services.audit import audit_signals_connect
         from agents.services.csat import csat_rated_conversation, csat_record_reply
+        from agents.services.presence import inbox_away
         from conversations.inbound_hooks import register_inbound_hook
+        from conversations.providers.webchat import register_away_check
 
         # Permissions exist only after each app's post_migrate; ensuring the role groups
         # after every app keeps them complete on a fresh database.
@@ -20,6 +22,8 @@ class AgentsConfig(AppConfig):
         audit_signals_connect()
         # A tap on a rating button is stored on the resolved conversation it rates.
         register_inbound_hook("csat", csat_record_reply, order=10, claim=csat_rated_conversation)
+        # A web chat inbox offers its offline form when its team is closed and nobody is online.
+        register_away_check(inbox_away)
 
 
 class HandoffAdminConfig(admin_apps.AdminConfig):

@@ -1,8 +1,11 @@
-"""ASGI entry point: HTTP (Django, behind a body-size limit) and websockets (session auth, origin check)."""
+"""ASGI entry point: HTTP (Django, behind a body-size limit) and websockets: the desk's (session
+auth, origin among ALLOWED_HOSTS) and web chat visitors' (token and inbox origins, checked by
+their consumer)."""
 
 import os
 
 from django.core.asgi import get_asgi_application
+from django.urls import re_path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
@@ -13,11 +16,16 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.api_errors import ApiErrorBodies  # noqa: E402
 from config.body_limit import BodySizeLimitMiddleware  # noqa: E402
-from config.websocket_urls import websocket_urlpatterns  # noqa: E402
+from config.websocket_urls import webchat_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimitMiddleware(ApiErrorBodies(django_asgi_app)),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": URLRouter(
+            [
+                *webchat_websocket_urlpatterns,
+                re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+            ]
+        ),
     }
 )

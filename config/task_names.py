@@ -37,6 +37,9 @@ READ_RECEIPT_SEND = "conversations.delivery_tasks.send_read_receipt"
 MEDIA_DOWNLOAD = "conversations.media_tasks.download_media"
 MEDIA_DOWNLOADS_SWEEP = "conversations.media_tasks.sweep_media_downloads"
 
+# conversations: web chat
+WEBCHAT_EMAIL_SEND = "conversations.tasks.webchat_email_send"
+
 # conversations: the demo sandbox's simulated phone and Graph
 SANDBOX_POST_CUSTOMER_MESSAGE = "conversations.providers.sandbox.tasks.post_customer_message"
 SANDBOX_POST_DELIVERY_STATUSES = "conversations.providers.sandbox.tasks.post_delivery_statuses"

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api_errors import api_not_found
 from config.health import healthz
+from conversations.providers.webchat.views import widget_js
 
 api_v1 = [
     path("", include("conversations.api_urls")),
@@ -16,6 +17,8 @@ api_v1 = [
 
 urlpatterns = [
     path("webhooks/", include("conversations.webhook_urls")),
+    path("widget.js", widget_js, name="webchat-widget"),
+    path("webchat/", include("conversations.webchat_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -29,9 +30,11 @@ from conversations.models import (
     MessageStatusEvent,
     Participant,
     PlatformEvent,
+    WebChatInbox,
     WebhookEvent,
     WhatsAppNumber,
 )
+from conversations.providers.webchat import webchat_snippet
 from conversations.services.contact_erasure import contact_erase
 from conversations.services.contact_language import contact_language_set
 from conversations.services.webhook_intake import webhook_event_reprocess
@@ -161,6 +164,69 @@ class WhatsAppNumberAdmin(admin.ModelAdmin):
     def secrets_stored(self, number: WhatsAppNumber) -> str:
         stored = [name.replace("_", " ") for name in SECRET_FIELDS if getattr(number, name)]
         return ", ".join(stored) or "none"
+
+
+class WebChatInboxForm(forms.ModelForm):
+    """The identity secret is write-only, like a number's secrets: left empty, the stored one stays."""
+
+    identity_secret = SecretField(max_length=256)
+
+    class Meta:
+        model = WebChatInbox
+        fields = [
+            "name",
+            "number",
+            "team",
+            "allowed_origins",
+            "title",
+            "greeting",
+            "color",
+            "ask_name",
+            "ask_email",
+            "consent_text",
+            "identity_secret",
+            "is_active",
+        ]
+
+    def clean_identity_secret(self) -> str:
+        value = self.cleaned_data.get("identity_secret") or ""
+        if not value and self.instance.pk:
+            return self.instance.identity_secret
+        return value
+
+    def clean_allowed_origins(self) -> str:
+        origins = []
+        for line in (self.cleaned_data.get("allowed_origins") or "").split():
+            parts = urlsplit(line.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                raise forms.ValidationError(f"{line!r} is not an origin like https://www.example.com")
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+        if not origins:
+            raise forms.ValidationError("Name at least one site that may embed the widget.")
+        return "\n".join(origins)
+
+
+@admin.register(WebChatInbox)
+class WebChatInboxAdmin(admin.ModelAdmin):
+    form = WebChatInboxForm
+    list_display = ("name", "key", "number", "team", "is_active", "identity_verification")
+    list_filter = ("is_active",)
+    search_fields = ("name", "key")
+    readonly_fields = ("key", "snippet", "created_at")
+
+    @admin.display(boolean=True, description="identity verification")
+    def identity_verification(self, inbox: WebChatInbox) -> bool:
+        return bool(inbox.identity_secret)
+
+    @admin.display(description="snippet for your site")
+    def snippet(self, inbox: WebChatInbox) -> str:
+        if not inbox.pk:
+            return "Save the inbox to get its snippet."
+        return webchat_snippet(base_url=getattr(self, "_base_url", "https://YOUR-HANDOFF-HOST"), key=inbox.key)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        self._base_url = request.build_absolute_uri("/")
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 # --- contacts and conversations -----------------------------------------------------------------

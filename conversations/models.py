@@ -12,11 +12,13 @@ Invariants held by database constraints rather than by checks in code:
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -138,6 +140,76 @@ class Channel(models.TextChoices):
     WEBCHAT = "webchat", "Web chat"
 
 
+def _inbox_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class WebChatInbox(models.Model):
+    """A web chat inbox: the widget a business embeds on its site (conversations.providers.webchat).
+
+    Its conversations belong to `number` (so the number's bot and escalation policy serve
+    them, else those of `team`) and start in `team`, whose business hours and online agents
+    decide whether the widget offers a chat or the offline form. The identity secret signs
+    the business's user ids (HMAC-SHA256); it is encrypted at rest like a number's secrets."""
+
+    name = models.CharField(max_length=100)
+    key = models.CharField(
+        max_length=32, unique=True, default=_inbox_key, help_text="The public id the snippet carries."
+    )
+    number = models.ForeignKey(
+        WhatsAppNumber,
+        on_delete=models.PROTECT,
+        related_name="webchat_inboxes",
+        help_text="The business account its contacts and conversations belong to; its bot and policy apply.",
+    )
+    team = models.ForeignKey(
+        "agents.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webchat_inboxes",
+        help_text="Conversations start in this team: its business hours, agents, bot and policy.",
+    )
+    allowed_origins = models.TextField(
+        help_text="Sites that may embed the widget, one origin a line, e.g. https://www.example.com"
+    )
+    color = models.CharField(
+        max_length=7, default="#1f6feb", validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour like #1f6feb.")]
+    )
+    title = models.CharField(max_length=100, default="Chat with us")
+    greeting = models.CharField(max_length=500, blank=True, help_text="Shown above the conversation.")
+    ask_name = models.BooleanField("pre-chat: name", default=True)
+    ask_email = models.BooleanField("pre-chat: email", default=True)
+    consent_text = models.CharField(
+        "pre-chat: consent",
+        max_length=300,
+        blank=True,
+        help_text="When set, the visitor must tick a box with this text before chatting.",
+    )
+    identity_secret = EncryptedCharField(
+        max_length=256,
+        blank=True,
+        help_text="When set, Handoff.identify() with a user_hash (HMAC-SHA256 of the user id with this "
+        "secret) marks the visitor as that verified user.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "web chat inbox"
+        verbose_name_plural = "web chat inboxes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip().rstrip("/") for line in self.allowed_origins.split() if line.strip()]
+
+    def origin_allowed(self, origin: str) -> bool:
+        return bool(origin) and origin.rstrip("/") in self.origins
+
+
 # What an erased contact's identifiers start with (see conversations.services.contact_erasure).
 ERASED_ID_PREFIX = "erased-"
 
@@ -171,6 +243,14 @@ class Contact(models.Model):
     language_set_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
+    webchat_inbox = models.ForeignKey(
+        WebChatInbox,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contacts",
+        help_text="A web chat visitor of this inbox (never messaged on WhatsApp).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -302,7 +382,10 @@ class Conversation(models.Model):
         return f"#{self.pk} {self.contact}"
 
     def window_open(self, at=None) -> bool:
-        """The customer-service window: open while less than 24 h has passed since the customer's last message."""
+        """The customer-service window: open while less than 24 h has passed since the customer's
+        last message. WhatsApp's rule: a web chat conversation has no such window."""
+        if self.channel == Channel.WEBCHAT:
+            return True
         if self.last_customer_message_at is None:
             return False
         at = at or timezone.now()

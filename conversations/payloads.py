@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.media_types import KINDS, served_inline
-from conversations.models import Conversation, Message, MessageMedia, Participant
+from conversations.models import Channel, Conversation, Message, MessageMedia, Participant
 
 ACTIVE_PARTICIPANTS = "active_participants"
 
@@ -57,7 +57,9 @@ def person_name(user: User) -> str:
 
 def window_expiry(conversation: Conversation) -> datetime | None:
     """When the 24-hour window closes (or closed): stored with the customer's last message,
-    else counted from it."""
+    else counted from it. A web chat conversation has none."""
+    if conversation.channel == Channel.WEBCHAT:
+        return None
     if conversation.window_expires_at is not None:
         return conversation.window_expires_at
     if conversation.last_customer_message_at is None:
@@ -82,7 +84,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
             "wa_id": contact.wa_id,
             "user_id": contact.user_id,
         },
-        "contact_name": contact.profile_name or contact.wa_id or contact.user_id,
+        "contact_name": contact.profile_name or contact.wa_id
+        or ("Web visitor" if conversation.channel == Channel.WEBCHAT else contact.user_id),
         "team": conversation.team_id,
         "team_name": team.name if team is not None else "",
         "assignee": conversation.assignee_id,

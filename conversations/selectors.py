@@ -18,7 +18,14 @@ from conversations.access import (
     conversations_visible_to,
     user_is_admin,
 )
-from conversations.models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
+from conversations.models import (
+    Conversation,
+    ConversationEvent,
+    Message,
+    Participant,
+    WebChatInbox,
+    WhatsAppNumber,
+)
 
 __all__ = [
     "contact_for_user",
@@ -123,3 +130,10 @@ def number_for_new_contact(*, number_id: int | None = None) -> WhatsAppNumber | 
     if number_id is not None:
         return WhatsAppNumber.objects.filter(pk=number_id).first()
     return WhatsAppNumber.objects.filter(is_default=True).first()
+
+
+def webchat_inbox_by_key(key: str) -> WebChatInbox | None:
+    """The active web chat inbox with this public key, with its number and team."""
+    if not key or len(key) > 32:
+        return None
+    return WebChatInbox.objects.select_related("number", "team").filter(key=key, is_active=True).first()

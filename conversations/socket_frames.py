@@ -66,18 +66,19 @@ class FrameGate:
     """One socket's size and rate limits: `admit` answers the close code a frame earns, or
     None. Settings are read per frame, so tests and operators can change them live."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "DESK_WS") -> None:
         self.times: list[float] = []
+        self.prefix = prefix  # the web chat socket's limits are WEBCHAT_WS_*
 
     def admit(self, text_data: str | None, bytes_data: bytes | None) -> int | None:
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if size > int(setting("DESK_WS_MAX_FRAME_BYTES", 4096)):
+        if size > int(setting(f"{self.prefix}_MAX_FRAME_BYTES", 4096)):
             return CLOSE_TOO_BIG
         now = time.monotonic()
-        window = float(setting("DESK_WS_RATE_WINDOW_SECONDS", 10))
+        window = float(setting(f"{self.prefix}_RATE_WINDOW_SECONDS", 10))
         self.times = [t for t in self.times if now - t < window]
         self.times.append(now)
-        if len(self.times) > int(setting("DESK_WS_RATE_FRAMES", 20)):
+        if len(self.times) > int(setting(f"{self.prefix}_RATE_FRAMES", 20)):
             return CLOSE_TOO_FAST
         return None
 

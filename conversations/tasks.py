@@ -10,7 +10,7 @@ import logging
 from celery import shared_task
 
 from config import task_names
-from conversations.services import retention
+from conversations.services import retention, webchat
 from conversations.services import webhook_intake as intake
 
 log = logging.getLogger(__name__)
@@ -48,3 +48,9 @@ def retention_apply() -> dict[str, int]:
     """Daily: delete or anonymise data older than its retention setting, and finish recent
     erasures (conversations.services.retention)."""
     return retention.retention_apply()
+
+
+@shared_task(name=task_names.WEBCHAT_EMAIL_SEND)
+def webchat_email_send(kind: str, conversation_id: int) -> bool:
+    """A web chat email (offline confirmation or transcript); a lost task sends nothing twice."""
+    return webchat.webchat_email_send(kind=kind, conversation_id=conversation_id)

@@ -56,7 +56,8 @@ def _matches_filter(contact: Contact, tags: list[str], attributes: dict[str, Any
 
 def audience_contact_ids(*, campaign: Campaign) -> tuple[list[int], list[dict[str, Any]]]:
     """Contact ids of the campaign's audience (and rejected CSV lines)."""
-    contacts = Contact.objects.filter(number=campaign.number)
+    # Web chat visitors have no WhatsApp id: campaigns never reach them.
+    contacts = Contact.objects.filter(number=campaign.number, webchat_inbox__isnull=True)
     if campaign.audience == Campaign.Audience.ALL_OPTED_IN:
         category = consent_category_for_template(campaign.template.category)
         return list(contacts_opted_in(queryset=contacts, category=category).values_list("pk", flat=True)), []

@@ -16,6 +16,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from agents.hours import team_is_open
 from agents.models import AgentProfile, Team
 from config import task_names
 from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
@@ -64,6 +65,17 @@ def online_profiles(*, team: Team | None = None) -> QuerySet[AgentProfile]:
     if team is not None:
         qs = qs.filter(user__teams=team)
     return profiles_with_load(qs)
+
+
+def team_away(*, team: Team) -> bool:
+    """Outside the team's business hours with none of its agents online: a web chat inbox
+    of the team then offers its offline form."""
+    return not team_is_open(team=team) and not online_profiles(team=team).exists()
+
+
+def inbox_away(inbox: Any) -> bool:
+    """A web chat inbox is away when its team is (`team_away`); one without a team never is."""
+    return inbox.team is not None and team_away(team=inbox.team)
 
 
 def team_has_available_agent(*, team: Team) -> bool:

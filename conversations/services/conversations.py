@@ -15,7 +15,7 @@ while assigned, transfers, handing back to the bot and reopening. Each transitio
 
 | transition | from → to | fields |
 | --- | --- | --- |
-| `conversation_start` | (new) → bot | number, contact, channel, team (when an agent starts it), created and activity times |
+| `conversation_start` | (new) → bot | number, contact, channel, team (when an agent starts it, or a web chat inbox's), created and activity times |
 | `conversation_queue` | bot, queued, assigned → queued | team, priority, skills, language, `queued_at`; no assignee, not on hold; SLA clocks started; routing row reset; the owner's participation ends |
 | `conversation_assign` | bot, queued, assigned → assigned | assignee, `assigned_at`, not on hold; from the bot also `queued_at` and new SLA clocks, else the first-response clock if none runs; owner participation moves |
 | `conversation_hold` / `conversation_unhold` | assigned | `on_hold` |
@@ -202,9 +202,9 @@ def conversation_start(
     team: Team | None = None,
 ) -> Conversation:
     """A new conversation of `contact`, with the bot (in `team` when given: an agent who
-    starts one from the desk). Raises IntegrityError when the contact already has an open
-    conversation (at most one: a database constraint), so callers create inside a
-    savepoint and look again."""
+    starts one from the desk, or a web chat inbox's team). Raises IntegrityError when the
+    contact already has an open conversation (at most one: a database constraint), so
+    callers create inside a savepoint and look again."""
     if not transaction.get_connection().in_atomic_block:
         raise InvalidTransition("a conversation is started inside the caller's transaction")
     now = timezone.now()

@@ -25,11 +25,13 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config import task_names
+from config.realtime import broadcast_on_commit
 from config.tasking import enqueue_on_commit
 from conversations import throttle
 from conversations.events import publish_message
 from conversations.media_types import KINDS as MEDIA_KINDS
 from conversations.models import Channel, Conversation, Message, MessageMedia, WhatsAppNumber
+from conversations.providers import webchat
 from conversations.providers.errors import Action
 from conversations.providers.whatsapp import GraphClient, GraphError, InvalidBody, send_body
 from conversations.services.delivery_outcomes import delivery_handle, message_mark_failed
@@ -106,6 +108,8 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
             details="This contact's personal data was erased; nothing can be sent to them.",
         )
         return DeliveryResult("failed")
+    if message.conversation.channel == Channel.WEBCHAT:
+        return _deliver_webchat(message)
     number = message.conversation.number
     if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
         return DeliveryResult("retry", 1.0)
@@ -159,6 +163,26 @@ def _with_media_id(message: Message, number: WhatsAppNumber) -> dict:
     Message.objects.filter(pk=message.pk).update(payload=payload)
     message.payload = payload
     return payload
+
+
+def _deliver_webchat(message: Message) -> DeliveryResult:
+    """A web chat message: claimed like a WhatsApp send, then `sent` with an id of its
+    own, and its frame goes to the visitor's socket group when that commits (the visitor
+    catches up from the database on reconnect, so a dropped frame loses nothing). An
+    agent's reply also tells the visitor their messages were read."""
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING, attempts=message.attempts).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=timezone.now() + LEASE
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    with transaction.atomic():
+        result = _delivery_sent(message, webchat.provider_message_id())
+        if message.status == Message.Status.SENT:
+            group = webchat.visitor_group(message.conversation.contact.user_id)
+            broadcast_on_commit([group], webchat.message_frame(message))
+            if message.sender_kind == Message.SenderKind.AGENT:
+                webchat_read_marks_send(conversation=message.conversation)
+    return result
 
 
 def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:
@@ -275,13 +299,38 @@ def message_mark_read_remote(*, message: Message, typing: bool = False) -> None:
     indicator, in a task after commit: never blocks the request."""
     if message.direction != Message.Direction.INBOUND or not message.provider_message_id:
         return
+    if message.conversation.channel == Channel.WEBCHAT:
+        webchat_read_marks_send(conversation=message.conversation)
+        return
     enqueue_on_commit(task_names.READ_RECEIPT_SEND, message_id=message.pk, typing=typing)
+
+
+def webchat_read_marks_send(*, conversation: Conversation) -> None:
+    """Tell a web chat visitor (after commit) that their messages up to the latest one were
+    read: the widget shows the read mark. Nothing for other channels."""
+    if conversation.channel != Channel.WEBCHAT:
+        return
+    last = (
+        conversation.messages.filter(direction=Message.Direction.INBOUND)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if last is not None:
+        group = webchat.visitor_group(conversation.contact.user_id)
+        broadcast_on_commit([group], {"type": "read", "conversation": conversation.pk, "up_to": last})
 
 
 def typing_indicator_send(*, conversation: Conversation) -> None:
     """Show the customer a typing indicator (it lasts up to 25 s or until the next message),
     at most once per 20 s per conversation. WhatsApp ties it to the customer's last
-    message, which it also marks read. Only inside the window; sent by a task."""
+    message, which it also marks read. Only inside the window; sent by a task. A web chat
+    visitor sees it on their socket at once (and their messages marked read)."""
+    if conversation.channel == Channel.WEBCHAT:
+        group = webchat.visitor_group(conversation.contact.user_id)
+        broadcast_on_commit([group], {"type": "typing", "conversation": conversation.pk})
+        webchat_read_marks_send(conversation=conversation)
+        return
     if conversation.channel != Channel.WHATSAPP or not conversation.window_open():
         return
     last_inbound = (

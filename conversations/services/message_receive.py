@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.models import Team
 from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.events import publish_conversation, publish_message
@@ -151,7 +152,7 @@ def contact_upsert(*, number: WhatsAppNumber, wa_id: str = "", user_id: str = ""
 
 
 def _conversation_open(
-    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message"
+    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message", team: Team | None = None
 ) -> tuple[Conversation, str]:
     """The contact's open conversation, locked; or a recently resolved one reopened
     (status `bot`); or a new one. Returns it with "", "reopened" or "created"."""
@@ -179,7 +180,10 @@ def _conversation_open(
             with transaction.atomic():
                 if recent is not None:
                     return _conversation_reopen(recent, contact), "reopened"
-                return lifecycle.conversation_start(contact=contact, channel=channel, reason=reason), "created"
+                return (
+                    lifecycle.conversation_start(contact=contact, channel=channel, reason=reason, team=team),
+                    "created",
+                )
         except (IntegrityError, _Lost):
             continue
     raise IntegrityError(f"could not open a conversation for contact {contact.pk}")
@@ -346,6 +350,8 @@ def message_receive(
     message: dict[str, Any],
     webhook_event: WebhookEvent | None = None,
     business_phone: str = "",
+    channel: str = Channel.WHATSAPP,
+    team: Team | None = None,
 ) -> Message | None:
     """Store one inbound message (`messages[]` item) from the sender described by
     `profile` (its `contacts[]` entry). `business_phone` is the webhook's
@@ -364,6 +370,9 @@ def message_receive(
     a customer is stored as that conversation's outbound message (`message_echo_record`);
     otherwise it is stored as sent by the system. Such messages and `system` notices get
     nothing automatic (see the module docstring).
+
+    A web chat visitor's message (conversations.services.webchat) comes in WhatsApp's shape
+    with `channel` webchat: a new conversation starts in that channel and in `team`.
     """
     wamid = str(message.get("id") or "").strip()
     if not wamid:
@@ -393,7 +402,7 @@ def message_receive(
             if claim is not None:
                 conversation = claim[1]
             elif from_customer:
-                conversation, _ = _conversation_open(contact=contact)
+                conversation, _ = _conversation_open(contact=contact, channel=channel, team=team)
             else:
                 why = "message from the business's own number" if own else "WhatsApp system notice"
                 conversation, _ = _conversation_for_record(contact, reason=why)

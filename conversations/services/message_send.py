@@ -74,9 +74,13 @@ def check_window(conversation: Conversation) -> None:
         raise SendRefused("window_closed", WINDOW_CLOSED_DETAIL)
 
 
-def check_channel(conversation: Conversation) -> None:
-    if conversation.channel != Channel.WHATSAPP:
-        raise SendRefused("invalid", f"Messages in {conversation.get_channel_display()} conversations are not sent through WhatsApp.")
+def check_channel(conversation: Conversation, *, business_initiated: bool = False) -> None:
+    """WhatsApp and web chat conversations take the same bodies (a web chat visitor sees
+    interactive menus as buttons); templates and campaigns are WhatsApp's only."""
+    if conversation.channel not in (Channel.WHATSAPP, Channel.WEBCHAT):
+        raise SendRefused("invalid", f"Messages in {conversation.get_channel_display()} conversations cannot be sent.")
+    if business_initiated and conversation.channel != Channel.WHATSAPP:
+        raise SendRefused("invalid", "Templates are sent on WhatsApp only; reply to a web chat visitor with text.")
 
 
 def _check_reply_to(conversation: Conversation, reply_to: Message | None) -> None:
@@ -102,7 +106,7 @@ def message_queue_outbound(
     messaging_product/recipient_type/to; a `context` is added when `reply_to` has a
     provider id. `media`: the unsaved media row of a file to send (its file already in
     storage), saved with the message. Publishes `message.created` after commit."""
-    check_channel(conversation)
+    check_channel(conversation, business_initiated=business_initiated)
     _check_reply_to(conversation, reply_to)
     if sender_kind not in (Message.SenderKind.AGENT, Message.SenderKind.BOT, Message.SenderKind.SYSTEM):
         raise SendRefused("invalid", f"An outbound message cannot be sent as '{sender_kind}'.")

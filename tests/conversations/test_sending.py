@@ -105,12 +105,32 @@ def test_empty_text_is_refused(conversation):
     assert refused.value.code == "invalid"
 
 
-def test_web_chat_conversations_are_not_sent_through_whatsapp(conversation):
+def test_web_chat_replies_go_to_the_visitor_not_through_whatsapp_and_have_no_window(
+    conversation, graph, django_capture_on_commit_callbacks
+):
     conversation.channel = Channel.WEBCHAT
     conversation.save()
 
-    with time_machine.travel(LAST_CUSTOMER_MESSAGE + timedelta(hours=1), tick=False), pytest.raises(SendRefused) as refused:
-        message_send_text(conversation=conversation, text="Hi")
+    # Days after the customer's last message: web chat has no 24-hour window.
+    with time_machine.travel(LAST_CUSTOMER_MESSAGE + timedelta(days=3), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        message = message_send_text(conversation=conversation, text="Hi")
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    assert message.provider_message_id.startswith("webchat-")
+    assert graph.sent_messages() == []
+
+
+def test_templates_are_refused_in_web_chat(conversation):
+    conversation.channel = Channel.WEBCHAT
+    conversation.save()
+
+    with pytest.raises(SendRefused) as refused:
+        message_queue_outbound(
+            conversation=conversation, type="template", content={"template": {}}, text="t",
+            sender_kind="system", business_initiated=True,
+        )
 
     assert refused.value.code == "invalid"
     assert not Message.objects.exists()

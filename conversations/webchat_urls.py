@@ -1,0 +1,12 @@
+from django.urls import path
+
+from conversations.providers.webchat import views
+
+urlpatterns = [
+    path("<str:key>/", views.chat_frame, name="webchat-frame"),
+    path("<str:key>/session/", views.session, name="webchat-session"),
+    path("<str:key>/prechat/", views.prechat, name="webchat-prechat"),
+    path("<str:key>/identify/", views.identify, name="webchat-identify"),
+    path("<str:key>/offline/", views.offline, name="webchat-offline"),
+    path("<str:key>/transcript/", views.transcript, name="webchat-transcript"),
+]
