@@ -41,6 +41,7 @@ urlpatterns = [
     path("desk/conversations/<int:conversation_id>/context/", desk_views.DeskConversationContextApi.as_view(),
          name="api-desk-context"),
     path("desk/monitor/", desk_views.MonitorApi.as_view(), name="api-desk-monitor"),
+    path("desk/new-conversation/", desk_views.DeskNewConversationApi.as_view(), name="api-desk-new-conversation"),
     path("canned-responses/", api_canned.CannedListApi.as_view(), name="api-canned"),
     path("canned-responses/<int:pk>/", api_canned.CannedDetailApi.as_view(), name="api-canned-detail"),
     path("reports/summary/", api_reports.ReportSummaryApi.as_view(), name="api-reports-summary"),

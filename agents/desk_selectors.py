@@ -25,12 +25,12 @@ from conversations.access import (
     supervised_team_ids,
 )
 from conversations.events import conversation_data
-from conversations.models import Conversation, ConversationEvent, Message, Participant
+from conversations.models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
 from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
 from notifications.models import MessageTemplate
 from notifications.pricing import messages_pricing
-from notifications.services.consent import consent_state
+from notifications.services.consent import consent_state, user_may_record_opt_in
 from notifications.template_params import template_slots
 
 INBOX_LIMIT = 500
@@ -99,7 +99,12 @@ def _participant_role(user: User, conversation: Conversation) -> str:
 
 
 def _templates(conversation: Conversation) -> list[dict[str, Any]]:
-    number = conversation.number
+    return templates_offer(conversation.number)
+
+
+def templates_offer(number: WhatsAppNumber) -> list[dict[str, Any]]:
+    """The approved templates the number may send, each with its body and the parameter
+    slots the desk's template form asks for."""
     qs = MessageTemplate.objects.filter(status="APPROVED").filter(
         Q(number=number) | Q(business_account_id=number.business_account_id)
     )
@@ -122,6 +127,25 @@ def _templates(conversation: Conversation) -> list[dict[str, Any]]:
             }
         )
     return templates
+
+
+def new_conversation_options(*, user: User, number_id: int | None = None) -> dict[str, Any]:
+    """What the desk's *New conversation* form offers: the WhatsApp numbers to write from
+    (the default first), the approved templates of the chosen one (the default number
+    unless `number_id` names another), and whether the user may record an opt-in."""
+    numbers = list(WhatsAppNumber.objects.order_by("-is_default", "name", "pk"))
+    chosen = next((n for n in numbers if n.pk == number_id), None) if number_id is not None else None
+    if chosen is None and number_id is None and numbers:
+        chosen = numbers[0]
+    return {
+        "numbers": [
+            {"id": n.pk, "name": n.name, "display_phone_number": n.display_phone_number, "default": n.is_default}
+            for n in numbers
+        ],
+        "number": chosen.pk if chosen is not None else None,
+        "templates": templates_offer(chosen) if chosen is not None else [],
+        "may_record_opt_in": user_may_record_opt_in(user),
+    }
 
 
 def _consent(conversation: Conversation) -> dict[str, Any]:

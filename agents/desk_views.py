@@ -9,13 +9,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.desk_selectors import desk_context, desk_inbox, monitor_overview
-from config.api_errors import ApiError
+from agents.desk_selectors import desk_context, desk_inbox, monitor_overview, new_conversation_options
+from config.api_errors import ApiError, ErrorSerializer
 from conversations.access import conversation_for_user, desk_team_ids, request_roles, supervised_team_ids
 
 
@@ -84,6 +84,27 @@ class DeskConversationContextApi(APIView):
         roles = request_roles(request)
         conversation = conversation_for_user(roles, conversation_id)
         return Response(desk_context(user=request.user, conversation=conversation, roles=roles))
+
+
+class DeskNewConversationApi(APIView):
+    """What the *New conversation* form offers: numbers, the chosen number's approved
+    templates with their parameter slots, and whether the user may record an opt-in."""
+
+    class FilterSerializer(serializers.Serializer):
+        number = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
+                                          help_text="WhatsApp number id; the default number if left out.")
+
+    @extend_schema(parameters=[FilterSerializer], responses={
+        200: OpenApiTypes.OBJECT,
+        404: OpenApiResponse(response=ErrorSerializer, description="`not_found`: no such WhatsApp number."),
+    })
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        options = new_conversation_options(user=request.user, number_id=filters.validated_data.get("number"))
+        if filters.validated_data.get("number") is not None and options["number"] is None:
+            raise ApiError("not_found", "No such WhatsApp number.", status.HTTP_404_NOT_FOUND)
+        return Response(options)
 
 
 class MonitorApi(APIView):

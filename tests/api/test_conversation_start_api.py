@@ -255,3 +255,22 @@ def test_a_contact_created_by_the_agent_can_be_written_to(api, agent, number, ca
 
     assert response.status_code == 201
     assert response.json()["conversation"]["contact"]["id"] == contact.pk
+
+
+def test_the_new_conversation_form_offers_approved_templates_with_their_slots(api, agent, admin_user, number, callback):
+    MessageTemplate.objects.create(
+        number=number, business_account_id=number.business_account_id, name="draft", language="en",
+        category="MARKETING", components=[{"type": "BODY", "text": "Draft {{1}}"}], status=TemplateStatus.PENDING,
+    )
+    api.force_authenticate(agent)
+
+    options = api.get("/api/v1/desk/new-conversation/").json()
+
+    assert options["number"] == number.pk
+    assert [n["id"] for n in options["numbers"]] == [number.pk]
+    assert [(t["name"], t["category"]) for t in options["templates"]] == [("callback", "UTILITY")]
+    assert options["templates"][0]["slots"][0]["names"] == ["1"]
+    assert options["may_record_opt_in"] is False
+    api.force_authenticate(admin_user)
+    assert api.get("/api/v1/desk/new-conversation/").json()["may_record_opt_in"] is True
+    assert api.get(f"/api/v1/desk/new-conversation/?number={number.pk + 100}").status_code == 404

@@ -1,6 +1,7 @@
 // The desk's composer: replies (optionally to one message), internal notes, whispers,
 // canned responses on "/", and, once the 24-hour window has closed, approved templates only.
 import { api, el } from "./live.js";
+import { templateFields, templateParameters } from "./template_form.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -202,44 +203,19 @@ export class Composer {
     const chosen = $("template-select").value !== "" && template;
     $("template-body").textContent = chosen ? template.body : "";
     $("template-send").disabled = !chosen;
-    const fields = [];
-    if (chosen) {
-      for (const slot of template.slots) {
-        for (const name of slot.names) {
-          const media = ["IMAGE", "VIDEO", "DOCUMENT"].includes(slot.format);
-          const label = media ? `${slot.format.toLowerCase()} link for the header` : slot.component === "button" ? `button ${slot.button_index + 1} value` : `${slot.component} {{${name}}}`;
-          const input = el("input", { required: true, maxlength: "1024", dataset: { component: slot.component, name, format: slot.format, button: slot.button_index ?? "" } });
-          fields.push(el("label", { class: "param" }, el("span", {}, label), input));
-        }
-      }
-    }
-    $("template-params").replaceChildren(...fields);
+    $("template-params").replaceChildren(...(chosen ? templateFields(template) : []));
   }
 
   async sendTemplate() {
     const id = this.conversationId();
     const template = this.templates[Number($("template-select").value)];
     if (!id || !template) return;
-    const parameters = {};
-    for (const input of $("template-params").querySelectorAll("input")) {
-      const { component, name, format, button } = input.dataset;
-      const value = input.value;
-      if (component === "button") {
-        parameters.buttons = { ...(parameters.buttons || {}), [button]: value };
-      } else if (["IMAGE", "VIDEO", "DOCUMENT"].includes(format)) {
-        const kind = format.toLowerCase();
-        parameters.header = [{ type: kind, [kind]: { link: value } }];
-      } else if (template.named) {
-        parameters[component] = { ...(parameters[component] || {}), [name]: value };
-      } else {
-        parameters[component] = [...(parameters[component] || []), value];
-      }
-    }
+    const parameters = templateParameters(template, $("template-params"));
     this.onError("");
     try {
       const message = await api(`/api/v1/conversations/${id}/messages/`, {
         method: "POST",
-        body: { template: { name: template.name, language: template.language, parameters: Object.keys(parameters).length ? parameters : [] } },
+        body: { template: { name: template.name, language: template.language, parameters } },
       });
       this.onSent(message);
       $("template-select").value = "";

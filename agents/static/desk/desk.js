@@ -3,6 +3,7 @@
 import { Live, api, apiAll, el, clock, config } from "./live.js";
 import { Composer } from "./composer.js";
 import { Attachment, mediaElement } from "./media.js";
+import { NewConversation } from "./new_conversation.js";
 import { alertAssigned, setupAlerts } from "./alerts.js";
 import { renderHandoff, renderSide, slaBadge, tickFor, windowLabel } from "./panels.js";
 
@@ -350,6 +351,9 @@ composer.attachment = new Attachment({
   onError: showError,
 });
 
+// A conversation started here opens at once (it is yours: the socket's event may come later).
+const newConversation = new NewConversation({ onStarted: (result) => openConversation(result.conversation.id) });
+
 // ---- live events ----
 let typingTimer = null;
 function onEvent(frame) {
@@ -476,6 +480,7 @@ document.addEventListener("keydown", (event) => {
     h: () => runAction(state.rows.get(state.open) && state.rows.get(state.open).on_hold ? "unhold" : "hold"),
     b: () => runAction("handback"),
     e: () => runAction("resolve"),
+    c: () => newConversation.open(),
     "?": () => $("help-dialog").showModal(),
     Escape: () => state.open && window.innerWidth < 800 && closeConversation(),
   };
