@@ -42,6 +42,7 @@ class HandOff:
     team: Team | None = None
     priority: int = 0
     requested: bool = False  # the customer chose it (ledger: human_requested_at)
+    skills: tuple[str, ...] = ()  # the agent must have them (routing)
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,21 @@ class End:
 
 
 Action = SendText | SendMenu | SetValue | HandOff | End
+
+
+MAX_SKILLS = 10
+MAX_SKILL_LENGTH = 64
+
+
+def clean_skills(raw: object) -> tuple[str, ...]:
+    """Skills asked for by a flow step or an external bot: a list of names (or one
+    comma-separated string), trimmed, without empties or repeats, at most MAX_SKILLS.
+    Anything else (a number, an object) asks for no skills rather than failing the handoff."""
+    if isinstance(raw, str):
+        items: list[object] = list(raw.split(","))
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        return ()
+    names = [item.strip()[:MAX_SKILL_LENGTH] for item in items if isinstance(item, str)]
+    return tuple(dict.fromkeys(name for name in names if name))[:MAX_SKILLS]

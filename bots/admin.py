@@ -15,6 +15,7 @@ from bots.models import (
     FaqEntry,
     FlowStep,
     Handoff,
+    PolicyTranslation,
     StepOption,
 )
 
@@ -87,7 +88,7 @@ class FlowStepAdmin(SameBotStepsMixin, admin.ModelAdmin):
         ("Menu", {"fields": ("header", "footer", "button_label")}),
         ("Question", {"fields": ("value_name", "validation", "pattern", "choices", "invalid_text")}),
         ("Lookup", {"fields": ("lookup", "else_step", "not_found_text")}),
-        ("Hand off", {"fields": ("handoff_team", "handoff_reason")}),
+        ("Hand off", {"fields": ("handoff_team", "handoff_reason", "handoff_skills")}),
     ]
 
     def bot_id_for(self, request):
@@ -97,9 +98,18 @@ class FlowStepAdmin(SameBotStepsMixin, admin.ModelAdmin):
         return request.GET.get("bot")
 
 
+class PolicyTranslationInline(admin.StackedInline):
+    model = PolicyTranslation
+    extra = 0
+    verbose_name = "translation of the customer texts"
+    verbose_name_plural = "translations of the customer texts"
+    fields = ("language", "human_option_title", "handoff_text", "fallback_text")
+
+
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(admin.ModelAdmin):
     list_display = ("name", "number", "team", "is_default", "target_team", "fallback_summary")
+    inlines = [PolicyTranslationInline]
     fieldsets = [
         (None, {"fields": ("name",)}),
         ("Applies to", {"fields": ("number", "team", "is_default")}),
@@ -128,7 +138,9 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
                 "description": "When nobody can answer (outside business hours or nobody online) the customer "
                 "gets the fallback text and contact. It must be a direct way to a person: a phone number, "
                 "an email address or a web support form. Help centres, FAQs, homepages, app stores, social "
-                "networks and messengers are refused.",
+                "networks and messengers are refused. Customers get these texts in their language: the "
+                "built-in texts come translated (English, Spanish, Portuguese, German, French, Hindi); your "
+                "own wording is sent as written unless you add a translation below.",
             },
         ),
     ]

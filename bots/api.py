@@ -42,6 +42,9 @@ class HandoffContextSerializer(serializers.Serializer):
     transcript_summary = serializers.CharField()
     suggested_team = TeamRefSerializer(allow_null=True)
     priority = serializers.IntegerField()
+    skills = serializers.ListField(
+        child=serializers.CharField(), help_text="Skills the bot asked of the agent (flow step or custom.handoff.skills)."
+    )
     agents_available = serializers.BooleanField()
     fallback_sent = serializers.BooleanField(help_text="The customer was given the policy's fallback contact.")
     created_at = serializers.DateTimeField()

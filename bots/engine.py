@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from bots.actions import Action, End, HandOff, SendMenu, SendText, SetValue
 from bots.external import ExternalBotError, ExternalRunner
@@ -34,14 +35,16 @@ from bots.selectors import bot_for, policy_for
 from bots.services.handoff import handoff_trigger
 from bots.services.ledger import ledger_note_offered
 from bots.services.sessions import bot_session_for
+from bots.texts import policy_text
 from bots.triggers import contact_is_vip, first_trigger
+from conversations.languages import speaking_to
 from conversations.models import Conversation, Message
 from conversations.services.message_send import SendRefused, message_send_interactive, message_send_text
 
 log = logging.getLogger(__name__)
 
-NOT_UNDERSTOOD_TEXT = "Sorry, I didn't understand that."
-BOT_TROUBLE_TEXT = "Sorry, something went wrong on our side. Type “agent” to reach a person."
+NOT_UNDERSTOOD_TEXT = gettext_noop("Sorry, I didn't understand that.")
+BOT_TROUBLE_TEXT = gettext_noop("Sorry, something went wrong on our side. Type “agent” to reach a person.")
 SESSION_STATE_FIELDS = [
     "current_step",
     "values",
@@ -79,7 +82,8 @@ def turn(*, message: Message) -> None:
         return
     previous_claim, session.last_message_id = session.last_message_id, message.pk
     try:
-        _turn_claimed(conversation, message, session)
+        with speaking_to(conversation.contact):  # every text of this turn in the customer's language
+            _turn_claimed(conversation, message, session)
     except Exception:
         # Give the message back so the task's retry or the sweep answers it.
         try:
@@ -151,7 +155,7 @@ def _not_understood(ctx: _Context) -> list[Action]:
         return [
             HandOff(Handoff.Reason.NOT_UNDERSTOOD, f"{ctx.session.misunderstood_count} answers in a row not understood")
         ]
-    return [SendMenu(body=NOT_UNDERSTOOD_TEXT)]
+    return [SendMenu(body=gettext(NOT_UNDERSTOOD_TEXT))]
 
 
 def _external_loop_check(ctx: _Context, actions: list[Action]) -> list[Action]:
@@ -187,7 +191,7 @@ def _bot_failed(ctx: _Context, detail: str) -> None:
         _hand_off(ctx, HandOff(Handoff.Reason.BOT_ERROR, detail[:500]))
         return
     with transaction.atomic():
-        message_send_text(conversation=ctx.conversation, text=BOT_TROUBLE_TEXT, sender_kind="bot")
+        message_send_text(conversation=ctx.conversation, text=gettext(BOT_TROUBLE_TEXT), sender_kind="bot")
 
 
 def _priority(ctx: _Context, priority: int) -> int:
@@ -207,6 +211,7 @@ def _hand_off(ctx: _Context, action: HandOff, *, requested: bool = False) -> Han
         trigger_message=ctx.message,
         requested=requested,
         bot_name=ctx.bot.name if ctx.bot else "",
+        skills=list(action.skills),
     )
 
 
@@ -244,7 +249,7 @@ def _apply(ctx: _Context, actions: list[Action]) -> None:
 
 
 def _send_menu(ctx: _Context, menu: SendMenu) -> bool:
-    rendered = render(menu, human_title=ctx.policy.human_option_title)
+    rendered = render(menu, human_title=policy_text(ctx.policy, "human_option_title"))
     try:
         with transaction.atomic():
             message_send_interactive(conversation=ctx.conversation, sender_kind="bot", **rendered.kwargs())

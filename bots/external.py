@@ -2,8 +2,8 @@
 
 Request: POST `{"sender": <contact id>, "message": <text or tapped button's payload>,
 "metadata": {...}}`. Answer: a JSON list of `{"text", "buttons": [{"title", "payload"}],
-"image", "custom"}`. A `custom` of `{"handoff": {"team": <slug>, "reason": <text>}}` hands
-the conversation to a person. An answer that is late, not JSON, or not a list raises
+"image", "custom"}`. A `custom` of `{"handoff": {"team": <slug>, "reason": <text>,
+"skills": [<skill>, …]}}` hands the conversation to a person who has those skills. An answer that is late, not JSON, or not a list raises
 `ExternalBotError`, which the engine turns into a `bot_error` handoff.
 
 Button payloads can be longer than WhatsApp's reply ids, so buttons are sent with short
@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext
 
 from agents.models import Team
-from bots.actions import Action, HandOff, MenuOption, SendMenu, SendText
+from bots.actions import Action, HandOff, MenuOption, SendMenu, SendText, clean_skills
 from bots.inbound import Inbound
 from bots.models import Bot, BotSession, Handoff
 from conversations.models import Conversation
@@ -71,7 +72,7 @@ class ExternalRunner:
     def respond(self, *, session: BotSession, inbound: Inbound) -> list[Action]:
         if not inbound.text and not inbound.payload:
             # Media and other non-text messages: Rasa's REST channel carries text only.
-            return [SendText("Sorry, I can only read text messages.")]
+            return [SendText(gettext("Sorry, I can only read text messages."))]
         answers = self.call(self.request_body(session=session, inbound=inbound))
         if inbound.payload:
             session.last_intent = session.state.get("buttons", {}).get(inbound.payload, inbound.payload)[:200]
@@ -84,7 +85,14 @@ class ExternalRunner:
                 team = Team.objects.filter(slug=str(handoff.get("team", ""))).first() if handoff.get("team") else None
                 if answer.get("text"):
                     actions.append(SendText(str(answer["text"])))
-                actions.append(HandOff(Handoff.Reason.EXTERNAL_BOT, str(handoff.get("reason", ""))[:500], team))
+                actions.append(
+                    HandOff(
+                        Handoff.Reason.EXTERNAL_BOT,
+                        str(handoff.get("reason", ""))[:500],
+                        team,
+                        skills=clean_skills(handoff.get("skills")),
+                    )
+                )
                 break
             if isinstance(custom, dict) and custom.get("intent"):
                 session.last_intent = str(custom["intent"])[:200]

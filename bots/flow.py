@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import re
 
-from bots.actions import Action, End, HandOff, MenuOption, SendMenu, SendText, SetValue
+from django.utils.translation import gettext, gettext_noop
+
+from bots.actions import Action, End, HandOff, MenuOption, SendMenu, SendText, SetValue, clean_skills
 from bots.inbound import Inbound
 from bots.lookups import lookup_run
 from bots.matching import answer_validate, faq_match, option_match
 from bots.models import Bot, BotSession, EscalationPolicy, FlowStep, Handoff
 
 MAX_HOPS = 20
-DEFAULT_NOT_UNDERSTOOD = "Sorry, I didn't understand that."
-DEFAULT_FAQ_PROMPT = "What is your question?"
-DEFAULT_NOT_FOUND = "Sorry, I couldn't find that."
+DEFAULT_NOT_UNDERSTOOD = gettext_noop("Sorry, I didn't understand that.")
+DEFAULT_FAQ_PROMPT = gettext_noop("What is your question?")
+DEFAULT_NOT_FOUND = gettext_noop("Sorry, I couldn't find that.")
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -65,9 +67,11 @@ class _Turn:
         self.values[name] = value
         self.actions.append(SetValue(name, value))
 
-    def hand_off(self, reason: str, detail: str = "", team=None, requested: bool = False) -> None:
+    def hand_off(
+        self, reason: str, detail: str = "", team=None, requested: bool = False, skills: tuple[str, ...] = ()
+    ) -> None:
         self.session.current_step = None
-        self.actions.append(HandOff(reason, detail, team, requested=requested))
+        self.actions.append(HandOff(reason, detail, team, requested=requested, skills=skills))
 
     def show(self, step: FlowStep) -> None:
         """Display a waiting step (again); every prompt carries the human option."""
@@ -91,7 +95,7 @@ class _Turn:
                 )
             )
         else:
-            prompt = step.text or (DEFAULT_FAQ_PROMPT if step.kind == FlowStep.Kind.FAQ else "")
+            prompt = step.text or (gettext(DEFAULT_FAQ_PROMPT) if step.kind == FlowStep.Kind.FAQ else "")
             self.actions.append(SendMenu(body=fill(prompt, self.values), header=step.header, footer=step.footer))
         self.session.current_step = step
 
@@ -122,7 +126,7 @@ class _Turn:
             elif kind == FlowStep.Kind.LOOKUP:
                 found = lookup_run(step, self.values)
                 if found is None:
-                    self.say(step.not_found_text or DEFAULT_NOT_FOUND)
+                    self.say(step.not_found_text or gettext(DEFAULT_NOT_FOUND))
                     step = step.else_step
                 else:
                     for name, value in found.items():
@@ -136,6 +140,7 @@ class _Turn:
                     step.handoff_reason or f"flow step {step.key}",
                     step.handoff_team,
                     requested=chosen and self.hops == 1,
+                    skills=clean_skills(step.handoff_skills),
                 )
                 return
             else:  # END
@@ -156,7 +161,7 @@ class _Turn:
                 f"{self.session.misunderstood_count} answers in a row not understood at step {step.key}",
             )
             return
-        self.say(text or DEFAULT_NOT_UNDERSTOOD)
+        self.say(text or gettext(DEFAULT_NOT_UNDERSTOOD))
         self.show(step)
 
     def answer(self, step: FlowStep, inbound: Inbound) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from bots.actions import MenuOption, SendMenu
 from bots.models import HUMAN_OPTION_ID
 
@@ -24,7 +26,9 @@ MAX_LABEL = 20
 MAX_HEADER = 60
 MAX_FOOTER = 60
 MAX_SECTION_TITLE = 24
-DEFAULT_BODY = "Please choose an option."
+DEFAULT_BODY = gettext_noop("Please choose an option.")
+DEFAULT_BUTTON_LABEL = gettext_noop("Choose")
+DEFAULT_SECTION_TITLE = gettext_noop("Options")
 
 
 @dataclass
@@ -61,7 +65,7 @@ def with_human_option(options: list[MenuOption], human_title: str) -> list[MenuO
 
 def render(menu: SendMenu, *, human_title: str) -> RenderedMenu:
     options = with_human_option(menu.options, human_title)
-    body = _cut(menu.body or DEFAULT_BODY, MAX_BODY)
+    body = _cut(menu.body or gettext(DEFAULT_BODY), MAX_BODY)
     header = _cut(menu.header, MAX_HEADER)
     footer = _cut(menu.footer, MAX_FOOTER)
     fits_buttons = len(options) <= MAX_BUTTONS and all(len(o.title) <= MAX_BUTTON_TITLE for o in options)
@@ -85,8 +89,9 @@ def render(menu: SendMenu, *, human_title: str) -> RenderedMenu:
         rows.append(row)
     return RenderedMenu(
         body=body,
-        sections=[{"title": _cut(menu.header or "Options", MAX_SECTION_TITLE), "rows": rows}],
-        button_label=_cut(menu.button_label or "Choose", MAX_LABEL),
+        sections=[{"title": _cut(menu.header or gettext(DEFAULT_SECTION_TITLE), MAX_SECTION_TITLE), "rows": rows}],
+        # "Choose" (the default in flow steps and actions) in the active language.
+        button_label=_cut(gettext(menu.button_label or DEFAULT_BUTTON_LABEL), MAX_LABEL),
         header=header,
         footer=footer,
         option_ids=[o.id for o in options],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bots.inbound import Inbound, contains_phrase, normalize
 from bots.models import HUMAN_OPTION_ID, EscalationPolicy, Handoff
+from bots.texts import human_option_titles
 from conversations.models import Contact
 
 TOP_PRIORITY = 100
@@ -47,7 +48,10 @@ def is_platform_test_message(text: str) -> bool:
 def human_option_chosen(inbound: Inbound, policy: EscalationPolicy) -> bool:
     if inbound.payload == HUMAN_OPTION_ID:
         return True
-    return bool(inbound.text) and normalize(inbound.text) == normalize(policy.human_option_title)
+    if not inbound.text:
+        return False
+    typed = normalize(inbound.text)
+    return any(typed == normalize(title) for title in human_option_titles(policy))
 
 
 def matched_keyword(inbound: Inbound, policy: EscalationPolicy) -> str:

@@ -363,6 +363,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- i18n, static -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# The desk and monitor speak these (an agent picks one in their profile, else the browser's).
+# Customers' texts come in more languages (CUSTOMER_LANGUAGES); all catalogues are in locale/.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("pt", "Português")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -17,10 +17,17 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils import translation
 from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+if TYPE_CHECKING:
+    from conversations.models import Contact
 
 # The languages whose customer-facing texts ship with Handoff (locale/<code>/LC_MESSAGES).
 SHIPPED_LANGUAGES: dict[str, str] = {
@@ -116,3 +123,26 @@ def detect_language(
     if best.value < threshold or code not in in_script:
         return None
     return Detection(code, round(float(best.value), 3))
+
+
+def text_language(contact: Contact) -> str:
+    """The language system texts to `contact` are written in: theirs when Handoff speaks it
+    (and it is among `CUSTOMER_LANGUAGES`), else their number's default language, else the
+    first of `CUSTOMER_LANGUAGES`."""
+    allowed = customer_languages()
+    own = supported_language(contact.language)
+    if own and own in allowed:
+        return own
+    default = supported_language(contact.number.default_language)
+    if default and default in allowed:
+        return default
+    return allowed[0]
+
+
+@contextmanager
+def speaking_to(contact: Contact) -> Iterator[str]:
+    """Translate (gettext) into the contact's text language inside the block, whatever
+    language the request or task had active (a desk user's own language, for one)."""
+    language = text_language(contact)
+    with translation.override(language):
+        yield language

@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from agents.models import AgentProfile
 from agents.services.audit import audit_record
@@ -29,6 +30,7 @@ from config.realtime import broadcast_on_commit
 from config.refusals import Refused
 from conversations import access
 from conversations.events import conversation_event, conversation_groups, publish_conversation
+from conversations.languages import speaking_to
 from conversations.models import Conversation, Message, Participant
 from conversations.services import conversations as lifecycle
 from conversations.services.message_delivery import message_mark_read_remote
@@ -59,11 +61,18 @@ def _active(conversation: Conversation, user: User) -> Participant | None:
     return Participant.objects.filter(conversation=conversation, user_id=user.pk, left_at__isnull=True).first()
 
 
-def _announce(conversation: Conversation, text: str) -> bool:
-    """Tell the customer, when the team wants it and the window allows free text."""
+JOINED = gettext_noop("%(name)s joined the conversation.")
+LEFT = gettext_noop("%(name)s left the conversation.")
+
+
+def _announce(conversation: Conversation, text: str, actor: User) -> bool:
+    """Tell the customer (in their language: `text` is a catalogue message taking the
+    person's `name`), when the team wants it and the window allows free text."""
     team = conversation.team
     if team is None or not getattr(team, "announce_participants", False) or not conversation.window_open():
         return False
+    with speaking_to(conversation.contact):
+        text = gettext(text) % {"name": _name(actor)}
     try:
         message_send_text(conversation=conversation, text=text, sender_kind=Message.SenderKind.SYSTEM)
     except SendRefused as refusal:
@@ -91,7 +100,7 @@ def conversation_join(*, conversation: Conversation, actor: User) -> Participant
             participant = Participant.objects.create(
                 conversation=conversation, user=actor, role=Participant.Role.PARTICIPANT
             )
-        announced = _announce(conversation, f"{_name(actor)} joined the conversation.")
+        announced = _announce(conversation, JOINED, actor)
         conversation_event_record(
             conversation=conversation, kind="participant_joined", actor=actor,
             data={"user": actor.pk, "announced": announced},
@@ -113,7 +122,7 @@ def conversation_leave(*, conversation: Conversation, actor: User) -> None:
             raise ConferenceRefused("not_participant", "You are not in this conversation.")
         Participant.objects.filter(pk=current.pk, left_at__isnull=True).update(left_at=timezone.now())
         watcher = current.role == Participant.Role.WATCHER
-        announced = False if watcher else _announce(conversation, f"{_name(actor)} left the conversation.")
+        announced = False if watcher else _announce(conversation, LEFT, actor)
         conversation_event_record(
             conversation=conversation, kind="watch_stopped" if watcher else "participant_left", actor=actor,
             data={"user": actor.pk, "announced": announced},
@@ -167,7 +176,7 @@ def conversation_takeover(*, conversation: Conversation, actor: User, reason: st
         )
         audit_record(actor=actor, action="conference.takeover", target=conversation,
                      changes={"assignee": [previous, actor]})
-        if _announce(conversation, f"{_name(actor)} joined the conversation."):
+        if _announce(conversation, JOINED, actor):
             conversation_event_record(conversation=conversation, kind="participant_announced", actor=actor)
     return conversation
 

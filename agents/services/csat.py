@@ -13,28 +13,34 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from conversations.events import publish_conversation
+from conversations.languages import speaking_to
 from conversations.models import Contact, Conversation, Message
 from conversations.processing.summaries import as_dict
 from conversations.services.message_send import SendRefused, message_send_interactive
 from conversations.services.timeline import conversation_event_record
 from conversations.services.webhook_outbox import EventType, webhook_conversation_event
 
-QUESTION = "How did we do? Please rate the help you got."
-CHOICES = [(3, "Good"), (2, "OK"), (1, "Bad")]
+# English labels (records, events); customers get them in their language (csat_buttons).
+QUESTION = gettext_noop("How did we do? Please rate the help you got.")
+CHOICES = [(3, gettext_noop("Good")), (2, gettext_noop("OK")), (1, gettext_noop("Bad"))]
 BUTTON_ID = re.compile(r"^csat:(\d+):([1-3])$")
 
 
 def csat_buttons(conversation: Conversation) -> list[dict[str, str]]:
-    return [{"id": f"csat:{conversation.pk}:{score}", "title": title} for score, title in CHOICES]
+    """The rating buttons, titled in the active language (`speaking_to` the customer)."""
+    return [{"id": f"csat:{conversation.pk}:{score}", "title": gettext(title)} for score, title in CHOICES]
 
 
 def csat_request(*, conversation_id: int) -> bool:
     """Ask for a rating once: only for a resolved conversation whose team wants ratings,
     while the window is open. `csat_requested_at` is claimed with a compare-and-set before
     sending, so a repeated run sends nothing."""
-    conversation = Conversation.objects.select_related("team").filter(pk=conversation_id).first()
+    conversation = (
+        Conversation.objects.select_related("team", "contact__number").filter(pk=conversation_id).first()
+    )
     if conversation is None or conversation.status != Conversation.Status.RESOLVED:
         return False
     if conversation.team is not None and not conversation.team.csat_enabled:
@@ -48,9 +54,13 @@ def csat_request(*, conversation_id: int) -> bool:
         if not claimed:
             return False
         try:
-            message_send_interactive(
-                conversation=conversation, body=QUESTION, buttons=csat_buttons(conversation), sender_kind="system"
-            )
+            with speaking_to(conversation.contact):
+                message_send_interactive(
+                    conversation=conversation,
+                    body=gettext(QUESTION),
+                    buttons=csat_buttons(conversation),
+                    sender_kind="system",
+                )
         except SendRefused:
             transaction.set_rollback(True)
             return False

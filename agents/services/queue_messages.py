@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from agents.models import ConversationRouting, Team
 from agents.services.routing import queued_in_pool
+from conversations.languages import speaking_to
 from conversations.models import Conversation
 from conversations.services.message_send import SendRefused, message_send_text
 
@@ -59,12 +61,18 @@ def wait_estimate_seconds(*, team: Team | None, position: int) -> float | None:
 
 
 def queue_message_text(*, position: int, estimate: float | None) -> str:
-    place = "You are next in the queue." if position == 1 else f"You are number {position} in the queue."
+    """The queue message in the active language (`speaking_to` the customer)."""
+    if position == 1:
+        place = gettext("You are next in the queue.")
+    else:
+        place = gettext("You are number %(position)d in the queue.") % {"position": position}
     if estimate is None:
-        return f"{place} An agent will be with you as soon as possible."
+        return f"{place} " + gettext("An agent will be with you as soon as possible.")
     minutes = max(1, math.ceil(estimate / 60))
-    unit = "minute" if minutes == 1 else "minutes"
-    return f"{place} The estimated wait is about {minutes} {unit}."
+    wait = ngettext(
+        "The estimated wait is about %(minutes)d minute.", "The estimated wait is about %(minutes)d minutes.", minutes
+    ) % {"minutes": minutes}
+    return f"{place} {wait}"
 
 
 def queue_message_send(*, conversation_id: int) -> bool:
@@ -88,7 +96,8 @@ def queue_message_send(*, conversation_id: int) -> bool:
     if not claimed:
         return False
     position = queue_position(conversation)
-    text = queue_message_text(position=position, estimate=wait_estimate_seconds(team=team, position=position))
+    with speaking_to(conversation.contact):
+        text = queue_message_text(position=position, estimate=wait_estimate_seconds(team=team, position=position))
     try:
         message_send_text(conversation=conversation, text=text, sender_kind="system")
     except SendRefused:

@@ -1,7 +1,7 @@
 """Bots, escalation policies and handoffs."""
 
 from bots.models.flows import HUMAN_OPTION_ID, Bot, DemoOrder, FaqEntry, FlowStep, StepOption
-from bots.models.policies import EscalationPolicy
+from bots.models.policies import EscalationPolicy, PolicyTranslation
 from bots.models.records import BotSession, EscalationLedger, Handoff
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "FaqEntry",
     "FlowStep",
     "Handoff",
+    "PolicyTranslation",
     "StepOption",
 ]

@@ -139,6 +139,12 @@ class FlowStep(models.Model):
     # hand off
     handoff_team = models.ForeignKey("agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     handoff_reason = models.CharField(max_length=200, blank=True)
+    handoff_skills = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Skills the agent taking the conversation must have, e.g. ["billing"]; with the customer\'s '
+        "language, routing matches them against agents' profiles.",
+    )
 
     class Meta:
         ordering = ["bot", "id"]
@@ -171,6 +177,9 @@ class FlowStep(models.Model):
                 errors["choices"] = "List the accepted answers, separated by commas."
         if self.kind == self.Kind.LOOKUP and (not self.lookup or not self.value_name):
             errors["lookup"] = "Choose what to look up and the collected value to look it up by."
+        skills = self.handoff_skills
+        if skills and (not isinstance(skills, list) or not all(isinstance(k, str) and k.strip() for k in skills)):
+            errors["handoff_skills"] = 'Give a list of skill names, e.g. ["billing", "refunds"].'
         for field in ("next_step", "else_step"):
             target = getattr(self, field)
             if target is not None and target.bot_id != self.bot_id:

@@ -7,8 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from bots.fallback import validate_fallback_email, validate_fallback_phone, validate_fallback_url
+from conversations.languages import LANGUAGE_CHOICES
 
 DEFAULT_KEYWORDS = ", ".join(
     [
@@ -24,6 +26,8 @@ DEFAULT_KEYWORDS = ", ".join(
         "umano", "operatore", "persona reale",
         # Dutch
         "medewerker",
+        # Hindi
+        "एजेंट", "इंसान से बात", "व्यक्ति से बात",
     ]
 )
 
@@ -39,15 +43,18 @@ DEFAULT_NEGATIVE_WORDS = ", ".join(
     ]
 )
 
-DEFAULT_HANDOFF_TEXT = (
+# In English; the shipped catalogues (locale/) translate them for customers in other languages.
+DEFAULT_HANDOFF_TEXT = gettext_noop(
     "Thanks, I'm passing you to a member of our team. They will answer here in this chat; "
     "you don't need to do anything else."
 )
-DEFAULT_FALLBACK_TEXT = (
+DEFAULT_FALLBACK_TEXT = gettext_noop(
     "Our team isn't available right now. Your conversation stays in the queue and a person "
     "will answer here as soon as someone is available."
 )
-DEFAULT_HUMAN_OPTION = "Talk to a person"
+DEFAULT_HUMAN_OPTION = gettext_noop("Talk to a person")
+# The policy texts a translation may replace, per language.
+TRANSLATABLE_FIELDS = ("human_option_title", "handoff_text", "fallback_text")
 
 
 class EscalationPolicy(models.Model):
@@ -160,11 +167,33 @@ class EscalationPolicy(models.Model):
         return [k.strip() for k in self.negative_words.split(",") if k.strip()]
 
     def fallback_lines(self) -> list[str]:
+        """The fallback contact, one line each, in the active language."""
         lines = []
         if self.fallback_phone:
-            lines.append(f"Phone: {self.fallback_phone}")
+            lines.append(gettext("Phone: %(phone)s") % {"phone": self.fallback_phone})
         if self.fallback_email:
-            lines.append(f"Email: {self.fallback_email}")
+            lines.append(gettext("Email: %(email)s") % {"email": self.fallback_email})
         if self.fallback_url:
-            lines.append(f"Web form: {self.fallback_url}")
+            lines.append(gettext("Web form: %(url)s") % {"url": self.fallback_url})
         return lines
+
+
+class PolicyTranslation(models.Model):
+    """A policy's customer texts in one language. An empty field falls back to the policy's
+    own text (translated by the shipped catalogues when it is a built-in default)."""
+
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES)
+    human_option_title = models.CharField(
+        max_length=20, blank=True, help_text="At most 20 characters: WhatsApp's limit for a reply button."
+    )
+    handoff_text = models.TextField(blank=True)
+    fallback_text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "language"], name="one_policy_translation_per_language"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} ({self.language})"

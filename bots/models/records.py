@@ -97,6 +97,7 @@ class Handoff(models.Model):
     transcript = models.JSONField(default=list, blank=True, help_text='Lines "Customer: …" / "Bot: …", oldest first.')
     suggested_team = models.ForeignKey("agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     priority = models.SmallIntegerField(default=0)
+    skills = models.JSONField(default=list, blank=True, help_text="Skills the bot asked of the agent.")
     agents_available = models.BooleanField(default=True)
     fallback_sent = models.BooleanField(default=False)
     trigger_message = models.ForeignKey(
@@ -137,6 +138,7 @@ class Handoff(models.Model):
                 else None
             ),
             "priority": self.priority,
+            "skills": list(self.skills or []),
             "agents_available": self.agents_available,
             "fallback_sent": self.fallback_sent,
             "created_at": self.created_at.isoformat(),

@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from agents.hours import team_is_open
 from agents.models import Team
@@ -14,6 +15,8 @@ from agents.services.routing import conversation_enqueue
 from bots.models import BotSession, EscalationPolicy, Handoff
 from bots.selectors import transcript_lines
 from bots.services.ledger import ledger_note_handoff, ledger_note_requested
+from bots.texts import policy_text
+from conversations.languages import speaking_to
 from conversations.models import Conversation, Message
 from conversations.services.message_send import SendRefused, message_send_text
 from conversations.services.timeline import conversation_event_record
@@ -31,12 +34,13 @@ def people_available(team: Team | None) -> bool:
 
 
 def customer_notice(policy: EscalationPolicy, *, available: bool) -> str:
+    """What the customer is told on handoff, in the active language (`speaking_to`)."""
     if available:
-        return policy.handoff_text
-    lines = [policy.fallback_text]
+        return policy_text(policy, "handoff_text")
+    lines = [policy_text(policy, "fallback_text")]
     contacts = policy.fallback_lines()
     if contacts:
-        lines.append("You can also reach us directly:")
+        lines.append(gettext("You can also reach us directly:"))
         lines.extend(contacts)
     return "\n".join(lines)
 
@@ -52,11 +56,12 @@ def handoff_trigger(
     trigger_message: Message | None = None,
     requested: bool = False,
     bot_name: str = "",
+    skills: list[str] | None = None,
 ) -> Handoff | None:
     """Hand a conversation that is with the bot to a team's queue.
 
     Records the handoff with its context (reason, policy, collected values, last intent,
-    transcript, suggested team), the timeline event and the ledger; tells the customer
+    transcript, suggested team, the skills asked of the agent), the timeline event and the ledger; tells the customer
     what happens next (the policy's fallback contact when no person is available now:
     outside business hours or nobody online with room; the conversation stays queued
     either way); and queues the conversation (bot → queued).
@@ -84,6 +89,7 @@ def handoff_trigger(
             transcript=transcript_lines(locked, policy.transcript_lines),
             suggested_team=target,
             priority=priority,
+            skills=list(skills or []),
             agents_available=available,
             fallback_sent=not available,
             trigger_message=trigger_message,
@@ -108,11 +114,12 @@ def handoff_trigger(
                 "policy": policy.name,
                 "team": target.pk if target else None,
                 "priority": priority,
+                "skills": list(skills or []),
                 "agents_available": available,
             },
         )
         try:
-            with transaction.atomic():
+            with transaction.atomic(), speaking_to(locked.contact):
                 message_send_text(
                     conversation=locked, text=customer_notice(policy, available=available), sender_kind="bot"
                 )
@@ -123,7 +130,7 @@ def handoff_trigger(
             team=target,
             priority=priority,
             reason=reason_code,
-            skills=[],
+            skills=list(skills or []),
             language=locked.language or locked.contact.language,
         )
     conversation.refresh_from_db()

@@ -36,6 +36,7 @@ DEFAULT_KEYWORDS: dict[str, dict[str, list[str]]] = {
     "fr": {OPT_OUT: ["ARRÊT", "ARRET", "DÉSABONNER", "DESABONNER", "DÉSINSCRIRE"], OPT_IN: ["DÉMARRER", "REPRENDRE"]},
     "it": {OPT_OUT: ["DISISCRIVI", "ANNULLA ISCRIZIONE"], OPT_IN: ["ISCRIVI", "RIPRENDI"]},
     "nl": {OPT_OUT: ["AFMELDEN", "UITSCHRIJVEN"], OPT_IN: ["AANMELDEN"]},
+    "hi": {OPT_OUT: ["रोकें", "रोको", "बंद करें", "सदस्यता समाप्त करें"], OPT_IN: ["शुरू करें", "फिर से शुरू करें"]},
 }
 
 DEFAULT_CONFIRMATIONS: dict[str, dict[str, str]] = {
@@ -53,6 +54,9 @@ DEFAULT_CONFIRMATIONS: dict[str, dict[str, str]] = {
            OPT_IN: "Sei di nuovo iscritto. Rispondi DISISCRIVI in qualsiasi momento per annullare l'iscrizione."},
     "nl": {OPT_OUT: "U bent afgemeld en ontvangt geen berichten meer van ons. Antwoord AANMELDEN om u opnieuw aan te melden.",
            OPT_IN: "U bent weer aangemeld. Antwoord AFMELDEN om u af te melden."},
+    "hi": {OPT_OUT: "आपकी सदस्यता समाप्त कर दी गई है और अब आपको हमारी ओर से संदेश नहीं मिलेंगे। फिर से सदस्यता लेने के लिए "
+                    "शुरू करें लिखें।",
+           OPT_IN: "आपकी सदस्यता फिर से शुरू हो गई है। सदस्यता समाप्त करने के लिए कभी भी रोकें लिखें।"},
 }
 
 
@@ -61,7 +65,7 @@ def normalise(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text or "")
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     words = plain.upper().split()
-    return " ".join(words).strip(" .!¡?¿,;:'\"()[]-_*")
+    return " ".join(words).strip(" .!¡?¿,;:'\"()[]-_*।")
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,19 @@ def test_admin_saves_a_policy_with_a_support_form(client, admin_user, team):
             "handoff_text": "Passing you on.",
             "fallback_text": "Nobody is here.",
             "fallback_phone": "+44 20 7946 0000",
+            "translations-TOTAL_FORMS": 1,
+            "translations-INITIAL_FORMS": 0,
+            "translations-0-language": "es",
+            "translations-0-human_option_title": "Hablar con alguien",
+            "translations-0-handoff_text": "Te paso con una persona.",
         },
     )
 
     assert response.status_code == 302
     assert EscalationPolicy.objects.get().fallback_phone == "+442079460000"
     assert EscalationPolicy.objects.get().human_reply_target_minutes == 30
+    translation = EscalationPolicy.objects.get().translations.get()
+    assert (translation.language, translation.human_option_title) == ("es", "Hablar con alguien")
 
 
 def test_external_bot_needs_its_url(db):

@@ -53,16 +53,24 @@ def test_tapping_talk_to_a_person_hands_off_with_context(customer, demo_bot, age
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["agent", "I want to talk to a HUMAN", "quiero hablar con un humano", "Mensch bitte!", "un conseiller svp",
-     "operatore per favore", "falar com atendente"],
+    ("text", "told"),
+    [
+        ("agent", HANDOFF_TEXT),
+        ("I want to talk to a HUMAN", HANDOFF_TEXT),
+        # The customer's language is detected from their first messages: the answer follows it.
+        ("quiero hablar con un humano", "Gracias, te paso con una persona de nuestro equipo."),
+        ("Mensch bitte!", "Danke, ich verbinde Sie mit einem Mitglied unseres Teams."),
+        ("un conseiller svp", "Merci, je vous transfère à un membre de notre équipe."),
+        ("operatore per favore", HANDOFF_TEXT),  # Italian: no shipped texts, the number's default
+        ("falar com atendente", "Obrigado, vou passar você para alguém da nossa equipe."),
+    ],
 )
-def test_escalation_keywords_hand_off_in_several_languages(customer, demo_bot, agent_online, text):
+def test_escalation_keywords_hand_off_in_several_languages(customer, demo_bot, agent_online, text, told):
     customer.says("hi")
 
     replies = customer.says(text)
 
-    assert texts(replies)[0].startswith(HANDOFF_TEXT)
+    assert texts(replies)[0].startswith(told)
     handoff = only_handoff(customer.conversation)
     assert handoff.reason_code == Handoff.Reason.KEYWORD
     assert customer.conversation.escalation_ledger.human_requested_at is not None
