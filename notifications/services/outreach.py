@@ -19,7 +19,7 @@ agent may not see is refused `conflict`; one assigned to somebody else takes the
 only from someone who may reply there (a participant, its team's supervisor or an admin:
 `forbidden` otherwise) and stays with its assignee; one nobody holds (with the bot or
 queued) becomes the agent's. Taking a conversation never goes beyond the agent's capacity
-(`over_capacity`).
+(`over_capacity`). Web chat visitors are never written to on WhatsApp (`invalid`).
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def conversation_initiate(
             if number is None:
                 raise Refused("invalid", "number: there is no WhatsApp number to write from.", field="number")
             contact, contact_created = _contact_for_number(actor=actor, roles=roles, number=number, to=to)
+        if contact.webchat_inbox_id is not None:
+            raise Refused("invalid", "This contact is a web chat visitor, who is never written to on WhatsApp.")
         if opt_in_proof.strip():
             _record_opt_in(contact=contact, actor=actor, name=template_name, language=language, proof=opt_in_proof)
         conversation, created = _open_conversation(contact=contact, actor=actor, roles=roles)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agents.models import AgentProfile
-from conversations.models import Contact, Conversation, ConversationEvent, Message
+from conversations.models import Contact, Conversation, ConversationEvent, Message, WebChatInbox
 from notifications.models import ConsentCategory, ConsentRecord, MessageTemplate, TemplateStatus
 from notifications.services.consent import consent_opt_in, consent_opt_out
 from tests.api.conftest import join
@@ -274,3 +274,15 @@ def test_the_new_conversation_form_offers_approved_templates_with_their_slots(ap
     api.force_authenticate(admin_user)
     assert api.get("/api/v1/desk/new-conversation/").json()["may_record_opt_in"] is True
     assert api.get(f"/api/v1/desk/new-conversation/?number={number.pk + 100}").status_code == 404
+
+
+def test_a_web_chat_visitor_is_not_written_to_on_whatsapp(api, agent, number, team, callback):
+    inbox = WebChatInbox.objects.create(name="Shop", number=number, team=team, allowed_origins="https://shop.example")
+    visitor = ContactFactory(number=number, wa_id="", user_id="visitor-1", webchat_inbox=inbox, created_by=agent)
+    consent_opt_in(contact=visitor, category=ConsentCategory.UTILITY, source="api", proof="form")
+
+    response = start(api, agent, contact=visitor.pk)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert not visitor.conversations.exists()
