@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import api, api_erasure
+from conversations import api, api_erasure, api_inboxes
 
 urlpatterns = [
     path("conversations/", api.ConversationListApi.as_view(), name="api-conversations"),
@@ -22,5 +22,7 @@ urlpatterns = [
     ),
     path("contacts/", api.ContactListApi.as_view(), name="api-contacts"),
     path("contacts/<int:contact_id>/", api.ContactDetailApi.as_view(), name="api-contact"),
+    path("inboxes/", api_inboxes.InboxListApi.as_view(), name="api-inboxes"),
+    path("inboxes/<int:inbox_id>/", api_inboxes.InboxApi.as_view(), name="api-inbox"),
     path("contacts/<int:contact_id>/erase/", api_erasure.ContactEraseApi.as_view(), name="api-contact-erase"),
 ]

@@ -2,7 +2,7 @@
 (schema conformance, malformed bodies): a queued conversation of the agent's team with its
 contact and a message, an approved template, a draft campaign, the agent's canned
 response, an open remediation case and an open alert of the number, a webhook endpoint with
-one delivery, plus an API token per persona."""
+one delivery, a web chat inbox, plus an API token per persona."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import CannedResponse
+from conversations.models import WebChatInbox
 from notifications.models import (
     Alert,
     Campaign,
@@ -51,6 +52,7 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
         "id": "evt_world", "type": "alert.created", "created": timezone.now().isoformat(),
         "data": {"alert": alert_payload(alert)}})
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, state="delivered")
+    inbox = WebChatInbox.objects.create(name="Shop", number=number, team=team, allowed_origins="https://shop.example")
     users = {"admin": admin, "supervisor": supervisor, "agent": agent, "outsider": outsider}
     return {
         "headers": {
@@ -67,5 +69,6 @@ def api_world(*, number, team, admin, supervisor, agent, outsider) -> dict:
             "alert_id": alert.pk,
             "endpoint_id": endpoint.pk,
             "delivery_id": delivery.pk,
+            "inbox_id": inbox.pk,
         },
     }

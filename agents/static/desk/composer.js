@@ -32,7 +32,8 @@ export class Composer {
 
   // The modes offered follow the server's `actions` for this user (reply, note, whisper).
   update(row, ctx, watch) {
-    const windowOpen = row.window_expires_at && new Date(row.window_expires_at) > Date.now();
+    // Web chat has no 24-hour window (and no templates): always the reply composer.
+    const windowOpen = row.channel === "webchat" || (row.window_expires_at && new Date(row.window_expires_at) > Date.now());
     const allowed = new Set(ctx.actions || []);
     this.watch = watch;
     $("mode-reply").hidden = watch || !windowOpen || !allowed.has("reply");

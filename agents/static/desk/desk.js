@@ -75,6 +75,7 @@ function rowElement(row) {
       "div",
       { class: "line small" },
       el("span", { class: `chip status-${row.status}` }, row.on_hold ? "on hold" : row.status),
+      el("span", { class: `chip channel channel-${row.channel}`, title: "Channel" }, row.channel === "webchat" ? "Web chat" : "WhatsApp"),
       el("span", { class: `window${win.closed ? " closed" : ""}` }, win.text),
       sla ? el("span", { class: `sla ${sla.level}` }, sla.text) : null,
       el("span", { class: "muted" }, row.assignee_name || row.team_name || ""),
@@ -194,7 +195,9 @@ function renderHeader() {
   $("conversation-status").className = `chip status-${row.status}`;
   $("conversation-assignee").textContent = row.assignee_name ? `with ${row.assignee_name}` : row.team_name ? `in ${row.team_name}` : "";
   const win = windowLabel(row);
-  $("window-countdown").textContent = win.closed ? "24-hour window closed" : `window: ${win.text}`;
+  $("conversation-channel").textContent = row.channel === "webchat" ? "Web chat" : "WhatsApp";
+  $("conversation-channel").className = `chip channel channel-${row.channel}`;
+  $("window-countdown").textContent = win.webchat ? "Web chat: no 24-hour window" : win.closed ? "24-hour window closed" : `window: ${win.text}`;
   $("window-countdown").className = `window${win.closed ? " closed" : ""}`;
   const sla = slaBadge(row);
   show($("sla-badge"), Boolean(sla));

@@ -5,6 +5,8 @@ import { el, duration, clock } from "./live.js";
 const $ = (id) => document.getElementById(id);
 
 export function windowLabel(row) {
+  // WhatsApp's 24-hour rule does not apply to web chat: the visitor can be answered any time.
+  if (row.channel === "webchat") return { text: "no 24-hour window", closed: false, webchat: true };
   if (!row.window_expires_at) return { text: "no window", closed: true };
   const left = (new Date(row.window_expires_at) - Date.now()) / 1000;
   return left > 0 ? { text: `${duration(left)} left`, closed: false } : { text: "window closed", closed: true };
