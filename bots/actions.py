@@ -21,6 +21,16 @@ class SendText:
 
 
 @dataclass(frozen=True)
+class SendMedia:
+    """An image, video, audio or document by public link (WhatsApp fetches it, we never do)."""
+
+    kind: str
+    link: str
+    caption: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
 class SendMenu:
     body: str
     options: list[MenuOption] = field(default_factory=list)
@@ -50,7 +60,7 @@ class End:
     pass
 
 
-Action = SendText | SendMenu | SetValue | HandOff | End
+Action = SendText | SendMedia | SendMenu | SetValue | HandOff | End
 
 
 MAX_SKILLS = 10

@@ -25,7 +25,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from bots.actions import Action, End, HandOff, SendMenu, SendText, SetValue
+from bots.actions import Action, End, HandOff, SendMedia, SendMenu, SendText, SetValue
 from bots.external import ExternalBotError, ExternalRunner
 from bots.flow import FlowRunner
 from bots.inbound import Inbound, answerable, inbound_from_message
@@ -39,6 +39,7 @@ from bots.texts import policy_text
 from bots.triggers import contact_is_vip, first_trigger
 from conversations.languages import speaking_to
 from conversations.models import Conversation, Message
+from conversations.services.media_send import message_send_media_link
 from conversations.services.message_send import SendRefused, message_send_interactive, message_send_text
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,8 @@ def _apply(ctx: _Context, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendText):
                 message_send_text(conversation=ctx.conversation, text=action.text[:4096], sender_kind="bot")
+            elif isinstance(action, SendMedia):
+                _send_media(ctx, action)
             elif isinstance(action, SendMenu):
                 if not _send_menu(ctx, action):
                     handoff = HandOff(Handoff.Reason.BOT_ERROR, "a menu could not be sent")
@@ -246,6 +249,22 @@ def _apply(ctx: _Context, actions: list[Action]) -> None:
         session.save(update_fields=SESSION_STATE_FIELDS)
         if handoff is not None:
             _hand_off(ctx, handoff, requested=handoff.requested)
+
+
+def _send_media(ctx: _Context, media: SendMedia) -> None:
+    """Media by link; one WhatsApp refuses by its rules goes as text with the link instead."""
+    try:
+        with transaction.atomic():
+            message_send_media_link(
+                conversation=ctx.conversation, kind=media.kind, link=media.link, caption=media.caption,
+                filename=media.filename, sender_kind="bot",
+            )
+    except SendRefused as exc:
+        if exc.code != "invalid":
+            raise
+        log.warning("bot media for conversation %s sent as text: %s", ctx.conversation.pk, exc.detail)
+        text = "\n".join(part for part in (media.caption, media.link) if part)
+        message_send_text(conversation=ctx.conversation, text=text[:4096], sender_kind="bot")
 
 
 def _send_menu(ctx: _Context, menu: SendMenu) -> bool:

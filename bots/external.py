@@ -2,8 +2,12 @@
 
 Request: POST `{"sender": <contact id>, "message": <text or tapped button's payload>,
 "metadata": {...}}`. Answer: a JSON list of `{"text", "buttons": [{"title", "payload"}],
-"image", "custom"}`. A `custom` of `{"handoff": {"team": <slug>, "reason": <text>,
-"skills": [<skill>, …]}}` hands the conversation to a person who has those skills. An answer that is late, not JSON, or not a list raises
+"image", "attachment", "custom"}`. An `image` (a URL) or an `attachment` (a URL, or
+`{"type": "image"|"video"|"audio"|"file", "payload": {"src"|"url", "title"?}}`) is sent as
+WhatsApp media by link, with the answer's text as its caption where WhatsApp allows one.
+A `custom` of `{"handoff": {"team": <slug>, "reason": <text>, "skills": [<skill>, …]}}`
+hands the conversation to a person who has those skills. An answer that is late, not JSON,
+or not a list raises
 `ExternalBotError`, which the engine turns into a `bot_error` handoff.
 
 Button payloads can be longer than WhatsApp's reply ids, so buttons are sent with short
@@ -18,12 +22,35 @@ import httpx
 from django.utils.translation import gettext
 
 from agents.models import Team
-from bots.actions import Action, HandOff, MenuOption, SendMenu, SendText, clean_skills
+from bots.actions import Action, HandOff, MenuOption, SendMedia, SendMenu, SendText, clean_skills
 from bots.inbound import Inbound
 from bots.models import Bot, BotSession, Handoff
+from conversations.media_types import CAPTION_KINDS
 from conversations.models import Conversation
 
 MAX_ANSWERS = 10
+# Rasa's attachment types, as WhatsApp media kinds.
+ATTACHMENT_KINDS = {"image": "image", "video": "video", "audio": "audio", "file": "document", "document": "document"}
+
+
+def _media_of(answer: dict[str, Any]) -> SendMedia | None:
+    """The media an answer carries (`image`, or `attachment`), or None."""
+    image = answer.get("image")
+    if isinstance(image, str) and image.strip():
+        return SendMedia("image", image.strip())
+    attachment = answer.get("attachment")
+    if isinstance(attachment, str) and attachment.strip():
+        link = attachment.strip()
+        return SendMedia("document", link, filename=link.rsplit("/", 1)[-1].split("?", 1)[0][:240])
+    if isinstance(attachment, dict):
+        kind = ATTACHMENT_KINDS.get(str(attachment.get("type") or "file"), "document")
+        payload = attachment.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        link = str(payload.get("src") or payload.get("url") or payload.get("link") or "").strip()
+        if link:
+            filename = str(payload.get("title") or payload.get("filename") or "")[:240] if kind == "document" else ""
+            return SendMedia(kind, link, filename=filename)
+    return None
 
 
 class ExternalBotError(Exception):
@@ -106,11 +133,17 @@ class ExternalRunner:
                 button_id = f"ext:{len(buttons_map) + 1}"
                 buttons_map[button_id] = str(button.get("payload") or button["title"])
                 options.append(MenuOption(button_id, str(button["title"])))
+            media = _media_of(answer)
             if options:
                 actions.append(SendMenu(body=text, options=options))
+                if media is not None:
+                    actions.append(media)
+            elif media is not None:
+                if text and media.kind not in CAPTION_KINDS:
+                    actions.append(SendText(text))
+                    text = ""
+                actions.append(SendMedia(media.kind, media.link, caption=text, filename=media.filename))
             elif text:
                 actions.append(SendText(text))
-            elif answer.get("image"):
-                actions.append(SendText(str(answer["image"])))
         session.state = {**session.state, "buttons": buttons_map}
         return actions

@@ -251,8 +251,20 @@ class ConversationMessagesApi(APIView):
 
     def _send_file(self, request: Request, conversation) -> Response:
         data = _valid(MessageUploadSerializer, request.data)
-        reply_to = _reply_to(conversation, data.get("reply_to"))
         upload = data["file"]
+        if "template" in data:
+            template = data["template"]
+            header_file = media_file_check(data=upload, name=upload.name or "", content_type=upload.content_type or "")
+            message = template_message_send(
+                conversation=conversation,
+                name=template["name"],
+                language=template["language"],
+                parameters=template.get("parameters") or [],
+                sender_user=_user(request),
+                header_file=header_file,
+            )
+            return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        reply_to = _reply_to(conversation, data.get("reply_to"))
         caption = data.get("caption") or ""
         # Who may reply and whether the window is open are refused before the file is read.
         reply_permission_check(user=_user(request), conversation=conversation)

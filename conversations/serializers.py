@@ -348,6 +348,23 @@ class MessageUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
     caption = serializers.CharField(required=False, allow_blank=True, max_length=TEXT_MAX, trim_whitespace=False)
     reply_to = serializers.IntegerField(required=False, allow_null=True, help_text="Id of a message to quote.")
+    template = serializers.JSONField(
+        required=False,
+        binary=True,
+        help_text="An approved template whose header is an image, video or document, as JSON text "
+        '(`{"name", "language", "parameters"}`, parameters of the body and buttons only): the file '
+        "becomes its header. Templates may be sent outside the 24-hour window.",
+    )
+
+    def validate_template(self, value):
+        template = TemplateInputSerializer(data=value)
+        template.is_valid(raise_exception=True)
+        return template.validated_data
+
+    def validate(self, attrs):
+        if "template" in attrs and (attrs.get("caption") or attrs.get("reply_to") is not None):
+            raise serializers.ValidationError("A template's header file takes no caption or reply_to.")
+        return attrs
 
     class Meta:
         ref_name = "MessageUpload"

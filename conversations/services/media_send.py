@@ -42,7 +42,7 @@ from conversations.services.message_send import (
     reply_permission_check,
 )
 
-__all__ = ["MediaFile", "media_file_check", "message_send_media"]
+__all__ = ["MediaFile", "media_file_check", "media_row_for", "message_send_media", "message_send_media_link"]
 
 NAME_MAX = 240
 
@@ -96,6 +96,21 @@ def media_file_check(*, data: bytes | IO[bytes], name: str = "", content_type: s
     return MediaFile(kind=kind, mime_type=declared, name=name, data=data)
 
 
+def media_row_for(file: MediaFile) -> MessageMedia:
+    """The media row of a checked file about to be sent, its file already in storage (the
+    row itself is saved with its message: `message_queue_outbound(media=…)`)."""
+    media = MessageMedia(
+        kind=file.kind,
+        mime_type=file.mime_type,
+        file_name=file.name,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        state=MessageMedia.State.STORED,
+    )
+    media.file.save(file.name or file.kind, ContentFile(file.data), save=False)
+    return media
+
+
 def message_send_media(
     *,
     conversation: Conversation,
@@ -120,15 +135,7 @@ def message_send_media(
     if file.kind == "document":
         obj["filename"] = file.name or "document"
     content = {"type": file.kind, file.kind: obj}
-    media = MessageMedia(
-        kind=file.kind,
-        mime_type=file.mime_type,
-        file_name=file.name,
-        size=len(file.data),
-        sha256=hashlib.sha256(file.data).hexdigest(),
-        state=MessageMedia.State.STORED,
-    )
-    media.file.save(file.name or file.kind, ContentFile(file.data), save=False)
+    media = media_row_for(file)
     try:
         with transaction.atomic():
             return message_queue_outbound(
@@ -144,3 +151,45 @@ def message_send_media(
     except BaseException:
         media.file.storage.delete(media.file.name or "")
         raise
+
+
+LINK_MAX = 2048
+
+
+def message_send_media_link(
+    *,
+    conversation: Conversation,
+    kind: str,
+    link: str,
+    caption: str = "",
+    filename: str = "",
+    sender_kind: str = "bot",
+) -> Message:
+    """Media by public link (a bot's answer): WhatsApp fetches the link, Handoff never does,
+    so nothing is stored but the message. Inside the window; refused `invalid` for a kind
+    WhatsApp has no media of, a link that is not http(s), or a caption it does not allow."""
+    check_channel(conversation)
+    check_window(conversation)
+    link = (link or "").strip()
+    if kind not in SEND_TYPES:
+        raise SendRefused("invalid", f"WhatsApp has no media of kind {kind!r}.")
+    if not link.lower().startswith(("https://", "http://")) or len(link) > LINK_MAX or any(c.isspace() for c in link):
+        raise SendRefused("invalid", "A media link must be an http(s) URL of at most 2048 characters.")
+    caption = (caption or "").strip()
+    if caption and kind not in CAPTION_KINDS:
+        raise SendRefused("invalid", f"WhatsApp sends no caption with {a_kind(kind)}; only with images, videos and documents.")
+    if len(caption) > CAPTION_MAX:
+        raise SendRefused("invalid", f"The caption is {len(caption)} characters; WhatsApp allows at most {CAPTION_MAX}.")
+    obj: dict[str, Any] = {"link": link}
+    if caption:
+        obj["caption"] = caption
+    if kind == "document":
+        obj["filename"] = (filename or "").strip()[:NAME_MAX] or "document"
+    content = {"type": kind, kind: obj}
+    return message_queue_outbound(
+        conversation=conversation,
+        type=kind,
+        content=content,
+        text=f"{message_summary(content)}\n{link}",
+        sender_kind=sender_kind,
+    )

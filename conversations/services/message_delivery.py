@@ -124,7 +124,7 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     message.status, message.attempts, message.next_attempt_at = Message.Status.SENDING, message.attempts + 1, now + LEASE
     contact = message.conversation.contact
     try:
-        content = _with_media_id(message, number) if message.type in MEDIA_KINDS else message.payload
+        content = _with_media_id(message, number) if message.type in (*MEDIA_KINDS, "template") else message.payload
         body = send_body(to=contact.wa_id, user_id=contact.user_id, content=content)
         existing = body.get("biz_opaque_callback_data")
         body["biz_opaque_callback_data"] = delivery_handle(
@@ -143,12 +143,19 @@ def _with_media_id(message: Message, number: WhatsAppNumber) -> dict:
     """The send body of a media message, by id: a stored file not yet uploaded is uploaded
     first (`POST /{phone-number-id}/media`) and its id kept on the media row and in the
     payload, so a retried delivery sends the same upload. A body that already names an
-    `id` or a `link` (a bot's media by link) is sent as it is."""
+    `id` or a `link` (a bot's media by link) is sent as it is. A template whose header
+    takes an uploaded file gets the file's id in that header parameter the same way."""
     payload = dict(message.payload) if isinstance(message.payload, dict) else {}
-    obj = payload.get(message.type)
-    obj = dict(obj) if isinstance(obj, dict) else {}
-    if obj.get("id") or obj.get("link"):
-        return payload
+    if message.type == "template":
+        header = _template_header_media(payload)
+        if header is None:
+            return payload
+        obj = header
+    else:
+        found = payload.get(message.type)
+        obj = dict(found) if isinstance(found, dict) else {}
+        if obj.get("id") or obj.get("link"):
+            return payload
     media = MessageMedia.objects.filter(message=message).first()
     if media is None or media.state != MessageMedia.State.STORED or not media.file:
         raise InvalidBody("The file of this message is not stored (erased or removed); nothing to send.")
@@ -159,7 +166,8 @@ def _with_media_id(message: Message, number: WhatsAppNumber) -> dict:
         MessageMedia.objects.filter(pk=media.pk).update(media_id=media_id)
         media.media_id = media_id
     obj["id"] = media.media_id
-    payload[message.type] = obj
+    if message.type != "template":
+        payload[message.type] = obj
     Message.objects.filter(pk=message.pk).update(payload=payload)
     message.payload = payload
     return payload
@@ -183,6 +191,21 @@ def _deliver_webchat(message: Message) -> DeliveryResult:
             if message.sender_kind == Message.SenderKind.AGENT:
                 webchat_read_marks_send(conversation=message.conversation)
     return result
+
+
+def _template_header_media(payload: dict) -> dict | None:
+    """The media object of a template's header parameter still waiting for its uploaded
+    file's id (`{"id": ""}`), to be filled in place; None when there is none."""
+    template = payload.get("template")
+    for component in template.get("components") or [] if isinstance(template, dict) else []:
+        if not isinstance(component, dict) or component.get("type") != "header":
+            continue
+        for parameter in component.get("parameters") or []:
+            kind = parameter.get("type") if isinstance(parameter, dict) else None
+            obj = parameter.get(kind) if kind in MEDIA_KINDS else None
+            if isinstance(obj, dict) and not obj.get("id") and not obj.get("link"):
+                return obj
+    return None
 
 
 def _delivery_sent(message: Message, wamid: str) -> DeliveryResult:

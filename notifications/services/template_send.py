@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db import transaction
 
+from conversations.media_types import a_kind
 from conversations.models import Conversation, Message, WhatsAppNumber
+from conversations.services.media_send import MediaFile, media_row_for
 from conversations.services.message_send import SendRefused, message_queue_outbound
 from notifications.models import MessageTemplate, TemplateStatus
 from notifications.models.templates import ParameterFormat
 from notifications.services.consent import consent_category_for_template, consent_is_current
-from notifications.template_params import TemplateParameterError, template_components_build, template_render
+from notifications.template_params import (
+    MEDIA_FORMATS,
+    TemplateParameterError,
+    template_components_build,
+    template_render,
+    template_slots,
+)
 
 
 def template_for(*, conversation: Conversation, name: str, language: str) -> MessageTemplate | None:
@@ -75,8 +84,11 @@ def template_message_send(
     language: str,
     parameters: list | dict | None,
     sender_user: User | None = None,
+    header_file: MediaFile | None = None,
 ) -> Message:
-    """Queue an approved template to the conversation's contact.
+    """Queue an approved template to the conversation's contact. `header_file`: a checked
+    file (conversations.services.media_send.media_file_check) for a template whose header
+    is an image, video or document; it is stored, uploaded by the delivery and sent by id.
 
     Refuses (SendRefused) before anything is queued: `template_not_approved` (unknown or not
     approved), `not_opted_in` (no current consent for the template's category; utility
@@ -88,13 +100,44 @@ def template_message_send(
         name=name,
         language=language,
     )
+    if header_file is not None:
+        parameters = _with_header_file(template, parameters, header_file)
     content, text = template_content_build(template=template, parameters=parameters)
-    return message_queue_outbound(
-        conversation=conversation,
-        type="template",
-        content=content,
-        text=text,
-        sender_kind=Message.SenderKind.AGENT if sender_user is not None else Message.SenderKind.SYSTEM,
-        sender_user=sender_user,
-        business_initiated=True,
-    )
+    media = media_row_for(header_file) if header_file is not None else None
+    try:
+        with transaction.atomic():
+            return message_queue_outbound(
+                conversation=conversation,
+                type="template",
+                content=content,
+                text=text,
+                sender_kind=Message.SenderKind.AGENT if sender_user is not None else Message.SenderKind.SYSTEM,
+                sender_user=sender_user,
+                business_initiated=True,
+                media=media,
+            )
+    except BaseException:
+        if media is not None:
+            media.file.storage.delete(media.file.name or "")
+        raise
+
+
+def _with_header_file(template: MessageTemplate, parameters: Any, file: MediaFile) -> dict[str, Any]:
+    """The parameters with the header's media taken from an uploaded file: its id is filled
+    in when the delivery has uploaded it. Refused `template_invalid` when the template's
+    header is not media of the file's kind, or a header parameter was given as well."""
+    header = next((slot for slot in template_slots(template.components) if slot.component == "header"), None)
+    kind = MEDIA_FORMATS.get(header.fmt) if header is not None else None
+    where = f"Template {template.name} [{template.language}]"
+    if kind is None:
+        raise SendRefused("template_invalid", f"{where} has no image, video or document header to put a file in.")
+    if kind != file.kind:
+        raise SendRefused("template_invalid", f"{where} has {a_kind(kind)} header; the file is {a_kind(file.kind)}.")
+    if isinstance(parameters, dict):
+        if parameters.get("header"):
+            raise SendRefused("template_invalid", f"{where}: give the header as a file or as a parameter, not both.")
+        given = dict(parameters)
+    else:
+        given = {"body": list(parameters or [])}
+    given["header"] = [{"type": kind, kind: {"id": ""}}]
+    return given

@@ -115,3 +115,31 @@ def test_keywords_hand_off_before_rasa_is_asked(customer, rasa_bot, rasa, agent)
 
     assert rasa.requests == []
     assert customer.conversation.handoffs.get().reason_code == Handoff.Reason.KEYWORD
+
+
+def test_rasa_image_and_attachment_answers_go_out_as_media_by_link(customer, rasa_bot, rasa):
+    rasa.reply = lambda body: (
+        200,
+        [
+            {"text": "Here is the part", "image": "https://cdn.example.com/part.jpg"},
+            {"attachment": {"type": "file", "payload": {"src": "https://cdn.example.com/manual.pdf", "title": "manual.pdf"}}},
+            {"attachment": {"type": "audio", "payload": {"url": "https://cdn.example.com/hello.ogg"}}},
+        ],
+        0.0,
+    )
+
+    replies = customer.says("show me")
+
+    assert [(r["type"], r[r["type"]]) for r in replies] == [
+        ("image", {"link": "https://cdn.example.com/part.jpg", "caption": "Here is the part"}),
+        ("document", {"link": "https://cdn.example.com/manual.pdf", "filename": "manual.pdf"}),
+        ("audio", {"link": "https://cdn.example.com/hello.ogg"}),
+    ]
+
+
+def test_a_media_link_whatsapp_would_refuse_goes_as_text(customer, rasa_bot, rasa):
+    rasa.reply = lambda body: (200, [{"text": "see", "image": "javascript:alert(1)"}], 0.0)
+
+    replies = customer.says("show me")
+
+    assert texts(replies) == ["see\njavascript:alert(1)"]

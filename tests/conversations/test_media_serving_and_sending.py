@@ -261,3 +261,71 @@ def test_an_upload_graph_refuses_fails_the_message_with_graphs_reason(
     assert message.status == Message.Status.FAILED
     assert message.error_code == "131053"
     assert graph.sent_messages() == []
+
+
+# --- a template's media header from an uploaded file -------------------------------------------
+
+
+@pytest.fixture
+def invoice_template(number):
+    from notifications.models import MessageTemplate, TemplateStatus
+
+    return MessageTemplate.objects.create(
+        number=number, business_account_id=number.business_account_id, name="invoice_ready", language="en",
+        category="UTILITY", status=TemplateStatus.APPROVED,
+        components=[{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "Invoice {{1}} is ready."}],
+    )
+
+
+def _opt_in(conversation):
+    from notifications.services.consent import consent_opt_in
+
+    consent_opt_in(contact=conversation.contact, category="utility", source="api", proof="test")
+
+
+def test_a_template_header_document_is_uploaded_and_sent_by_id_outside_the_window(
+    api, agent, team_conversation, graph, number, invoice_template, django_capture_on_commit_callbacks
+):
+    import json
+
+    _opt_in(team_conversation)
+    team_conversation.last_customer_message_at = timezone.now() - timezone.timedelta(days=3)
+    team_conversation.window_expires_at = None
+    team_conversation.save()
+    graph.route("POST", f"/v23.0/{number.phone_number_id}/media", lambda request: (200, {"id": "HDR-1"}))
+    api.force_authenticate(agent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            send_url(team_conversation),
+            {"file": upload(media_files.pdf(), "INV-7.pdf", "application/pdf"),
+             "template": json.dumps({"name": "invoice_ready", "language": "en", "parameters": ["INV-7"]})},
+            format="multipart",
+        )
+
+    assert response.status_code == 201, response.content
+    [sent] = graph.sent_messages()
+    header, body = sent["template"]["components"]
+    assert header == {"type": "header", "parameters": [{"type": "document", "document": {"id": "HDR-1"}}]}
+    assert body["parameters"] == [{"type": "text", "text": "INV-7"}]
+    assert Message.objects.get(pk=response.json()["id"]).media.file_name == "INV-7.pdf"
+
+
+def test_a_file_of_the_wrong_kind_for_the_template_header_is_refused(
+    api, agent, team_conversation, graph, invoice_template, media_root
+):
+    import json
+
+    _opt_in(team_conversation)
+    api.force_authenticate(agent)
+
+    response = api.post(
+        send_url(team_conversation),
+        {"file": upload(media_files.jpeg(), "a.jpg", "image/jpeg"),
+         "template": json.dumps({"name": "invoice_ready", "language": "en", "parameters": ["INV-7"]})},
+        format="multipart",
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "template_invalid")
+    assert "has a document header; the file is an image" in response.json()["detail"]
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
