@@ -32,7 +32,7 @@ from conversations.media_types import (
     kind_for_type,
     sniff,
 )
-from conversations.models import Conversation, Message, MessageMedia
+from conversations.models import Channel, Conversation, Message, MessageMedia
 from conversations.processing.summaries import message_summary
 from conversations.services.message_send import (
     SendRefused,
@@ -111,6 +111,12 @@ def media_row_for(file: MediaFile) -> MessageMedia:
     return media
 
 
+def _whatsapp_only(conversation: Conversation) -> None:
+    check_channel(conversation)
+    if conversation.channel != Channel.WHATSAPP:
+        raise SendRefused("invalid", "Files are sent on WhatsApp only; the web chat takes text.")
+
+
 def message_send_media(
     *,
     conversation: Conversation,
@@ -126,7 +132,7 @@ def message_send_media(
     `forbidden` first when they may not reply; `window_closed` outside the window."""
     if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
         reply_permission_check(user=sender_user, conversation=conversation)
-    check_channel(conversation)
+    _whatsapp_only(conversation)
     check_window(conversation)
     caption = (caption or "").strip()
     obj: dict[str, Any] = {}
@@ -167,8 +173,9 @@ def message_send_media_link(
 ) -> Message:
     """Media by public link (a bot's answer): WhatsApp fetches the link, Handoff never does,
     so nothing is stored but the message. Inside the window; refused `invalid` for a kind
-    WhatsApp has no media of, a link that is not http(s), or a caption it does not allow."""
-    check_channel(conversation)
+    WhatsApp has no media of, a link that is not http(s), a caption it does not allow, or
+    a web chat conversation."""
+    _whatsapp_only(conversation)
     check_window(conversation)
     link = (link or "").strip()
     if kind not in SEND_TYPES:
