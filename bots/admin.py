@@ -1,4 +1,4 @@
-"""Admin for bots, their flows and FAQ, escalation policies, and the handoff records."""
+"""Admin for bots, their flows and FAQ, lookup services, escalation policies, and the handoff records."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bots.models import (
     FaqEntry,
     FlowStep,
     Handoff,
+    LookupService,
     PolicyTranslation,
     StepOption,
 )
@@ -87,7 +88,10 @@ class FlowStepAdmin(SameBotStepsMixin, admin.ModelAdmin):
         (None, {"fields": ("bot", "key", "kind", "text", "next_step")}),
         ("Menu", {"fields": ("header", "footer", "button_label")}),
         ("Question", {"fields": ("value_name", "validation", "pattern", "choices", "invalid_text")}),
-        ("Lookup", {"fields": ("lookup", "else_step", "not_found_text")}),
+        ("Lookup (HTTP call to a lookup service)", {"fields": (
+            "lookup", "lookup_service", "lookup_method", "lookup_path", "lookup_params", "lookup_map",
+            "lookup_found_path", "else_step", "not_found_text",
+        )}),
         ("Hand off", {"fields": ("handoff_team", "handoff_reason", "handoff_skills")}),
     ]
 
@@ -182,6 +186,16 @@ class EscalationLedgerAdmin(ReadOnlyAdmin):
 class BotSessionAdmin(ReadOnlyAdmin):
     list_display = ("conversation", "bot", "current_step", "misunderstood_count", "last_intent", "updated_at")
     list_filter = ("bot",)
+
+
+@admin.register(LookupService)
+class LookupServiceAdmin(admin.ModelAdmin):
+    """The business APIs lookup steps may call: the base URL every call stays under, and
+    the headers (credentials) sent with each call, stored encrypted."""
+
+    list_display = ("name", "base_url", "timeout_seconds")
+    search_fields = ("name", "base_url")
+    fields = ("name", "base_url", "headers", "timeout_seconds")
 
 
 @admin.register(DemoOrder)

@@ -1,18 +1,25 @@
 """Demo data: a flow bot on the demo number (order status, billing FAQ, a person), demo
-orders, and a default escalation policy with a fallback contact, targeted at the Support
-team. Idempotent: existing bots, policies and orders are left as edited in the admin."""
+orders served by the demo's own order API (bots.demo_views) that the flow's HTTP lookup
+step calls, and a default escalation policy with a fallback contact, targeted at the
+Support team. Idempotent: existing bots, policies and orders are left as edited in the
+admin (a lookup step without a service gets the demo's)."""
 
 from __future__ import annotations
 
+import json
 from typing import TextIO
 
+from django.conf import settings
 from django.db import transaction
 
 from agents.models import Team
-from bots.models import Bot, DemoOrder, EscalationPolicy, FaqEntry, FlowStep, StepOption
+from bots.demo_views import demo_lookup_token
+from bots.models import Bot, DemoOrder, EscalationPolicy, FaqEntry, FlowStep, LookupService, StepOption
 from conversations.models import WhatsAppNumber
 
 DEMO_BOT_NAME = "Demo assistant"
+DEMO_LOOKUP_NAME = "Demo orders"
+ORDER_MAP = {"order_number": "order.number", "order_status": "order.status", "order_detail": "order.detail"}
 
 ORDERS = [
     ("A1001", "shipped", "It left our warehouse yesterday and should arrive within 2 working days."),
@@ -50,13 +57,26 @@ def team_get(slug: str, name: str) -> Team:
     return team
 
 
+def demo_lookup_service(*, base_url: str = "") -> LookupService:
+    """The lookup service of the demo's own order API (at SITE_URL/demo/ unless `base_url`),
+    with its bearer token in the encrypted headers. Created once; later runs keep edits."""
+    base = base_url or f"{(settings.SITE_URL or 'http://127.0.0.1:8000').rstrip('/')}/demo/"
+    service, _ = LookupService.objects.get_or_create(
+        name=DEMO_LOOKUP_NAME,
+        defaults={"base_url": base, "headers": json.dumps({"Authorization": f"Bearer {demo_lookup_token()}"}),
+                  "timeout_seconds": 5.0},
+    )
+    return service
+
+
 def demo_flow_create(
     *, name: str = DEMO_BOT_NAME, number: WhatsAppNumber | None = None, team: Team | None = None,
-    is_default: bool = False,
+    is_default: bool = False, lookup_service: LookupService | None = None,
 ) -> Bot:
     """Build the demo flow: a menu (order status, billing question; the engine adds the
-    human option), an order-number question answered from demo orders, a billing FAQ, and
-    an "anything else?" menu."""
+    human option), an order-number question answered by an HTTP lookup (the demo's own
+    order API unless `lookup_service`), a billing FAQ, and an "anything else?" menu."""
+    service = lookup_service or demo_lookup_service()
     with transaction.atomic():
         bot = Bot.objects.create(name=name, kind=Bot.Kind.FLOW, number=number, team=team, is_default=is_default)
 
@@ -74,8 +94,11 @@ def demo_flow_create(
         lookup = step(
             "lookup-order",
             FlowStep.Kind.LOOKUP,
-            lookup=FlowStep.Lookup.ORDER_STATUS,
-            value_name="order_number",
+            lookup=FlowStep.Lookup.HTTP,
+            lookup_service=service,
+            lookup_path="orders/{order_number}/",
+            lookup_map=ORDER_MAP,
+            lookup_found_path="order.number",
             text="Order {order_number} is {order_status}. {order_detail}",
             not_found_text="I couldn't find an order {order_number}. Please check the number (it looks like A1001).",
             next_step=more,
@@ -140,6 +163,11 @@ def load(stdout: TextIO) -> None:
             taken = number is not None and Bot.objects.filter(number=number, is_active=True).exists()
             has_default = Bot.objects.filter(is_default=True, is_active=True).exists()
             bot = demo_flow_create(number=None if taken else number, is_default=not has_default)
+        # A demo flow from before the HTTP lookup step: point its order lookup at the demo's API.
+        FlowStep.objects.filter(bot=bot, kind=FlowStep.Kind.LOOKUP, lookup_service__isnull=True).update(
+            lookup=FlowStep.Lookup.HTTP, lookup_service=demo_lookup_service(), lookup_path="orders/{order_number}/",
+            lookup_map=ORDER_MAP, lookup_found_path="order.number",
+        )
     stdout.write(
         f"Demo bot: {bot.name!r} on {number or 'every number'}; policy {policy.name!r} hands off to "
         f"{policy.target_team or 'any team'}; demo orders {', '.join(o for o, _, _ in ORDERS)}.\n"

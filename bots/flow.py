@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from bots.actions import Action, End, HandOff, MenuOption, SendMenu, SendText, SetValue, clean_skills
 from bots.inbound import Inbound
-from bots.lookups import lookup_run
+from bots.lookups import FAILED, NOT_FOUND, lookup_run
 from bots.matching import answer_validate, faq_match, option_match
 from bots.models import Bot, BotSession, EscalationPolicy, FlowStep, Handoff
 
@@ -124,12 +124,15 @@ class _Turn:
                 self.say(step.text)
                 step = step.next_step
             elif kind == FlowStep.Kind.LOOKUP:
-                found = lookup_run(step, self.values)
-                if found is None:
+                result = lookup_run(step, self.values)
+                if result.outcome == FAILED:  # the business's API let us down: a person takes over
+                    self.hand_off(Handoff.Reason.BOT_ERROR, result.detail)
+                    return
+                if result.outcome == NOT_FOUND:
                     self.say(step.not_found_text or gettext(DEFAULT_NOT_FOUND))
                     step = step.else_step
                 else:
-                    for name, value in found.items():
+                    for name, value in result.values.items():
                         self.set_value(name, value)
                     self.say(step.text)
                     step = step.next_step

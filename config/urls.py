@@ -36,3 +36,5 @@ urlpatterns = [
 
 if settings.SANDBOX_ENABLED:
     urlpatterns.append(path("sandbox/", include("conversations.providers.sandbox.urls")))
+    # The demo's own order API, called by the demo flow's HTTP lookup step.
+    urlpatterns.append(path("demo/", include("bots.demo_urls")))

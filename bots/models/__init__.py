@@ -1,6 +1,6 @@
 """Bots, escalation policies and handoffs."""
 
-from bots.models.flows import HUMAN_OPTION_ID, Bot, DemoOrder, FaqEntry, FlowStep, StepOption
+from bots.models.flows import HUMAN_OPTION_ID, Bot, DemoOrder, FaqEntry, FlowStep, LookupService, StepOption
 from bots.models.policies import EscalationPolicy, PolicyTranslation
 from bots.models.records import BotSession, EscalationLedger, Handoff
 
@@ -14,6 +14,7 @@ __all__ = [
     "FaqEntry",
     "FlowStep",
     "Handoff",
+    "LookupService",
     "PolicyTranslation",
     "StepOption",
 ]

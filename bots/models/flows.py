@@ -1,13 +1,20 @@
 """Bots and what they say: flow bots with their steps, menu options and FAQ entries,
-external bots reached over HTTP, and the demo order table the lookup step reads."""
+external bots reached over HTTP, the business APIs a lookup step calls, and the demo's order
+table (the data of the order endpoint the demo serves itself)."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from encrypted_model_fields.fields import EncryptedTextField
+
+from config.outbound_http import OutboundRefused, url_check
 
 HUMAN_OPTION_ID = "handoff:human"
 
@@ -103,7 +110,11 @@ class FlowStep(models.Model):
         CHOICE = "choice", "One of the choices"
 
     class Lookup(models.TextChoices):
-        ORDER_STATUS = "order_status", "Order status (demo orders)"
+        HTTP = "http", "Call a lookup service (the business's API)"
+
+    class Method(models.TextChoices):
+        GET = "GET", "GET (values as query parameters)"
+        POST = "POST", "POST (values as a JSON body)"
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="steps")
     key = models.SlugField(max_length=64, help_text="A short name, unique within the bot.")
@@ -136,6 +147,30 @@ class FlowStep(models.Model):
     # lookups
     lookup = models.CharField(max_length=32, choices=Lookup.choices, blank=True)
     not_found_text = models.TextField(blank=True, help_text="Lookups: said when nothing is found.")
+    lookup_service = models.ForeignKey(
+        "LookupService", null=True, blank=True, on_delete=models.PROTECT, related_name="steps",
+        help_text="Lookups: the API called (its base URL and headers).",
+    )
+    lookup_method = models.CharField(max_length=4, choices=Method.choices, default=Method.GET)
+    lookup_path = models.CharField(
+        max_length=300, blank=True,
+        help_text="Lookups: the path after the service's base URL; {name} inserts a collected value "
+        "(URL-encoded), e.g. orders/{order_number}.",
+    )
+    lookup_params = models.CharField(
+        max_length=300, blank=True,
+        help_text="Lookups: comma-separated collected values sent as query parameters (GET) or a JSON body (POST).",
+    )
+    lookup_map = models.JSONField(
+        default=dict, blank=True,
+        help_text='Lookups: collected value -> path in the JSON answer, e.g. {"order_status": "order.status", '
+        '"first_item": "items[0].name"}.',
+    )
+    lookup_found_path = models.CharField(
+        max_length=200, blank=True,
+        help_text="Lookups: found when this path of the answer holds a value (empty: when the answer is not "
+        "empty). A 404 answer is always not found.",
+    )
     # hand off
     handoff_team = models.ForeignKey("agents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     handoff_reason = models.CharField(max_length=200, blank=True)
@@ -175,8 +210,13 @@ class FlowStep(models.Model):
                     errors["pattern"] = "Give the pattern the answer must match."
             if self.validation == self.Validation.CHOICE and not self.choice_list():
                 errors["choices"] = "List the accepted answers, separated by commas."
-        if self.kind == self.Kind.LOOKUP and (not self.lookup or not self.value_name):
-            errors["lookup"] = "Choose what to look up and the collected value to look it up by."
+        if self.kind == self.Kind.LOOKUP:
+            if self.lookup != self.Lookup.HTTP or self.lookup_service_id is None:
+                errors["lookup_service"] = "Choose the lookup service this step calls."
+            if not isinstance(self.lookup_map, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and k and v for k, v in self.lookup_map.items()
+            ):
+                errors["lookup_map"] = 'Map collected value names to answer paths: {"order_status": "order.status"}.'
         skills = self.handoff_skills
         if skills and (not isinstance(skills, list) or not all(isinstance(k, str) and k.strip() for k in skills)):
             errors["handoff_skills"] = 'Give a list of skill names, e.g. ["billing", "refunds"].'
@@ -234,8 +274,59 @@ class FaqEntry(models.Model):
         return [k.strip() for k in self.keywords.split(",") if k.strip()]
 
 
+class LookupService(models.Model):
+    """A business API that flow lookup steps may call: the allow-listed base URL (steps add
+    only a path to it) and the headers sent with every call, stored encrypted."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(
+        max_length=500, help_text="Every call goes under this URL (https in production; LOOKUP_ALLOWED_BASES "
+        "restricts it when set)."
+    )
+    headers = EncryptedTextField(
+        blank=True, default="",
+        help_text='A JSON object of headers sent with each call, e.g. {"Authorization": "Bearer …"}; stored encrypted.',
+    )
+    timeout_seconds = models.FloatField(
+        default=5.0, help_text="No complete answer within this many seconds hands the customer to a person."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def header_dict(self) -> dict[str, str]:
+        try:
+            value = json.loads(self.headers or "{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            url_check(self.base_url)
+        except OutboundRefused as exc:
+            errors["base_url"] = exc.detail
+        allowed = [base for base in getattr(settings, "LOOKUP_ALLOWED_BASES", []) if base]
+        if allowed and not any(self.base_url.startswith(base) for base in allowed):
+            errors["base_url"] = "This base URL is not in LOOKUP_ALLOWED_BASES."
+        try:
+            parsed = json.loads(self.headers or "{}")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            errors["headers"] = 'Give the headers as a JSON object of strings: {"Authorization": "Bearer …"}.'
+        if not 0 < self.timeout_seconds <= 30:
+            errors["timeout_seconds"] = "Use a timeout between 0 and 30 seconds."
+        if errors:
+            raise ValidationError(errors)
+
+
 class DemoOrder(models.Model):
-    """Orders the demo bot's order-status lookup answers from."""
+    """The orders the demo's own order endpoint (bots.demo_views) answers from."""
 
     order_number = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=100)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bots.actions import HandOff, MenuOption, SendMenu, SendText, SetValue
-from bots.demo import demo_flow_create, demo_orders_load
+from bots.demo import demo_flow_create, demo_lookup_service, demo_orders_load
 from bots.flow import FlowRunner
 from bots.inbound import Inbound
 from bots.matching import answer_validate, faq_match
@@ -164,9 +164,9 @@ def test_a_flow_linking_back_to_itself_without_waiting_hands_off(number):
 
 
 @pytest.mark.django_db
-def test_order_lookup_accepts_spacing_case_and_hash(number):
+def test_order_lookup_accepts_spacing_case_and_hash(number, order_api):
     demo_orders_load()
-    bot = demo_flow_create(number=number)
+    bot = demo_flow_create(number=number, lookup_service=demo_lookup_service(base_url=f"{order_api.url}/demo/"))
     ask = bot.steps.get(key="ask-order")
     session = BotSession(conversation=ConversationFactory(contact__number=number), current_step=ask)
 

@@ -4,7 +4,7 @@ outgoing webhooks and the API a flow bot's lookup step calls.
 It records every request with its raw body and answers from a script: queue answers with
 `server.script(status, body=…, delay=…, headers=…)` (a `bytes` body is sent as it is, else
 as JSON); with the queue empty it answers 200 `{"ok": true}`, or what `route(path, handler)`
-returns for that path.
+returns for that path (or `route_all` for any path).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
     routes: dict[str, Callable[[Received], Answer]] = field(default_factory=dict)
+    route_all: Callable[[Received], Answer] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -59,7 +60,7 @@ class Receiver:
         with self.lock:
             if self.answers:
                 return self.answers.pop(0)
-        handler = self.routes.get(received.path)
+        handler = self.routes.get(received.path, self.route_all)
         return handler(received) if handler is not None else Answer()
 
 
