@@ -148,7 +148,12 @@ class HealthEventSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     quality_rating = serializers.CharField(help_text="GREEN, YELLOW, RED or UNKNOWN.")
-    messaging_limit = serializers.CharField(help_text="TIER_250, TIER_1K, TIER_2K, TIER_10K, TIER_100K or TIER_UNLIMITED.")
+    messaging_limit = serializers.CharField(
+        help_text="The limit that applies (its business portfolio's when it has one): TIER_250, TIER_1K, TIER_2K, "
+        "TIER_10K, TIER_100K or TIER_UNLIMITED.")
+    messaging_limit_label = serializers.CharField(help_text="The limit in words, e.g. 2,000 users / 24 h.")
+    portfolio = serializers.CharField(allow_null=True, help_text="The business portfolio sharing its limit, if any.")
+    number_messaging_limit = serializers.CharField(help_text="The number's own (older, per-number) limit.")
     throughput_mps = serializers.IntegerField()
     restricted = serializers.BooleanField()
     restriction = serializers.CharField(allow_blank=True)

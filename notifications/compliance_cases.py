@@ -8,7 +8,7 @@ from typing import Any
 
 from bots.models import EscalationPolicy
 from config.periods import Period
-from conversations.models import WhatsAppNumber
+from conversations.models import MessagingLimit, WhatsAppNumber
 from notifications.compliance_scope import number_policy, target_seconds
 from notifications.models import NumberHealth, NumberHealthEvent, RemediationCase
 
@@ -25,7 +25,12 @@ def number_health(*, number: WhatsAppNumber, period: Period | None = None,
         history = history.filter(created_at__gte=period.start, created_at__lt=period.end)
     return {
         "quality_rating": number.quality_rating,
-        "messaging_limit": number.messaging_limit,
+        # The limit that applies: the portfolio's, shared by its numbers, else the number's own.
+        "messaging_limit": number.effective_messaging_limit,
+        "messaging_limit_label": MessagingLimit(number.effective_messaging_limit).label
+        if number.effective_messaging_limit in MessagingLimit.values else number.effective_messaging_limit,
+        "portfolio": number.portfolio.name if number.portfolio_id and number.portfolio else None,
+        "number_messaging_limit": number.messaging_limit,
         "throughput_mps": number.throughput_mps,
         "restricted": bool(state and state.is_restricted()),
         "restriction": state.restriction if state else "",

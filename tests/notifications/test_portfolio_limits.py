@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import BusinessPortfolio, Contact, Conversation, Message
+from notifications.compliance_cases import number_health
 from notifications.models import MessageTemplate, NumberHealthEvent, TemplateStatus
 from notifications.services.number_health import number_limits_refresh
 from tests.factories import NumberFactory
@@ -132,3 +133,10 @@ def test_graph_refresh_reads_whatsapp_business_manager_messaging_limit(graph, nu
     request = graph.requests[-1]
     assert request.method == "GET" and request.path.endswith(f"/{number.phone_number_id}")
     assert "whatsapp_business_manager_messaging_limit" in request.query
+
+
+def test_number_health_shows_the_limit_that_applies_and_its_portfolio(number, portfolio):
+    health = number_health(number=number)
+    assert health["messaging_limit"] == "TIER_2K" and health["portfolio"] == "Acme"
+    assert health["messaging_limit_label"] == "2,000 users / 24 h"
+    assert health["number_messaging_limit"] == "TIER_10K"

@@ -87,11 +87,14 @@ def status_payload(message: PhoneMessage, status: str) -> dict[str, Any]:
         item["recipient_id"] = phone.wa_id
     item["recipient_user_id"] = phone.user_id
     if status in ("sent", "delivered"):
+        category = _pricing_category(message)
+        # As WhatsApp prices them: a service reply inside the window is free, templates are charged.
+        free = category == "service"
         item["pricing"] = {
-            "billable": True,
+            "billable": not free,
             "pricing_model": "PMP",
-            "type": "regular",
-            "category": _pricing_category(message),
+            "type": "free_customer_service" if free else "regular",
+            "category": category,
         }
     callback = message.content.get("biz_opaque_callback_data")
     if callback:
