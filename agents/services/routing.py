@@ -2,17 +2,20 @@
 
 Guarantees, also with many workers at once:
 - an agent never carries more conversations (assigned, not on hold) than their capacity;
-- a conversation is never assigned twice.
-Each assignment is one short transaction that locks, in this order, the chosen
-conversation row (`SELECT … FOR UPDATE SKIP LOCKED`, so workers take different rows), the
-team row for round robin (its cursor), and the chosen agent's profile row (`FOR UPDATE`, serialising
-assignments per agent); the agent's load is then recounted from the database inside the
-lock. On SQLite the settings make every transaction IMMEDIATE, which serialises writers.
-Routing chooses the conversation and the agent; the assignment itself (its fields, event
-and publish) is `conversations.services.conversations.conversation_assign`, run under those locks.
+- a conversation is never assigned twice;
+- the queue is served in order: priority (higher first), then time queued. A conversation
+  nobody can take (skills, language) does not block the ones behind it.
 
-Queue order: priority (higher first), then time queued. A conversation nobody can take
-(skills, language) does not block the ones behind it.
+Assignment is set-based: one short transaction assigns a batch of the queue's head
+(`ASSIGNMENTS_PER_BATCH`). It reads the online agents with room, locks their profile rows
+in id order (`FOR UPDATE`: batches for the same agents run one after another, and the
+order rules out deadlocks between them), recounts their loads in one grouped query under
+those locks, then locks the candidates (`SELECT … FOR UPDATE SKIP LOCKED`: a row another
+worker or a desk action holds is passed over, never waited for), and matches them in queue
+order to the least busy fitting agent (or round robin), counting each assignment in memory.
+Each assignment itself (fields, timeline event, publish) is
+`conversations.services.conversations.conversation_assign`. On SQLite the settings make
+every transaction IMMEDIATE, which serialises writers.
 """
 
 from __future__ import annotations
@@ -22,26 +25,26 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.db import OperationalError, transaction
+from django.db.models import Count
+from django.utils import timezone
 
 from agents.models import AgentProfile, Team
-from agents.services.presence import agent_load, online_profiles
+from agents.services.presence import online_profiles
 from agents.services.queues import queue_updated_broadcast, queued_in_pool, routing_reset
 from conversations.models import Conversation
 from conversations.services import conversations as lifecycle
 
-# Candidates read per attempt: enough to look past conversations nobody online can take
-# and past the rows other workers are assigning.
-CANDIDATES_PER_ATTEMPT = 25
-# An attempt whose chosen agent filled up meanwhile, or that met a transient lock
-# conflict (SQLite busy, PostgreSQL deadlock), is retried; this caps the retries.
+# Conversations assigned per transaction at most, and candidates read for them: enough to
+# look past conversations nobody online can take and past rows other workers hold.
+ASSIGNMENTS_PER_BATCH = 50
+CANDIDATES_PER_BATCH = 100
+# A batch that met a transient lock conflict (SQLite busy, PostgreSQL deadlock) is
+# retried; this caps the retries.
 MAX_RETRIES = 200
 
 log = logging.getLogger(__name__)
-
-_RETRY = object()
 
 # Read by other modules from here too.
 __all__ = ["conversation_enqueue", "queue_drain", "queue_drain_all", "queue_drain_for_user", "queue_updated_broadcast",
@@ -90,58 +93,84 @@ def _choose(team: Team | None, fits: list[_Agent]) -> _Agent:
     return min(fits, key=lambda a: (a.load, a.last_assigned_at or floor, a.user_id))
 
 
-def assignment_attempt(*, team_id: int | None) -> Any:
-    """Assign the first conversation of the pool that an online agent with room can take.
-    Returns the conversation, `None` when nothing can be assigned now, or `_RETRY` when
-    the chosen agent filled up concurrently.
-
-    Candidates are read without locks in queue order; the first one that fits is then
-    locked with SKIP LOCKED (a row another worker holds is passed over, so workers
-    serve the head of the queue side by side instead of queueing behind each other)."""
+def assignment_batch(*, team_id: int | None, limit: int = ASSIGNMENTS_PER_BATCH) -> int:
+    """Assign up to `limit` conversations from the head of a team's queue (or the "any
+    online agent" pool) to online agents with room, in one transaction. Returns how many
+    were assigned: 0 when nothing can be assigned now."""
     with transaction.atomic():
-        candidates = list(
-            queued_in_pool(team_id).values_list("pk", "required_skills", "language")[:CANDIDATES_PER_ATTEMPT]
-        )
-        if not candidates:
-            return None
         team = None
         if team_id is not None:
             team = Team.objects.filter(pk=team_id).first()
             if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
-                return None
+                return 0
         team_skills = frozenset(team.required_skills or []) if team is not None else frozenset()
-        available = [a for a in _online_agents(team) if a.load < a.capacity and team_skills <= a.skills]
-        if not available:
-            return None
+        agents = [a for a in _online_agents(team) if a.load < a.capacity and team_skills <= a.skills]
+        if not agents:
+            return 0
+        candidates = list(
+            queued_in_pool(team_id).values_list("pk", "required_skills", "language")[:CANDIDATES_PER_BATCH]
+        )
+        if not candidates:
+            return 0
+        profiles = {
+            profile.pk: profile
+            for profile in AgentProfile.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk__in=[a.profile_id for a in agents])
+            .order_by("pk")
+        }
+        loads = _loads([a.user_id for a in agents])
+        for agent in agents:
+            profile = profiles.get(agent.profile_id)
+            online = profile is not None and profile.presence == AgentProfile.Presence.ONLINE
+            agent.capacity = profile.capacity if profile is not None else 0
+            agent.load = loads.get(agent.user_id, 0) if online else agent.capacity
+        if not any(a.load < a.capacity for a in agents):
+            return 0
+        locked = {
+            conversation.pk: conversation
+            for conversation in queued_in_pool(team_id)
+            .filter(pk__in=[pk for pk, _skills, _language in candidates])
+            .select_related("contact", "team")
+            .select_for_update(skip_locked=True, of=("self",))
+        }
+        if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+            team = Team.objects.select_for_update().get(pk=team.pk)
+        assigned = 0
         for candidate_id, skills, language in candidates:
-            fits = [a for a in available if a.fits(skills, language)]
+            conversation = locked.get(candidate_id)
+            if conversation is None:  # taken, or being taken by another worker
+                continue
+            fits = [a for a in agents if a.load < a.capacity and a.fits(skills, language)]
             if not fits:
                 continue
-            conversation = (
-                queued_in_pool(team_id)
-                .filter(pk=candidate_id)
-                .select_related("contact", "team")
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
-            )
-            if conversation is None:  # taken or being taken by another worker
-                continue
-            if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
-                team = Team.objects.select_for_update().get(pk=team.pk)
             chosen = _choose(team, fits)
-            profile = AgentProfile.objects.select_for_update(of=("self",)).select_related("user").get(
-                pk=chosen.profile_id
-            )
-            load = agent_load(user_id=profile.user_id)
-            if profile.presence != AgentProfile.Presence.ONLINE or load >= profile.capacity:
-                return _RETRY
+            profile = profiles[chosen.profile_id]
             lifecycle.conversation_assign(
-                conversation=conversation, user=profile.user, reason="routing", profile=profile, load_before=load
+                conversation=conversation, user=profile.user, reason="routing", profile=profile,
+                load_before=chosen.load,
             )
-            if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
-                Team.objects.filter(pk=team.pk).update(round_robin_last_user=profile.user)
-            return conversation
-        return None
+            chosen.load += 1
+            chosen.last_assigned_at = timezone.now()
+            if team is not None:
+                team.round_robin_last_user_id = chosen.user_id
+            assigned += 1
+            if assigned >= limit:
+                break
+        if assigned and team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+            Team.objects.filter(pk=team.pk).update(round_robin_last_user_id=team.round_robin_last_user_id)
+        return assigned
+
+
+def _loads(user_ids: list[int]) -> dict[int, int]:
+    """Conversations assigned and not on hold, per agent, counted now (one query)."""
+    rows = (
+        Conversation.objects.filter(assignee_id__in=user_ids, status=Conversation.Status.ASSIGNED, on_hold=False)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
+    return dict(rows)
 
 
 def queue_drain(*, team_id: int | None) -> int:
@@ -156,21 +185,19 @@ def _drain_pool(team_id: int | None) -> int:
     retries = 0
     while True:
         try:
-            result = assignment_attempt(team_id=team_id)
+            batch = assignment_batch(team_id=team_id)
         except OperationalError as exc:
             if not _transient(exc):
                 raise
-            result = _RETRY
-            time.sleep(random.uniform(0.002, 0.02) * min(retries + 1, 10))
-        if result is _RETRY:
             retries += 1
             if retries > MAX_RETRIES:
                 log.warning("assignment in team %s gave up after %s retries", team_id, retries)
                 break
+            time.sleep(random.uniform(0.002, 0.02) * min(retries, 10))
             continue
-        if result is None:
+        if not batch:
             break
-        assigned += 1
+        assigned += batch
     return assigned
 
 

@@ -182,3 +182,20 @@ def test_handoff_publishes_queue_conversation_and_agent_events(
     agent_events = [e for e in events if e["type"] == "agent.updated"]
     assert agent_events[-1]["agent"]["load"] == 1
     assert agent_events[-1]["agent"]["presence"] == "online"
+
+
+def test_one_drain_assigns_a_burst_in_queue_order_up_to_capacity(
+    db, team, bot_conversation, django_capture_on_commit_callbacks
+):
+    agents = [make_agent(team, f"burst{i}", capacity=10) for i in range(2)]
+    with django_capture_on_commit_callbacks(execute=False):  # queued, not drained yet
+        normal = [conversation_enqueue(conversation=bot_conversation(), team=team) for _ in range(25)]
+        urgent = [conversation_enqueue(conversation=bot_conversation(), team=team, priority=5) for _ in range(5)]
+    assert queue_drain(team_id=team.pk) == 20
+    assigned = set(Conversation.objects.filter(status="assigned").values_list("pk", flat=True))
+    # The urgent ones first, then the oldest of the rest; nobody above capacity.
+    assert assigned == {c.pk for c in urgent} | {c.pk for c in normal[:15]}
+    loads = Counter(Conversation.objects.filter(status="assigned").values_list("assignee_id", flat=True))
+    assert loads == {agents[0].pk: 10, agents[1].pk: 10}
+    assert ConversationEvent.objects.filter(kind="assigned").count() == 20
+    assert queue_drain(team_id=team.pk) == 0

@@ -1,0 +1,95 @@
+"""The statement budget of the hot paths: how many SQL statements one inbound message, one
+delivery status, one handoff and one assignment in a burst cost, counted with Django's
+query capture (on-commit work included: desk payloads, queue counts; savepoints left out).
+The numbers are the budget `make bench`'s throughput rests on; a change that adds
+statements to a hot path must raise the budget here, on purpose.
+
+| path | statements (2026-12) | budget |
+| --- | --- | --- |
+| inbound text to an assigned conversation: intake insert, processing, desk event | 21 | 24 |
+| delivery status `delivered` for an outbound message: intake insert, status, desk event | 14 | 16 |
+| handoff (`conversation_enqueue`, bot → queued) | 8 | 9 |
+| assignment, per conversation, in a burst of 20 drained by one `queue_drain` | 11.5 | 13 |
+
+An assignment's statements: the conversation update, the owner's participation (read, role
+update or insert), the profile's `last_assigned_at`, the timeline event, the outgoing-webhook
+outbox check and the agent's teams for the desk event; the batch's reads (team, online agents,
+candidates, profile locks, loads, candidate locks) are shared by the whole batch.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from agents.services.routing import conversation_enqueue, queue_drain
+from conversations.models import Conversation, Message
+from tests.agents.conftest import make_agent
+from tests.factories import ConversationFactory, MessageFactory
+from tests.support import webhooks
+from tests.support.intake import process
+
+BUDGET = {"inbound": 24, "status": 16, "handoff": 9, "assignment": 13}
+BURST = 20
+
+pytestmark = pytest.mark.django_db
+
+
+def _statements(run) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return len([q for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))])
+
+
+@pytest.fixture
+def burst(number, team):
+    for i in range(5):
+        make_agent(team, f"budget-agent-{i}", capacity=10)
+    return [
+        ConversationFactory(contact__number=number, number=number, contact__wa_id=f"1555000{i:04d}")
+        for i in range(BURST)
+    ]
+
+
+def test_a_handoff_and_an_assignment_in_a_burst_stay_within_budget(burst, team, django_capture_on_commit_callbacks):
+    def handoffs():
+        with django_capture_on_commit_callbacks(execute=False):
+            for conversation in burst:
+                conversation_enqueue(conversation=conversation, team=team, reason="budget")
+
+    per_handoff = _statements(handoffs) / BURST
+    assigned = []
+
+    def drain():
+        with django_capture_on_commit_callbacks(execute=True):
+            assigned.append(queue_drain(team_id=team.pk))
+
+    per_assignment = _statements(drain) / BURST
+    assert assigned == [BURST]
+    assert Conversation.objects.filter(status=Conversation.Status.ASSIGNED).count() == BURST
+    assert per_handoff <= BUDGET["handoff"], per_handoff
+    assert per_assignment <= BUDGET["assignment"], per_assignment
+
+
+def test_an_inbound_message_and_a_status_stay_within_budget(client, number, agent, team,
+                                                            django_capture_on_commit_callbacks):
+    conversation = ConversationFactory(contact__number=number, number=number, team=team, status="assigned",
+                                       assignee=agent)
+    wa_id = conversation.contact.wa_id
+    process(client, webhooks.text_payload("first", wa_id=wa_id), django_capture_on_commit_callbacks)
+    inbound = _statements(
+        lambda: process(client, webhooks.text_payload("hello again", wa_id=wa_id), django_capture_on_commit_callbacks)
+    )
+    assert Message.objects.filter(conversation=conversation, text="hello again").count() == 1
+
+    outbound = MessageFactory(conversation=conversation, direction="out", status="sent",
+                              provider_message_id="wamid.BUDGET1")
+    status = _statements(
+        lambda: process(client, webhooks.status_payload("wamid.BUDGET1", "delivered", recipient=wa_id),
+                        django_capture_on_commit_callbacks)
+    )
+    outbound.refresh_from_db()
+    assert outbound.status == "delivered"
+    assert inbound <= BUDGET["inbound"], inbound
+    assert status <= BUDGET["status"], status
