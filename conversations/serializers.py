@@ -305,9 +305,10 @@ class ConversationCreateSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=ID_MAX, help_text="Id of a contact you may see."
     )
     to = serializers.CharField(
-        required=False, max_length=32,
-        help_text="A phone number in international format (`+44 7700 900123`); a number new to this WhatsApp "
-        "number creates its contact.",
+        required=False, max_length=160,
+        help_text="A phone number in international format (`+44 7700 900123`), or the business-scoped user id "
+        "(`BR.1502…`) of a customer WhatsApp gives no phone number of; one new to this WhatsApp number creates its "
+        "contact.",
     )
     number = serializers.IntegerField(
         required=False, min_value=1, max_value=ID_MAX,

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from agents.services.audit import audit_record
 from conversations.models import Contact, WhatsAppNumber
-from conversations.services.contacts import ContactRefused, wa_id_normalize
+from conversations.services.contacts import ContactRefused, is_user_id, wa_id_normalize
 from notifications.models import ConsentSource
 from notifications.services.consent import CATEGORIES, consent_latest, consent_opt_in, consent_opt_out
 
@@ -78,8 +78,10 @@ def consent_import_csv(
         raw_phone = _column(row, PHONE_COLUMNS)
         if not any(row.values()):
             continue
+        # A customer WhatsApp gives no phone number of is named by their business-scoped user id.
+        user_id = raw_phone.strip() if is_user_id(raw_phone) else ""
         try:
-            wa_id = wa_id_normalize(raw_phone)
+            wa_id = "" if user_id else wa_id_normalize(raw_phone)
         except ContactRefused as exc:
             report.rejected.append({"line": line, "value": raw_phone[:64], "reason": exc.detail})
             continue
@@ -96,8 +98,9 @@ def consent_import_csv(
             continue
         proof = row.get("proof", "").strip() or f"{filename}, line {line}"
         with transaction.atomic():
+            identity = {"user_id": user_id} if user_id else {"wa_id": wa_id}
             contact, created = Contact.objects.get_or_create(
-                number=number, wa_id=wa_id, defaults={"profile_name": row.get("name", "").strip()[:256]}
+                number=number, **identity, defaults={"profile_name": row.get("name", "").strip()[:256]}
             )
             report.contacts_created += created
             change = consent_opt_in if action in YES else consent_opt_out

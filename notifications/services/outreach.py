@@ -36,7 +36,7 @@ from conversations import access
 from conversations.models import Contact, Conversation, ConversationEvent, WhatsAppNumber
 from conversations.outreach import Outreach
 from conversations.services import conversations as lifecycle
-from conversations.services.contacts import ContactRefused, contact_create, wa_id_normalize
+from conversations.services.contacts import ContactRefused, contact_create, is_user_id, wa_id_normalize
 from notifications.models import ConsentSource
 from notifications.services.consent import consent_category_for_template, consent_change_by_user
 from notifications.services.template_send import template_for_number, template_message_send
@@ -51,14 +51,21 @@ OTHER_CONVERSATION = (
 
 
 def _contact_for_number(*, actor: User, roles: access.Roles, number: WhatsAppNumber, to: str) -> tuple[Contact, bool]:
-    """The contact of `number` with this phone number, created (for `actor`) when new."""
-    try:
-        wa_id = wa_id_normalize(to)
-    except ContactRefused as exc:
-        raise Refused("invalid", f"to: {exc.detail}", field="to") from None
-    existing = Contact.objects.filter(number=number, wa_id=wa_id).first()
-    if existing is None:
-        return contact_create(number=number, wa_id=wa_id, created_by=actor), True
+    """The contact of `number` with this phone number (or business-scoped user id, for a
+    customer WhatsApp gives no phone number of), created (for `actor`) when new."""
+    if is_user_id(to):
+        user_id = to.strip()
+        existing = Contact.objects.filter(number=number, user_id=user_id).first()
+        if existing is None:
+            return contact_create(number=number, user_id=user_id, created_by=actor), True
+    else:
+        try:
+            wa_id = wa_id_normalize(to)
+        except ContactRefused as exc:
+            raise Refused("invalid", f"to: {exc.detail}", field="to") from None
+        existing = Contact.objects.filter(number=number, wa_id=wa_id).first()
+        if existing is None:
+            return contact_create(number=number, wa_id=wa_id, created_by=actor), True
     if not access.contacts_visible_to(roles).filter(pk=existing.pk).exists():
         raise Refused("contact_exists", "This phone number belongs to a contact you may not see; ask its team.")
     return existing, False

@@ -12,7 +12,8 @@ import pytest
 from conversations.models import Contact, Conversation, ConversationEvent, Message, PlatformEvent
 from conversations.services.message_send import message_send_text
 from notifications.models import Campaign
-from notifications.services.consent import consent_opt_in
+from notifications.services.consent import consent_is_current, consent_opt_in
+from notifications.services.consent_import import consent_import_csv
 from notifications.services.platform_events import platform_event_apply
 from tests.factories import ContactFactory
 from tests.notifications.conftest import promo_template  # noqa: F401  (fixture)
@@ -161,3 +162,25 @@ def test_the_notification_api_reaches_a_customer_by_user_id(admin_client, graph,
     )
     assert response.status_code == 201, response.content
     assert Message.objects.filter(conversation__contact=contact, type="template").count() == 1
+
+
+def test_an_agent_writes_first_to_a_customer_known_only_by_user_id(
+    api, admin_user, graph, number, promo_template, django_capture_on_commit_callbacks  # noqa: F811
+):
+    api.force_authenticate(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/conversations/", {
+            "to": NEW_ID, "opt_in_proof": "asked in store, 12:10",
+            "template": {"name": "promo", "language": "en", "parameters": {"first_name": "Bo", "discount": "5%"}},
+        }, format="json")
+    assert response.status_code == 201, response.json()
+    contact = Contact.objects.get(pk=response.json()["conversation"]["contact"]["id"])
+    assert (contact.wa_id, contact.user_id) == ("", NEW_ID)
+    assert {"to": None, "recipient": NEW_ID} in recipients(graph)
+
+
+def test_consent_import_takes_user_ids_in_the_phone_column(number):
+    report = consent_import_csv(number=number, text=f"phone,category,action,proof\n{OLD_ID},marketing,opt_in,form\n")
+    assert report.rejected == []
+    contact = Contact.objects.get(number=number, user_id=OLD_ID)
+    assert consent_is_current(contact=contact, category="marketing")
