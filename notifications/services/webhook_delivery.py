@@ -132,9 +132,8 @@ def _record(delivery: WebhookDelivery, *, status: int | None, latency: int, exce
         fields: dict[str, Any] = {"attempts": attempts, "last_status_code": status, "last_error": error, "claimed_at": None}
         if succeeded:
             fields.update(state=State.DELIVERED, delivered_at=now, next_attempt_at=None)
-            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since__isnull=False).update(
-                failing_since=None
-            )
+            if delivery.endpoint.failing_since is not None:
+                WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(failing_since=None)
         else:
             next_at = now + retry_delay(attempts)
             give_up = next_at > delivery.event.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_SECONDS)
