@@ -174,6 +174,7 @@ def _check(media: MessageMedia, info: dict[str, Any], data: bytes, cap: int) -> 
 def _thumbnail(data: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", THUMBNAIL_SIZE)  # a JPEG is decoded at a fraction of its size
             opened.thumbnail(THUMBNAIL_SIZE)
             out = io.BytesIO()
             if opened.mode in ("RGB", "L"):
@@ -207,7 +208,9 @@ def _stored(media: MessageMedia, data: bytes, mime: str, sha: str) -> DownloadRe
             failure_reason="",
         )
         if done:
-            _publish(media.message_id)
+            media.state, media.mime_type, media.size, media.sha256 = MessageMedia.State.STORED, mime[:127], len(data), sha
+            media.stored_at, media.failure_code, media.failure_reason = now, "", ""
+            _publish_loaded(media)
     if not done:  # the lease ran out and the row moved on: this copy is not referenced
         for stored in (media.file.name, media.thumbnail.name):
             if stored:
@@ -250,8 +253,16 @@ def _failed(media: MessageMedia, code: str, reason: str) -> DownloadResult:
             state=MessageMedia.State.FAILED, failure_code=code[:32], failure_reason=reason[:2000], next_attempt_at=None
         )
         if done:
-            _publish(media.message_id)
+            media.state, media.failure_code, media.failure_reason = MessageMedia.State.FAILED, code[:32], reason[:2000]
+            _publish_loaded(media)
     return DownloadResult("failed")
+
+
+def _publish_loaded(media: MessageMedia) -> None:
+    """`message.updated` from the rows already loaded (message, conversation, contact)."""
+    message = media.message
+    message.media = media
+    publish_message(message, "message.updated")
 
 
 def _publish(message_id: int) -> None:
