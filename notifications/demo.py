@@ -4,6 +4,7 @@ and a draft campaign; then the past conversations of notifications.demo_history.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, TextIO
 
 from django.db import transaction
@@ -12,8 +13,16 @@ from conversations.demo import demo_number_find
 from conversations.models import Contact, WhatsAppNumber
 from conversations.providers.sandbox.models import Template
 from notifications.demo_history import load as history_load
-from notifications.models import Campaign, MessageTemplate, TemplateStatus
+from notifications.models import Campaign, MessagePrice, MessageTemplate, TemplateStatus
 from notifications.services.consent import consent_opt_in, consent_opt_out
+
+# Example rates for the cost estimates (category, country, USD per charged message): not
+# Meta's, only a start the admin replaces with the rate card.
+DEMO_PRICES = [
+    ("marketing", "", "0.0250"),
+    ("utility", "", "0.0040"),
+    ("authentication", "", "0.0040"),
+]
 
 TEMPLATES: list[dict[str, Any]] = [
     {
@@ -86,6 +95,9 @@ def load(stdout: TextIO) -> None:
                 change = consent_opt_in if wanted else consent_opt_out
                 change(contact=contact, category=category, source="web_form" if wanted else "keyword",
                        proof="Demo data")
+        for category, country, price in DEMO_PRICES:
+            MessagePrice.objects.get_or_create(category=category, country=country,
+                                               defaults={"price": Decimal(price), "currency": "USD"})
         Campaign.objects.get_or_create(
             name="Demo: spring promo", number=number,
             defaults={"template": templates["promo"], "audience": Campaign.Audience.ALL_OPTED_IN,
@@ -94,6 +106,7 @@ def load(stdout: TextIO) -> None:
         )
     stdout.write(
         "Notifications: templates order_update (utility) and promo (marketing) approved; "
-        f"{len(CONTACTS)} demo contacts with consent; a draft campaign in /admin/notifications/campaign/.\n"
+        f"{len(CONTACTS)} demo contacts with consent; a draft campaign in /admin/notifications/campaign/; "
+        "example message prices in /admin/notifications/messageprice/ (replace them with Meta's rate card).\n"
     )
     history_load(stdout)
