@@ -3,7 +3,9 @@
  * The chat runs in an iframe served by Handoff, so the page's CSS cannot reach it; this
  * script only draws the launcher and the frame, and talks to the frame with postMessage
  * checked on both sides. API: Handoff.open(), Handoff.close(), Handoff.identify({user_id,
- * user_hash, name, email}), Handoff.on("message" | "open" | "close", fn). */
+ * user_hash, name, email}), Handoff.on("message" | "open" | "close", fn). The visitor's token
+ * lives in the frame's storage; where the browser blocks storage in third-party frames,
+ * this page keeps it for the frame. */
 (function () {
   "use strict";
   if (window.Handoff && window.Handoff.__loaded) return; // pasted twice: load once
@@ -54,9 +56,9 @@
     launcher.type = "button";
     launcher.setAttribute("aria-label", "Open chat");
     launcher.setAttribute("aria-expanded", "false");
-    launcher.textContent = "\uD83D\uDCAC";
+    launcher.textContent = "Chat";
     style(launcher, { all: "initial", cursor: "pointer", width: "56px", height: "56px", "border-radius": "50%",
-      background: "#1f6feb", color: "#fff", "font-size": "26px", "text-align": "center", "line-height": "56px",
+      background: "#1f6feb", color: "#fff", "font-size": "15px", "font-family": "system-ui, sans-serif", "font-weight": "600", "text-align": "center", "line-height": "56px",
       "box-shadow": "0 4px 14px rgba(0,0,0,.3)", display: "block" });
     launcher.addEventListener("click", function () { setOpen(!isOpen); });
     root.appendChild(holder);
@@ -68,7 +70,15 @@
     if (event.origin !== base || !frame || event.source !== frame.contentWindow) return;
     var data = event.data;
     if (!data || typeof data !== "object" || typeof data.handoff !== "string") return;
-    if (data.handoff === "ready") {
+    var storeKey = "handoff.webchat." + inbox;
+    if (data.handoff === "boot") {
+      // The browser keeps the frame from its own storage: the page keeps the visitor's token.
+      var token = "";
+      try { token = localStorage.getItem(storeKey) || ""; } catch (e) { /* none */ }
+      frame.contentWindow.postMessage({ handoff: "stored", token: token }, base);
+    } else if (data.handoff === "store" && typeof data.token === "string") {
+      try { localStorage.setItem(storeKey, data.token); } catch (e) { /* storage blocked */ }
+    } else if (data.handoff === "ready") {
       ready = true;
       if (data.color) launcher.style.setProperty("background", data.color, "important");
       pending.splice(0).forEach(post);

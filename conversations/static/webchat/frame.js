@@ -8,12 +8,29 @@ const storeKey = `handoff.webchat.${config.key}`;
 const state = { token: "", lastId: 0, socket: null, retry: 0, outbox: new Map(), open: false, seen: new Set(),
   mode: "", verified: false, email: "", offline: false, prechat: false, typingTimer: null, typedAt: 0, readUpTo: 0 };
 
+// Where the token is kept: this frame's storage; where the browser blocks storage in
+// third-party frames, the host page keeps it for the frame (widget.js, by postMessage).
+let ownStorage = true;
+try { localStorage.getItem(storeKey); } catch (e) { ownStorage = false; }
+let hostStored = null;
+
 function store(token) {
   state.token = token;
-  try { localStorage.setItem(storeKey, token); } catch (e) { /* storage blocked: this page only */ }
+  if (ownStorage) {
+    try { localStorage.setItem(storeKey, token); } catch (e) { /* full: this page only */ }
+  } else {
+    window.parent.postMessage({ handoff: "store", token }, config.hostOrigin);
+  }
 }
 function stored() {
-  try { return localStorage.getItem(storeKey) || ""; } catch (e) { return ""; }
+  if (ownStorage) {
+    try { return localStorage.getItem(storeKey) || ""; } catch (e) { return ""; }
+  }
+  return new Promise((resolve) => {
+    hostStored = resolve;
+    window.parent.postMessage({ handoff: "boot" }, config.hostOrigin);
+    setTimeout(() => resolve(""), 1500);
+  });
 }
 function toHost(msg) { window.parent.postMessage({ handoff: msg.handoff, ...msg }, config.hostOrigin); }
 
@@ -244,7 +261,8 @@ window.addEventListener("message", async (event) => {
   if (event.source !== window.parent || event.origin !== config.hostOrigin) return;
   const data = event.data;
   if (!data || typeof data !== "object") return;
-  if (data.handoff === "open") { state.open = true; readAll(); }
+  if (data.handoff === "stored" && hostStored) { hostStored(typeof data.token === "string" ? data.token : ""); hostStored = null; }
+  else if (data.handoff === "open") { state.open = true; readAll(); }
   else if (data.handoff === "close") state.open = false;
   else if (data.handoff === "identify" && data.user && typeof data.user === "object") {
     try {
@@ -257,7 +275,7 @@ window.addEventListener("message", async (event) => {
 });
 
 async function start() {
-  state.token = stored();
+  state.token = await stored();
   try {
     await call("session", { origin: config.hostOrigin });
   } catch (error) {
