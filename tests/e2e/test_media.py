@@ -10,8 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Customer, screenshot
-from tests.support import media_files
+from tests.e2e.conftest import PHONE_NUMBER_ID, Customer, screenshot
+from tests.support import media_files, webhooks
 
 pytestmark = pytest.mark.e2e
 
@@ -54,4 +54,39 @@ def test_desk_shows_a_photo_and_a_voice_note_and_an_agent_sends_a_file(server, s
     assert received and received[0]["rendered"]["file_name"] == "manual.pdf"
     assert received[0]["rendered"]["body"] == "Here is the manual"
     screenshot(page, "desk-media")
+    assert page.errors == []
+
+
+def test_a_failed_download_shows_why_with_retry_and_a_dropped_file_is_attached(server, sign_in, sandbox):
+    page = sign_in("agent1")
+    page.select_option("#presence-select", "online")
+    page.wait_for_timeout(300)
+    customer = Customer(sandbox, "Dora Drop", "15557770302")
+    customer.says("I need a human agent please")
+    row = page.locator("#conversation-list li", has_text="Dora Drop")
+    expect(row).to_be_visible(timeout=20000)
+    row.click()
+
+    image = webhooks.inbound_message("image", {"id": "999000111", "mime_type": "image/jpeg"}, wa_id="15557770302")
+    assert server.webhook(webhooks.messages_payload([image], wa_id="15557770302", name="Dora Drop",
+                                                    phone_number_id=PHONE_NUMBER_ID)) == 200
+    failed = page.locator("#transcript .msg.in .media-failed")
+    expect(failed).to_contain_text("could not be downloaded", timeout=20000)
+    retry = failed.locator("button.media-retry")
+    expect(retry).to_be_visible()
+    retry.click()
+    expect(page.locator("#transcript .msg.in .media-failed")).to_contain_text("could not be downloaded", timeout=20000)
+
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["plain notes"], "notes.txt", { type: "text/plain" }));
+            const zone = document.getElementById("composer");
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+        }"""
+    )
+    expect(page.locator("#attachment-preview")).to_contain_text("notes.txt")
+    page.click("#attachment-remove")
+    expect(page.locator("#attachment-preview")).to_be_hidden()
     assert page.errors == []
