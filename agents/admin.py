@@ -18,7 +18,7 @@ User = get_user_model()
 class AgentProfileInline(admin.StackedInline):
     model = AgentProfile
     can_delete = False
-    fields = ["capacity", "skills", "languages", "presence", "presence_changed_at", "last_seen_at"]
+    fields = ["capacity", "skills", "languages", "presence", "ui_language", "timezone", "presence_changed_at", "last_seen_at"]
     readonly_fields = ["presence_changed_at", "last_seen_at"]
 
 

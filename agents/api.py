@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from agents.models import AgentProfile, Team
 from agents.services import desk_actions as services
+from agents.services.preferences import agent_preferences_set
 from agents.services.presence import presence_set, profile_for, profiles_with_load
 from config.api_actions import ActionView, acting_user
 from config.api_errors import ApiError
@@ -47,6 +48,8 @@ class AgentSerializer(serializers.Serializer):
     capacity = serializers.IntegerField()
     skills = serializers.ListField(child=serializers.CharField())
     languages = serializers.ListField(child=serializers.CharField())
+    ui_language = serializers.CharField(help_text="The desk's language (en, es, pt); empty: the browser's.")
+    timezone = serializers.CharField(help_text="Dates and times in the desk use this zone; empty: the server's.")
     teams = serializers.SerializerMethodField()
 
     class Meta:
@@ -64,7 +67,18 @@ def _user_id(request: Request) -> int:
 
 
 class PresenceInputSerializer(serializers.Serializer):
-    presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices)
+    presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices, required=False)
+    ui_language = serializers.CharField(
+        required=False, allow_blank=True, max_length=8, help_text="en, es or pt; empty: the browser's."
+    )
+    timezone = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="An IANA zone such as Europe/Madrid; empty: the server's."
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give presence, ui_language or timezone.")
+        return attrs
 
 
 class AgentMeApi(APIView):
@@ -76,14 +90,20 @@ class AgentMeApi(APIView):
 
     @extend_schema(
         operation_id="agents_me_presence",
-        summary="Set my presence (online, away, offline)",
+        summary="Set my presence (online, away, offline), desk language or time zone",
         request=PresenceInputSerializer,
         responses={200: AgentSerializer, 400: ERRORS},
     )
     def patch(self, request: Request) -> Response:
         serializer = PresenceInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        presence_set(user=acting_user(request), presence=serializer.validated_data["presence"])
+        values = serializer.validated_data
+        if "ui_language" in values or "timezone" in values:
+            agent_preferences_set(
+                user=acting_user(request), language=values.get("ui_language"), time_zone=values.get("timezone")
+            )
+        if "presence" in values:
+            presence_set(user=acting_user(request), presence=values["presence"])
         profile = profiles_with_load(AgentProfile.objects.filter(user_id=_user_id(request))).get()
         return Response(AgentSerializer(profile).data)
 

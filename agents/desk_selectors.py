@@ -25,6 +25,7 @@ from conversations.access import (
     supervised_team_ids,
 )
 from conversations.events import conversation_data
+from conversations.languages import LANGUAGE_CHOICES
 from conversations.models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
 from conversations.payloads import with_payload_rows
 from conversations.selectors import conversation_latest_handoff
@@ -178,6 +179,9 @@ def desk_context(*, user: User, conversation: Conversation, roles: Roles | None 
             "wa_id": contact.wa_id,
             "user_id": contact.user_id,
             "language": contact.language,
+            "language_source": contact.language_source,
+            # The languages a person may choose for the customer (their texts ship with Handoff).
+            "languages": [[code, name] for code, name in LANGUAGE_CHOICES],
             "tags": contact.tags,
             "attributes": contact.attributes,
             "created_at": _iso(contact.created_at),

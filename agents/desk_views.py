@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -29,6 +29,9 @@ def _desk_config(request, **extra) -> dict:
         "supervisor": roles.supervisor,
         "admin": roles.admin,
         "socket": "/ws/desk/",
+        # The agent's desk language and time zone (agents.preferences), for the scripts' dates and times.
+        "language": translation.get_language(),
+        "timezone": timezone.get_current_timezone_name(),
         **extra,
     }
 

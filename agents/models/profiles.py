@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as Europe/Madrid."""
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value} is not a time zone name such as Europe/Madrid or America/Sao_Paulo.")
 
 
 class AgentProfile(models.Model):
@@ -22,6 +31,19 @@ class AgentProfile(models.Model):
     presence_changed_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last desk connection or heartbeat.")
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    ui_language = models.CharField(
+        "desk language",
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text="The language of the desk and monitor; empty: the browser's.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="Dates and times are shown in this time zone, e.g. Europe/Madrid; empty: the TIME_ZONE setting.",
+    )
     away_is_automatic = models.BooleanField(
         default=False, editable=False, help_text="Moved to away for want of a desk connection, not by the agent."
     )

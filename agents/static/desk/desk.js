@@ -1,6 +1,6 @@
 // The agent desk: inbox views, the open conversation, the composer and the shortcuts.
 // Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
-import { Live, api, apiAll, el, clock, config } from "./live.js";
+import { Live, api, apiAll, el, clock, config, gettext } from "./live.js";
 import { Composer } from "./composer.js";
 import { Attachment, mediaElement } from "./media.js";
 import { NewConversation } from "./new_conversation.js";
@@ -125,8 +125,8 @@ document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click",
 function authorOf(m) {
   if (m.sender_name) return m.sender_name;
   if (m.sender && m.sender.name) return m.sender.name;
-  if (m.sender_kind === "contact") return (state.context && state.context.contact.name) || "Customer";
-  return { bot: "Bot", system: "System", agent: "Agent" }[m.sender_kind] || m.sender_kind;
+  if (m.sender_kind === "contact") return (state.context && state.context.contact.name) || gettext("Customer");
+  return { bot: gettext("Bot"), system: gettext("System"), agent: gettext("Agent") }[m.sender_kind] || m.sender_kind;
 }
 
 function inBotPart(m) {
@@ -145,7 +145,7 @@ function messageElement(m) {
   if (m.sender_kind === "system") classes.push("system");
   if (inBotPart(m)) classes.push("bot-part");
   const quoted = m.reply_to ? state.messages.get(m.reply_to) : null;
-  const label = m.internal ? (whisper ? "whisper" : "internal note") : "";
+  const label = m.internal ? (whisper ? gettext("whisper") : gettext("internal note")) : "";
   return el(
     "li",
     { id: `message-${m.id}`, class: classes.join(" "), dataset: { id: m.id, status: m.status, kind: m.sender_kind } },
@@ -190,8 +190,9 @@ function renderHeader() {
   const row = state.rows.get(state.open);
   const ctx = state.context;
   if (!row || !ctx) return;
-  $("contact-name").textContent = row.contact_name || "Customer";
-  $("conversation-status").textContent = row.on_hold ? "on hold" : row.status;
+  $("contact-name").textContent = row.contact_name || gettext("Customer");
+  const statuses = { bot: gettext("with the bot"), queued: gettext("queued"), assigned: gettext("assigned"), resolved: gettext("resolved") };
+  $("conversation-status").textContent = row.on_hold ? gettext("on hold") : statuses[row.status] || row.status;
   $("conversation-status").className = `chip status-${row.status}`;
   $("conversation-assignee").textContent = row.assignee_name ? `with ${row.assignee_name}` : row.team_name ? `in ${row.team_name}` : "";
   const win = windowLabel(row);
@@ -263,7 +264,7 @@ async function openConversation(id, { push = true, watch = false } = {}) {
     $("conversation-view").hidden = true;
     $("side-panel").hidden = true;
     $("empty-state").hidden = false;
-    $("empty-state").textContent = error.status === 404 ? "This conversation does not exist or is not yours to see." : error.message;
+    $("empty-state").textContent = error.status === 404 ? gettext("This conversation does not exist or is not yours to see.") : error.message;
     live.unsubscribe(id);
     state.open = null;
   }
@@ -401,7 +402,7 @@ function onEvent(frame) {
     case "error":
       if ((frame.code === "forbidden" || frame.reason === "forbidden") && frame.conversation === state.open) {
         closeConversation();
-        $("empty-state").textContent = "This conversation is no longer yours to see.";
+        $("empty-state").textContent = gettext("This conversation is no longer yours to see.");
       }
       return;
     default:
@@ -433,7 +434,7 @@ function scheduleCatchUp() {
 function setStatus(status) {
   const badge = $("connection-status");
   badge.dataset.state = status;
-  badge.textContent = { live: "live", connecting: "connecting…", reconnecting: "reconnecting…", offline: "offline", "signed-out": "signed out" }[status] || status;
+  badge.textContent = { live: gettext("live"), connecting: gettext("connecting…"), reconnecting: gettext("reconnecting…"), offline: gettext("offline"), "signed-out": gettext("signed out") }[status] || status;
   if (status === "signed-out") location.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
 }
 

@@ -5,6 +5,31 @@ export function config() {
   return JSON.parse(document.getElementById("desk-config").textContent);
 }
 
+// Translations from the page's JavaScript catalogue (/desk/jsi18n/, in the desk user's
+// language); the English text when the catalogue is missing.
+export function gettext(text) {
+  return typeof window.gettext === "function" ? window.gettext(text) : text;
+}
+
+export function interpolate(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
+}
+
+// Dates and times in the agent's time zone (their profile's, else the server's), in their language.
+let zoneCache;
+function zone() {
+  if (zoneCache === undefined) {
+    try {
+      const cfg = config();
+      zoneCache = { timeZone: cfg.timezone || undefined, locale: cfg.language || undefined };
+      new Intl.DateTimeFormat(zoneCache.locale, { timeZone: zoneCache.timeZone });
+    } catch {
+      zoneCache = { timeZone: undefined, locale: undefined };
+    }
+  }
+  return zoneCache;
+}
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
@@ -84,11 +109,12 @@ export function duration(seconds) {
 
 export function clock(iso) {
   if (!iso) return "";
+  const { timeZone, locale } = zone();
   const d = new Date(iso);
-  const today = new Date();
-  return d.toDateString() === today.toDateString()
-    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const day = (when) => when.toLocaleDateString("en-CA", { timeZone });
+  return day(d) === day(new Date())
+    ? d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", timeZone })
+    : d.toLocaleString(locale, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone });
 }
 
 // The live socket. `onEvent(frame)` gets every server frame; `onConnect(reconnected)` runs

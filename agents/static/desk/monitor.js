@@ -1,6 +1,6 @@
 // The supervisor monitor: queues, agents, SLA breaches and every open conversation of the
 // supervisor's teams, refreshed from the API whenever an event says something changed.
-import { Live, api, el, duration, clock, config } from "./live.js";
+import { Live, api, el, duration, clock, config, gettext } from "./live.js";
 
 const cfg = config();
 const $ = (id) => document.getElementById(id);
@@ -63,9 +63,9 @@ async function watch(row) {
 
 function render() {
   if (!data) return;
-  body("queues-table", data.teams.map((t) => el("tr", { id: `queue-${t.id}` }, el("td", {}, t.name), el("td", { class: t.waiting ? "warn" : "" }, String(t.waiting)), el("td", {}, t.waiting ? duration(t.longest_wait_seconds + (Date.now() - loadedAt) / 1000) : "—"), el("td", {}, String(t.assigned)))), "No teams.");
-  body("agents-table", data.agents.map((a) => el("tr", { id: `agent-${a.id}` }, el("td", {}, a.name), el("td", {}, el("span", { class: `presence-dot ${a.presence}` }), a.presence), el("td", {}, el("meter", { min: 0, max: Math.max(1, a.capacity), value: a.load, title: `${a.load} of ${a.capacity}` }), ` ${a.load}/${a.capacity}`), el("td", { class: "muted" }, a.last_seen_at ? `${since(a.last_seen_at)} ago` : "never"))), "No agents.");
-  body("breaches-table", data.breaches.map((b) => el("tr", {}, el("td", {}, el("a", { href: `/desk/c/${b.conversation}/` }, b.contact_name || `#${b.conversation}`)), el("td", {}, b.kind.replace("_", " ")), el("td", {}, clock(b.due_at)), el("td", { class: "breached" }, clock(b.breached_at)))), "No breaches.");
+  body("queues-table", data.teams.map((t) => el("tr", { id: `queue-${t.id}` }, el("td", {}, t.name), el("td", { class: t.waiting ? "warn" : "" }, String(t.waiting)), el("td", {}, t.waiting ? duration(t.longest_wait_seconds + (Date.now() - loadedAt) / 1000) : "—"), el("td", {}, String(t.assigned)))), gettext("No teams."));
+  body("agents-table", data.agents.map((a) => el("tr", { id: `agent-${a.id}` }, el("td", {}, a.name), el("td", {}, el("span", { class: `presence-dot ${a.presence}` }), a.presence), el("td", {}, el("meter", { min: 0, max: Math.max(1, a.capacity), value: a.load, title: `${a.load} of ${a.capacity}` }), ` ${a.load}/${a.capacity}`), el("td", { class: "muted" }, a.last_seen_at ? `${since(a.last_seen_at)} ago` : gettext("never")))), gettext("No agents."));
+  body("breaches-table", data.breaches.map((b) => el("tr", {}, el("td", {}, el("a", { href: `/desk/c/${b.conversation}/` }, b.contact_name || `#${b.conversation}`)), el("td", {}, b.kind.replace("_", " ")), el("td", {}, clock(b.due_at)), el("td", { class: "breached" }, clock(b.breached_at)))), gettext("No breaches."));
   body(
     "conversations-table",
     data.conversations.map((c) => {
@@ -85,15 +85,15 @@ function render() {
         el(
           "td",
           { class: "row-actions" },
-          button("Reassign", reassign, allowed.has(c.assignee ? "transfer" : "assign")),
-          button("Join", (row) => act(row.id, "join"), allowed.has("join")),
-          button("Whisper", whisper, allowed.has("whisper")),
-          button("Take over", (row) => act(row.id, "takeover"), allowed.has("takeover")),
-          button("Watch", watch, allowed.has("watch")),
+          button(gettext("Reassign"), reassign, allowed.has(c.assignee ? "transfer" : "assign")),
+          button(gettext("Join"), (row) => act(row.id, "join"), allowed.has("join")),
+          button(gettext("Whisper"), whisper, allowed.has("whisper")),
+          button(gettext("Take over"), (row) => act(row.id, "takeover"), allowed.has("takeover")),
+          button(gettext("Watch"), watch, allowed.has("watch")),
         ),
       );
     }),
-    "No open conversations.",
+    gettext("No open conversations."),
   );
 }
 
