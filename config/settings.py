@@ -458,6 +458,11 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.
 WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
 WEBHOOK_RETRY_FOR_SECONDS = env.float("WEBHOOK_RETRY_FOR_SECONDS", default=3 * 24 * 3600.0)
 WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600.0)
+# Celery: a queue of their own for webhook deliveries (run a worker with `-Q <name>`), so slow
+# endpoints never hold the workers that answer customers. Empty: the default queue.
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", default="")
+if WEBHOOK_QUEUE:
+    CELERY_TASK_ROUTES = {task_names.WEBHOOK_DELIVER: {"queue": WEBHOOK_QUEUE}}
 # Flow bots' HTTP lookups: when set, the only URL prefixes an admin may register as a lookup
 # service's base (comma-separated); empty leaves it to the admin (SSRF rules still apply).
 # LOOKUP_MAX_BYTES: a larger answer is a failed lookup.

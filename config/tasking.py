@@ -27,17 +27,27 @@ from celery import current_app, current_task
 from django.conf import settings
 from django.db import connections, transaction
 
+from config import task_names
 from config.publisher import Publisher, Task
 
 log = logging.getLogger(__name__)
 
 _pool: ThreadPoolExecutor | None = None
+_outbound_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+# Thread mode: tasks that wait on the business's servers (an outgoing webhook may take its
+# whole timeout) run on a pool of their own, so a slow endpoint never delays bot replies,
+# deliveries to WhatsApp or routing.
+OUTBOUND_TASKS = frozenset({task_names.WEBHOOK_DELIVER})
 
 
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
+def _thread_pool(name: str = "") -> ThreadPoolExecutor:
+    global _pool, _outbound_pool
     with _pool_lock:
+        if name in OUTBOUND_TASKS:
+            if _outbound_pool is None:
+                _outbound_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="handoff-outbound")
+            return _outbound_pool
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="handoff-task")
         return _pool
@@ -94,7 +104,7 @@ def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float =
     if mode == "inline":
         run_now(name, kwargs)
     elif mode == "thread":
-        _thread_pool().submit(_run_in_thread, name, kwargs, countdown)
+        _thread_pool(name).submit(_run_in_thread, name, kwargs, countdown)
     elif current_task:  # a worker's thread lives on: publish from it, in order
         _publish(Task(name, kwargs, countdown))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from config import task_names, tasking
 from config.outbound_http import OutboundFailed, OutboundRefused, address_is_public, request, target_resolve
 
 
@@ -55,3 +56,10 @@ def test_an_unreachable_port_fails_as_a_connection_error():
     with pytest.raises(OutboundFailed) as failed:
         request("GET", "http://127.0.0.1:9/", timeout=2, allow_private=True, require_https=False)
     assert failed.value.code == "connection"
+
+
+def test_in_thread_mode_webhook_deliveries_do_not_share_the_pool_of_bot_and_delivery_tasks():
+    outbound = tasking._thread_pool(task_names.WEBHOOK_DELIVER)
+    assert outbound is tasking._thread_pool(task_names.WEBHOOK_DELIVER)
+    for name in (task_names.BOT_TURN, task_names.MESSAGE_DELIVER, task_names.QUEUE_DRAIN):
+        assert tasking._thread_pool(name) is not outbound
