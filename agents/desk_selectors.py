@@ -28,9 +28,9 @@ from conversations.events import conversation_data
 from conversations.languages import LANGUAGE_CHOICES
 from conversations.models import Conversation, ConversationEvent, Message, Participant, WhatsAppNumber
 from conversations.payloads import with_payload_rows
+from conversations.pricing import messages_pricing
 from conversations.selectors import conversation_latest_handoff
 from notifications.models import MessageTemplate
-from notifications.pricing import messages_pricing
 from notifications.services.consent import consent_state, user_may_record_opt_in
 from notifications.template_params import template_slots
 

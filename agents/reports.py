@@ -18,7 +18,7 @@ Definitions:
 - SLA attainment: of conversations with a first-response target, those never breached;
 - handle time: from assignment to resolution, for resolved conversations;
 - cost: the messages sent in those conversations that WhatsApp reported as charged, per
-  pricing category, priced with the admin's price table (notifications.pricing).
+  pricing category, priced with the admin's price table (conversations.pricing).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from bots.models import Handoff
 from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import Roles, roles_for
 from conversations.models import Channel, Conversation, Message
+from conversations.pricing import messages_pricing
 from notifications.campaign_reports import campaign_delivery_report
-from notifications.pricing import messages_pricing
 
 BUCKETS = ("day", "week")
 GROUPING_WORK_MEM = "32MB"
@@ -407,7 +407,7 @@ def report_summary(scope: ReportScope) -> dict[str, Any]:
 def report_pricing(qs: QuerySet[Conversation]) -> dict[str, Any]:
     """What WhatsApp reported charging for the messages sent in the scope's conversations:
     charged and free by type, per category, and their cost by the price table
-    (notifications.pricing). One grouped query."""
+    (conversations.pricing). One grouped query."""
     return messages_pricing(
         Message.objects.filter(conversation__in=qs.values("pk"), direction=Message.Direction.OUTBOUND, internal=False)
     )

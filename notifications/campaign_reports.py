@@ -12,8 +12,9 @@ from django.db.models import Count, Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 
 from conversations.models import Message
+from conversations.pricing import price_table
 from notifications.models import CampaignRecipient
-from notifications.pricing import campaign_cost_actual, price_table
+from notifications.pricing import campaign_cost_actual
 
 R = CampaignRecipient.State
 MAX_CAMPAIGNS = 50

@@ -76,6 +76,8 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
         "agents.desk_selectors",
         "notifications.template_params",
     ): "the desk's template form lists each template's parameters",
+    ("conversations.admin", "notifications.services.number_health"):
+        "the numbers' admin action reads their messaging limits from WhatsApp",
     ("agents.reports", "notifications.campaign_reports"): "the reports page includes campaign delivery",
 }
 

@@ -11,10 +11,11 @@ from decimal import Decimal
 import pytest
 
 from conversations.models import Message
+from conversations.pricing import country_of
 from conversations.services.message_status import status_record
 from notifications.campaign_reports import campaign_delivery_report
 from notifications.models import Campaign, MessagePrice
-from notifications.pricing import campaign_cost_estimate, country_of
+from notifications.pricing import campaign_cost_estimate
 from notifications.selectors import campaign_stats, recipient_failure
 from notifications.services import campaign_sending
 from notifications.services.consent import consent_opt_in
