@@ -169,7 +169,7 @@ async def _desk_latency(server, port: int) -> dict[bool, list[float]]:
 
     from bench import realtime
 
-    cookie = await realtime._session_cookie(f"http://127.0.0.1:{server.port}")
+    cookie = await realtime._session_cookie(f"http://127.0.0.1:{server.port}", server.proxy_headers)
     ws = await realtime.Socket.open(server.port, "/ws/desk/", cookie)
     await ws.recv()
     arrivals: dict[str, float] = {}
@@ -182,7 +182,8 @@ async def _desk_latency(server, port: int) -> dict[bool, list[float]]:
 
     listener = asyncio.ensure_future(listen())
     latencies: dict[bool, list[float]] = {False: [], True: []}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10,
+                                 headers=server.proxy_headers) as client:
         for round_index in range(ROUNDS * 2):
             with_outbox = round_index % 2 == 1
             await asyncio.to_thread(server.manage, "shell", "-c",
@@ -219,6 +220,8 @@ def _end_to_end() -> list[Row]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     server = realtime.Server()
+    # The receiver is on loopback, over plain http.
+    server.env.update(OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1", OUTBOUND_REQUIRE_HTTPS="0")
     try:
         _wait_for(port)
         server.start()
