@@ -100,7 +100,8 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     )
     if message is None or message.status != Message.Status.PENDING:
         return DeliveryResult("skipped")
-    if message.earlier_in_flight:
+    # The widget places web chat messages by id, so they need not wait for earlier ones.
+    if message.earlier_in_flight and message.conversation.channel != Channel.WEBCHAT:
         return DeliveryResult("retry", ORDER_WAIT_SECONDS)
     if message.conversation.contact.is_erased:
         message_mark_failed(
