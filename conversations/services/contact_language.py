@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config.refusals import Refused
 from conversations.languages import SHIPPED_LANGUAGES, detect_language, language_base
-from conversations.models import Contact, LanguageSource, Message
+from conversations.models import Contact, Conversation, LanguageSource, Message
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def contact_language_detect(*, message: Message) -> str | None:
 
 
 def contact_language_set(*, contact: Contact, language: str, actor: Any = None) -> Contact:
-    """A person sets (corrects) the contact's language; "" clears it (detection does not
-    resume). Any ISO 639 code is accepted and stored by its base (`es-MX` → `es`): routing
+    """A person sets (corrects) the contact's language, and that of their open conversations;
+    "" clears it (detection does not resume). Any ISO 639 code is accepted and stored by its base (`es-MX` → `es`): routing
     matches it against agents' languages, and a language Handoff ships no texts for
     (`SHIPPED_LANGUAGES`) gets the number's default language's texts. Raises
     `LanguageRefused("invalid", ...)` for something that is not a language code."""
@@ -108,5 +108,10 @@ def contact_language_set(*, contact: Contact, language: str, actor: Any = None) 
                 "language_samples",
                 "updated_at",
             ]
+        )
+        # Open conversations carry the language routing matches: a waiting one is offered to
+        # agents who speak the corrected language from the next assignment run on.
+        Conversation.objects.filter(contact=locked).exclude(status=Conversation.Status.RESOLVED).update(
+            language=code
         )
     return locked

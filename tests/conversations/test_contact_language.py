@@ -109,6 +109,7 @@ def test_agent_corrects_the_language_through_the_api_and_detection_keeps_off(api
     assert response.json()["language_source"] == "agent"
     contact.refresh_from_db()
     assert contact.language_set_by == admin_user
+    assert contact.conversations.get().language == "pt"  # an open conversation is routed by it
     _says(client, "hola otra vez, sigo esperando mi pedido")
     contact.refresh_from_db()
     assert (contact.language, contact.language_source) == ("pt", "agent")
