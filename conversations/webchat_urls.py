@@ -9,4 +9,5 @@ urlpatterns = [
     path("<str:key>/identify/", views.identify, name="webchat-identify"),
     path("<str:key>/offline/", views.offline, name="webchat-offline"),
     path("<str:key>/transcript/", views.transcript, name="webchat-transcript"),
+    path("<str:key>/upload/", views.upload, name="webchat-upload"),
 ]

@@ -59,14 +59,19 @@ class DownloadResult:
     retry_in: float | None = None
 
 
-def media_record_inbound(*, message: Message) -> MessageMedia | None:
+def media_record_inbound(*, message: Message, upload: bytes | None = None) -> MessageMedia | None:
     """Record the media of an inbound media message (in the caller's transaction, right
     after the message was stored) and enqueue its download after commit. Only the media
     id is kept to fetch by; a `url` in the payload is never used. A media message
-    without an id is recorded `failed`. Returns None for other messages."""
+    without an id is recorded `failed`. Returns None for other messages.
+
+    `upload`: the bytes of a file a web chat visitor sent (already checked by
+    `media_send.media_file_check`): stored at once, with its thumbnail, nothing downloaded."""
     if message.type not in KINDS or not isinstance(message.payload, dict):
         return None
     obj = as_dict(message.payload.get(message.type))
+    if upload is not None:
+        return _record_upload(message, obj, upload)
     media_id = str(obj.get("id") or "").strip()
     media = MessageMedia.objects.create(
         message=message,
@@ -84,6 +89,27 @@ def media_record_inbound(*, message: Message) -> MessageMedia | None:
     message.media = media
     if media_id:
         enqueue_on_commit(task_names.MEDIA_DOWNLOAD, media_id=media.pk)
+    return media
+
+
+def _record_upload(message: Message, obj: dict[str, Any], data: bytes) -> MessageMedia:
+    mime = str(obj.get("mime_type") or "")[:127]
+    media = MessageMedia(
+        message=message,
+        kind=message.type,
+        mime_type=mime,
+        file_name=str(obj.get("filename") or "")[:255],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        state=MessageMedia.State.STORED,
+        stored_at=timezone.now(),
+    )
+    media.file.save(media.file_name or f"{media.kind}{_extension(mime)}", ContentFile(data), save=False)
+    thumb = _thumbnail(data) if media.kind in ("image", "sticker") else None
+    if thumb is not None:
+        media.thumbnail.save("thumb.png" if thumb[:4] == b"\x89PNG" else "thumb.jpg", ContentFile(thumb), save=False)
+    media.save()
+    message.media = media
     return media
 
 

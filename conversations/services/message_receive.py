@@ -352,6 +352,7 @@ def message_receive(
     business_phone: str = "",
     channel: str = Channel.WHATSAPP,
     team: Team | None = None,
+    upload: bytes | None = None,
 ) -> Message | None:
     """Store one inbound message (`messages[]` item) from the sender described by
     `profile` (its `contacts[]` entry). `business_phone` is the webhook's
@@ -372,7 +373,8 @@ def message_receive(
     nothing automatic (see the module docstring).
 
     A web chat visitor's message (conversations.services.webchat) comes in WhatsApp's shape
-    with `channel` webchat: a new conversation starts in that channel and in `team`.
+    with `channel` webchat: a new conversation starts in that channel and in `team`; a file
+    the visitor sent comes as `upload` (its bytes) and is stored at once.
     """
     wamid = str(message.get("id") or "").strip()
     if not wamid:
@@ -424,7 +426,7 @@ def message_receive(
                 provider_timestamp=sent_at,
             )
             _save_once(stored)
-            media_record_inbound(message=stored)
+            media_record_inbound(message=stored, upload=upload)
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
             if change is not None:
                 _identity_changed(contact, conversation, change)

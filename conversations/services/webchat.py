@@ -41,6 +41,7 @@ from conversations.providers.webchat.tokens import (
     token_read,
 )
 from conversations.services import conversations as lifecycle
+from conversations.services.media_send import media_file_check
 from conversations.services.message_receive import contact_upsert, message_receive
 from conversations.services.message_status import status_record
 
@@ -237,6 +238,44 @@ def webchat_message_receive(
     with transaction.atomic():
         stored = message_receive(
             number=inbox.number, profile=profile, message=message, channel=Channel.WEBCHAT, team=inbox.team
+        )
+        if stored is not None:
+            broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored))
+    return stored
+
+
+def webchat_file_receive(
+    *, inbox: WebChatInbox, visitor: Visitor, client_id: Any, data: Any, name: str = "", content_type: str = "",
+    caption: Any = "",
+) -> Message | None:
+    """A file the visitor attached, under the same rules as files sent on WhatsApp (types,
+    sizes, bytes matching the declared type: `media_file_check`, refused `invalid` naming
+    the rule), stored at once with the message (no download) and shown in the desk like a
+    WhatsApp customer's file. Stored once per `client_id`; refused `prechat_required` before
+    the pre-chat form."""
+    client_id = str(client_id or "")
+    if not CLIENT_ID.match(client_id):
+        raise Refused("invalid", "A message needs a client id.", field="client_id")
+    contact = webchat_contact(inbox=inbox, visitor=visitor)
+    assert contact is not None
+    if prechat_needed(inbox=inbox, contact=contact):
+        raise Refused("prechat_required", "Please fill in the form first.")
+    caption = str(caption or "").strip()
+    file = media_file_check(data=data, name=name, content_type=content_type, caption=caption)
+    obj: dict[str, Any] = {"mime_type": file.mime_type, "filename": file.name}
+    if caption:
+        obj["caption"] = caption
+    message = {
+        "id": f"webchat:{contact.pk}:{client_id}",
+        "timestamp": str(int(timezone.now().timestamp())),
+        "type": file.kind,
+        file.kind: obj,
+    }
+    profile = {"user_id": contact.user_id, "name": contact.profile_name}
+    with transaction.atomic():
+        stored = message_receive(
+            number=inbox.number, profile=profile, message=message, channel=Channel.WEBCHAT, team=inbox.team,
+            upload=file.data,
         )
         if stored is not None:
             broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored))

@@ -196,3 +196,49 @@ def test_campaign_audiences_leave_web_chat_visitors_out(inbox):
 
     ids, _ = audience_contact_ids(campaign=_Campaign())  # type: ignore[arg-type]
     assert ids == [whatsapp.pk]
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000001"
+    "e221bc330000000049454e44ae426082"
+)
+
+
+def _upload(inbox, token, data, name, content_type, client_id="upload-0001"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return Client().post(
+        f"/webchat/{inbox.key}/upload/",
+        {"token": token, "client_id": client_id, "file": SimpleUploadedFile(name, data, content_type=content_type)},
+        HTTP_ORIGIN="http://testserver",
+    )
+
+
+def test_a_visitors_file_is_stored_and_shown_in_the_desk_like_a_whatsapp_file(inbox):
+    from conversations.models import MessageMedia
+
+    token = new_visitor(inbox)
+    response = _upload(inbox, token, PNG, "dot.png", "image/png")
+    assert response.status_code == 200, response.content
+    message = Message.objects.get(pk=response.json()["message"])
+    assert message.type == "image" and message.conversation.channel == Channel.WEBCHAT
+    media = MessageMedia.objects.get(message=message)
+    assert media.state == MessageMedia.State.STORED and media.size == len(PNG)
+    # The same upload again is stored once.
+    assert _upload(inbox, token, PNG, "dot.png", "image/png").json()["message"] is None
+    assert MessageMedia.objects.count() == 1
+
+
+def test_a_file_against_the_media_rules_is_refused(inbox):
+    token = new_visitor(inbox)
+    html = _upload(inbox, token, b"<html><script>alert(1)</script></html>", "x.html", "text/html")
+    assert html.status_code == 400 and html.json()["code"] == "invalid"
+    lying = _upload(inbox, token, b"not a png at all", "x.png", "image/png", client_id="upload-0002")
+    assert lying.status_code == 400
+    assert not Message.objects.exists()
+
+
+def test_an_upload_with_a_forged_token_is_refused(inbox):
+    new_visitor(inbox)
+    assert _upload(inbox, "forged", PNG, "dot.png", "image/png").status_code == 403
+    assert not Message.objects.exists()

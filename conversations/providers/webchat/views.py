@@ -191,3 +191,27 @@ def transcript(inbox: WebChatInbox, data: dict[str, Any]) -> dict[str, Any]:
         raise Refused("invalid", "There is no conversation to send yet.")
     service.webchat_transcript_request(contact=contact, email=data.get("email"))
     return {"sent": True}
+
+
+@csrf_exempt
+@require_POST
+@xframe_options_exempt
+def upload(request: HttpRequest, key: str) -> HttpResponse:
+    """A file the visitor attaches (multipart: `token`, `client_id`, `file`, `caption`)."""
+    inbox = webchat_inbox_by_key(key)
+    if inbox is None:
+        return _error("not_found", "No such chat.")
+    if not _own_or_allowed(request, inbox):
+        return _error("forbidden", "This site may not use this chat.")
+    upload = request.FILES.get("file")
+    try:
+        visitor = service.webchat_visitor(inbox=inbox, token=str(request.POST.get("token") or ""))
+        if upload is None:
+            raise Refused("invalid", "Choose a file to send.", field="file")
+        stored = service.webchat_file_receive(
+            inbox=inbox, visitor=visitor, client_id=request.POST.get("client_id"), data=upload,
+            name=upload.name or "", content_type=upload.content_type or "", caption=request.POST.get("caption"),
+        )
+    except Refused as refused:
+        return _error(refused.code, refused.detail, refused.field)
+    return JsonResponse({"message": stored.pk if stored is not None else None})

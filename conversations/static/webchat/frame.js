@@ -240,6 +240,21 @@ $("composer-text").addEventListener("input", () => {
   const now = Date.now();
   if (now - state.typedAt > 2000) { state.typedAt = now; send({ action: "typing" }); }
 });
+$("composer-file").addEventListener("change", async () => {
+  const file = $("composer-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("token", state.token);
+  form.append("client_id", clientId());
+  form.append("file", file);
+  $("chat-status").textContent = "Sending the file…";
+  try {
+    const response = await fetch(`/webchat/${encodeURIComponent(config.key)}/upload/`, { method: "POST", body: form, credentials: "omit" });
+    const data = await response.json().catch(() => ({}));
+    $("chat-status").textContent = response.ok ? "" : data.detail || "The file could not be sent.";
+  } catch (error) { $("chat-status").textContent = "The file could not be sent."; }
+  $("composer-file").value = "";
+});
 $("talk-to-person").addEventListener("click", () => post({ action: "reply", id: "handoff:human" }));
 $("chat-close").addEventListener("click", () => toHost({ handoff: "close" }));
 $("transcript").addEventListener("click", () => {
