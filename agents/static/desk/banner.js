@@ -3,7 +3,7 @@
 // template), each with a link to what to do. New and closed alerts arrive over the desk socket
 // (`alert.created`, `alert.closed`, relayed by live.js as "desk:frame" events); the list is
 // fetched again after every (re)connect and every minute on pages without a socket.
-import { api, el, config } from "./live.js";
+import { api, el, config, gettext } from "./live.js";
 
 const cfg = config();
 const box = document.getElementById("alert-banner");
@@ -50,9 +50,9 @@ function show(alert) {
     el(
       "div",
       { class: "alert-actions" },
-      link ? el("a", { href: link }, "What to do") : null,
+      link ? el("a", { href: link }, gettext("What to do")) : null,
       cfg.admin ? el("button", { type: "button", class: "small", onclick: () => dismiss(alert) }, "Mark dealt with") : null,
-      el("button", { type: "button", class: "small ghost", onclick: () => hide(alert) }, "Hide"),
+      el("button", { type: "button", class: "small ghost", onclick: () => hide(alert) }, gettext("Hide")),
     ),
     el("span", { class: "alert-error error small" }),
   );

@@ -1,6 +1,6 @@
 // The desk's composer: replies (optionally to one message), internal notes, whispers,
 // canned responses on "/", and, once the 24-hour window has closed, approved templates only.
-import { api, el } from "./live.js";
+import { api, el, gettext } from "./live.js";
 import { templateFields, templateParameters } from "./template_form.js";
 
 const $ = (id) => document.getElementById(id);
@@ -57,9 +57,9 @@ export class Composer {
     document.querySelectorAll("#composer .mode").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.mode === mode)));
     $("composer").dataset.mode = mode;
     this.text.placeholder = {
-      reply: "Type a reply; / for canned responses",
-      note: "Internal note: only agents see it",
-      whisper: "Whisper to the agents: the customer never sees it",
+      reply: gettext("Type a reply; / for canned responses"),
+      note: gettext("Internal note: only agents see it"),
+      whisper: gettext("Whisper to the agents: the customer never sees it"),
     }[mode];
     if (mode !== "reply") this.replyTo(null);
   }

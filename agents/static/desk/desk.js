@@ -1,6 +1,6 @@
 // The agent desk: inbox views, the open conversation, the composer and the shortcuts.
 // Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
-import { Live, api, apiAll, el, clock, config, gettext } from "./live.js";
+import { Live, api, apiAll, el, clock, config, gettext, interpolate } from "./live.js";
 import { Composer } from "./composer.js";
 import { Attachment, mediaElement } from "./media.js";
 import { NewConversation } from "./new_conversation.js";
@@ -26,7 +26,15 @@ const state = {
 
 setupAlerts($("enable-alerts"));
 
+// A conversation's status as the desk shows it, in the desk user's language.
+function statusLabel(row) {
+  if (row.on_hold) return gettext("on hold");
+  const labels = { bot: gettext("with the bot"), queued: gettext("queued"), assigned: gettext("assigned"), resolved: gettext("resolved") };
+  return labels[row.status] || row.status;
+}
+
 // ---- inbox ----
+
 function inView(row, view) {
   if (!row || row.status === "resolved") return false;
   if (view === "mine") {
@@ -74,7 +82,7 @@ function rowElement(row) {
     el(
       "div",
       { class: "line small" },
-      el("span", { class: `chip status-${row.status}` }, row.on_hold ? "on hold" : row.status),
+      el("span", { class: `chip status-${row.status}` }, statusLabel(row)),
       el("span", { class: `chip channel channel-${row.channel}`, title: "Channel" }, row.channel === "webchat" ? "Web chat" : "WhatsApp"),
       el("span", { class: `window${win.closed ? " closed" : ""}` }, win.text),
       sla ? el("span", { class: `sla ${sla.level}` }, sla.text) : null,
@@ -191,14 +199,17 @@ function renderHeader() {
   const ctx = state.context;
   if (!row || !ctx) return;
   $("contact-name").textContent = row.contact_name || gettext("Customer");
-  const statuses = { bot: gettext("with the bot"), queued: gettext("queued"), assigned: gettext("assigned"), resolved: gettext("resolved") };
-  $("conversation-status").textContent = row.on_hold ? gettext("on hold") : statuses[row.status] || row.status;
+  $("conversation-status").textContent = statusLabel(row);
   $("conversation-status").className = `chip status-${row.status}`;
-  $("conversation-assignee").textContent = row.assignee_name ? `with ${row.assignee_name}` : row.team_name ? `in ${row.team_name}` : "";
+  $("conversation-assignee").textContent = row.assignee_name
+    ? interpolate(gettext("with %(name)s"), { name: row.assignee_name })
+    : row.team_name ? interpolate(gettext("in %(team)s"), { team: row.team_name }) : "";
   const win = windowLabel(row);
   $("conversation-channel").textContent = row.channel === "webchat" ? "Web chat" : "WhatsApp";
   $("conversation-channel").className = `chip channel channel-${row.channel}`;
-  $("window-countdown").textContent = win.webchat ? "Web chat: no 24-hour window" : win.closed ? "24-hour window closed" : `window: ${win.text}`;
+  $("window-countdown").textContent = win.webchat
+    ? gettext("Web chat: no 24-hour window")
+    : win.closed ? gettext("24-hour window closed") : interpolate(gettext("window: %(time)s"), { time: win.text });
   $("window-countdown").className = `window${win.closed ? " closed" : ""}`;
   const sla = slaBadge(row);
   show($("sla-badge"), Boolean(sla));

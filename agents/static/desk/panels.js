@@ -38,7 +38,7 @@ export function renderHandoff(card, handoff) {
   const summary = handoff.transcript_summary || handoff.summary;
   card.replaceChildren(...[
     el("h2", {}, gettext("Handed off by the bot")),
-    el("p", {}, el("strong", {}, gettext("Why:") + " "), handoff.reason_label || handoff.reason || "—", handoff.detail ? ` (${handoff.detail})` : "", handoff.policy ? ` · policy: ${handoff.policy}` : ""),
+    el("p", {}, el("strong", {}, gettext("Why:") + " "), handoff.reason_label || handoff.reason || "—", handoff.detail ? ` (${handoff.detail})` : "", handoff.policy ? ` · ${interpolate(gettext("policy: %(name)s"), { name: handoff.policy })}` : ""),
     handoff.last_intent ? el("p", {}, el("strong", {}, gettext("Last intent:") + " "), handoff.last_intent) : null,
     (handoff.skills || []).length ? el("p", {}, el("strong", {}, gettext("Skills asked for:") + " "), handoff.skills.join(", ")) : null,
     Object.keys(collected).length
@@ -58,13 +58,13 @@ export function renderSide(ctx, open) {
   if (pricing && (pricing.charged || pricing.free)) {
     const categories = Object.entries(pricing.by_category || {}).map(([category, v]) => `${category} ${v.messages}`).join(", ");
     const cost = Object.entries(pricing.cost || {}).map(([currency, amount]) => `${amount} ${currency}`).join(", ");
-    fields.push(["WhatsApp charges", `${pricing.charged} charged${categories ? ` (${categories})` : ""}, ${pricing.free} free${cost ? ` · ${cost}` : ""}`]);
+    fields.push([gettext("WhatsApp charges"), `${pricing.charged} charged${categories ? ` (${categories})` : ""}, ${pricing.free} free${cost ? ` · ${cost}` : ""}`]);
   }
   $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   renderLanguage(c);
   $("consent-list").replaceChildren(
     ...Object.entries(ctx.consent || {}).map(([category, s]) =>
-      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? "opted in" : "not opted in"}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
+      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? gettext("opted in") : gettext("not opted in")}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
     ),
   );
   $("earlier-list").replaceChildren(
