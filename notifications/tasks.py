@@ -97,15 +97,19 @@ def remediation_tick() -> dict:
 
 
 @shared_task(name=task_names.WEBHOOK_DELIVER, ignore_result=True)
-def webhook_deliver(delivery_id: int) -> str | None:
-    """One attempt of an outgoing webhook delivery (a claimed row: running twice posts once)."""
-    return webhook_delivery.webhook_deliver(delivery_id=delivery_id)
+def webhook_deliver(delivery_ids: list[int]) -> dict[int, str]:
+    """One attempt of each due outgoing webhook delivery named (claimed rows: running twice
+    posts once); more than a batch goes on in a task of its own."""
+    batch, rest = delivery_ids[: webhook_delivery.BATCH], delivery_ids[webhook_delivery.BATCH :]
+    if rest:
+        dispatch(task_names.WEBHOOK_DELIVER, {"delivery_ids": rest})
+    return webhook_delivery.webhook_deliveries_send(delivery_ids=batch)
 
 
 @shared_task(name=task_names.WEBHOOK_DELIVERIES_SWEEP, ignore_result=True)
 def webhook_deliveries_sweep() -> int:
     """Periodic: dispatch outgoing webhook deliveries that are due (retries, lost dispatches)."""
     due = webhook_delivery.webhook_deliveries_due()
-    for delivery_id in due:
-        dispatch(task_names.WEBHOOK_DELIVER, {"delivery_id": delivery_id})
+    for start in range(0, len(due), webhook_delivery.BATCH):
+        dispatch(task_names.WEBHOOK_DELIVER, {"delivery_ids": due[start : start + webhook_delivery.BATCH]})
     return len(due)

@@ -123,14 +123,12 @@ def webhook_event_record(*, type: str, data: dict[str, Any], endpoint_ids: list[
         deliveries = WebhookDelivery.objects.bulk_create(
             [WebhookDelivery(endpoint_id=pk, event=event, next_attempt_at=now, created_at=now) for pk in targets]
         )
-        for delivery in deliveries:
-            if delivery.pk is None:  # backends that do not return ids: read them back
-                break
-            enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=delivery.pk)
-        else:
-            return event
-        for pk in WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True):
-            enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=pk)
+        ids = [delivery.pk for delivery in deliveries]
+        if None in ids:  # backends that do not return ids: read them back
+            ids = list(WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True))
+        # One task for the event's deliveries; the publisher merges those of events
+        # committed together (config.publisher), and the task sends them as one batch.
+        enqueue_on_commit(task_names.WEBHOOK_DELIVER, coalesce="delivery_ids", delivery_ids=ids)
     return event
 
 

@@ -1,8 +1,10 @@
-"""Posting outgoing webhooks: one attempt per task run, retries with backoff, the log, and
-an endpoint disabled when it has failed for a day.
+"""Posting outgoing webhooks: attempts in batches, retries with backoff, the log, and an
+endpoint disabled when it has failed for a day.
 
-A delivery is claimed with a compare-and-set update (pending and due → sending) before the
-POST, so a task run twice posts once; the result is written after. The body is the event's
+A task gets the deliveries of the events committed together (the publisher merges their
+tasks, config.publisher) and makes one attempt of each that is due. Deliveries are claimed
+with a compare-and-set update (pending and due → sending) before any POST, so a task run
+twice posts once; the results are written together after. The body is the event's
 payload as compact JSON, identical on every attempt; the `Handoff-Signature` header is
 `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the endpoint's secret>` (receivers
 recompute it over the raw body and refuse old timestamps: replay protection).
@@ -22,12 +24,12 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config import task_names
@@ -44,6 +46,8 @@ SIGNATURE_HEADER = "Handoff-Signature"
 EXCERPT_CHARS = 1000
 # An answer is read up to this size (only an excerpt is kept).
 MAX_ANSWER_BYTES = 64 * 1024
+# Deliveries one task sends (tasks enqueued together are merged by the publisher).
+BATCH = 50
 
 
 def event_body(event: OutboxEvent) -> bytes:
@@ -91,68 +95,126 @@ def _post(endpoint: WebhookEndpoint, event: OutboxEvent, delivery_id: int) -> Ou
                    max_bytes=MAX_ANSWER_BYTES)
 
 
+@dataclass
+class _Outcome:
+    status: int | None = None
+    latency: int = 0
+    excerpt: str = ""
+    error: str = ""
+    unreachable: bool = False  # no answer at all: the endpoint's other deliveries wait
+
+
+def _attempt(delivery: WebhookDelivery) -> _Outcome:
+    try:
+        response = _post(delivery.endpoint, delivery.event, delivery.pk)
+    except OutboundRefused as exc:
+        return _Outcome(error=f"refused: {exc.detail}"[:300], unreachable=True)
+    except OutboundFailed as exc:
+        return _Outcome(latency=exc.elapsed_ms, error=f"{exc.code}: {exc.detail}"[:300], unreachable=True)
+    outcome = _Outcome(status=response.status, latency=response.elapsed_ms, excerpt=response.excerpt(EXCERPT_CHARS))
+    if not response.ok:
+        outcome.error = f"answered {response.status}"
+        if 300 <= response.status < 400:
+            outcome.error += " (redirects are not followed)"
+    return outcome
+
+
 def webhook_deliver(*, delivery_id: int) -> str | None:
     """Make one attempt of a due delivery. Returns the delivery's new state, or None when
     there was nothing to do (not due, already claimed or done, endpoint disabled)."""
+    return webhook_deliveries_send(delivery_ids=[delivery_id]).get(delivery_id)
+
+
+def webhook_deliveries_send(*, delivery_ids: list[int]) -> dict[int, str]:
+    """One attempt of each due delivery of `delivery_ids` (at most BATCH; the sweep finds the
+    rest), in id order: claimed together, posted one by one, results written together.
+    When an endpoint does not answer at all (timeout, connection, refused target), its
+    other deliveries in the batch are not tried now: they wait for their next attempt
+    (one retry delay), so a hanging endpoint costs one timeout per batch. Returns each
+    handled delivery's new state."""
+    ids = sorted(set(delivery_ids))[:BATCH]
     now = timezone.now()
     claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, state=State.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
+        pk__in=ids, state=State.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
     ).update(state=State.SENDING, claimed_at=now)
     if not claimed:
-        return None
-    delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
-    endpoint, event = delivery.endpoint, delivery.event
-    status: int | None = None
-    excerpt = error = ""
-    latency = 0
-    try:
-        response = _post(endpoint, event, delivery.pk)
-    except OutboundRefused as exc:
-        error = f"refused: {exc.detail}"
-    except OutboundFailed as exc:
-        error, latency = f"{exc.code}: {exc.detail}", exc.elapsed_ms
-    else:
-        status, latency, excerpt = response.status, response.elapsed_ms, response.excerpt(EXCERPT_CHARS)
-        if not response.ok:
-            error = f"answered {response.status}"
-            if 300 <= response.status < 400:
-                error += " (redirects are not followed)"
-    return _record(delivery, status=status, latency=latency, excerpt=excerpt, error=error[:300])
+        return {}
+    rows = list(
+        WebhookDelivery.objects.select_related("endpoint", "event")
+        .filter(pk__in=ids, state=State.SENDING, claimed_at=now)
+        .order_by("pk")
+    )
+    tried: list[tuple[WebhookDelivery, _Outcome]] = []
+    waiting: list[WebhookDelivery] = []
+    unreachable: set[int] = set()
+    for delivery in rows:
+        if delivery.endpoint_id in unreachable:
+            waiting.append(delivery)
+            continue
+        outcome = _attempt(delivery)
+        if outcome.unreachable:
+            unreachable.add(delivery.endpoint_id)
+        tried.append((delivery, outcome))
+    return _record(tried, waiting)
 
 
-def _record(delivery: WebhookDelivery, *, status: int | None, latency: int, excerpt: str, error: str) -> str:
+def _record(tried: list[tuple[WebhookDelivery, _Outcome]], waiting: list[WebhookDelivery]) -> dict[int, str]:
     now = timezone.now()
-    succeeded = not error
+    states: dict[int, str] = {}
     with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery, attempted_at=now, status_code=status, latency_ms=latency, succeeded=succeeded,
-            error=error, response_excerpt=excerpt,
-        )
-        attempts = delivery.attempts + 1
-        fields: dict[str, Any] = {"attempts": attempts, "last_status_code": status, "last_error": error, "claimed_at": None}
-        if succeeded:
-            fields.update(state=State.DELIVERED, delivered_at=now, next_attempt_at=None)
-            if delivery.endpoint.failing_since is not None:
-                WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(failing_since=None)
-        else:
+        WebhookAttempt.objects.bulk_create([
+            WebhookAttempt(delivery=delivery, attempted_at=now, status_code=outcome.status, latency_ms=outcome.latency,
+                           succeeded=not outcome.error, error=outcome.error, response_excerpt=outcome.excerpt)
+            for delivery, outcome in tried
+        ])
+        # Successes: one update per status code (nearly always one).
+        by_status: dict[int | None, list[int]] = {}
+        recovered: set[int] = set()
+        for delivery, outcome in tried:
+            if not outcome.error:
+                by_status.setdefault(outcome.status, []).append(delivery.pk)
+                states[delivery.pk] = State.DELIVERED
+                if delivery.endpoint.failing_since is not None:
+                    recovered.add(delivery.endpoint_id)
+        for status, pks in by_status.items():
+            WebhookDelivery.objects.filter(pk__in=pks, state=State.SENDING).update(
+                state=State.DELIVERED, delivered_at=now, next_attempt_at=None, attempts=F("attempts") + 1,
+                last_status_code=status, last_error="", claimed_at=None,
+            )
+        if recovered:
+            WebhookEndpoint.objects.filter(pk__in=recovered).update(failing_since=None)
+        for delivery, outcome in tried:
+            if not outcome.error:
+                continue
+            attempts = delivery.attempts + 1
             next_at = now + retry_delay(attempts)
             give_up = next_at > delivery.event.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_SECONDS)
-            fields.update(state=State.FAILED if give_up else State.PENDING, next_attempt_at=None if give_up else next_at)
-        WebhookDelivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(**fields)
-        if not succeeded:
-            _endpoint_failed(delivery.endpoint, at=now, why=error)
-    log.info("webhook delivery %s attempt %s: %s", delivery.pk, attempts, "ok" if succeeded else error)
-    return str(fields["state"])
+            states[delivery.pk] = State.FAILED if give_up else State.PENDING
+            WebhookDelivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
+                state=states[delivery.pk], next_attempt_at=None if give_up else next_at, attempts=attempts,
+                last_status_code=outcome.status, last_error=outcome.error, claimed_at=None,
+            )
+        for endpoint_id, why in {d.endpoint_id: o.error for d, o in tried if o.error}.items():
+            _endpoint_failed(endpoint_id, at=now, why=why)
+        if waiting:
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in waiting], state=State.SENDING).update(
+                state=State.PENDING, claimed_at=None, next_attempt_at=now + retry_delay(1)
+            )
+            states.update({d.pk: State.PENDING for d in waiting})
+    for delivery, outcome in tried:
+        log.info("webhook delivery %s attempt %s: %s", delivery.pk, delivery.attempts + 1, outcome.error or "ok")
+    return {pk: str(state) for pk, state in states.items()}
 
 
-def _endpoint_failed(endpoint: WebhookEndpoint, *, at, why: str) -> None:
+def _endpoint_failed(endpoint_id: int, *, at, why: str) -> None:
     """Note the endpoint's first failure; disable it (once) when it has failed for a day."""
-    WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=at)
-    since = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("failing_since", flat=True).first()
+    WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=at)
+    endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
+    since = endpoint.failing_since
     if since is None or at - since < timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_SECONDS):
         return
     reason = f"No successful delivery since {since:%Y-%m-%d %H:%M} UTC; last error: {why}"[:300]
-    if not WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
+    if not WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).update(
         enabled=False, disabled_at=at, disabled_reason=reason
     ):
         return
@@ -177,8 +239,9 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, actor=None) -> Webhook
         alert_close(incident=f"webhook:{endpoint.pk}:disabled", actor=actor, reason="endpoint enabled")
         due = WebhookDelivery.objects.filter(endpoint=endpoint, state=State.PENDING)
         due.update(next_attempt_at=now)
-        for pk in due.values_list("pk", flat=True)[:500]:
-            enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=pk)
+        pks = list(due.order_by("pk").values_list("pk", flat=True)[:500])
+        for start in range(0, len(pks), BATCH):
+            enqueue_on_commit(task_names.WEBHOOK_DELIVER, coalesce="delivery_ids", delivery_ids=pks[start:start + BATCH])
     endpoint.refresh_from_db()
     return endpoint
 
@@ -195,7 +258,7 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
         locked.state = State.PENDING
         locked.next_attempt_at = timezone.now()
         locked.save(update_fields=["state", "next_attempt_at"])
-        enqueue_on_commit(task_names.WEBHOOK_DELIVER, delivery_id=locked.pk)
+        enqueue_on_commit(task_names.WEBHOOK_DELIVER, coalesce="delivery_ids", delivery_ids=[locked.pk])
     return locked
 
 

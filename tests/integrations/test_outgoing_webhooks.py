@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.services.routing import conversation_enqueue
+from config import task_names, tasking
 from config.refusals import Refused
 from conversations.services.conversations import conversation_assign, conversation_resolve, conversation_start
 from conversations.services.message_receive import message_receive
@@ -23,6 +24,7 @@ from notifications.services.consent import consent_opt_out
 from notifications.services.webhook_delivery import (
     event_body,
     retry_delay,
+    webhook_deliveries_send,
     webhook_delivery_resend,
     webhook_endpoint_enable,
     webhook_signature_verify,
@@ -291,3 +293,48 @@ def test_an_agent_cannot_see_the_webhook_admin(client, agent, endpoint):
     agent.save()
     client.force_login(agent)
     assert client.get("/admin/notifications/webhookendpoint/").status_code in (302, 403)
+
+
+@pytest.fixture
+def deliveries_held(monkeypatch):
+    """Delivery tasks are not dispatched: the test sends the batch itself."""
+    dispatch = tasking.dispatch
+
+    def held(name, kwargs=None, countdown=0, coalesce=""):
+        if name != task_names.WEBHOOK_DELIVER:
+            dispatch(name, kwargs, countdown, coalesce)
+
+    monkeypatch.setattr(tasking, "dispatch", held)
+
+
+def test_a_batch_tries_a_hanging_endpoint_once_and_still_delivers_to_the_others(
+        number, endpoint, receiver, settings, deliveries_held):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    hanging = WebhookEndpoint.objects.create(url=f"{receiver.url}/slow", events=["alert.created"])
+    receiver.route("/slow", lambda r: Answer(200, delay=3))
+    for i in range(3):
+        alert_raise(kind=Alert.Kind.NUMBER_RED, incident=f"number:batch:{i}", title=f"Alert {i}")
+    ids = list(WebhookDelivery.objects.filter(event__type="alert.created").values_list("pk", flat=True))
+    assert len(ids) == 6
+
+    started = time.monotonic()
+    states = webhook_deliveries_send(delivery_ids=ids)
+
+    assert time.monotonic() - started < 2.5  # one timeout, not three
+    fine = WebhookDelivery.objects.filter(endpoint=endpoint)
+    assert {d.state for d in fine} == {State.DELIVERED} and all(states[d.pk] == "delivered" for d in fine)
+    slow = list(WebhookDelivery.objects.filter(endpoint=hanging).order_by("pk"))
+    assert slow[0].attempts == 1 and slow[0].last_error.startswith("timeout")
+    assert all(d.state == State.PENDING and d.attempts == 0 and d.next_attempt_at > timezone.now() for d in slow[1:])
+    assert WebhookAttempt.objects.filter(delivery__endpoint=hanging).count() == 1
+    assert WebhookAttempt.objects.filter(delivery__endpoint=endpoint, succeeded=True).count() == 3
+
+
+def test_a_delivery_claimed_by_one_run_is_not_sent_by_another(number, endpoint, receiver, deliveries_held):
+    start_conversation(number)
+    delivery = WebhookDelivery.objects.get()
+    first = webhook_deliveries_send(delivery_ids=[delivery.pk])
+    second = webhook_deliveries_send(delivery_ids=[delivery.pk])
+
+    assert first == {delivery.pk: "delivered"} and second == {}
+    assert len(receiver.requests) == 1
