@@ -22,6 +22,7 @@ from django.utils import timezone
 from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
 from conversations.access import NOBODY, SocketAccess, socket_access, visible_conversation_ids
 from conversations.revocation import ACCESS_CHANGED, SESSION_REVOKED
+from conversations.services.message_delivery import conversation_opened
 from conversations.socket_checks import Rechecks, Sight, presence_seen
 from conversations.socket_frames import (
     CLOSE_REVOKED,
@@ -149,6 +150,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 await self._join(conversation_group(cid))
                 self.subscriptions[cid] = frame.silent
                 await self.send_json({"type": "subscribed", "conversation": cid, "silent": frame.silent})
+                if not frame.silent:  # an agent opened it: a web chat visitor sees their messages read
+                    await database_sync_to_async(conversation_opened)(conversation_id=cid)
         elif frame.action == "unsubscribe":
             await self._unsubscribe(cid)
         elif cid not in self.subscriptions:

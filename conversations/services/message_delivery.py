@@ -345,6 +345,17 @@ def webchat_read_marks_send(*, conversation: Conversation) -> None:
         broadcast_on_commit([group], {"type": "read", "conversation": conversation.pk, "up_to": last})
 
 
+def conversation_opened(*, conversation_id: int) -> None:
+    """A desk user opened the conversation: a web chat visitor sees their messages read (no
+    read receipt goes to WhatsApp for merely looking)."""
+    conversation = (
+        Conversation.objects.select_related("contact").filter(pk=conversation_id, channel=Channel.WEBCHAT).first()
+    )
+    if conversation is not None:
+        with transaction.atomic():
+            webchat_read_marks_send(conversation=conversation)
+
+
 def typing_indicator_send(*, conversation: Conversation) -> None:
     """Show the customer a typing indicator (it lasts up to 25 s or until the next message),
     at most once per 20 s per conversation. WhatsApp ties it to the customer's last

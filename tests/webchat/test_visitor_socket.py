@@ -73,7 +73,10 @@ async def test_visitor_message_reaches_their_socket_and_not_another_visitors(inb
     first = await open_visitor(inbox, await database_sync_to_async(new_visitor)(inbox))
     second = await open_visitor(inbox, await database_sync_to_async(new_visitor)(inbox, name="Bob"))
     await first.send_json_to({"action": "message", "client_id": "client-0001", "text": "<b>hi</b><script>x()</script>"})
-    frames = await drain(first)
+    frames: list[dict] = []
+    while not (any(f["type"] == "ack" for f in frames) and any(f["type"] == "message" and f["message"]["mine"]
+                                                               for f in frames)):
+        frames.append(await first.receive_json_from(timeout=5))
     echo = next(f for f in frames if f["type"] == "message" and f["message"]["mine"])
     assert echo["message"]["text"] == "<b>hi</b><script>x()</script>"  # stored and sent as text
     assert {"type": "ack", "client_id": "client-0001", "message": echo["message"]["id"]} in frames
@@ -231,3 +234,18 @@ async def test_visitor_typing_reaches_the_desk_group_only(inbox):
             break
     assert event["user"]["visitor"] is True and event["user"]["name"] == "Ann"
     await socket.disconnect()
+
+
+async def test_an_agent_opening_the_conversation_marks_the_visitors_messages_read(inbox, agent):
+    from tests.desk.conftest import open_desk, session_cookie
+
+    visitor = await open_visitor(inbox, await database_sync_to_async(new_visitor)(inbox))
+    await visitor.send_json_to({"action": "message", "client_id": "client-0009", "text": "anyone?"})
+    mine = (await next_of(visitor, "message", mine=True))["message"]
+    await drain(visitor)
+    desk = await open_desk(await database_sync_to_async(session_cookie)(agent))
+    await desk.send_json_to({"action": "subscribe", "conversation": mine["conversation"]})
+    read = await next_of(visitor, "read")
+    assert read["up_to"] >= mine["id"]
+    await desk.disconnect()
+    await visitor.disconnect()

@@ -31,6 +31,7 @@
     isOpen = open;
     holder.style.display = open ? "block" : "none";
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) launcher.removeAttribute("data-unread");
     if (open) post({ handoff: "open" });
     emit(open ? "open" : "close", {});
   }
@@ -82,12 +83,11 @@
       ready = true;
       if (data.color) launcher.style.setProperty("background", data.color, "important");
       pending.splice(0).forEach(post);
-    } else if (data.handoff === "message") {
-      emit("message", data.message);
+    } else if (data.handoff === "message" && data.message && typeof data.message === "object") {
+      if (!isOpen) launcher.setAttribute("data-unread", "1");
+      emit("message", { text: String(data.message.text || ""), sender: String(data.message.sender || "") });
     } else if (data.handoff === "close") {
       setOpen(false);
-    } else if (data.handoff === "unread" && !isOpen) {
-      launcher.setAttribute("data-unread", "1");
     }
   });
 

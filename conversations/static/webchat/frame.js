@@ -170,7 +170,7 @@ function handle(frame) {
       return;
     case "message":
       render(frame.message);
-      if (!frame.message.mine) toHost({ handoff: state.open ? "message" : "unread", message: { text: frame.message.text, sender: frame.message.sender } });
+      if (!frame.message.mine) toHost({ handoff: "message", message: { text: frame.message.text, sender: frame.message.sender } });
       return;
     case "ack":
       state.outbox.delete(frame.client_id);
