@@ -68,9 +68,11 @@ def contact_language_detect(*, message: Message) -> str | None:
     updated = Contact.objects.filter(still_open).update(**changes, updated_at=timezone.now())
     if not updated:
         return None
-    contact.refresh_from_db(
-        fields=["language", "language_source", "language_confidence", "language_samples", "language_set_at"]
-    )
+    # What the row now holds, without reading it again (the answers that follow read it).
+    contact.language_samples += 1
+    for field, value in changes.items():
+        if field != "language_samples":
+            setattr(contact, field, value)
     if detection is None:
         log.info("contact %s: no language detected from message %s", contact.pk, message.pk)
         return None
