@@ -223,7 +223,7 @@ class ConversationMessagesApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conversation = conversation_for_user(request.user, conversation_id)
-        if "file" in request.FILES or (request.content_type or "").startswith("multipart/"):
+        if "file" in request.FILES:
             return self._send_file(request, conversation)
         data = _valid(MessageCreateSerializer, request.data)
         # The sending services' refusals (SendRefused) propagate to the API's error handler.

@@ -329,3 +329,34 @@ def test_a_file_of_the_wrong_kind_for_the_template_header_is_refused(
     assert (response.status_code, response.json()["code"]) == (400, "template_invalid")
     assert "has a document header; the file is an image" in response.json()["detail"]
     assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_a_form_without_a_file_is_still_a_text_reply(api, agent, team_conversation, graph):
+    api.force_authenticate(agent)
+
+    response = api.post(send_url(team_conversation), {"text": "Plain form reply"}, format="multipart")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["type"] == "text"
+    assert response.json()["media"] is None
+
+
+def test_s3_compatible_storage_is_chosen_by_configuration():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MEDIA_"))}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DEBUG="1", MEDIA_STORAGE="s3", MEDIA_S3_BUCKET="handoff-media",
+               MEDIA_S3_ENDPOINT_URL="http://minio.internal:9000")
+    code = "import json; from django.conf import settings; print(json.dumps(settings.STORAGES['default']))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, check=True, timeout=60)
+
+    default = json.loads(out.stdout.strip().splitlines()[-1])
+    assert default["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert default["OPTIONS"]["bucket_name"] == "handoff-media"
+    assert default["OPTIONS"]["endpoint_url"] == "http://minio.internal:9000"
+    assert default["OPTIONS"]["querystring_auth"] is True

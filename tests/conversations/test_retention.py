@@ -264,3 +264,32 @@ def test_command_reports_the_policy_and_what_it_did(client, number):
     assert text.startswith("Retention: webhook body 30 days, webhook event 90 days")
     assert "webhook bodies cleared: 1" in text
     assert json.loads(bytes(WebhookEvent.objects.get().body) or b"null") is None
+
+
+def test_downloaded_media_files_and_thumbnails_go_after_90_days(number, settings, tmp_path):
+    from conversations.models import MessageMedia
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    conversation = ConversationFactory(contact__number=number)
+    rows = {}
+    for label, age in (("old", 91), ("new", 89)):
+        with days_ago(age):
+            message = MessageFactory(conversation=conversation, type="image", text="[image]",
+                                     payload={"type": "image", "image": {"id": f"m-{label}"}})
+        media = MessageMedia(message=message, kind="image", mime_type="image/jpeg", state=MessageMedia.State.STORED,
+                             file_name=f"{label}.jpg", sha256="a" * 64)
+        media.file.save(f"{label}.jpg", ContentFile(b"jpeg"), save=False)
+        media.thumbnail.save("thumb.jpg", ContentFile(b"thumb"), save=False)
+        media.save()
+        rows[label] = (media, [media.file.name, media.thumbnail.name])
+
+    retention_apply()
+
+    old, old_paths = rows["old"]
+    new, new_paths = rows["new"]
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.state, old.file.name, old.file_name) == (MessageMedia.State.REMOVED, "", "")
+    assert not any(default_storage.exists(p) for p in old_paths)
+    assert new.state == MessageMedia.State.STORED
+    assert all(default_storage.exists(p) for p in new_paths)
