@@ -65,6 +65,11 @@ def path_get(data: Any, path: str) -> Any:
 
 
 def _as_text(value: Any) -> str:
+    """A collected value: text, at most 1000 characters, without NUL characters."""
+    return _scalar_text(value)[:1000].replace("\x00", "")
+
+
+def _scalar_text(value: Any) -> str:
     if value is _MISSING or value is None:
         return ""
     if isinstance(value, str):
@@ -73,7 +78,7 @@ def _as_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)[:1000]
+    return json.dumps(value, ensure_ascii=False)
 
 
 def lookup_url(service: LookupService, path: str, values: dict[str, str]) -> str:

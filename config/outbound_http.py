@@ -66,7 +66,8 @@ class OutboundResponse:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
     def excerpt(self, limit: int = 1000) -> str:
-        return self.body[:limit].decode("utf-8", errors="replace")
+        """The start of the answer as text (NUL characters dropped: databases refuse them)."""
+        return self.body[:limit].decode("utf-8", errors="replace").replace("\x00", "")
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,8 @@ def webhook_deliveries_due(*, limit: int = 500) -> list[int]:
     """For the periodic sweep: put back deliveries whose worker died mid-post, and return
     the ids of those due (retries, and first attempts whose dispatch was lost)."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+    # A batch may take a timeout per delivery: only claims older than that are a dead worker's.
+    stale = now - timedelta(seconds=BATCH * settings.WEBHOOK_TIMEOUT_SECONDS + 60)
     WebhookDelivery.objects.filter(state=State.SENDING, claimed_at__lt=stale).update(
         state=State.PENDING, claimed_at=None, next_attempt_at=now
     )

@@ -223,3 +223,10 @@ def test_demo_flow_looks_orders_up_at_the_demo_served_by_this_server(live_server
     actions = FlowRunner(bot=bot, policy=EscalationPolicy(name="p")).respond(session=session, inbound=Inbound("a1002"))
 
     assert [a.text for a in actions if isinstance(a, SendText)][0] == "Order A1002 is being packed. It will ship tomorrow."
+
+
+def test_answer_values_are_kept_short_and_free_of_nul_characters(service, api):
+    api.script(200, {"order": {"status": "ship\u0000ped", "items": [{"name": "x" * 5000}]}})
+    result = lookup_run(lookup_step(service), dict(VALUES))
+    assert result.values["status"] == "shipped"
+    assert len(result.values["first_item"]) == 1000

@@ -24,6 +24,7 @@ from notifications.services.consent import consent_opt_out
 from notifications.services.webhook_delivery import (
     event_body,
     retry_delay,
+    webhook_deliveries_due,
     webhook_deliveries_send,
     webhook_delivery_resend,
     webhook_endpoint_enable,
@@ -337,4 +338,18 @@ def test_a_delivery_claimed_by_one_run_is_not_sent_by_another(number, endpoint, 
     second = webhook_deliveries_send(delivery_ids=[delivery.pk])
 
     assert first == {delivery.pk: "delivered"} and second == {}
+    assert len(receiver.requests) == 1
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again_by_the_sweep(number, endpoint, receiver,
+                                                                          deliveries_held):
+    start_conversation(number)
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(state=State.SENDING, claimed_at=timezone.now())
+    assert webhook_deliveries_sweep() == 0  # a live claim is left alone
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
+        due = webhook_deliveries_due()
+        assert due == [delivery.pk]
+        assert webhook_deliveries_send(delivery_ids=due) == {delivery.pk: "delivered"}
     assert len(receiver.requests) == 1
