@@ -1,7 +1,7 @@
 """Inbound media: download throughput against a bare download, and what a media message
 adds to the webhook's work and to the time until the desk can show the file.
 
-A local HTTP server plays Graph and serves a 200 KB JPEG (`GET /{media-id}` answers its
+A local HTTP server plays Graph and serves a 200 KB JPEG photo (1280 x 960) (`GET /{media-id}` answers its
 URL, the URL answers the bytes). In one child process, on a fresh database:
 - webhook processing: BENCH_MEDIA_COUNT text messages, then as many image messages,
   through `message_receive` (the task's work for one webhook item: message stored, desk
@@ -42,17 +42,21 @@ TOKEN = "bench-media-token"
 
 
 def _image() -> bytes:
-    """A JPEG of about 200 KB (noise does not compress)."""
+    """A photo-sized JPEG (1280 x 960, as phones send them) of about 200 KB: a gradient
+    with enough noise to reach that size."""
     from PIL import Image
 
-    side = 200
+    width, height = 1280, 960
+    base = Image.linear_gradient("L").resize((width, height))
+    sigma = 10.0
     while True:
-        image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+        noise = Image.effect_noise((width, height), sigma)
+        image = Image.merge("RGB", (base, noise, Image.blend(base, noise, 0.5)))
         out = io.BytesIO()
-        image.save(out, "JPEG", quality=90)
+        image.save(out, "JPEG", quality=75)
         if out.tell() >= IMAGE_BYTES:
             return out.getvalue()
-        side += 20
+        sigma += 1.0
 
 
 def _graph(data: bytes) -> tuple[ThreadingHTTPServer, str]:
@@ -62,6 +66,9 @@ def _graph(data: bytes) -> tuple[ThreadingHTTPServer, str]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: without TCP_NODELAY a small answer waits
+        # for the client's delayed ACK (40 ms), which no real Graph server adds.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):
             pass

@@ -200,7 +200,6 @@ def _check(media: MessageMedia, info: dict[str, Any], data: bytes, cap: int) -> 
 def _thumbnail(data: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            opened.draft("RGB", THUMBNAIL_SIZE)  # a JPEG is decoded at a fraction of its size
             opened.thumbnail(THUMBNAIL_SIZE)
             out = io.BytesIO()
             if opened.mode in ("RGB", "L"):
