@@ -7,6 +7,7 @@ admin (a lookup step without a service gets the demo's)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import TextIO
 
 from django.conf import settings
@@ -57,15 +58,28 @@ def team_get(slug: str, name: str) -> Team:
     return team
 
 
+def demo_api_base(number: WhatsAppNumber | None = None) -> str:
+    """Where this server serves the demo order API: beside the sandbox the demo number talks
+    to (the port `load_demo` was given), else SITE_URL."""
+    if number is not None and number.is_sandbox and "/sandbox/" in number.api_base:
+        return number.api_base.split("/sandbox/", 1)[0] + "/demo/"
+    return f"{(settings.SITE_URL or 'http://127.0.0.1:8000').rstrip('/')}/demo/"
+
+
 def demo_lookup_service(*, base_url: str = "") -> LookupService:
-    """The lookup service of the demo's own order API (at SITE_URL/demo/ unless `base_url`),
-    with its bearer token in the encrypted headers. Created once; later runs keep edits."""
-    base = base_url or f"{(settings.SITE_URL or 'http://127.0.0.1:8000').rstrip('/')}/demo/"
-    service, _ = LookupService.objects.get_or_create(
+    """The lookup service of the demo's own order API (at `demo_api_base()` unless
+    `base_url`), with its bearer token in the encrypted headers. Created once; later runs
+    keep edits, except that a base still on this machine follows a `base_url` given (the
+    port the demo serves on)."""
+    base = base_url or demo_api_base()
+    service, created = LookupService.objects.get_or_create(
         name=DEMO_LOOKUP_NAME,
         defaults={"base_url": base, "headers": json.dumps({"Authorization": f"Bearer {demo_lookup_token()}"}),
                   "timeout_seconds": 5.0},
     )
+    if base_url and not created and service.base_url != base and re.fullmatch(r"http://127\.0\.0\.1:\d+/demo/", service.base_url):
+        service.base_url = base
+        service.save(update_fields=["base_url"])
     return service
 
 
@@ -157,6 +171,7 @@ def load(stdout: TextIO) -> None:
     number = WhatsAppNumber.objects.filter(is_default=True).first()
     with transaction.atomic():
         demo_orders_load()
+        demo_lookup_service(base_url=demo_api_base(number))
         policy = EscalationPolicy.objects.filter(is_default=True).first() or demo_policy_create(team=support)
         bot = Bot.objects.filter(name=DEMO_BOT_NAME).first()
         if bot is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from bots.flow import FlowRunner
 from bots.inbound import Inbound
 from bots.lookups import FAILED, FOUND, NOT_FOUND, lookup_run, path_get
 from bots.models import Bot, BotSession, EscalationPolicy, FlowStep, Handoff, LookupService
+from conversations.demo import load
 from conversations.models import Conversation
 from tests.factories import ConversationFactory
 from tests.support.receiver_server import start_receiver
@@ -230,3 +232,14 @@ def test_answer_values_are_kept_short_and_free_of_nul_characters(service, api):
     result = lookup_run(lookup_step(service), dict(VALUES))
     assert result.values["status"] == "shipped"
     assert len(result.values["first_item"]) == 1000
+
+
+def test_the_demo_loader_points_the_order_lookup_at_the_port_the_demo_serves(settings):
+    settings.WHATSAPP_API_BASE_IS_SET = False
+    load(StringIO(), port=8123)
+    service = LookupService.objects.get(name="Demo orders")
+    assert service.base_url == "http://127.0.0.1:8123/demo/"
+    step = FlowStep.objects.get(key="lookup-order", bot__name="Demo assistant")
+    assert step.lookup_service == service and step.lookup_map["order_status"] == "order.status"
+    load(StringIO(), port=8124)
+    assert LookupService.objects.get(name="Demo orders").base_url == "http://127.0.0.1:8124/demo/"
