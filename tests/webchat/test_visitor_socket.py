@@ -249,3 +249,29 @@ async def test_an_agent_opening_the_conversation_marks_the_visitors_messages_rea
     assert read["up_to"] >= mine["id"]
     await desk.disconnect()
     await visitor.disconnect()
+
+
+def _resolve(conversation_id: int) -> None:
+    from django.db import transaction
+
+    from conversations.services import conversations as lifecycle
+
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        lifecycle.conversation_resolve(conversation=conversation)
+
+
+async def test_after_resolution_the_visitor_rates_with_the_same_buttons_as_on_whatsapp(inbox):
+    visitor = await open_visitor(inbox, await database_sync_to_async(new_visitor)(inbox))
+    await visitor.send_json_to({"action": "message", "client_id": "client-0010", "text": "thanks, solved"})
+    mine = (await next_of(visitor, "message", mine=True))["message"]
+    await drain(visitor)
+    await database_sync_to_async(_resolve)(mine["conversation"])
+    question = await next_of(visitor, "message", text="How did we do? Please rate the help you got.")
+    choices = question["message"]["choices"]
+    assert [c["title"] for c in choices] == ["Good", "OK", "Bad"]
+    await visitor.send_json_to({"action": "reply", "client_id": "client-0011", "id": choices[0]["id"]})
+    await next_of(visitor, "ack")
+    conversation = await database_sync_to_async(Conversation.objects.get)(pk=mine["conversation"])
+    assert conversation.csat_score == 3 and conversation.status == "resolved"
+    await visitor.disconnect()
