@@ -2,7 +2,7 @@
 // see) or type an international number, pick an approved template, fill its parameters and
 // send; the conversation that opens is yours. The server decides everything (consent,
 // approval, access); refusals are shown as it words them.
-import { api, el } from "./live.js";
+import { api, el, gettext, interpolate } from "./live.js";
 import { templateFields, templateParameters } from "./template_form.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,7 +10,10 @@ const PHONE = /^\+?\d[\d\s().-]{5,}$/;
 
 function consentText(consent) {
   return ["marketing", "utility"]
-    .map((category) => `${category}: ${consent[category] && consent[category].opted_in ? "opted in" : "no opt-in"}`)
+    .map((category) => interpolate(gettext("%(category)s: %(state)s"), {
+      category: { marketing: gettext("marketing"), utility: gettext("utility") }[category],
+      state: consent[category] && consent[category].opted_in ? gettext("opted in") : gettext("no opt-in"),
+    }))
     .join(" · ");
 }
 
@@ -59,7 +62,7 @@ export class NewConversation {
       const options = await api(`/api/v1/desk/new-conversation/${numberId ? `?number=${numberId}` : ""}`);
       this.options = options;
       $("new-number").replaceChildren(
-        ...options.numbers.map((n) => el("option", { value: String(n.id) }, [n.name, n.display_phone_number].filter(Boolean).join(" · ") || `Number ${n.id}`)),
+        ...options.numbers.map((n) => el("option", { value: String(n.id) }, [n.name, n.display_phone_number].filter(Boolean).join(" · ") || interpolate(gettext("Number %(id)s"), { id: n.id }))),
       );
       $("new-number").value = String(options.number || "");
       $("new-number-row").hidden = options.numbers.length < 2;
@@ -82,7 +85,7 @@ export class NewConversation {
     const items = [];
     if (PHONE.test(query)) {
       const to = query.startsWith("+") ? query : `+${query}`;
-      items.push(el("li", {}, el("button", { type: "button", class: "ghost", id: "new-contact-typed", onclick: () => this.pick({ to }) }, `Write to ${to}`)));
+      items.push(el("li", {}, el("button", { type: "button", class: "ghost", id: "new-contact-typed", onclick: () => this.pick({ to }) }, interpolate(gettext("Write to %(to)s"), { to }))));
     }
     if (query) {
       try {
@@ -115,7 +118,7 @@ export class NewConversation {
     $("new-contact-results").replaceChildren();
     if (target.to) {
       $("new-contact-name").textContent = target.to;
-      $("new-contact-consent").textContent = "A number without a contact yet has no opt-in.";
+      $("new-contact-consent").textContent = gettext("A number without a contact yet has no opt-in.");
       return;
     }
     const contact = target.contact;
@@ -131,7 +134,7 @@ export class NewConversation {
   fillTemplates(templates) {
     this.templates = templates;
     $("new-template-select").replaceChildren(
-      el("option", { value: "" }, templates.length ? "Choose a template…" : "No approved templates"),
+      el("option", { value: "" }, templates.length ? gettext("Choose a template…") : gettext("No approved templates")),
       ...templates.map((t, i) => el("option", { value: String(i) }, `${t.name} (${t.language}) · ${String(t.category || "").toLowerCase()}`)),
     );
     this.templateChosen();
@@ -149,8 +152,8 @@ export class NewConversation {
 
   async send() {
     const template = this.chosenTemplate();
-    if (!this.target) { this.error("Choose a contact or type an international number first."); return; }
-    if (!template) { this.error("Choose a template."); return; }
+    if (!this.target) { this.error(gettext("Choose a contact or type an international number first.")); return; }
+    if (!template) { this.error(gettext("Choose a template.")); return; }
     const body = {
       template: { name: template.name, language: template.language, parameters: templateParameters(template, $("new-template-params")) },
     };
