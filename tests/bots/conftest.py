@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from agents.services.presence import presence_set
-from bots.demo import ORDERS, demo_flow_create, demo_lookup_service, demo_orders_load, demo_policy_create
-from bots.demo_views import demo_lookup_token
+from bots.demo import demo_flow_create, demo_lookup_service, demo_orders_load, demo_policy_create
 from bots.models import HUMAN_OPTION_ID
 from conversations.models import Conversation
 from tests.bots.rasa_server import start_rasa_server
 from tests.support import webhooks
-from tests.support.receiver_server import Answer, Received, start_receiver
+from tests.support.order_api import start_order_api
 
 
 class Customer:
@@ -85,24 +84,11 @@ def policy(db, team):
     return demo_policy_create(team=team)
 
 
-def demo_order_answer(request: Received) -> Answer:
-    """The demo order API's answers (bots.demo_views), from the same orders the demo loads:
-    a stand-in on a real local server, since the test's database is not shared with it."""
-    if request.headers.get("Authorization") != f"Bearer {demo_lookup_token()}":
-        return Answer(401, {"error": "unauthorized"})
-    reference = request.path.rstrip("/").rsplit("/", 1)[-1].replace("%23", "").replace("%20", "").upper()
-    for order_number, status, detail in ORDERS:
-        if order_number == reference.lstrip("#"):
-            return Answer(200, {"order": {"number": order_number, "status": status, "detail": detail}})
-    return Answer(404, {"error": "not_found"})
-
-
 @pytest.fixture
 def order_api(settings):
-    """A real local HTTP server answering like the demo's order API (any path)."""
+    """A real local HTTP server answering like the demo's order API (tests/support/order_api.py)."""
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
-    state, server = start_receiver()
-    state.route_all = demo_order_answer
+    state, server = start_order_api()
     yield state
     server.shutdown()
     server.server_close()

@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from agents.services.presence import presence_set
-from bots.demo import demo_flow_create, demo_orders_load, demo_policy_create
+from bots.demo import demo_flow_create, demo_lookup_service, demo_orders_load, demo_policy_create
 from bots.models import BotSession, EscalationLedger, Handoff
 from conversations.models import (
     Contact,
@@ -42,6 +42,7 @@ from notifications.services.consent import consent_is_current
 from tests.bots.conftest import Customer
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import webhooks
+from tests.support.order_api import start_order_api
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,10 +106,19 @@ def where_found(needles: set[str]) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def setup(db, number, team, agent, admin_user):
+def order_api(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+    state, server = start_order_api()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def setup(db, number, team, agent, admin_user, order_api):
     demo_orders_load()
     policy = demo_policy_create(team=team)
-    bot = demo_flow_create(number=number)
+    bot = demo_flow_create(number=number, lookup_service=demo_lookup_service(base_url=f"{order_api.url}/demo/"))
     presence_set(user=agent, presence="online")
     MessageTemplate.objects.create(
         number=number, business_account_id=webhooks.WABA_ID, name="promo", language="en", category="MARKETING",
@@ -134,7 +144,7 @@ def build_history(client, api, graph, number, team, agent, admin_user) -> Contac
     customer = Customer(client, graph, wa_id=PHONE, name=NAME)
     customer.says("hi")
     customer.taps("order-status", "Order status")
-    customer.says("A1002")
+    assert "Order A1002 is being packed" in str(customer.says("A1002"))  # looked up at the order API
     for text in SAID:
         customer.says(text)
     customer.taps("handoff:human", "Talk to a person")
