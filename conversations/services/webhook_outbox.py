@@ -27,7 +27,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from config import task_names
-from config.tasking import enqueue_on_commit
+from config.tasking import dispatch
 from conversations.models import Contact, Conversation, Message
 from notifications.models import (
     Campaign,
@@ -40,6 +40,7 @@ from notifications.models import (
 )
 
 EventType = WebhookEventType
+_PENDING = "_handoff_webhook_deliveries"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -126,10 +127,32 @@ def webhook_event_record(*, type: str, data: dict[str, Any], endpoint_ids: list[
         ids = [delivery.pk for delivery in deliveries]
         if None in ids:  # backends that do not return ids: read them back
             ids = list(WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True))
-        # One task for the event's deliveries; the publisher merges those of events
-        # committed together (config.publisher), and the task sends them as one batch.
-        enqueue_on_commit(task_names.WEBHOOK_DELIVER, coalesce="delivery_ids", delivery_ids=ids)
+        _deliveries_enqueue(ids)
     return event
+
+
+class _Pending:
+    """The deliveries written in one transaction: one task for all of them after commit
+    (and, in a web process, merged with other such tasks by the publisher)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = list(ids)
+
+    def send(self) -> None:
+        dispatch(task_names.WEBHOOK_DELIVER, {"delivery_ids": sorted(set(self.ids))}, coalesce="delivery_ids")
+
+
+def _deliveries_enqueue(ids: list[int]) -> None:
+    """Add `ids` to this transaction's delivery task (registered on its first event). A
+    rolled-back savepoint may leave ids of rows that are gone: the task's claim skips them."""
+    connection = transaction.get_connection()
+    pending = getattr(connection, _PENDING, None)
+    if pending is not None and any(hook[1] == pending.send for hook in connection.run_on_commit):
+        pending.ids.extend(ids)
+        return
+    pending = _Pending(ids)
+    setattr(connection, _PENDING, pending)
+    transaction.on_commit(pending.send)
 
 
 def webhook_conversation_event(*, type: str, conversation: Conversation, **extra: Any) -> OutboxEvent | None:

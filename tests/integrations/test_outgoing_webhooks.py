@@ -16,6 +16,7 @@ from django.utils import timezone
 from agents.services.routing import conversation_enqueue
 from config import task_names, tasking
 from config.refusals import Refused
+from conversations.services import webhook_outbox
 from conversations.services.conversations import conversation_assign, conversation_resolve, conversation_start
 from conversations.services.message_receive import message_receive
 from notifications.models import Alert, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -306,6 +307,7 @@ def deliveries_held(monkeypatch):
             dispatch(name, kwargs, countdown, coalesce)
 
     monkeypatch.setattr(tasking, "dispatch", held)
+    monkeypatch.setattr(webhook_outbox, "dispatch", held)
 
 
 def test_a_batch_tries_a_hanging_endpoint_once_and_still_delivers_to_the_others(
@@ -353,3 +355,15 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again_by_the_sweep(num
         assert due == [delivery.pk]
         assert webhook_deliveries_send(delivery_ids=due) == {delivery.pk: "delivered"}
     assert len(receiver.requests) == 1
+
+
+def test_the_events_of_one_transaction_go_out_in_one_delivery_task(number, endpoint, receiver, monkeypatch):
+    sent = []
+    monkeypatch.setattr(webhook_outbox, "dispatch", lambda name, kwargs, **_: sent.append((name, kwargs)))
+    message_receive(number=number, profile={"wa_id": "15550004444", "profile": {"name": "Di"}},
+                    message=webhooks.text_message("hello", wa_id="15550004444"))
+
+    first = sent[0]
+    events = WebhookDelivery.objects.filter(pk__in=first[1]["delivery_ids"]).values_list("event__type", flat=True)
+    assert first[0] == task_names.WEBHOOK_DELIVER
+    assert sorted(events) == ["conversation.created", "message.created"]
