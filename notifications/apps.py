@@ -6,12 +6,19 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from conversations.failure_hooks import register_failure_hook
         from conversations.inbound_hooks import register_inbound_hook
         from conversations.outreach import register_conversation_initiator
+        from conversations.providers.errors import Action
         from notifications.services.consent_keywords import keyword_consent_handle
+        from notifications.services.delivery_failures import provider_error_alert, provider_error_opt_out
         from notifications.services.outreach import conversation_initiate
 
         # STOP, BAJA, START, ... are honoured whoever owns the conversation, never by a bot.
         register_inbound_hook("consent_keywords", keyword_consent_handle, order=20)
         # POST /api/v1/conversations/: an agent writes first with an approved template.
         register_conversation_initiator(conversation_initiate)
+        # A failed message's provider error: token and account errors alert the admins,
+        # 131050 records the contact's marketing opt-out.
+        register_failure_hook(Action.ALERT_ADMIN, "alert", provider_error_alert)
+        register_failure_hook(Action.OPT_OUT, "consent", provider_error_opt_out)

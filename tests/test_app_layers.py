@@ -57,14 +57,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
         "notifications.services.consent",
     ): "an erasure records the opt-out it implies",
     (
-        "conversations.services.delivery_outcomes",
-        "notifications.services.alerts",
-    ): "a provider error (token, payment, number) opens an alert",
-    (
-        "conversations.services.delivery_outcomes",
-        "notifications.services.consent",
-    ): "WhatsApp's 'user stopped marketing' failure records an opt-out",
-    (
         "conversations.api",
         "notifications.services.template_send",
     ): "POST …/messages/ with a template sends it through the template service",

@@ -15,12 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.events import publish_message
-from conversations.models import Conversation, Message
-from conversations.providers.errors import ERROR_RULES, NETWORK, Action, rule_for
+from conversations.failure_hooks import failure_hooks
+from conversations.models import Message
+from conversations.providers.errors import ERROR_RULES, NETWORK, Action, ErrorRule, rule_for
 from conversations.services.timeline import conversation_event_record
 from conversations.services.webhook_outbox import EventType, webhook_message_event
-from notifications.services.alerts import alert_provider_error
-from notifications.services.consent import consent_opt_out
 
 log = logging.getLogger("conversations.services.message_delivery")
 
@@ -50,8 +49,9 @@ def message_mark_failed(*, message: Message, code: str, title: str, details: str
     """Mark a message failed (terminal) with the provider's code and a readable reason,
     once, and apply the error's policy: 131050 records a marketing opt-out; token and
     account errors (190, 100, 368, 131031, …) log an admin alert, add a `provider_alert`
-    event to the conversation's timeline and raise the number's alert (notifications.services.alerts:
-    desk banner and email, once per incident). Publishes `message.updated`."""
+    event to the conversation's timeline and raise the number's alert (desk banner and
+    email, once per incident). The opt-out and the alert are the notifications app's,
+    run as failure hooks (conversations.failure_hooks). Publishes `message.updated`."""
     code = str(code)
     known = code.lstrip("-").isdigit() or code == NETWORK
     rule = rule_for(code) if known else None
@@ -96,27 +96,24 @@ def message_mark_failed(*, message: Message, code: str, title: str, details: str
                     "number": conversation.number_id,
                 },
             )
-            _raise_alert(conversation, code=code, explanation=rule.explanation, title=title)
-        if rule is not None and rule.action == Action.OPT_OUT:
-            _record_opt_out(message, proof=f"({code}) {said}")
+        if rule is not None:
+            _failure_hooks_run(message, rule, code=code, title=title, said=said)
         publish_message(message, "message.updated")
         webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
 
 
-def _raise_alert(conversation: Conversation, *, code: str, explanation: str, title: str) -> None:
-    """The admins' and supervisors' alert (banner and email, once per incident)."""
-    try:
-        with transaction.atomic():
-            alert_provider_error(number=conversation.number, code=code, explanation=explanation, title=title)
-    except Exception:  # the failure itself must be recorded even if the alert cannot be
-        log.exception("could not raise the alert for error %s on number %s", code, conversation.number_id)
-
-
-def _record_opt_out(message: Message, proof: str) -> None:
-    try:
-        with transaction.atomic():
-            consent_opt_out(
-                contact=message.conversation.contact, category="marketing", source="error_131050", proof=proof
+def _failure_hooks_run(message: Message, rule: ErrorRule, *, code: str, title: str, said: str) -> None:
+    """The hooks of the error's policy, each in a savepoint: the failure itself must be
+    recorded even if a hook cannot run."""
+    for name, hook in failure_hooks(rule.action):
+        try:
+            with transaction.atomic():
+                hook(message=message, rule=rule, code=code, title=title, said=said)
+        except Exception:
+            log.exception(
+                "could not run the %s hook for error %s on message %s (number %s)",
+                name,
+                code,
+                message.pk,
+                message.conversation.number_id,
             )
-    except Exception:  # the failure itself must be recorded even if the consent write fails
-        log.exception("could not record the marketing opt-out of contact %s", message.conversation.contact_id)
