@@ -1,5 +1,7 @@
 // Alerts for a newly assigned conversation: a beep (WebAudio) and a browser notification,
 // both unlocked by a click (browsers allow neither before the person interacts).
+import { gettext } from "./live.js";
+
 let audio = null;
 function unlockAudio() {
   if (!audio && window.AudioContext) audio = new AudioContext();
@@ -19,7 +21,7 @@ function beep() {
 export function alertAssigned(row, open) {
   beep();
   if ("Notification" in window && Notification.permission === "granted") {
-    const note = new Notification("New conversation", { body: row.contact_name || "A customer", tag: `conversation-${row.id}` });
+    const note = new Notification(gettext("New conversation"), { body: row.contact_name || gettext("A customer"), tag: `conversation-${row.id}` });
     note.onclick = () => { window.focus(); open(row.id); };
   }
 }

@@ -51,7 +51,7 @@ function show(alert) {
       "div",
       { class: "alert-actions" },
       link ? el("a", { href: link }, gettext("What to do")) : null,
-      cfg.admin ? el("button", { type: "button", class: "small", onclick: () => dismiss(alert) }, "Mark dealt with") : null,
+      cfg.admin ? el("button", { type: "button", class: "small", onclick: () => dismiss(alert) }, gettext("Mark dealt with")) : null,
       el("button", { type: "button", class: "small ghost", onclick: () => hide(alert) }, gettext("Hide")),
     ),
     el("span", { class: "alert-error error small" }),

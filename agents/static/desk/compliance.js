@@ -1,6 +1,6 @@
 // The compliance page: the remediation countdown ticking, and an admin opening or resolving
 // a case through the API (then the page is drawn again by the server).
-import { api, duration } from "./live.js";
+import { api, duration, gettext } from "./live.js";
 import { ensureTimeZone, setupPage } from "./page.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,7 +13,7 @@ if (ensureTimeZone()) {
     const deadline = new Date(open.dataset.deadline);
     const tick = () => {
       const left = (deadline - Date.now()) / 1000;
-      $("case-countdown").textContent = left > 0 ? duration(left) : "deadline passed";
+      $("case-countdown").textContent = left > 0 ? duration(left) : gettext("deadline passed");
     };
     tick();
     setInterval(tick, 30000);

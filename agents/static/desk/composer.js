@@ -193,7 +193,7 @@ export class Composer {
   fillTemplates(templates) {
     this.templates = templates;
     $("template-select").replaceChildren(
-      el("option", { value: "" }, templates.length ? "Choose a template…" : "No approved templates"),
+      el("option", { value: "" }, templates.length ? gettext("Choose a template…") : gettext("No approved templates")),
       ...templates.map((t, i) => el("option", { value: String(i) }, `${t.name} (${t.language})`)),
     );
     this.templateChosen();

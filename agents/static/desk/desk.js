@@ -1,6 +1,6 @@
 // The agent desk: inbox views, the open conversation, the composer and the shortcuts.
 // Everything is placed by id (conversation-<id>, message-<id>): a replayed event replaces.
-import { Live, api, apiAll, el, clock, config, gettext, interpolate } from "./live.js";
+import { Live, api, apiAll, el, clock, config, connectionLabel, gettext, interpolate } from "./live.js";
 import { Composer } from "./composer.js";
 import { Attachment, mediaElement } from "./media.js";
 import { NewConversation } from "./new_conversation.js";
@@ -72,18 +72,18 @@ function rowElement(row) {
       "aria-selected": row.id === state.selected ? "true" : "false",
       onclick: () => openConversation(row.id),
     },
-    el("div", { class: "line" }, el("span", { class: "name" }, row.contact_name || "Customer"), el("time", { class: "muted" }, clock(row.last_activity_at))),
+    el("div", { class: "line" }, el("span", { class: "name" }, row.contact_name || gettext("Customer")), el("time", { class: "muted" }, clock(row.last_activity_at))),
     el(
       "div",
       { class: "line" },
       el("span", { class: "preview muted" }, row.preview || ""),
-      row.unread ? el("span", { class: "badge unread-count", title: "Unread" }, String(row.unread)) : null,
+      row.unread ? el("span", { class: "badge unread-count", title: gettext("Unread") }, String(row.unread)) : null,
     ),
     el(
       "div",
       { class: "line small" },
       el("span", { class: `chip status-${row.status}` }, statusLabel(row)),
-      el("span", { class: `chip channel channel-${row.channel}`, title: "Channel" }, row.channel === "webchat" ? "Web chat" : "WhatsApp"),
+      el("span", { class: `chip channel channel-${row.channel}`, title: gettext("Channel") }, row.channel === "webchat" ? gettext("Web chat") : "WhatsApp"),
       el("span", { class: `window${win.closed ? " closed" : ""}` }, win.text),
       sla ? el("span", { class: `sla ${sla.level}` }, sla.text) : null,
       el("span", { class: "muted" }, row.assignee_name || row.team_name || ""),
@@ -117,7 +117,7 @@ function renderList() {
     const unread = inThis.filter((row) => row.unread).length;
     counter.textContent = inThis.length ? String(inThis.length) : "";
     counter.classList.toggle("has-unread", unread > 0);
-    counter.title = `${unread} with unread messages`;
+    counter.title = interpolate(gettext("%(count)s with unread messages"), { count: unread });
   }
   document.querySelectorAll(".tab").forEach((tab) => tab.setAttribute("aria-selected", String(tab.dataset.view === state.view)));
 }
@@ -158,15 +158,15 @@ function messageElement(m) {
     "li",
     { id: `message-${m.id}`, class: classes.join(" "), dataset: { id: m.id, status: m.status, kind: m.sender_kind } },
     el("div", { class: "msg-head" }, el("span", { class: "author" }, authorOf(m)), label ? el("span", { class: "label" }, label) : null, el("time", { class: "muted" }, clock(m.created_at))),
-    m.reply_to ? el("blockquote", { class: "quoted" }, quoted ? quoted.text : "an earlier message") : null,
+    m.reply_to ? el("blockquote", { class: "quoted" }, quoted ? quoted.text : gettext("an earlier message")) : null,
     el("div", { class: "msg-body" }, m.text || `[${m.type}]`),
     mediaElement(m, { onRetried: (message) => placeMessage(message), onError: showError }),
     el(
       "div",
       { class: "msg-foot" },
       tickFor(m),
-      m.status === "failed" ? el("span", { class: "failure" }, `Failed: ${m.error_text || "not delivered"}${m.error_code ? ` (${m.error_code})` : ""}`) : null,
-      !m.internal ? el("button", { type: "button", class: "ghost reply-btn", title: "Reply to this message", onclick: () => composer.replyTo(m) }, "Reply") : null,
+      m.status === "failed" ? el("span", { class: "failure" }, interpolate(gettext("Failed: %(reason)s"), { reason: m.error_text || gettext("not delivered") }) + (m.error_code ? ` (${m.error_code})` : "")) : null,
+      !m.internal ? el("button", { type: "button", class: "ghost reply-btn", title: gettext("Reply to this message"), onclick: () => composer.replyTo(m) }, gettext("Reply")) : null,
     ),
   );
 }
@@ -205,7 +205,7 @@ function renderHeader() {
     ? interpolate(gettext("with %(name)s"), { name: row.assignee_name })
     : row.team_name ? interpolate(gettext("in %(team)s"), { team: row.team_name }) : "";
   const win = windowLabel(row);
-  $("conversation-channel").textContent = row.channel === "webchat" ? "Web chat" : "WhatsApp";
+  $("conversation-channel").textContent = row.channel === "webchat" ? gettext("Web chat") : "WhatsApp";
   $("conversation-channel").className = `chip channel channel-${row.channel}`;
   $("window-countdown").textContent = win.webchat
     ? gettext("Web chat: no 24-hour window")
@@ -404,7 +404,7 @@ function onEvent(frame) {
     }
     case "typing":
       if (frame.conversation === state.open && frame.user && frame.user.id !== me) {
-        $("typing-line").textContent = `${frame.user.name} is ${frame.internal ? "writing a note" : "typing"}…`;
+        $("typing-line").textContent = interpolate(frame.internal ? gettext("%(name)s is writing a note…") : gettext("%(name)s is typing…"), { name: frame.user.name });
         clearTimeout(typingTimer);
         typingTimer = setTimeout(() => { $("typing-line").textContent = ""; }, 5000);
       }
@@ -445,7 +445,7 @@ function scheduleCatchUp() {
 function setStatus(status) {
   const badge = $("connection-status");
   badge.dataset.state = status;
-  badge.textContent = { live: gettext("live"), connecting: gettext("connecting…"), reconnecting: gettext("reconnecting…"), offline: gettext("offline"), "signed-out": gettext("signed out") }[status] || status;
+  badge.textContent = connectionLabel(status);
   if (status === "signed-out") location.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
 }
 

@@ -15,6 +15,14 @@ export function interpolate(text, values) {
   return text.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
 }
 
+// The live connection's state as the status badge shows it.
+export function connectionLabel(status) {
+  return {
+    live: gettext("live"), connecting: gettext("connecting…"), reconnecting: gettext("reconnecting…"),
+    offline: gettext("offline"), "signed-out": gettext("signed out"),
+  }[status] || status;
+}
+
 // Dates and times in the agent's time zone (their profile's, else the server's), in their language.
 let zoneCache;
 function zone() {
@@ -37,7 +45,7 @@ function csrfToken() {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.detail) || `Request failed (${status})`);
+    super((body && body.detail) || interpolate(gettext("Request failed (%(status)s)"), { status }));
     this.status = status;
     this.code = (body && body.code) || "error";
   }

@@ -2,7 +2,7 @@
 // note players, video, sticker, document with name and size, download state and retry),
 // and the composer's attachment (button, drag and drop, paste) sent with a progress bar.
 // Files come from /media/<message id>/, which checks access on every request.
-import { api, el } from "./live.js";
+import { api, el, gettext, interpolate } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -13,17 +13,21 @@ export function humanSize(bytes) {
   return `${bytes} B`;
 }
 
-const KIND_LABEL = { image: "image", audio: "audio", video: "video", document: "document", sticker: "sticker" };
+function kindLabel(kind) {
+  return { image: gettext("image"), audio: gettext("audio"), video: gettext("video"), document: gettext("document"), sticker: gettext("sticker") }[kind] || kind;
+}
 
 export function mediaElement(m, { onRetried, onError }) {
   const media = m.media;
   if (!media) return null;
   const id = `media-${m.id}`;
-  const label = media.voice ? "voice note" : KIND_LABEL[media.kind] || media.kind;
+  const label = media.voice ? gettext("voice note") : kindLabel(media.kind);
   if (media.state === "pending" || media.state === "downloading") {
-    return el("div", { id, class: "media media-pending muted" }, media.failure_reason ? `Downloading the ${label} again… (${media.failure_reason})` : `Downloading the ${label}…`);
+    return el("div", { id, class: "media media-pending muted" }, media.failure_reason
+      ? interpolate(gettext("Downloading the %(kind)s again… (%(reason)s)"), { kind: label, reason: media.failure_reason })
+      : interpolate(gettext("Downloading the %(kind)s…"), { kind: label }));
   }
-  if (media.state === "removed") return el("div", { id, class: "media media-removed muted" }, `The ${label} was removed.`);
+  if (media.state === "removed") return el("div", { id, class: "media media-removed muted" }, interpolate(gettext("The %(kind)s was removed."), { kind: label }));
   if (media.state === "failed") {
     const retry = m.direction === "in"
       ? el("button", {
@@ -37,17 +41,17 @@ export function mediaElement(m, { onRetried, onError }) {
             onError(error.message);
           }
         },
-      }, "Retry")
+      }, gettext("Retry"))
       : null;
-    return el("div", { id, class: "media media-failed" }, el("span", { class: "failure" }, `The ${label} could not be downloaded: ${media.failure_reason || media.failure_code}`), retry);
+    return el("div", { id, class: "media media-failed" }, el("span", { class: "failure" }, interpolate(gettext("The %(kind)s could not be downloaded: %(reason)s"), { kind: label, reason: media.failure_reason || media.failure_code })), retry);
   }
   if (!media.url) return null;
   if ((media.kind === "image" || media.kind === "sticker") && media.inline) {
-    const img = el("img", { src: media.thumbnail_url || media.url, alt: media.kind === "sticker" ? "sticker" : "image", class: media.kind === "sticker" ? "media-sticker" : "media-image", loading: "lazy" });
-    return el("a", { id, class: "media", href: media.url, target: "_blank", rel: "noopener", title: "Open full size" }, img);
+    const img = el("img", { src: media.thumbnail_url || media.url, alt: kindLabel(media.kind === "sticker" ? "sticker" : "image"), class: media.kind === "sticker" ? "media-sticker" : "media-image", loading: "lazy" });
+    return el("a", { id, class: "media", href: media.url, target: "_blank", rel: "noopener", title: gettext("Open full size") }, img);
   }
   if (media.kind === "audio" && media.inline) {
-    return el("div", { id, class: "media media-audio" }, el("span", { class: "muted" }, media.voice ? "Voice note" : "Audio"), el("audio", { controls: true, preload: "metadata", src: media.url }));
+    return el("div", { id, class: "media media-audio" }, el("span", { class: "muted" }, media.voice ? gettext("Voice note") : gettext("Audio")), el("audio", { controls: true, preload: "metadata", src: media.url }));
   }
   if (media.kind === "video" && media.inline) {
     return el("div", { id, class: "media media-video" }, el("video", { controls: true, preload: "metadata", src: media.url }));
@@ -73,9 +77,9 @@ function upload(path, form, onProgress) {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (_) { body = null; }
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-      else reject(new Error((body && body.detail) || `Upload failed (${xhr.status})`));
+      else reject(new Error((body && body.detail) || interpolate(gettext("Upload failed (%(status)s)"), { status: xhr.status })));
     });
-    xhr.addEventListener("error", () => reject(new Error("The upload was interrupted.")));
+    xhr.addEventListener("error", () => reject(new Error(gettext("The upload was interrupted."))));
     xhr.send(form);
   });
 }
@@ -121,10 +125,10 @@ export class Attachment {
     else if (!file && this.file && this.placeholder) text.placeholder = this.placeholder;
     this.file = file;
     $("attachment-preview").hidden = !file;
-    $("attachment-name").textContent = file ? `${file.name || "pasted file"} · ${humanSize(file.size)}` : "";
+    $("attachment-name").textContent = file ? `${file.name || gettext("pasted file")} · ${humanSize(file.size)}` : "";
     $("attachment-progress").hidden = true;
     $("attachment-progress").value = 0;
-    if (file) text.placeholder = "Add a caption (optional), then Send";
+    if (file) text.placeholder = gettext("Add a caption (optional), then Send");
   }
 
   pending() {

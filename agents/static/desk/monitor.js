@@ -1,6 +1,6 @@
 // The supervisor monitor: queues, agents, SLA breaches and every open conversation of the
 // supervisor's teams, refreshed from the API whenever an event says something changed.
-import { Live, api, el, duration, clock, config, gettext } from "./live.js";
+import { Live, api, el, duration, clock, config, gettext, interpolate } from "./live.js";
 
 const cfg = config();
 const $ = (id) => document.getElementById(id);
@@ -64,8 +64,8 @@ async function watch(row) {
 function render() {
   if (!data) return;
   body("queues-table", data.teams.map((t) => el("tr", { id: `queue-${t.id}` }, el("td", {}, t.name), el("td", { class: t.waiting ? "warn" : "" }, String(t.waiting)), el("td", {}, t.waiting ? duration(t.longest_wait_seconds + (Date.now() - loadedAt) / 1000) : "—"), el("td", {}, String(t.assigned)))), gettext("No teams."));
-  body("agents-table", data.agents.map((a) => el("tr", { id: `agent-${a.id}` }, el("td", {}, a.name), el("td", {}, el("span", { class: `presence-dot ${a.presence}` }), a.presence), el("td", {}, el("meter", { min: 0, max: Math.max(1, a.capacity), value: a.load, title: `${a.load} of ${a.capacity}` }), ` ${a.load}/${a.capacity}`), el("td", { class: "muted" }, a.last_seen_at ? `${since(a.last_seen_at)} ago` : gettext("never")))), gettext("No agents."));
-  body("breaches-table", data.breaches.map((b) => el("tr", {}, el("td", {}, el("a", { href: `/desk/c/${b.conversation}/` }, b.contact_name || `#${b.conversation}`)), el("td", {}, b.kind.replace("_", " ")), el("td", {}, clock(b.due_at)), el("td", { class: "breached" }, clock(b.breached_at)))), gettext("No breaches."));
+  body("agents-table", data.agents.map((a) => el("tr", { id: `agent-${a.id}` }, el("td", {}, a.name), el("td", {}, el("span", { class: `presence-dot ${a.presence}` }), { online: gettext("Online"), away: gettext("Away"), offline: gettext("Offline") }[a.presence] || a.presence), el("td", {}, el("meter", { min: 0, max: Math.max(1, a.capacity), value: a.load, title: interpolate(gettext("%(load)s of %(capacity)s"), { load: a.load, capacity: a.capacity }) }), ` ${a.load}/${a.capacity}`), el("td", { class: "muted" }, a.last_seen_at ? interpolate(gettext("%(time)s ago"), { time: since(a.last_seen_at) }) : gettext("never")))), gettext("No agents."));
+  body("breaches-table", data.breaches.map((b) => el("tr", {}, el("td", {}, el("a", { href: `/desk/c/${b.conversation}/` }, b.contact_name || `#${b.conversation}`)), el("td", {}, { first_response: gettext("first response"), next_response: gettext("next response") }[b.kind] || b.kind.replace("_", " ")), el("td", {}, clock(b.due_at)), el("td", { class: "breached" }, clock(b.breached_at)))), gettext("No breaches."));
   body(
     "conversations-table",
     data.conversations.map((c) => {
@@ -77,7 +77,7 @@ function render() {
         { id: `monitor-conversation-${c.id}`, class: c.sla_breached_at ? "breached-row" : "" },
         el("td", {}, el("a", { href: `/desk/c/${c.id}/` }, c.contact_name || `#${c.id}`), el("div", { class: "muted small" }, c.preview || "")),
         el("td", {}, c.team_name || "—"),
-        el("td", {}, el("span", { class: `chip status-${c.status}` }, c.on_hold ? "on hold" : c.status)),
+        el("td", {}, el("span", { class: `chip status-${c.status}` }, c.on_hold ? gettext("on hold") : { queued: gettext("queued"), assigned: gettext("assigned"), resolved: gettext("resolved") }[c.status] || c.status)),
         el("td", {}, c.assignee_name || "—", (c.participants || []).filter((p) => p.id !== c.assignee).length ? el("div", { class: "muted small" }, c.participants.filter((p) => p.id !== c.assignee).map((p) => `${p.name} (${p.role})`).join(", ")) : null),
         el("td", {}, since(c.status === "queued" ? c.queued_at : c.created_at)),
         el("td", { class: windowLeft > 0 ? "" : "muted" }, windowLeft > 0 ? duration(windowLeft) : "closed"),

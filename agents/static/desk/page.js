@@ -1,6 +1,6 @@
 // The top bar of the report pages (compliance, reports): live status, presence and help.
 // The socket keeps the connection badge honest and carries alerts to the banner.
-import { Live, api, config } from "./live.js";
+import { Live, api, config, connectionLabel } from "./live.js";
 
 export function setupPage() {
   const cfg = config();
@@ -12,7 +12,7 @@ export function setupPage() {
     onStatus: (status) => {
       const badge = $("connection-status");
       badge.dataset.state = status;
-      badge.textContent = status;
+      badge.textContent = connectionLabel(status);
       if (status === "signed-out") location.href = `/accounts/login/?next=${encodeURIComponent(location.pathname + location.search)}`;
     },
   });

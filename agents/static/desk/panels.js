@@ -28,7 +28,7 @@ export function tickFor(m) {
   const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
   const titles = { pending: gettext("Waiting"), sending: gettext("Sending"), sent: gettext("Sent"), delivered: gettext("Delivered"), read: gettext("Read"), failed: gettext("Not delivered") };
   // The cost category WhatsApp reported for this message (per-message pricing).
-  const cost = m.pricing ? ` · cost: ${m.pricing.summary}` : "";
+  const cost = m.pricing ? ` · ${interpolate(gettext("cost: %(summary)s"), { summary: m.pricing.summary })}` : "";
   return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status, pricing: m.pricing ? m.pricing.category || "unknown" : "" }, title: `${titles[m.status] || m.status}${cost}` }, labels[m.status] || "");
 }
 
@@ -53,12 +53,12 @@ export function renderSide(ctx, open) {
   const c = ctx.contact;
   const fields = [[gettext("Name"), c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], [gettext("Customer since"), clock(c.created_at)]];
   for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
-  if ((c.tags || []).length) fields.push(["Tags", c.tags.join(", ")]);
+  if ((c.tags || []).length) fields.push([gettext("Tags"), c.tags.join(", ")]);
   const pricing = ctx.pricing;
   if (pricing && (pricing.charged || pricing.free)) {
     const categories = Object.entries(pricing.by_category || {}).map(([category, v]) => `${category} ${v.messages}`).join(", ");
     const cost = Object.entries(pricing.cost || {}).map(([currency, amount]) => `${amount} ${currency}`).join(", ");
-    fields.push([gettext("WhatsApp charges"), `${pricing.charged} charged${categories ? ` (${categories})` : ""}, ${pricing.free} free${cost ? ` · ${cost}` : ""}`]);
+    fields.push([gettext("WhatsApp charges"), `${interpolate(gettext("%(charged)s charged"), { charged: pricing.charged })}${categories ? ` (${categories})` : ""}, ${interpolate(gettext("%(free)s free"), { free: pricing.free })}${cost ? ` · ${cost}` : ""}`]);
   }
   $("profile-fields").replaceChildren(...fields.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   renderLanguage(c);

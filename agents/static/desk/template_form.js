@@ -1,7 +1,7 @@
 // The template parameter form, shared by the composer (window closed) and "New conversation":
 // one input per parameter slot of a template, and the `parameters` the API takes from them.
 // The server checks them against the template (template_invalid); this only shapes them.
-import { el } from "./live.js";
+import { el, gettext, interpolate } from "./live.js";
 
 const MEDIA = ["IMAGE", "VIDEO", "DOCUMENT"];
 
@@ -10,7 +10,11 @@ export function templateFields(template) {
   for (const slot of template ? template.slots : []) {
     for (const name of slot.names) {
       const media = MEDIA.includes(slot.format);
-      const label = media ? `${slot.format.toLowerCase()} link for the header` : slot.component === "button" ? `button ${slot.button_index + 1} value` : `${slot.component} {{${name}}}`;
+      const label = media
+        ? { IMAGE: gettext("image link for the header"), VIDEO: gettext("video link for the header"), DOCUMENT: gettext("document link for the header") }[slot.format]
+        : slot.component === "button"
+          ? interpolate(gettext("button %(number)s value"), { number: slot.button_index + 1 })
+          : `${{ header: gettext("header"), body: gettext("body") }[slot.component] || slot.component} {{${name}}}`;
       const input = el("input", { required: true, maxlength: "1024", dataset: { component: slot.component, name, format: slot.format, button: slot.button_index ?? "" } });
       fields.push(el("label", { class: "param" }, el("span", {}, label), input));
     }
