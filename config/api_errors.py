@@ -52,6 +52,12 @@ REFUSAL_STATUS: dict[str, int] = {
     "conflict": status.HTTP_409_CONFLICT,
     "owner_must_transfer": status.HTTP_409_CONFLICT,
     "not_participant": status.HTTP_409_CONFLICT,
+    # web chat visitors
+    "prechat_required": status.HTTP_409_CONFLICT,
+    # outbound addresses (webhook endpoints, lookup services)
+    "bad_url": status.HTTP_400_BAD_REQUEST,
+    "https_required": status.HTTP_400_BAD_REQUEST,
+    "private_address": status.HTTP_400_BAD_REQUEST,
 }
 
 
