@@ -25,7 +25,7 @@ from config.refusals import Refused
 from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user
 from conversations.media_views import media_for_user, media_response
 from conversations.models import Message
-from conversations.outreach import conversation_initiator
+from conversations.outreach import conversation_initiator, template_sender
 from conversations.selectors import (
     conversation_detail,
     conversation_list,
@@ -60,7 +60,6 @@ from conversations.services.message_send import (
     message_send_text,
     reply_permission_check,
 )
-from notifications.services.template_send import template_message_send
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -231,7 +230,7 @@ class ConversationMessagesApi(APIView):
             message = message_send_note(conversation=conversation, text=data["note"], author=_user(request))
         elif "template" in data:
             template = data["template"]
-            message = template_message_send(
+            message = template_sender()(
                 conversation=conversation,
                 name=template["name"],
                 language=template["language"],
@@ -255,7 +254,7 @@ class ConversationMessagesApi(APIView):
         if "template" in data:
             template = data["template"]
             header_file = media_file_check(data=upload, name=upload.name or "", content_type=upload.content_type or "")
-            message = template_message_send(
+            message = template_sender()(
                 conversation=conversation,
                 name=template["name"],
                 language=template["language"],

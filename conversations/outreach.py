@@ -1,15 +1,19 @@
-"""Writing first: how the conversations API starts a conversation with a template.
+"""Templates from the conversations API: starting a conversation with one, and sending one
+into a conversation.
 
-`POST /api/v1/conversations/` belongs to the conversations API, but a business-initiated
-message is the notifications app's (approved templates, consent). To keep the app layers
-one-way (tests/test_app_layers.py), the notifications app registers its service here from
-its `AppConfig.ready()`:
+`POST /api/v1/conversations/` and `POST /api/v1/conversations/<id>/messages/` belong to the
+conversations API, but a template message is the notifications app's (approved templates,
+consent). To keep the app layers one-way (tests/test_app_layers.py), the notifications app
+registers its services here from its `AppConfig.ready()`:
 
     register_conversation_initiator(conversation_initiate)
+    register_template_sender(template_message_send)
 
-and the API calls `conversation_initiator()(actor=..., contact=..., to=..., number=...,
+The API calls `conversation_initiator()(actor=..., contact=..., to=..., number=...,
 template_name=..., language=..., parameters=..., opt_in_proof=...)`, which returns an
-`Outreach` or raises `config.refusals.Refused`.
+`Outreach` or raises `config.refusals.Refused`, and `template_sender()(conversation=...,
+name=..., language=..., parameters=..., sender_user=..., header_file=...)`, which returns
+the queued `Message` or raises `SendRefused`.
 """
 
 from __future__ import annotations
@@ -44,3 +48,18 @@ def conversation_initiator() -> InitiateFn:
     if not _INITIATOR:
         raise RuntimeError("no conversation initiator registered (the notifications app is not installed)")
     return _INITIATOR[0]
+
+
+TemplateSendFn = Callable[..., Message]
+_TEMPLATE_SENDER: list[TemplateSendFn] = []
+
+
+def register_template_sender(fn: TemplateSendFn) -> None:
+    """Register (or replace) the service that sends a template into a conversation."""
+    _TEMPLATE_SENDER[:] = [fn]
+
+
+def template_sender() -> TemplateSendFn:
+    if not _TEMPLATE_SENDER:
+        raise RuntimeError("no template sender registered (the notifications app is not installed)")
+    return _TEMPLATE_SENDER[0]

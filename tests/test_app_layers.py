@@ -57,10 +57,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
         "notifications.services.consent",
     ): "an erasure records the opt-out it implies",
     (
-        "conversations.api",
-        "notifications.services.template_send",
-    ): "POST …/messages/ with a template sends it through the template service",
-    (
         "agents.desk_selectors",
         "notifications.services.consent",
     ): "the desk shows the contact's consent beside the template form",
