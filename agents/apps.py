@@ -10,9 +10,10 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.roles import roles_after_migrate
-        from agents.services.audit import audit_signals_connect
+        from agents.services.audit import audit_signals_connect, erasure_audit_record
         from agents.services.csat import csat_rated_conversation, csat_record_reply
         from agents.services.presence import inbox_away
+        from conversations.erasure_parts import register_erasure_recorder
         from conversations.inbound_hooks import register_inbound_hook
         from conversations.providers.webchat import register_away_check
 
@@ -20,6 +21,8 @@ class AgentsConfig(AppConfig):
         # after every app keeps them complete on a fresh database.
         post_migrate.connect(roles_after_migrate, dispatch_uid="agents.roles_ensure")
         audit_signals_connect()
+        # A contact's erasure is written to the audit log.
+        register_erasure_recorder("audit", erasure_audit_record)
         # A tap on a rating button is stored on the resolved conversation it rates.
         register_inbound_hook("csat", csat_record_reply, order=10, claim=csat_rated_conversation)
         # A web chat inbox offers its offline form when its team is closed and nobody is online.

@@ -49,14 +49,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
         "agents.services.presence",
     ): "desk socket activity is the agent's heartbeat",
     (
-        "conversations.services.contact_erasure",
-        "agents.services.audit",
-    ): "an erasure is written to the audit log",
-    (
-        "conversations.services.contact_erasure",
-        "notifications.services.consent",
-    ): "an erasure records the opt-out it implies",
-    (
         "agents.desk_selectors",
         "notifications.services.consent",
     ): "the desk shows the contact's consent beside the template form",

@@ -343,3 +343,12 @@ def audit_prune(*, now: datetime.datetime | None = None) -> int:
     if deleted:
         audit_record(actor=None, action="audit.prune", deleted=deleted, older_than=cutoff, retention_days=days)
     return deleted
+
+
+def erasure_audit_record(
+    *, actor: User | None, contact: Any, via: str, erasure: Any, counts: dict[str, int]
+) -> AuditEntry:
+    """A contact's erasure in the audit log, registered as an erasure recorder
+    (`conversations.erasure_parts`). Named by id only ("contact #12"): the audit log holds
+    no personal data to erase."""
+    return audit_record(actor=actor, action="contact.erase", target=contact, via=via, erasure=erasure.pk, counts=counts)

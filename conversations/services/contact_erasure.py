@@ -30,7 +30,11 @@ replaced by a keyed hash at once, younger ones by `erasure_follow_up` (run daily
 the retention task), which also anonymises statuses that arrive after the erasure.
 
 The erasure is recorded once (`ContactErasure`: who, when, how, counts); a second run
-changes nothing and says so.
+changes nothing and says so. The agents app adds it to the audit log (by id only).
+
+What the higher apps keep (consent, campaigns, the notification API's keys) they erase
+themselves, as erasure parts (`conversations.erasure_parts`) run in the same transaction;
+the audit entry is their erasure recorder.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents.services.audit import audit_record
 from bots.models import DemoOrder
+from conversations.erasure_parts import erasure_parts, erasure_recorders
 from conversations.models import Contact, ContactErasure, Conversation, Message, MessageStatusEvent
 from conversations.providers.sandbox.models import Phone
 from conversations.services.anonymise import (
@@ -61,59 +65,14 @@ from conversations.services.anonymise import (
     message_files_delete,
     messages_anonymise,
     platform_events_scrub,
-    scrub_json,
     statuses_anonymise,
     wamid_token,
     wamids_replace,
     webhook_events_scrub,
 )
 from conversations.services.message_status import statuses_apply_pending
-from notifications.models import Campaign, CampaignRecipient, ConsentRecord, ConsentSource, IdempotencyKey
-from notifications.services.consent import CATEGORIES, consent_is_current, consent_opt_out
 
 log = logging.getLogger(__name__)
-
-def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
-
-
-def _notifications_scrub(contact: Contact, needles: Needles, actor: User | None) -> dict[str, int]:
-    counts = {"consent_records": 0, "campaign_recipients": 0, "campaigns": 0, "idempotency_keys": 0}
-    counts["consent_records"] = (
-        ConsentRecord.objects.filter(contact=contact).exclude(proof="").update(proof=ERASED)
-    )
-    for category in CATEGORIES:
-        if consent_is_current(contact=contact, category=category):
-            consent_opt_out(
-                contact=contact, category=category, source=ConsentSource.ADMIN, proof="Personal data erased", actor=actor
-            )
-    counts["campaign_recipients"] = (
-        CampaignRecipient.objects.filter(contact=contact).exclude(error_reason="").update(error_reason=ERASED)
-    )
-    phones = {_digits(i) for i in needles.identifiers if _digits(i) == i}
-    for campaign in Campaign.objects.filter(number_id=contact.number_id).exclude(audience_csv="").select_for_update():
-        lines = campaign.audience_csv.splitlines()
-        kept = [
-            ERASED if _digits(line.split(",")[0]) in phones or needles.mentions(line) else line for line in lines
-        ]
-        rejected = [
-            {**r, "value": ERASED} if isinstance(r, dict) and _digits(str(r.get("value", ""))) in phones else r
-            for r in campaign.audience_rejected or []
-        ]
-        if kept != lines or rejected != campaign.audience_rejected:
-            campaign.audience_csv = "\n".join(kept)
-            campaign.audience_rejected = rejected
-            campaign.save(update_fields=["audience_csv", "audience_rejected"])
-            counts["campaigns"] += 1
-    keys = IdempotencyKey.objects.filter(message__conversation__contact=contact).select_for_update()
-    for key in keys:
-        # The request fingerprint hashes the phone number: a repeat of the request no
-        # longer matches it, and gets `idempotency_key_reused` instead of a second send.
-        key.response_body = scrub_json(key.response_body, needles)
-        key.request_hash = "erased"
-        key.save(update_fields=["response_body", "request_hash"])
-        counts["idempotency_keys"] += 1
-    return counts
 
 
 def _sandbox_and_demo_scrub(contact: Contact, needles: Needles) -> dict[str, int]:
@@ -246,7 +205,8 @@ def contact_erase(*, contact: Contact, actor: User | None, via: str = ContactEra
         counts["messages"] = messages_anonymise(messages=messages, marker=ERASED, flag="erased")
         counts["message_ids_replaced"] = wamids_replace(messages.filter(created_at__lt=now - DEDUPE_HORIZON))
         counts.update(conversation_content_anonymise(conversation_ids=conversation_ids, marker=ERASED))
-        counts.update(_notifications_scrub(locked, needles, actor))
+        for part in erasure_parts():  # the notifications app's consent, campaigns, API keys
+            counts.update(part.fn(contact=locked, needles=needles, actor=actor))
         counts.update(_sandbox_and_demo_scrub(locked, needles))
         counts["admin_history"] = _admin_history_scrub(locked, conversation_ids, needles)
 
@@ -270,8 +230,8 @@ def contact_erase(*, contact: Contact, actor: User | None, via: str = ContactEra
             return ErasureResult(
                 erasure=ContactErasure.objects.get(contact_ref=locked.pk), already_erased=True, counts={}
             )
-        # Named by id only ("contact #12"): the audit log holds no personal data to erase.
-        audit_record(actor=actor, action="contact.erase", target=locked, via=via, erasure=erasure.pk, counts=counts)
+        for record in erasure_recorders():  # the agents app's audit entry
+            record(actor=actor, contact=locked, via=via, erasure=erasure, counts=counts)
     log.info("contact %s erased by %s via %s", contact.pk, erasure.actor_username or "system", via)
     contact.refresh_from_db()
     return ErasureResult(erasure=erasure, already_erased=False, counts=counts)
