@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from agents.desk_parts import new_conversation_parts, panel_parts
 from agents.models import AgentProfile, SlaBreach, Team
 from agents.services.presence import profiles_with_load
 from conversations.access import (
@@ -30,9 +31,6 @@ from conversations.models import Conversation, ConversationEvent, Message, Parti
 from conversations.payloads import with_payload_rows
 from conversations.pricing import messages_pricing
 from conversations.selectors import conversation_latest_handoff
-from notifications.models import MessageTemplate
-from notifications.services.consent import consent_state, user_may_record_opt_in
-from notifications.template_params import template_slots
 
 INBOX_LIMIT = 500
 OPEN = (Conversation.Status.BOT, Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
@@ -99,37 +97,6 @@ def _participant_role(user: User, conversation: Conversation) -> str:
     return role or ""
 
 
-def _templates(conversation: Conversation) -> list[dict[str, Any]]:
-    return templates_offer(conversation.number)
-
-
-def templates_offer(number: WhatsAppNumber) -> list[dict[str, Any]]:
-    """The approved templates the number may send, each with its body and the parameter
-    slots the desk's template form asks for."""
-    qs = MessageTemplate.objects.filter(status="APPROVED").filter(
-        Q(number=number) | Q(business_account_id=number.business_account_id)
-    )
-    if not number.business_account_id:
-        qs = MessageTemplate.objects.filter(status="APPROVED", number=number)
-    templates = []
-    for template in qs.order_by("name", "language")[:200]:
-        body = template.component("BODY") or {}
-        templates.append(
-            {
-                "name": template.name,
-                "language": template.language,
-                "category": template.category,
-                "named": template.parameter_format == "named",
-                "body": body.get("text", ""),
-                "slots": [
-                    {"component": s.component, "names": s.names, "format": s.fmt, "button_index": s.button_index}
-                    for s in template_slots(template.components)
-                ],
-            }
-        )
-    return templates
-
-
 def new_conversation_options(*, user: User, number_id: int | None = None) -> dict[str, Any]:
     """What the desk's *New conversation* form offers: the WhatsApp numbers to write from
     (the default first), the approved templates of the chosen one (the default number
@@ -144,13 +111,9 @@ def new_conversation_options(*, user: User, number_id: int | None = None) -> dic
             for n in numbers
         ],
         "number": chosen.pk if chosen is not None else None,
-        "templates": templates_offer(chosen) if chosen is not None else [],
-        "may_record_opt_in": user_may_record_opt_in(user),
+        # The notifications app's: "templates" and "may_record_opt_in" (agents.desk_parts).
+        **new_conversation_parts(user=user, number=chosen),
     }
-
-
-def _consent(conversation: Conversation) -> dict[str, Any]:
-    return consent_state(contact=conversation.contact)
 
 
 def desk_context(*, user: User, conversation: Conversation, roles: Roles | None = None) -> dict[str, Any]:
@@ -187,13 +150,13 @@ def desk_context(*, user: User, conversation: Conversation, roles: Roles | None 
             "created_at": _iso(contact.created_at),
         },
         "earlier": earlier,
-        "consent": _consent(conversation),
         # What WhatsApp reported charging for this conversation's messages, per category.
         "pricing": messages_pricing(
             Message.objects.filter(conversation=conversation, direction=Message.Direction.OUTBOUND, internal=False)
         ),
         "handoff": conversation_latest_handoff(conversation),
-        "templates": _templates(conversation),
+        # The notifications app's: "consent" and "templates" (agents.desk_parts).
+        **panel_parts(user=user, conversation=conversation),
         "window_open": conversation.window_open(),
         "my_role": _participant_role(user, conversation),
         "supervisor": oversees(roles, ConversationShape(team_id=conversation.team_id)),

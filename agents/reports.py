@@ -46,12 +46,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDay, TruncWeek
 
 from agents.models import Team
+from agents.report_sections import campaign_report
 from bots.models import Handoff
 from config.periods import Period, period_aggregates, seconds_between
 from conversations.access import Roles, roles_for
 from conversations.models import Channel, Conversation, Message
 from conversations.pricing import messages_pricing
-from notifications.campaign_reports import campaign_delivery_report
 
 BUCKETS = ("day", "week")
 GROUPING_WORK_MEM = "32MB"
@@ -417,7 +417,7 @@ def report_campaigns(scope: ReportScope) -> list[dict[str, Any]] | None:
     """Campaign delivery for admins (campaigns belong to no team); None for others."""
     if not scope.roles.admin:
         return None
-    return campaign_delivery_report(start=scope.period.start, end=scope.period.end)
+    return campaign_report(start=scope.period.start, end=scope.period.end)
 
 
 # --- one row per conversation ----------------------------------------------------------------------

@@ -6,11 +6,20 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agents.desk_parts import register_new_conversation_part, register_panel_part
+        from agents.report_sections import register_campaign_report
         from conversations.erasure_parts import register_erasure_part
         from conversations.failure_hooks import register_failure_hook
         from conversations.inbound_hooks import register_inbound_hook
         from conversations.outreach import register_conversation_initiator, register_template_sender
         from conversations.providers.errors import Action
+        from notifications.campaign_reports import campaign_delivery_report
+        from notifications.desk_offers import (
+            desk_consent,
+            desk_templates,
+            new_conversation_may_record_opt_in,
+            new_conversation_templates,
+        )
         from notifications.services.consent_keywords import keyword_consent_handle
         from notifications.services.contact_erasure import notifications_contact_erase
         from notifications.services.delivery_failures import provider_error_alert, provider_error_opt_out
@@ -29,3 +38,10 @@ class NotificationsConfig(AppConfig):
         register_failure_hook(Action.OPT_OUT, "consent", provider_error_opt_out)
         # A contact's erasure: consent proofs, campaign lists and API keys; any opt-in is closed.
         register_erasure_part("notifications", notifications_contact_erase, order=10)
+        # The desk's side panel and New conversation form: consent, templates, opt-in recording.
+        register_panel_part("consent", desk_consent)
+        register_panel_part("templates", desk_templates)
+        register_new_conversation_part("templates", new_conversation_templates)
+        register_new_conversation_part("may_record_opt_in", new_conversation_may_record_opt_in)
+        # The reports page: campaign delivery (admins).
+        register_campaign_report(campaign_delivery_report)
