@@ -12,10 +12,11 @@ class AgentsConfig(AppConfig):
         from agents.roles import roles_after_migrate
         from agents.services.audit import audit_signals_connect, erasure_audit_record
         from agents.services.csat import csat_rated_conversation, csat_record_reply
-        from agents.services.presence import inbox_away
+        from agents.services.presence import agent_seen, inbox_away
         from conversations.erasure_parts import register_erasure_recorder
         from conversations.inbound_hooks import register_inbound_hook
         from conversations.providers.webchat import register_away_check
+        from conversations.socket_checks import register_presence_recorder
 
         # Permissions exist only after each app's post_migrate; ensuring the role groups
         # after every app keeps them complete on a fresh database.
@@ -27,6 +28,8 @@ class AgentsConfig(AppConfig):
         register_inbound_hook("csat", csat_record_reply, order=10, claim=csat_rated_conversation)
         # A web chat inbox offers its offline form when its team is closed and nobody is online.
         register_away_check(inbox_away)
+        # Desk socket activity (connect, heartbeat, disconnect) is the agent's presence.
+        register_presence_recorder(agent_seen)
 
 
 class HandoffAdminConfig(admin_apps.AdminConfig):

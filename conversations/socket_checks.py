@@ -23,7 +23,6 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from agents.services.presence import agent_seen
 from conversations.access import Roles, event_may_reach, visible_conversation_ids
 from conversations.socket_frames import CLOSE_REVOKED, setting
 
@@ -93,14 +92,26 @@ class Rechecks:
             await self.shut(CLOSE_REVOKED)
 
 
+PresenceFn = Callable[..., None]
+_PRESENCE: list[PresenceFn] = []
+
+
+def register_presence_recorder(fn: PresenceFn) -> None:
+    """Register (or replace) what records a desk socket's activity, `fn(user=...)`: the agents
+    app's presence (`agent_seen`, from its `AppConfig.ready()`), so conversations imports
+    no agents code."""
+    _PRESENCE[:] = [fn]
+
+
 def _presence_seen(user_id: int) -> None:
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is not None:
-        agent_seen(user=user)
+        for record in _PRESENCE:
+            record(user=user)
 
 
 async def presence_seen(user_id: int) -> None:
-    """Record the desk connection, disconnection or heartbeat (agents.services.presence)."""
+    """Record the desk connection, disconnection or heartbeat (the registered recorder)."""
     try:
         await database_sync_to_async(_presence_seen)(user_id)
     except Exception:

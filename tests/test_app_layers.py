@@ -44,10 +44,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
         "conversations.services.conversations",
         "agents.services.sla",
     ): "queueing and assigning set the SLA due times the transition implies",
-    (
-        "conversations.socket_checks",
-        "agents.services.presence",
-    ): "desk socket activity is the agent's heartbeat",
     ("conversations.admin", "notifications.services.number_health"):
         "the numbers' admin action reads their messaging limits from WhatsApp",
 }

@@ -4,11 +4,13 @@ moves silent agents to away; supervisors list agents with load against capacity.
 from datetime import timedelta
 
 import time_machine
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from agents.models import AgentProfile
 from agents.services.presence import agent_seen, presence_sweep, team_has_available_agent
 from agents.tasks import presence_sweep as presence_sweep_task
+from conversations.socket_checks import presence_seen
 from tests.agents.conftest import make_agent
 from tests.factories import ConversationFactory
 
@@ -100,3 +102,13 @@ def test_admin_lists_every_agent(api, admin_user, agent, outsider):
     api.force_authenticate(admin_user)
     usernames = {row["username"] for row in api.get("/api/v1/agents/").json()}
     assert {"agent", "outsider"} <= usernames
+
+
+def test_desk_socket_activity_records_the_agents_presence(db, team):
+    # The desk socket (conversations.socket_checks) reaches presence through the recorder
+    # the agents app registers: an agent the sweep moved away comes back online.
+    user = make_agent(team, "returning")
+    AgentProfile.objects.filter(user=user).update(presence="away", away_is_automatic=True, last_seen_at=None)
+    async_to_sync(presence_seen)(user.pk)
+    profile = AgentProfile.objects.get(user=user)
+    assert profile.presence == "online" and profile.last_seen_at is not None
