@@ -16,6 +16,8 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from agents.audit_admin import csv_safe
@@ -64,26 +66,29 @@ def request_scope(request: HttpRequest) -> tuple[ReportScope, list[str]]:
 
 def _charts(summary: dict[str, Any], scope: ReportScope) -> dict[str, Any]:
     series = summary["series"]
-    labels = [point["start"].strftime("%b %d") for point in series]
+    labels = [date_format(point["start"], "M d") for point in series]
+    week = scope.bucket == "week"
     minutes = lambda value: round(value / 60, 1) if value is not None else None  # noqa: E731
     totals = summary["totals"]
     return {
         "volume": column_chart(labels, {
-            "Conversations": [p["conversations"] for p in series],
-            "Handed to people": [p["handed_off"] for p in series],
-            "Contained by the bot": [p["contained"] for p in series],
-        }, title=f"Conversations per {scope.bucket}"),
+            gettext("Conversations"): [p["conversations"] for p in series],
+            gettext("Handed to people"): [p["handed_off"] for p in series],
+            gettext("Contained by the bot"): [p["contained"] for p in series],
+        }, title=gettext("Conversations per week") if week else gettext("Conversations per day")),
         "times": line_chart(labels, {
-            "First response": [minutes(p["first_response_avg_seconds"]) for p in series],
-            "Time to a person": [minutes(p["time_to_human_avg_seconds"]) for p in series],
-        }, title=f"Average response times per {scope.bucket} (minutes)", unit=" min"),
-        "csat_line": line_chart(labels, {"CSAT (1–3)": [p["csat_average"] for p in series]},
-                                title=f"Average rating per {scope.bucket}"),
+            gettext("First response"): [minutes(p["first_response_avg_seconds"]) for p in series],
+            gettext("Time to a person"): [minutes(p["time_to_human_avg_seconds"]) for p in series],
+        }, title=gettext("Average response times per week (minutes)") if week
+            else gettext("Average response times per day (minutes)"), unit=" min"),
+        "csat_line": line_chart(labels, {gettext("CSAT (1–3)"): [p["csat_average"] for p in series]},
+                                title=gettext("Average rating per week") if week else gettext("Average rating per day")),
         "reasons": bar_chart([(r["label"], r["count"]) for r in summary["escalation_reasons"]],
-                             title="Why conversations went to people"),
-        "status": bar_chart([(s["label"], s["count"]) for s in summary["by_status"]], title="Conversations by status"),
+                             title=gettext("Why conversations went to people")),
+        "status": bar_chart([(s["label"], s["count"]) for s in summary["by_status"]], title=gettext("Conversations by status")),
         "csat": bar_chart([(label, totals["csat"]["distribution"][score]) for score, label in
-                           (("3", "Good"), ("2", "OK"), ("1", "Bad"))], title="Ratings"),
+                           (("3", gettext("Good")), ("2", gettext("OK")), ("1", gettext("Bad")))],
+                          title=gettext("Ratings")),
     }
 
 

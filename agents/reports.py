@@ -44,6 +44,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, TruncDay, TruncWeek
+from django.utils.translation import gettext
 
 from agents.models import Team
 from agents.report_sections import campaign_report
@@ -178,7 +179,7 @@ def report_handoffs(qs: QuerySet[Conversation]) -> dict[str, Any]:
         "escalation_reasons": [{"reason": code, "label": labels.get(code, code), "count": n}
                                for code, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))],
         "handoffs_by_team": [
-            {"team": team_id, "team_name": name or "No team", "reason": code, "label": labels.get(code, code), "count": n}
+            {"team": team_id, "team_name": name or gettext("No team"), "reason": code, "label": labels.get(code, code), "count": n}
             for team_id, name, code, n in by_team
         ],
     }

@@ -22,6 +22,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from encrypted_model_fields.fields import EncryptedCharField
 
 from conversations.languages import LANGUAGE_CHOICES
@@ -137,7 +138,7 @@ class WhatsAppNumber(models.Model):
 
 class Channel(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
-    WEBCHAT = "webchat", "Web chat"
+    WEBCHAT = "webchat", _("Web chat")
 
 
 def _inbox_key() -> str:
@@ -303,10 +304,10 @@ def assignee_deleted(collector, field, sub_objs, using):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        BOT = "bot", "With the bot"
-        QUEUED = "queued", "Queued"
-        ASSIGNED = "assigned", "Assigned"
-        RESOLVED = "resolved", "Resolved"
+        BOT = "bot", _("With the bot")
+        QUEUED = "queued", _("Queued")
+        ASSIGNED = "assigned", _("Assigned")
+        RESOLVED = "resolved", _("Resolved")
 
     number = models.ForeignKey(WhatsAppNumber, on_delete=models.PROTECT, related_name="conversations")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")

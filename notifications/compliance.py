@@ -56,6 +56,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from bots.models import Handoff
 from config.periods import Period, period_aggregates, seconds_between
@@ -65,11 +66,13 @@ from notifications.compliance_scope import compliance_conversations, number_poli
 from notifications.models import RemediationCase
 
 GAP_LIST_LIMIT = 50
+# Descriptions kept in English (the evidence CSV, stored case evidence); the pages show them
+# translated into the desk user's language.
 GAP_KINDS = {
-    "unanswered": "Asked for a person and got no answer (and no fallback contact) within the target",
-    "late": "Asked for a person and was answered later than the target, without a fallback contact",
-    "no_offer": "A bot answered and never offered a person",
-    "no_fallback_contact": "Nobody was available and the fallback had no phone, email or web form",
+    "unanswered": gettext_noop("Asked for a person and got no answer (and no fallback contact) within the target"),
+    "late": gettext_noop("Asked for a person and was answered later than the target, without a fallback contact"),
+    "no_offer": gettext_noop("A bot answered and never offered a person"),
+    "no_fallback_contact": gettext_noop("Nobody was available and the fallback had no phone, email or web form"),
 }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from bots.models import EscalationPolicy
 from config.periods import Period
 from conversations.models import MessagingLimit, WhatsAppNumber
@@ -53,7 +55,7 @@ def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | 
     items = [
         {
             "key": "human_option",
-            "label": "Every bot menu offers a person",
+            "label": gettext_noop("Every bot menu offers a person"),
             "ok": bool(policy is None or policy.human_option_title) and not gaps.get("no_offer"),
             "detail": (f"The engine adds “{policy.human_option_title if policy else 'Talk to a person'}” to every menu "
                        f"(policy: {name})") + (f"; {gaps['no_offer']} bot conversations never offered it"
@@ -61,13 +63,13 @@ def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | 
         },
         {
             "key": "keywords",
-            "label": "Escalation keywords hand off at once",
+            "label": gettext_noop("Escalation keywords hand off at once"),
             "ok": bool(policy is None or policy.keyword_list()),
             "detail": ", ".join((policy.keyword_list() if policy else ["agent", "human", "person"])[:8]) or "none configured",
         },
         {
             "key": "closed_hours",
-            "label": "Outside hours or when nobody is free: a fallback contact",
+            "label": gettext_noop("Outside hours or when nobody is free: a fallback contact"),
             "ok": bool(contacts) and not gaps.get("no_fallback_contact"),
             "detail": ("; ".join(contacts) if contacts else "The policy has no phone, email or web form")
             + (f"; {gaps['no_fallback_contact']} fallbacks went out without a contact"
@@ -75,14 +77,14 @@ def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | 
         },
         {
             "key": "platform_test",
-            "label": "WhatsApp's bot-quality test message reaches a person",
+            "label": gettext_noop("WhatsApp's bot-quality test message reaches a person"),
             "ok": bool(policy is None or policy.detect_platform_test),
             "detail": "Detected and handed off at top priority" if (policy is None or policy.detect_platform_test)
             else "Detection is switched off in the policy",
         },
         {
             "key": "answered",
-            "label": "Requests for a person answered within the target",
+            "label": gettext_noop("Requests for a person answered within the target"),
             "ok": not (gaps.get("unanswered") or gaps.get("late")),
             "detail": f"Target {target_seconds(number, policy) // 60} min"
             + (f"; {gaps.get('unanswered', 0)} unanswered, {gaps.get('late', 0)} late"

@@ -26,6 +26,7 @@ def test_compliance_page_is_in_the_supervisors_language(client, spanish_supervis
     client.force_login(spanish_supervisor)
     html = client.get("/desk/compliance/", {"tz": "UTC"}).content.decode()
     assert "Lo que WhatsApp revisa" in html and "Informe de evidencias" in html
+    assert "Cada menú del bot ofrece una persona" in html  # a checklist label built in Python
     assert 'id="verdict-status"' in html and "What WhatsApp looks for" not in html
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import gettext, gettext_noop
 
 register = template.Library()
 
@@ -29,7 +30,18 @@ def percent(value) -> str:
     return "—" if value is None else f"{float(value):.1f}%"
 
 
+# The compliance gap kinds, named in the desk user's language.
+GAP_LABELS = {
+    "unanswered": gettext_noop("Unanswered"),
+    "late": gettext_noop("Late"),
+    "no_offer": gettext_noop("No offer"),
+    "no_fallback_contact": gettext_noop("No fallback contact"),
+}
+
+
 @register.filter
 def label(code) -> str:
-    """`no_fallback_contact` → `No fallback contact`."""
+    """`no_fallback_contact` → `No fallback contact` (translated when it is a known gap kind)."""
+    if code in GAP_LABELS:
+        return gettext(GAP_LABELS[code])
     return str(code or "").replace("_", " ").capitalize()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class BotSession(models.Model):
@@ -72,17 +73,18 @@ class Handoff(models.Model):
     """A conversation handed from the bot to people, with the context they need."""
 
     class Reason(models.TextChoices):
-        CUSTOMER_REQUEST = "customer_request", "The customer chose to talk to a person"
-        KEYWORD = "keyword", "The customer asked for a person in words"
-        NOT_UNDERSTOOD = "not_understood", "The bot did not understand the customer"
-        BOT_ERROR = "bot_error", "The bot failed or timed out"
-        VIP = "vip", "VIP contact"
-        NEGATIVE_SENTIMENT = "negative_sentiment", "The customer is upset"
-        PLATFORM_TEST = "platform_test", "WhatsApp's bot-quality test message"
-        LOOP = "loop", "The bot was going round in circles"
-        FLOW = "flow", "The bot flow hands off here"
-        EXTERNAL_BOT = "external_bot", "The external bot asked for a person"
-        NO_BOT = "no_bot", "No bot serves this conversation"
+        # Labels in the desk user's language (the desk's handoff card, reports).
+        CUSTOMER_REQUEST = "customer_request", _("The customer chose to talk to a person")
+        KEYWORD = "keyword", _("The customer asked for a person in words")
+        NOT_UNDERSTOOD = "not_understood", _("The bot did not understand the customer")
+        BOT_ERROR = "bot_error", _("The bot failed or timed out")
+        VIP = "vip", _("VIP contact")
+        NEGATIVE_SENTIMENT = "negative_sentiment", _("The customer is upset")
+        PLATFORM_TEST = "platform_test", _("WhatsApp's bot-quality test message")
+        LOOP = "loop", _("The bot was going round in circles")
+        FLOW = "flow", _("The bot flow hands off here")
+        EXTERNAL_BOT = "external_bot", _("The external bot asked for a person")
+        NO_BOT = "no_bot", _("No bot serves this conversation")
 
     conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="handoffs")
     reason_code = models.CharField(max_length=32, choices=Reason.choices)
@@ -123,7 +125,7 @@ class Handoff(models.Model):
         return {
             "id": self.pk,
             "reason": self.reason_code,
-            "reason_label": self.get_reason_code_display(),
+            "reason_label": str(self.get_reason_code_display()),  # in the active (desk user's) language
             "detail": self.detail,
             "policy": self.policy_name,
             "policy_id": self.policy_id,

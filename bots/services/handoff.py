@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from agents.hours import team_is_open
@@ -103,11 +104,14 @@ def handoff_trigger(
         if requested:
             ledger_note_requested(conversation=locked, at=now)
         ledger_note_handoff(conversation=locked, at=now)
+        # The timeline keeps the reason in the site's language, whoever's language is active.
+        with translation.override(settings.LANGUAGE_CODE):
+            reason_text = str(handoff.get_reason_code_display())
         conversation_event_record(
             conversation=locked,
             kind="handoff",
             actor_kind="bot",
-            reason=f"{handoff.get_reason_code_display()}" + (f": {detail}" if detail else ""),
+            reason=reason_text + (f": {detail}" if detail else ""),
             data={
                 "handoff": handoff.pk,
                 "reason_code": reason_code,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.models import AgentProfile
 from conversations.services.message_send import message_send_text
 from tests.bots.conftest import Customer
 
@@ -85,3 +86,14 @@ def test_anonymous_gets_refused(api, handed_off):
 
     assert response.status_code in (401, 403)
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_handoff_reason_label_follows_the_agents_desk_language(api, agent, handed_off):
+    api.force_login(agent)  # the desk's session, as the desk's scripts call the API
+    assert api.get(url(handed_off)).json()["handoff"]["reason_label"] == "The customer asked for a person in words"
+
+    AgentProfile.objects.update_or_create(user=agent, defaults={"ui_language": "pt"})
+    handoff = api.get(url(handed_off)).json()["handoff"]
+
+    assert handoff["reason_label"] == "O cliente pediu uma pessoa com suas palavras"
+    assert handoff["transcript"][-1] == "Customer: quiero hablar con un humano"  # data stays as it was
