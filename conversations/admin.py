@@ -35,11 +35,9 @@ from conversations.models import (
     WhatsAppNumber,
 )
 from conversations.providers.webchat import webchat_snippet
-from conversations.providers.whatsapp import GraphError
 from conversations.services.contact_erasure import contact_erase
 from conversations.services.contact_language import contact_language_set
 from conversations.services.webhook_intake import webhook_event_reprocess
-from notifications.services.number_health import number_limits_refresh
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 BODY_PREVIEW_CHARS = 4000
@@ -146,6 +144,9 @@ class BusinessPortfolioAdmin(admin.ModelAdmin):
 
 @admin.register(WhatsAppNumber)
 class WhatsAppNumberAdmin(admin.ModelAdmin):
+    """The numbers' admin; the notifications app registers it again with its action that
+    reads the numbers' messaging limits (notifications.admin_numbers)."""
+
     form = WhatsAppNumberForm
     list_display = (
         "__str__",
@@ -161,19 +162,6 @@ class WhatsAppNumberAdmin(admin.ModelAdmin):
     list_filter = ("quality_rating", "is_default", "is_sandbox", "portfolio")
     search_fields = ("name", "display_phone_number", "phone_number_id", "business_account_id")
     readonly_fields = ("secrets_stored", "created_at", "updated_at")
-
-    actions = ("read_limits",)
-
-    @admin.action(description="Read messaging limits and quality from WhatsApp")
-    def read_limits(self, request: HttpRequest, queryset: QuerySet[WhatsAppNumber]) -> None:
-        for number in queryset.select_related("portfolio"):
-            try:
-                event = number_limits_refresh(number=number)
-            except GraphError as exc:
-                self.message_user(request, f"{number}: WhatsApp answered {exc}", messages.ERROR)
-                continue
-            shared = f" (portfolio {number.portfolio})" if number.portfolio_id else ""
-            self.message_user(request, f"{number}: limit {event.messaging_limit or 'not reported'}{shared}.")
 
     @admin.display(description="secrets stored")
     def secrets_stored(self, number: WhatsAppNumber) -> str:

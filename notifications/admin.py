@@ -18,9 +18,10 @@ from django.utils.safestring import mark_safe
 
 from conversations.models import WhatsAppNumber
 from conversations.providers.whatsapp import GraphError
-from notifications import (  # noqa: F401  (register the campaign, compliance and webhook admins)
+from notifications import (  # noqa: F401  (register the campaign, compliance, webhook and number admins)
     admin_campaigns,
     admin_compliance,
+    admin_numbers,
     admin_webhooks,
 )
 from notifications.models import (

@@ -140,3 +140,16 @@ def test_number_health_shows_the_limit_that_applies_and_its_portfolio(number, po
     assert health["messaging_limit"] == "TIER_2K" and health["portfolio"] == "Acme"
     assert health["messaging_limit_label"] == "2,000 users / 24 h"
     assert health["number_messaging_limit"] == "TIER_10K"
+
+
+def test_the_numbers_admin_action_reads_their_limits_from_whatsapp(graph, number, portfolio, client, admin_user):
+    # The numbers' admin is the conversations app's; the notifications app adds this action.
+    graph.script(200, {"whatsapp_business_manager_messaging_limit": "TIER_10K", "quality_rating": "GREEN",
+                       "id": number.phone_number_id})
+    client.force_login(admin_user)
+    response = client.post("/admin/conversations/whatsappnumber/",
+                           {"action": "read_limits", "_selected_action": [number.pk]}, follow=True)
+    assert response.status_code == 200
+    portfolio.refresh_from_db()
+    assert portfolio.messaging_limit == "TIER_10K"
+    assert "limit TIER_10K (portfolio Acme)" in response.content.decode()
