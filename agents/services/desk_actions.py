@@ -12,8 +12,10 @@ row), and so are the statuses each action needs (`ACTION_STATUSES`). Refusals:
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from agents.models import AgentProfile, Team
 from agents.services.audit import audit_record
@@ -37,9 +39,10 @@ def _lock(conversation: Conversation) -> Conversation:
 
 def _require_status(conversation: Conversation, action: str) -> None:
     if conversation.status not in access.ACTION_STATUSES[action]:
-        raise ActionRefused(
-            "invalid_status", f"Not possible while the conversation is {conversation.get_status_display().lower()}."
-        )
+        # Refusal details are English whatever the desk user's language (the status labels are translated).
+        with translation.override(settings.LANGUAGE_CODE):
+            status = str(conversation.get_status_display()).lower()
+        raise ActionRefused("invalid_status", f"Not possible while the conversation is {status}.")
 
 
 def agent_room_lock(user: User) -> tuple[AgentProfile, int]:

@@ -71,5 +71,23 @@ def test_desk_renders_in_spanish_for_an_agent_who_chose_it(server, sign_in, sand
         "print(c.language, c.language_source)"
     )
     assert language.strip().splitlines()[-1] == "pt agent"
+
+    # The composer's attachment and the media texts come from the JavaScript catalogue too.
+    page.set_input_files("#composer-file", files=[{"name": "factura.pdf", "mimeType": "application/pdf",
+                                                   "buffer": b"%PDF-1.4 test"}])
+    expect(page.locator("#composer-text")).to_have_attribute(
+        "placeholder", "Añade un pie de foto (opcional) y pulsa Enviar")
+    page.click("#attachment-remove")
+    expect(page.locator("#composer-text")).not_to_have_attribute(
+        "placeholder", "Añade un pie de foto (opcional) y pulsa Enviar")
     screenshot(page, "desk-spanish")
+
+    # The report pages: the template's texts, the server's labels and the page script's badge.
+    page.goto(f"{server.base}/desk/reports/")
+    expect(page.locator("#totals-title")).to_have_text("Resumen")
+    expect(page.locator("#reasons-title")).to_have_text("Motivos de escalado y traspasos por equipo")
+    expect(page.locator("#handoffs-by-team")).to_contain_text("El cliente")  # Lucía's handoff reason
+    expect(page.locator("#connection-status")).to_have_text("en directo")
+    page.goto(f"{server.base}/desk/compliance/")
+    expect(page.locator("#compliance h1")).to_have_text("Cumplimiento")
     assert page.errors == []
