@@ -23,12 +23,27 @@ export function slaBadge(row) {
   return { text: `SLA ${duration(left)}`, level: left < 300 ? "soon" : "ok" };
 }
 
+// WhatsApp's pricing category and type of a message, in the desk user's language (the server's
+// English `summary` for anything not known here).
+function pricingLabel(pricing) {
+  const categories = { marketing: gettext("marketing"), utility: gettext("utility"), authentication: gettext("authentication"), service: gettext("service") };
+  const types = {
+    regular: gettext("charged"), free: gettext("free"),
+    free_customer_service: gettext("free: inside the customer-service window"),
+    free_entry_point: gettext("free: entry point (ad or page button)"),
+  };
+  const category = pricing.category || "unknown";
+  if (!(category in categories || category === "unknown") || (pricing.type && !(pricing.type in types))) return pricing.summary;
+  const name = category === "unknown" ? gettext("unknown") : categories[category];
+  return pricing.type ? `${name} (${types[pricing.type]})` : name;
+}
+
 export function tickFor(m) {
   if (m.direction !== "out" || m.internal) return null;
   const labels = { pending: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "✕" };
   const titles = { pending: gettext("Waiting"), sending: gettext("Sending"), sent: gettext("Sent"), delivered: gettext("Delivered"), read: gettext("Read"), failed: gettext("Not delivered") };
   // The cost category WhatsApp reported for this message (per-message pricing).
-  const cost = m.pricing ? ` · ${interpolate(gettext("cost: %(summary)s"), { summary: m.pricing.summary })}` : "";
+  const cost = m.pricing ? ` · ${interpolate(gettext("cost: %(summary)s"), { summary: pricingLabel(m.pricing) })}` : "";
   return el("span", { class: `ticks ${m.status}`, dataset: { status: m.status, pricing: m.pricing ? m.pricing.category || "unknown" : "" }, title: `${titles[m.status] || m.status}${cost}` }, labels[m.status] || "");
 }
 
@@ -64,12 +79,12 @@ export function renderSide(ctx, open) {
   renderLanguage(c);
   $("consent-list").replaceChildren(
     ...Object.entries(ctx.consent || {}).map(([category, s]) =>
-      el("li", { class: s.opted_in ? "ok" : "muted" }, `${category}: ${s.opted_in ? gettext("opted in") : gettext("not opted in")}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
+      el("li", { class: s.opted_in ? "ok" : "muted" }, `${{ marketing: gettext("marketing"), utility: gettext("utility") }[category] || category}: ${s.opted_in ? gettext("opted in") : gettext("not opted in")}`, s.at ? ` (${s.source}, ${clock(s.at)})` : ""),
     ),
   );
   $("earlier-list").replaceChildren(
     ...(ctx.earlier.length
-      ? ctx.earlier.map((e) => el("li", {}, el("a", { href: `/desk/c/${e.id}/`, onclick: (ev) => { ev.preventDefault(); open(e.id); } }, `#${e.id} · ${e.status} · ${clock(e.created_at)}`), el("div", { class: "muted" }, e.preview || "")))
+      ? ctx.earlier.map((e) => el("li", {}, el("a", { href: `/desk/c/${e.id}/`, onclick: (ev) => { ev.preventDefault(); open(e.id); } }, `#${e.id} · ${{ queued: gettext("queued"), assigned: gettext("assigned"), resolved: gettext("resolved") }[e.status] || e.status} · ${clock(e.created_at)}`), el("div", { class: "muted" }, e.preview || "")))
       : [el("li", { class: "muted" }, gettext("None"))]),
   );
   $("side-panel").hidden = false;
