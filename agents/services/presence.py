@@ -16,12 +16,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from agents.hours import team_is_open
 from agents.models import AgentProfile, Team
 from config import task_names
 from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
 from config.realtime import publish as realtime_publish
 from config.tasking import enqueue_on_commit
+from conversations.business_hours import team_is_open
 from conversations.models import Conversation
 
 

@@ -9,7 +9,6 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from agents.hours import team_is_open
 from agents.models import Team
 from agents.services.presence import online_profiles, team_has_available_agent
 from agents.services.routing import conversation_enqueue
@@ -17,6 +16,7 @@ from bots.models import BotSession, EscalationPolicy, Handoff
 from bots.selectors import transcript_lines
 from bots.services.ledger import ledger_note_handoff, ledger_note_requested
 from bots.texts import policy_text
+from conversations.business_hours import team_is_open
 from conversations.languages import speaking_to
 from conversations.models import Conversation, Message
 from conversations.services.message_send import SendRefused, message_send_text

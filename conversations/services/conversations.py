@@ -25,7 +25,7 @@ while assigned, transfers, handing back to the bot and reopening. Each transitio
 | `conversation_hand_back` | queued, assigned → bot | no assignee, not on hold, SLA clocks stopped; participations end |
 | `conversation_overflow` | queued → queued | team (when the step names one) |
 
-SLA clock values come from agents.services.sla (`sla_clocks_*`). The database holds the invariants
+SLA clock values come from conversations.services.sla_clocks (`sla_clocks_*`). The database holds the invariants
 too: an assigned conversation has an assignee, a queued or bot one has none, and a
 conversation has `resolved_at` exactly when resolved (`Conversation.Meta.constraints`).
 
@@ -48,7 +48,12 @@ from django.utils import timezone
 from agents.models import AgentProfile, Team
 from agents.services.presence import agent_updated_broadcast
 from agents.services.queues import queue_updated_broadcast, routing_reset
-from agents.services.sla import (
+from config import task_names
+from config.realtime import agent_group
+from config.tasking import enqueue_on_commit
+from conversations.events import CREATED, publish_conversation
+from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
+from conversations.services.sla_clocks import (
     first_response_record,
     response_times,
     sla_clocks_cleared,
@@ -57,11 +62,6 @@ from agents.services.sla import (
     sla_clocks_started,
     sla_clocks_stopped,
 )
-from config import task_names
-from config.realtime import agent_group
-from config.tasking import enqueue_on_commit
-from conversations.events import CREATED, publish_conversation
-from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
 from conversations.services.timeline import conversation_event_record
 from conversations.services.webhook_outbox import EventType, webhook_conversation_event
 

@@ -3,8 +3,8 @@
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from agents.hours import business_seconds_between, business_time_add, team_is_open
 from agents.models import BusinessHours, Holiday
+from conversations.business_hours import business_seconds_between, business_time_add, team_is_open
 
 UTC = ZoneInfo("UTC")
 
