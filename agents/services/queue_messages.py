@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from agents.models import ConversationRouting, Team
-from agents.services.routing import queued_in_pool
 from conversations.languages import speaking_to
 from conversations.models import Conversation
+from conversations.queue_events import queued_in_pool
 from conversations.services.message_send import SendRefused, message_send_text
 
 RECENT_WINDOW = timedelta(hours=2)

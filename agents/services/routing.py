@@ -32,8 +32,8 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, Team
 from agents.services.presence import online_profiles
-from agents.services.queues import queue_updated_broadcast, queued_in_pool, routing_reset
 from conversations.models import Conversation
+from conversations.queue_events import queued_in_pool
 from conversations.services import conversations as lifecycle
 
 # Conversations assigned per transaction at most, and candidates read for them: enough to
@@ -45,11 +45,6 @@ CANDIDATES_PER_BATCH = 100
 MAX_RETRIES = 200
 
 log = logging.getLogger(__name__)
-
-# Read by other modules from here too.
-__all__ = ["conversation_enqueue", "queue_drain", "queue_drain_all", "queue_drain_for_user", "queue_updated_broadcast",
-           "queued_in_pool", "routing_reset"]
-
 
 @dataclass
 class _Agent:

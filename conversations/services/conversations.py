@@ -45,14 +45,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import AgentProfile, Team
+from agents.models import AgentProfile, ConversationRouting, Team
 from agents.services.presence import agent_updated_broadcast
-from agents.services.queues import queue_updated_broadcast, routing_reset
 from config import task_names
 from config.realtime import agent_group
 from config.tasking import enqueue_on_commit
 from conversations.events import CREATED, publish_conversation
 from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
+from conversations.queue_events import queue_updated_broadcast
 from conversations.services.sla_clocks import (
     first_response_record,
     response_times,
@@ -118,6 +118,14 @@ def _queues_changed(*team_ids: int | None) -> None:
         queue_updated_broadcast(team_id)
 
 
+def _routing_reset(*, conversation: Conversation, team: Team | None, reason: str, at: datetime) -> None:
+    """Start the conversation's overflow list afresh at `team` (the agents' routing row)."""
+    ConversationRouting.objects.update_or_create(
+        conversation=conversation,
+        defaults={"home_team": team, "overflow_step": 0, "step_entered_at": at, "any_agent": False, "reason": reason},
+    )
+
+
 def _drain(team: Team | None) -> None:
     enqueue_on_commit(task_names.QUEUE_DRAIN, team_id=team.pk if team is not None else None)
 
@@ -179,7 +187,7 @@ def _enter_queue(conversation: Conversation, *, team: Team | None, at: datetime,
         values["required_skills"] = sorted(set(skills))
     if language is not None:
         values["language"] = language
-    routing_reset(conversation=conversation, team=team, reason=reason, at=at)
+    _routing_reset(conversation=conversation, team=team, reason=reason, at=at)
     return _set(conversation, values)
 
 

@@ -1,21 +1,17 @@
-"""Queues: which conversations wait in a team's queue (or the "any online agent" pool),
-the `queue.updated` event, and a queued conversation's routing row.
+"""Queues as the desk sees them: which conversations wait in a team's queue (or the "any
+online agent" pool) and the `queue.updated` event with the queue's length.
 
-Shared by the assignment engine (agents.services.routing), which reads queues, and the
-conversation lifecycle (conversations.services.conversations), which moves conversations in and out
-of them; neither imports the other for these.
+Read by the assignment engine (agents.services.routing) and published by the conversation
+lifecycle (conversations.services.conversations) as conversations enter and leave queues.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
-from agents.models import ConversationRouting, Team
 from config.realtime import SUPERVISORS_GROUP, publish, team_group
 from conversations.models import Conversation
 
@@ -47,17 +43,3 @@ def queue_updated_broadcast(team_id: int | None) -> None:
         publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued})
 
     transaction.on_commit(send)
-
-
-def routing_reset(*, conversation: Conversation, team: Team | None, reason: str = "", at: datetime | None = None) -> None:
-    """Start the conversation's overflow list afresh at `team` (inside the caller's transaction)."""
-    ConversationRouting.objects.update_or_create(
-        conversation=conversation,
-        defaults={
-            "home_team": team,
-            "overflow_step": 0,
-            "step_entered_at": at or timezone.now(),
-            "any_agent": False,
-            "reason": reason,
-        },
-    )
