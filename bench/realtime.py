@@ -170,7 +170,6 @@ class Server:
         self.env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings",
-                "DEBUG": "1",
                 "DATABASE_URL": _database_url(self.tmp),
                 "REDIS_URL": _redis_url(),
                 "TASKS_MODE": "thread",
@@ -183,18 +182,20 @@ class Server:
             }
         )
         self.env.pop("CELERY_BROKER_URL", None)
-        if self.production:
-            from cryptography.fernet import Fernet
+        from cryptography.fernet import Fernet
 
+        # Production settings in both shapes: DEBUG would log every query.
+        self.env.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
+                        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1")
+        if self.production:
             if not self.env["DATABASE_URL"].startswith("postgres"):
                 raise RuntimeError("the production shape needs PostgreSQL (DATABASE_URL or a local server)")
-            # Production settings (DEBUG would log every query), behind a TLS-terminating proxy
-            # as `make serve` expects; tasks on a Celery worker through Redis.
-            self.env.update(
-                DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-                ALLOWED_HOSTS="127.0.0.1", TASKS_MODE="celery", CELERY_BROKER_URL=self.env["REDIS_URL"],
-                CELERY_QUEUE=f"bench-realtime-{os.getpid()}",
-            )
+            # Behind a TLS-terminating proxy as `make serve` expects; tasks on a Celery worker
+            # through Redis.
+            self.env.update(TASKS_MODE="celery", CELERY_BROKER_URL=self.env["REDIS_URL"],
+                            CELERY_QUEUE=f"bench-realtime-{os.getpid()}")
+        else:
+            self.env.update(SECURE_SSL_REDIRECT="0")  # the embedded server is spoken to over plain http
 
     def manage(self, *args: str) -> str:
         return manage(self.env, *args)
@@ -205,8 +206,8 @@ class Server:
         ids = self.manage("shell", "-c", SETUP.format(pnid=PHONE_NUMBER_ID, contacts=CONTACTS)).split()
         self.agent_id, self.team_id, self.conversation_id = (int(x) for x in ids[-3:])
         self.log = open(self.tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.manage("collectstatic", "--noinput", "-v", "0")  # pages name their static files by manifest
         if self.production:
-            self.manage("collectstatic", "--noinput", "-v", "0")
             self.worker = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning", "--concurrency",
                  os.environ.get("BENCH_REALTIME_WORKERS", "2"), "-Q", self.env["CELERY_QUEUE"]],

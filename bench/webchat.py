@@ -196,7 +196,7 @@ async def _idle(server: Server, setup: dict, started: float) -> list[Row]:
 
 async def _run(server: Server, setup: dict, started: float) -> list[Row]:
     layer = _publisher_layer()
-    cookie = await _session_cookie(f"http://127.0.0.1:{server.port}")
+    cookie = await _session_cookie(f"http://127.0.0.1:{server.port}", server.proxy_headers)
     rows = await _latency(server, cookie, layer, setup)
     print("\n".join(f"[bench] {r.figure}: {r.value}" for r in rows), file=sys.stderr)
     await asyncio.sleep(2)
