@@ -25,10 +25,11 @@ from django.utils.translation import gettext, gettext_noop
 
 from agents.models import AgentProfile
 from agents.services.audit import audit_record
-from agents.services.presence import agent_load, profile_for
+from agents.services.presence import profile_for
 from config.realtime import broadcast_on_commit
 from config.refusals import Refused
 from conversations import access
+from conversations.agent_events import agent_load
 from conversations.events import conversation_event, conversation_groups, publish_conversation
 from conversations.languages import speaking_to
 from conversations.models import Conversation, Message, Participant

@@ -19,9 +19,10 @@ from django.utils import translation
 
 from agents.models import AgentProfile, Team
 from agents.services.audit import audit_record
-from agents.services.presence import agent_load, profile_for
+from agents.services.presence import profile_for
 from config.refusals import Refused
 from conversations import access
+from conversations.agent_events import agent_load
 from conversations.models import Conversation
 from conversations.services import conversations as lifecycle
 

@@ -1,8 +1,8 @@
 """Presence and load: who is online, how many conversations each agent carries, and the
 desk heartbeat that keeps an agent online.
 
-Load counts the conversations assigned to an agent and not on hold; it is always counted
-from the database (never cached), so the assignment engine can recount it under a lock.
+Load counts the conversations assigned to an agent and not on hold, always from the
+database (conversations.agent_events, which also publishes `agent.updated`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import AgentProfile, Team
 from config import task_names
-from config.realtime import SUPERVISORS_GROUP, agent_group, broadcast_on_commit, team_group
-from config.realtime import publish as realtime_publish
 from config.tasking import enqueue_on_commit
+from conversations.agent_events import agent_updated_broadcast
 from conversations.business_hours import team_is_open
 from conversations.models import Conversation
 
@@ -31,13 +30,6 @@ def profile_for(user: User) -> AgentProfile:
     if profile is None:
         profile, _ = AgentProfile.objects.get_or_create(user_id=user.pk)
     return profile
-
-
-def agent_load(*, user_id: int) -> int:
-    """Conversations assigned to the agent and not on hold, counted now from the database."""
-    return Conversation.objects.filter(
-        assignee_id=user_id, status=Conversation.Status.ASSIGNED, on_hold=False
-    ).count()
 
 
 def profiles_with_load(queryset: QuerySet[AgentProfile] | None = None) -> QuerySet[AgentProfile]:
@@ -85,44 +77,6 @@ def team_has_available_agent(*, team: Team) -> bool:
         profile_load(profile) < profile.capacity and required <= set(profile.skills or [])
         for profile in online_profiles(team=team)
     )
-
-
-def agent_payload(profile: AgentProfile, load: int | None = None) -> dict[str, Any]:
-    user = profile.user
-    return {
-        "id": user.pk,
-        "username": user.get_username(),
-        "name": user.get_full_name() or user.get_username(),
-        "presence": profile.presence,
-        "presence_changed_at": profile.presence_changed_at.isoformat(),
-        "load": agent_load(user_id=user.pk) if load is None else load,
-        "capacity": profile.capacity,
-        "skills": list(profile.skills or []),
-        "languages": list(profile.languages or []),
-    }
-
-
-def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -> None:
-    """Publish `agent.updated` (presence, load) to the agent, their teams and supervisors
-    after commit. With `load` (known exactly by a caller holding the profile's row lock)
-    the payload is built now; otherwise at commit time, so it carries the committed load."""
-    user_id = profile.user_id
-    team_ids = list(Team.objects.filter(members__pk=user_id).values_list("pk", flat=True))
-    groups = [agent_group(user_id), SUPERVISORS_GROUP, *(team_group(t) for t in team_ids)]
-    if load is not None:
-        broadcast_on_commit(groups, {"type": "agent.updated", "agent": agent_payload(profile, load=load)})
-        return
-
-    def publish() -> None:
-        try:
-            fresh = AgentProfile.objects.select_related("user").filter(pk=profile.pk).first()
-            payload = agent_payload(fresh) if fresh is not None else None
-        except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
-            return
-        if payload is not None:
-            realtime_publish(groups, {"type": "agent.updated", "agent": payload})
-
-    transaction.on_commit(publish)
 
 
 def presence_set(*, user: User, presence: str) -> AgentProfile:

@@ -46,10 +46,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import AgentProfile, ConversationRouting, Team
-from agents.services.presence import agent_updated_broadcast
 from config import task_names
 from config.realtime import agent_group
 from config.tasking import enqueue_on_commit
+from conversations.agent_events import agent_updated_broadcast
 from conversations.events import CREATED, publish_conversation
 from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
 from conversations.queue_events import queue_updated_broadcast

@@ -14,8 +14,8 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from agents.models import AgentProfile
-from agents.services.presence import agent_load
 from agents.services.routing import queue_drain
+from conversations.agent_events import agent_load
 from conversations.models import Conversation, ConversationEvent, Participant
 from tests.agents.conftest import make_agent
 from tests.factories import ConversationFactory

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, Team
 from agents.services.desk_actions import conversation_hold, conversation_resolve
-from agents.services.presence import agent_load, presence_set
+from agents.services.presence import presence_set
 from agents.services.routing import conversation_enqueue, queue_drain
+from conversations.agent_events import agent_load
 from conversations.models import Conversation, ConversationEvent
 from tests.agents.conftest import make_agent
 
