@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +101,42 @@ def reachable_postgres() -> str:
         except Exception:  # noqa: S112 (try the next candidate)
             continue
     return ""
+
+
+def run_in_threads(items: list, work, threads: int) -> float:
+    """Run `work(item)` over `items` split across `threads` threads that start together;
+    returns the wall seconds. The first error in a thread is raised here. Each thread closes
+    its database connection when done."""
+    from django.db import connection
+
+    chunks = [items[i::threads] for i in range(threads)]
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def run(chunk):
+        try:
+            barrier.wait()
+            for item in chunk:
+                work(item)
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - started
+
+
+def least_squares_slope(points: list[tuple[float, float]]) -> float:
+    """The slope of the least-squares line through (x, y) points (e.g. memory per socket)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / max(1e-9, sum((x - mean_x) ** 2 for x, _ in points))

@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Row, free_port, manage, percentile
+from bench.common import Row, free_port, least_squares_slope, manage, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "realtime"
@@ -438,10 +438,7 @@ async def _idle(server: Server, cookie: str, layer, started: float) -> list[Row]
             break
         broadcast_ms[step] = (time.monotonic() - start) * 1000
         print(f"[bench] {step} sockets: {points[-1][1] / 1024:.0f} MB, broadcast {broadcast_ms[step]:.0f} ms", file=sys.stderr)
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / max(1e-9, sum((x - mean_x) ** 2 for x, _ in points))
+    slope = least_squares_slope(points)
     for s in sockets:
         s.close()
     top = max(broadcast_ms) if broadcast_ms else 0

@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import Row, percentile
+from bench.common import Row, percentile, run_in_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "routing"
@@ -41,32 +41,7 @@ TARGET_SINGLE_MS = 1000.0
 
 
 def _threads(items: list, work) -> float:
-    """Run `work(item)` over `items` split across THREADS threads; returns wall seconds."""
-    from django.db import connection
-
-    chunks = [items[i::THREADS] for i in range(THREADS)]
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
-    def run(chunk):
-        try:
-            barrier.wait()
-            for item in chunk:
-                work(item)
-        except BaseException as exc:  # reported by the parent
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return time.perf_counter() - started
+    return run_in_threads(items, work, THREADS)
 
 
 def _setup():

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from bench.common import Row, percentile
+from bench.common import Row, least_squares_slope, percentile
 from bench.realtime import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -180,10 +180,7 @@ async def _idle(server: Server, setup: dict, started: float) -> list[Row]:
         await asyncio.sleep(1.0)
         points.append((len(sockets), server.rss_kb()))
         print(f"[bench] {step} widget sockets: {points[-1][1] / 1024:.0f} MB", file=sys.stderr)
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / max(1e-9, sum((x - mean_x) ** 2 for x, _ in points))
+    slope = least_squares_slope(points)
     for s in sockets:
         s.close()
     held = points[-1][0]
