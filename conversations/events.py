@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -33,6 +32,7 @@ from conversations.payloads import (
     ACTIVE_PARTICIPANTS,
     conversation_payload,
     media_payload,
+    message_fields,
     message_pricing,
     payload_json,
     with_payload_rows,
@@ -40,9 +40,6 @@ from conversations.payloads import (
 
 log = logging.getLogger(__name__)
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _sender_name(message: Message) -> str:
@@ -58,24 +55,11 @@ def _sender_name(message: Message) -> str:
 def message_data(message: Message) -> dict[str, Any]:
     """The message as the desk renders it."""
     return {
-        "id": message.pk,
-        "conversation": message.conversation_id,
-        "direction": message.direction,
-        "sender_kind": message.sender_kind,
-        "sender_user": message.sender_user_id,
+        **message_fields(message),
         "sender_name": _sender_name(message),
-        "type": message.type,
-        "text": message.text,
-        "status": message.status,
         "internal": message.internal,
         "whisper": message.whisper,
         "reply_to": message.reply_to_id,
-        "error_code": message.error_code,
-        "error_text": message.error_text,
-        "created_at": _iso(message.created_at),
-        "sent_at": _iso(message.sent_at),
-        "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at),
         "pricing": message_pricing(message),
         "media": media_payload(message),
     }

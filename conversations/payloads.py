@@ -124,6 +124,32 @@ PRICING_TYPE_LABELS = {
 }
 
 
+def iso(value: datetime | None) -> str | None:
+    """A moment as ISO 8601 text, or None."""
+    return value.isoformat() if value is not None else None
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    """What every serialisation of a message carries (the desk's events, outgoing webhooks):
+    who sent what, its delivery status and when it moved."""
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "direction": message.direction,
+        "sender_kind": message.sender_kind,
+        "sender_user": message.sender_user_id,
+        "type": message.type,
+        "text": message.text,
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_text": message.error_text,
+        "created_at": iso(message.created_at),
+        "sent_at": iso(message.sent_at),
+        "delivered_at": iso(message.delivered_at),
+        "read_at": iso(message.read_at),
+    }
+
+
 def message_pricing(message: Message) -> dict[str, Any] | None:
     """What WhatsApp charges for the message (from its status webhooks), as the desk's
     tooltip and the API show it; None while nothing was reported."""

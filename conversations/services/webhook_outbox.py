@@ -19,7 +19,6 @@ tests/test_app_layers.py). Conversations, agents and notifications services call
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -29,6 +28,7 @@ from django.utils import timezone
 from config import task_names
 from config.tasking import dispatch
 from conversations.models import Contact, Conversation, Message
+from conversations.payloads import iso, message_fields
 from notifications.models import (
     Campaign,
     CampaignRecipient,
@@ -42,9 +42,6 @@ from notifications.models import (
 EventType = WebhookEventType
 _PENDING = "_handoff_webhook_deliveries"
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def contact_data(contact: Contact) -> dict[str, Any]:
@@ -70,32 +67,21 @@ def conversation_data(conversation: Conversation) -> dict[str, Any]:
         "assignee": {"id": assignee.pk, "username": assignee.get_username()} if assignee is not None else None,
         "priority": conversation.priority,
         "language": conversation.language,
-        "created_at": _iso(conversation.created_at),
-        "queued_at": _iso(conversation.queued_at),
-        "assigned_at": _iso(conversation.assigned_at),
-        "resolved_at": _iso(conversation.resolved_at),
+        "created_at": iso(conversation.created_at),
+        "queued_at": iso(conversation.queued_at),
+        "assigned_at": iso(conversation.assigned_at),
+        "resolved_at": iso(conversation.resolved_at),
         "csat_score": conversation.csat_score,
     }
 
 
 def message_data(message: Message) -> dict[str, Any]:
+    """A message in a webhook: the fields every serialisation has, with WhatsApp's id and
+    the failure time."""
     return {
-        "id": message.pk,
-        "conversation": message.conversation_id,
-        "direction": message.direction,
-        "sender_kind": message.sender_kind,
-        "sender_user": message.sender_user_id,
-        "type": message.type,
-        "text": message.text,
-        "status": message.status,
+        **message_fields(message),
         "provider_message_id": message.provider_message_id,
-        "error_code": message.error_code,
-        "error_text": message.error_text,
-        "created_at": _iso(message.created_at),
-        "sent_at": _iso(message.sent_at),
-        "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at),
-        "failed_at": _iso(message.failed_at),
+        "failed_at": iso(message.failed_at),
     }
 
 
@@ -185,7 +171,7 @@ def webhook_consent_event(record: ConsentRecord) -> OutboxEvent | None:
             "opted_in": record.opted_in,
             "source": record.source,
             "actor": record.actor_id,
-            "at": _iso(record.created_at),
+            "at": iso(record.created_at),
         },
     })
 
@@ -206,8 +192,8 @@ def webhook_campaign_event(campaign: Campaign) -> OutboxEvent | None:
             "state": campaign.state,
             "number": campaign.number_id,
             "template": campaign.template_id,
-            "started_at": _iso(campaign.started_at),
-            "finished_at": _iso(campaign.completed_at),
+            "started_at": iso(campaign.started_at),
+            "finished_at": iso(campaign.completed_at),
             "recipients": {state: int(counts.get(state, 0)) for state in CampaignRecipient.State.values},
         },
     })
