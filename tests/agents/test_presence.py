@@ -104,7 +104,9 @@ def test_admin_lists_every_agent(api, admin_user, agent, outsider):
     assert {"agent", "outsider"} <= usernames
 
 
-def test_desk_socket_activity_records_the_agents_presence(db, team):
+def test_desk_socket_activity_records_the_agents_presence(transactional_db, team):
+    # transactional: the recorder runs in a worker thread with its own connection, which a
+    # test transaction would hide from it (and PostgreSQL's pool refuses inside one).
     # The desk socket (conversations.socket_checks) reaches presence through the recorder
     # the agents app registers: an agent the sweep moved away comes back online.
     user = make_agent(team, "returning")

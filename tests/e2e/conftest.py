@@ -149,8 +149,12 @@ def server(tmp_path_factory):
         process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """Chromium for the browser tests of this package. Playwright's sync API keeps an event
+    loop running in the main thread while it lives, which Django's sync-to-async bridges
+    refuse, so it stops with the last test here instead of living on into the rest of the
+    suite."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -227,7 +231,7 @@ def _csrf(request) -> dict:
     return {"X-CSRFToken": token}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox(server, browser):
     """A signed-in API client for the sandbox phone (as the demo admin)."""
     context = browser.new_context(base_url=server.base)
