@@ -125,6 +125,31 @@ class Socket:
         self.writer.close()
 
 
+class SocketPool:
+    """Idle sockets opened 25 at a time; more than 50 refused in all stops the bench."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.sockets: list[Socket] = []
+        self.refused = 0
+
+    async def fill(self, want: int, open_one, *, until: float) -> bool:
+        """Open sockets with `open_one()` until `want` are held or the clock reaches `until`;
+        whether `want` are held."""
+        while len(self.sockets) < want and time.monotonic() < until:
+            opened = await asyncio.gather(
+                *(open_one() for _ in range(min(25, want - len(self.sockets)))), return_exceptions=True
+            )
+            refused = [o for o in opened if isinstance(o, BaseException)]
+            self.sockets.extend(o for o in opened if isinstance(o, Socket))
+            if refused:
+                self.refused += len(refused)
+                if self.refused > 50:
+                    raise RuntimeError(f"{self.what} sockets refused: {refused[0]!r}")
+                await asyncio.sleep(0.5)
+        return len(self.sockets) >= want
+
+
 def _redis_url() -> str:
     return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
 
@@ -403,28 +428,17 @@ async def _broadcast_seen(ws: Socket, step: int) -> None:
 
 
 async def _idle(server: Server, cookie: str, layer, started: float) -> list[Row]:
-    sockets: list[Socket] = []
     baseline = server.rss_kb()
     points = [(0, baseline)]
     broadcast_ms: dict[int, float] = {}
-    failures = 0
+    pool = SocketPool("desk")
+    sockets = pool.sockets
     for step in STEPS:
         if time.monotonic() - started > DEADLINE - 20:
             break
         if len(sockets) < (STEPS[STEPS.index(step) - 1] if STEPS.index(step) else 0):
             break
-        while len(sockets) < step and time.monotonic() - started < DEADLINE - 15:
-            opened = await asyncio.gather(
-                *(_open_desk(server.port, cookie) for _ in range(min(25, step - len(sockets)))), return_exceptions=True
-            )
-            refused = [o for o in opened if isinstance(o, BaseException)]
-            sockets.extend(o for o in opened if isinstance(o, Socket))
-            if refused:
-                failures += len(refused)
-                if failures > 50:
-                    raise RuntimeError(f"desk sockets refused: {refused[0]!r}")
-                await asyncio.sleep(0.5)
-        if len(sockets) < step:
+        if not await pool.fill(step, lambda: _open_desk(server.port, cookie), until=started + DEADLINE - 15):
             print(f"[bench] stopped at {len(sockets)} sockets: the time bound was reached", file=sys.stderr)
             break
         await asyncio.sleep(1.0)

@@ -27,6 +27,7 @@ from bench.realtime import (
     PHONE_NUMBER_ID,
     Server,
     Socket,
+    SocketPool,
     _paced,
     _publisher_layer,
     _session_cookie,
@@ -158,23 +159,14 @@ async def _latency(server: Server, cookie: str, layer, setup: dict) -> list[Row]
 
 async def _idle(server: Server, setup: dict, started: float) -> list[Row]:
     tokens = list(setup["idle"])
-    sockets: list[Socket] = []
+    pool = SocketPool("widget")
+    sockets = pool.sockets
     baseline = server.rss_kb()
     points = [(0, baseline)]
-    failures = 0
     for step in STEPS:
-        while len(sockets) < step and time.monotonic() - started < DEADLINE - 10:
-            batch = [tokens.pop() for _ in range(min(25, step - len(sockets)))]
-            opened = await asyncio.gather(*(_visitor(server.port, setup["key"], t) for t in batch),
-                                          return_exceptions=True)
-            refused = [o for o in opened if isinstance(o, BaseException)]
-            sockets.extend(o for o in opened if isinstance(o, Socket))
-            if refused:
-                failures += len(refused)
-                if failures > 50:
-                    raise RuntimeError(f"widget sockets refused: {refused[0]!r}")
-                await asyncio.sleep(0.5)
-        if len(sockets) < step:
+        opened = await pool.fill(step, lambda: _visitor(server.port, setup["key"], tokens.pop()),
+                                 until=started + DEADLINE - 10)
+        if not opened:
             print(f"[bench] stopped at {len(sockets)} widget sockets: the time bound was reached", file=sys.stderr)
             break
         await asyncio.sleep(1.0)
