@@ -61,9 +61,11 @@ class DownloadResult:
 
 def media_record_inbound(*, message: Message, upload: bytes | None = None) -> MessageMedia | None:
     """Record the media of an inbound media message (in the caller's transaction, right
-    after the message was stored) and enqueue its download after commit. Only the media
-    id is kept to fetch by; a `url` in the payload is never used. A media message
-    without an id is recorded `failed`. Returns None for other messages.
+    after the message was stored). Only the media id is kept to fetch by; a `url` in the
+    payload is never used. A media message without an id is recorded `failed`. Returns
+    None for other messages. The caller publishes the message, then calls
+    `media_download_dispatch`: a download that fails at once must not reach the desk
+    before the message it belongs to.
 
     `upload`: the bytes of a file a web chat visitor sent (already checked by
     `media_send.media_file_check`): stored at once, with its thumbnail, nothing downloaded."""
@@ -87,9 +89,14 @@ def media_record_inbound(*, message: Message, upload: bytes | None = None) -> Me
         next_attempt_at=timezone.now() + LEASE,
     )
     message.media = media
-    if media_id:
-        enqueue_on_commit(task_names.MEDIA_DOWNLOAD, media_id=media.pk)
     return media
+
+
+def media_download_dispatch(media: MessageMedia | None) -> None:
+    """Enqueue the download of newly recorded media after commit (after the callbacks
+    registered before this call, such as the message's own event)."""
+    if media is not None and media.state == MessageMedia.State.PENDING:
+        enqueue_on_commit(task_names.MEDIA_DOWNLOAD, media_id=media.pk)
 
 
 def _record_upload(message: Message, obj: dict[str, Any], data: bytes) -> MessageMedia:

@@ -54,7 +54,7 @@ from conversations.services.contacts import (
     contact_identity_change,
     identity_change_of_system,
 )
-from conversations.services.media_download import media_record_inbound
+from conversations.services.media_download import media_download_dispatch, media_record_inbound
 from conversations.services.message_status import statuses_apply_pending
 from conversations.services.timeline import conversation_event_record
 from conversations.services.webhook_outbox import EventType, webhook_message_event
@@ -426,11 +426,12 @@ def message_receive(
                 provider_timestamp=sent_at,
             )
             _save_once(stored)
-            media_record_inbound(message=stored, upload=upload)
+            media = media_record_inbound(message=stored, upload=upload)
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
             if change is not None:
                 _identity_changed(contact, conversation, change)
             publish_message(stored)
+            media_download_dispatch(media)
             publish_conversation(conversation)
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)
             if not from_customer:

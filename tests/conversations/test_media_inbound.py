@@ -212,6 +212,29 @@ def test_a_media_id_graph_does_not_know_fails_with_the_reason_and_the_message_st
     assert message.media.failure_code == "graph_100"
 
 
+def test_the_desk_hears_the_new_message_before_its_download_starts(deliver, graph):
+    """A download that fails at once must not overtake the message's own event: the desk
+    keeps the last state it hears, so the other order would leave "Downloading…" forever."""
+    listener = DeskListener([])
+    listener.add("supervisors")
+    heard_before_download: list[tuple[str, str]] = []
+
+    def media_info(request):
+        heard_before_download.extend(
+            (e["type"], e["message"]["media"]["state"]) for e in listener.events(0.1) if e["type"].startswith("message.") and e["message"]["type"] == "image"
+        )
+        return 404, {"error": {"message": "gone", "code": 100}}
+
+    graph.route("GET", "/v23.0/MEDIA-FAST-FAIL", media_info)
+
+    deliver(webhooks.messages_payload([media_message("image", "MEDIA-FAST-FAIL", "image/jpeg", b"x")]))
+
+    after = [(e["type"], e["message"]["media"]["state"]) for e in listener.events() if e["type"].startswith("message.") and e["message"]["type"] == "image"]
+    listener.close()
+    assert heard_before_download == [("message.created", "pending")]
+    assert after == [("message.updated", "failed")]
+
+
 def test_a_temporary_error_is_retried_and_then_stored(number, graph, deliver, django_capture_on_commit_callbacks):
     data = media_files.jpeg()
     media_files.serve_media(graph, "MEDIA-8", data, "image/jpeg")
