@@ -196,6 +196,8 @@ CELERY_IMPORTS = [
 # whose dispatch was lost or whose worker died mid-send (seconds).
 WEBHOOK_SWEEP_EVERY_SECONDS = env.float("WEBHOOK_SWEEP_EVERY_SECONDS", default=15.0)
 DELIVERY_SWEEP_EVERY_SECONDS = env.float("DELIVERY_SWEEP_EVERY_SECONDS", default=30.0)
+# How often each number's messaging limit and quality are read from Graph (seconds).
+NUMBER_LIMITS_REFRESH_EVERY_SECONDS = env.float("NUMBER_LIMITS_REFRESH_EVERY_SECONDS", default=6 * 3600.0)
 # Periodic work (Celery beat in production; `manage.py run_embedded` runs the same
 # schedule in-process). Each entry: task name -> seconds between runs.
 PERIODIC_TASKS: dict[str, float] = {
@@ -208,6 +210,8 @@ PERIODIC_TASKS: dict[str, float] = {
     task_names.MEDIA_DOWNLOADS_SWEEP: 60,
     task_names.CAMPAIGNS_TICK: 15,
     task_names.TEMPLATES_SYNC_ALL: 3600,
+    # Messaging limits and quality read from Graph, in case a webhook about them was missed.
+    task_names.NUMBER_LIMITS_REFRESH_ALL: NUMBER_LIMITS_REFRESH_EVERY_SECONDS,
     task_names.BOT_SWEEP_UNANSWERED: 30,
     task_names.RETENTION_APPLY: 24 * 3600,
     task_names.AUDIT_PRUNE: 24 * 3600,

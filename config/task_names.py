@@ -50,6 +50,7 @@ SANDBOX_REVIEW_TEMPLATE = "conversations.providers.sandbox.tasks.review_template
 PLATFORM_EVENT_APPLY = "notifications.tasks.apply_platform_event"
 TEMPLATES_SYNC_NUMBER = "notifications.tasks.templates_sync_number"
 TEMPLATES_SYNC_ALL = "notifications.tasks.templates_sync_all"
+NUMBER_LIMITS_REFRESH_ALL = "notifications.tasks.number_limits_refresh_all"
 CAMPAIGN_RUN = "notifications.tasks.campaign_run"
 CAMPAIGNS_TICK = "notifications.tasks.campaigns_tick"
 ALERT_EMAIL = "notifications.tasks.alert_email"

@@ -16,6 +16,7 @@ from notifications.services import (
     alerts,
     campaign_sending,
     campaigns,
+    number_health,
     remediation,
     template_sync,
     webhook_delivery,
@@ -54,6 +55,22 @@ def templates_sync_all() -> int:
         except Exception:
             log.exception("template sync failed for number %s", number.pk)
     return synced
+
+
+@shared_task(name=task_names.NUMBER_LIMITS_REFRESH_ALL, ignore_result=True)
+def number_limits_refresh_all() -> int:
+    """Periodic: read every number's messaging limit and quality from Graph (what the
+    numbers' admin action does), so they stay current when a webhook was missed. The demo
+    sandbox's numbers are left out (its stand-in Graph does not answer this); one number's
+    failure does not stop the others. Returns the numbers read."""
+    read = 0
+    for number in WhatsAppNumber.objects.filter(is_sandbox=False).select_related("portfolio").order_by("pk"):
+        try:
+            number_health.number_limits_refresh(number=number)
+            read += 1
+        except Exception:
+            log.exception("reading messaging limits failed for number %s", number.pk)
+    return read
 
 
 @shared_task(bind=True, name=task_names.CAMPAIGN_RUN, ignore_result=True)

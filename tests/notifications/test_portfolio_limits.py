@@ -5,11 +5,14 @@ one budget for campaigns on all the portfolio's numbers."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 
+from conversations.management.commands.run_embedded import PeriodicScheduler
 from conversations.models import BusinessPortfolio, Contact, Conversation, Message
 from notifications.compliance_cases import number_health
 from notifications.models import MessageTemplate, NumberHealthEvent, TemplateStatus
 from notifications.services.number_health import number_limits_refresh
+from notifications.tasks import number_limits_refresh_all
 from tests.factories import NumberFactory
 from tests.notifications.conftest import PROMO_COMPONENTS
 from tests.notifications.test_campaigns import make_contacts, promo_campaign, run, sent_to
@@ -153,3 +156,33 @@ def test_the_numbers_admin_action_reads_their_limits_from_whatsapp(graph, number
     portfolio.refresh_from_db()
     assert portfolio.messaging_limit == "TIER_10K"
     assert "limit TIER_10K (portfolio Acme)" in response.content.decode()
+
+
+def test_messaging_limits_are_read_periodically_in_celery_beat_and_the_embedded_scheduler():
+    name = "notifications.tasks.number_limits_refresh_all"
+    assert django_settings.CELERY_BEAT_SCHEDULE[name] == {"task": name, "schedule": 6 * 3600}
+    assert PeriodicScheduler(django_settings.PERIODIC_TASKS).schedule[name] == 6 * 3600
+
+
+def test_the_periodic_read_updates_each_number_from_whatsapp_and_skips_the_sandbox(graph, number, portfolio):
+    sandbox = NumberFactory(phone_number_id="1000000099", api_base=graph.base_url, is_default=False,
+                            is_sandbox=True, messaging_limit="TIER_250")
+    graph.script(200, {"whatsapp_business_manager_messaging_limit": "TIER_100K", "quality_rating": "YELLOW",
+                       "id": number.phone_number_id})
+    assert number_limits_refresh_all() == 1
+    portfolio.refresh_from_db()
+    number.refresh_from_db()
+    sandbox.refresh_from_db()
+    assert portfolio.messaging_limit == "TIER_100K"
+    assert number.quality_rating == "YELLOW"
+    assert sandbox.messaging_limit == "TIER_250"
+    assert len(graph.requests) == 1 and graph.requests[0].path.endswith(f"/{number.phone_number_id}")
+    assert NumberHealthEvent.objects.filter(number=number, event="LIMITS_READ").exists()
+
+
+def test_a_failing_number_does_not_stop_the_periodic_read_of_the_others(graph, number, second_number):
+    graph.route("GET", f"/v23.0/{number.phone_number_id}", lambda request: (500, "<html>down</html>"))
+    graph.script(200, {"whatsapp_business_manager_messaging_limit": "TIER_10K", "id": second_number.phone_number_id})
+    assert number_limits_refresh_all() == 1
+    second_number.portfolio.refresh_from_db()
+    assert second_number.portfolio.messaging_limit == "TIER_10K"
