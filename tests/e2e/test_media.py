@@ -90,3 +90,46 @@ def test_a_failed_download_shows_why_with_retry_and_a_dropped_file_is_attached(s
     page.click("#attachment-remove")
     expect(page.locator("#attachment-preview")).to_be_hidden()
     assert page.errors == []
+
+
+def test_an_agent_pastes_a_screenshot_into_the_composer_and_the_customer_receives_it(server, sign_in, sandbox):
+    page = sign_in("agent1")
+    page.select_option("#presence-select", "online")
+    page.wait_for_timeout(300)
+    customer = Customer(sandbox, "Pia Paste", "15557770303")
+    customer.says("I need a human agent please, where do I click?")
+    row = page.locator("#conversation-list li", has_text="Pia Paste")
+    expect(row).to_be_visible(timeout=20000)
+    row.click()
+    page.click("#mode-reply")
+
+    # What a browser hands the page when a screenshot is pasted: a ClipboardEvent whose
+    # clipboardData carries a File (named "image.png" by Chromium).
+    screenshot_bytes = list(media_files.png(64, 48))
+    page.evaluate(
+        """(bytes) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], "image.png", { type: "image/png" }));
+            const text = document.getElementById("composer-text");
+            text.focus();
+            text.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+        }""",
+        screenshot_bytes,
+    )
+    expect(page.locator("#attachment-preview")).to_be_visible()
+    expect(page.locator("#attachment-name")).to_contain_text("image.png")
+    assert page.locator("#composer-text").input_value() == ""  # the file was not pasted as text
+    page.fill("#composer-text", "Click here")
+    page.click("#composer-send")
+
+    sent = page.locator("#transcript .msg.out", has_text="Click here")
+    expect(sent.locator("a.media img.media-image")).to_be_visible(timeout=20000)
+    expect(sent.locator(".ticks")).to_have_attribute("data-status", "delivered", timeout=20000)
+    expect(page.locator("#attachment-preview")).to_be_hidden()
+    received = [m for m in customer.received() if m["type"] == "image"]
+    assert len(received) == 1
+    assert received[0]["rendered"]["mime_type"] == "image/png"
+    assert received[0]["rendered"]["body"] == "Click here"
+    shown = sandbox.get(received[0]["rendered"]["media_url"])
+    assert shown.status == 200 and shown.body() == bytes(screenshot_bytes)
+    assert page.errors == []
