@@ -141,6 +141,7 @@ def desk_context(*, user: User, conversation: Conversation, roles: Roles | None 
             "name": contact.profile_name,
             "wa_id": contact.wa_id,
             "user_id": contact.user_id,
+            "parent_user_id": contact.parent_user_id,
             "language": contact.language,
             "language_source": contact.language_source,
             # The languages a person may choose for the customer (their texts ship with Handoff).

@@ -261,8 +261,9 @@ class ContactAdmin(admin.ModelAdmin):
     list_display = ("__str__", "wa_id", "user_id", "number", "language", "language_source", "created_at")
     list_filter = ("number", "language", "language_source")
     list_select_related = ("number",)
-    search_fields = ("profile_name", "wa_id", "user_id")
+    search_fields = ("profile_name", "wa_id", "user_id", "parent_user_id")
     readonly_fields = (
+        "parent_user_id",
         "language_source",
         "language_confidence",
         "language_samples",

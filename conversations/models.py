@@ -229,6 +229,11 @@ class Contact(models.Model):
     number = models.ForeignKey(WhatsAppNumber, on_delete=models.PROTECT, related_name="contacts")
     wa_id = models.CharField("WhatsApp id", max_length=32, blank=True, db_index=True)
     user_id = models.CharField("business-scoped user id", max_length=128, blank=True, db_index=True)
+    parent_user_id = models.CharField(
+        "parent user id", max_length=128, blank=True,
+        help_text="The parent business-scoped user id (\"US.ENT.…\") WhatsApp gives where linked business "
+        "portfolios share one; kept as the latest webhook gave it.",
+    )
     profile_name = models.CharField(max_length=256, blank=True)
     language = models.CharField(
         max_length=16, blank=True, help_text="The language texts are sent in and routing asks agents for."

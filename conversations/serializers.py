@@ -61,6 +61,9 @@ class ContactSerializer(serializers.Serializer):
     number = serializers.IntegerField(source="number_id")
     wa_id = serializers.CharField(help_text="WhatsApp id: the phone number in E.164 digits, or empty.")
     user_id = serializers.CharField(help_text="Business-scoped user id, or empty.")
+    parent_user_id = serializers.CharField(
+        help_text="Parent business-scoped user id (linked business portfolios), as WhatsApp last gave it, or empty."
+    )
     profile_name = serializers.CharField()
     language = serializers.CharField(help_text="The language texts are sent in and routing asks for; empty: not known.")
     language_source = serializers.ChoiceField(

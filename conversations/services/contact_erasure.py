@@ -211,7 +211,7 @@ def contact_erase(*, contact: Contact, actor: User | None, via: str = ContactEra
         counts["admin_history"] = _admin_history_scrub(locked, conversation_ids, needles)
 
         Contact.objects.filter(pk=locked.pk).update(
-            wa_id=token, user_id="", profile_name=ERASED, attributes={}, tags=[], updated_at=now
+            wa_id=token, user_id="", parent_user_id="", profile_name=ERASED, attributes={}, tags=[], updated_at=now
         )
         try:
             with transaction.atomic():

@@ -53,6 +53,7 @@ from conversations.services.contacts import (
     contact_for_identity_change,
     contact_identity_change,
     identity_change_of_system,
+    is_user_id,
 )
 from conversations.services.media_download import media_download_dispatch, media_record_inbound
 from conversations.services.message_status import statuses_apply_pending
@@ -82,15 +83,17 @@ class _Lost(Exception):
     """Another delivery changed the conversation first; look again."""
 
 
-def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, str, str]:
-    """(wa_id, user_id, profile name) from a `contacts[]` entry and its message.
-    `profile` is the entry (`{"profile": {"name"}, "wa_id", "user_id"}`); a bare
-    `{"name": ...}` is accepted too."""
+def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(wa_id, user_id, parent user id, profile name) from a `contacts[]` entry and its
+    message. `profile` is the entry (`{"profile": {"name"}, "wa_id", "user_id",
+    "parent_user_id"}`); a bare `{"name": ...}` is accepted too."""
     wa_id = str(profile.get("wa_id") or message.get("from") or "").strip()
     user_id = str(profile.get("user_id") or message.get("from_user_id") or "").strip()
+    parent = profile.get("parent_user_id") or message.get("from_parent_user_id")
+    parent_user_id = parent.strip()[:128] if isinstance(parent, str) and is_user_id(parent) else ""
     inner = as_dict(profile.get("profile"))
     name = str(inner.get("name") or profile.get("name") or "").strip()
-    return wa_id, user_id, name[:256]
+    return wa_id, user_id, parent_user_id, name[:256]
 
 
 def _contact_find(number: WhatsAppNumber, wa_id: str, user_id: str) -> Contact | None:
@@ -103,12 +106,16 @@ def _contact_find(number: WhatsAppNumber, wa_id: str, user_id: str) -> Contact |
     return None
 
 
-def _contact_refresh(contact: Contact, wa_id: str, user_id: str, name: str) -> None:
-    """Fill in an identity the contact lacked and follow profile name changes."""
+def _contact_refresh(contact: Contact, wa_id: str, user_id: str, name: str, parent_user_id: str = "") -> None:
+    """Fill in an identity the contact lacked and follow profile name and parent user id
+    changes (a webhook without a parent user id leaves the stored one)."""
     changed: list[str] = []
     if name and contact.profile_name != name:
         contact.profile_name = name
         changed.append("profile_name")
+    if parent_user_id and contact.parent_user_id != parent_user_id:
+        contact.parent_user_id = parent_user_id
+        changed.append("parent_user_id")
     identity: list[str] = []
     if wa_id and not contact.wa_id:
         contact.wa_id = wa_id
@@ -131,7 +138,9 @@ def _contact_refresh(contact: Contact, wa_id: str, user_id: str, name: str) -> N
             contact.save(update_fields=[*changed, "updated_at"])
 
 
-def contact_upsert(*, number: WhatsAppNumber, wa_id: str = "", user_id: str = "", profile_name: str = "") -> Contact:
+def contact_upsert(
+    *, number: WhatsAppNumber, wa_id: str = "", user_id: str = "", profile_name: str = "", parent_user_id: str = ""
+) -> Contact:
     """The contact of `number` with this WhatsApp id (or, failing that, business-scoped
     user id), created if new; both ids are stored when known and the profile name is
     kept current. Race-safe: a concurrent creation loses on the unique constraints and
@@ -141,11 +150,12 @@ def contact_upsert(*, number: WhatsAppNumber, wa_id: str = "", user_id: str = ""
     for _ in range(_RETRIES):
         contact = _contact_find(number, wa_id, user_id)
         if contact is not None:
-            _contact_refresh(contact, wa_id, user_id, profile_name)
+            _contact_refresh(contact, wa_id, user_id, profile_name, parent_user_id)
             return contact
         try:
             with transaction.atomic():
-                return Contact.objects.create(number=number, wa_id=wa_id, user_id=user_id, profile_name=profile_name)
+                return Contact.objects.create(number=number, wa_id=wa_id, user_id=user_id, profile_name=profile_name,
+                                              parent_user_id=parent_user_id)
         except IntegrityError:
             continue
     raise IntegrityError(f"could not find or create the contact {wa_id or user_id} of number {number.pk}")
@@ -385,7 +395,7 @@ def message_receive(
         return message_echo_record(number=number, message=message, webhook_event=webhook_event)
     if Message.objects.filter(provider_message_id=wamid).exists():
         return None
-    wa_id, user_id, name = _identity(profile, message)
+    wa_id, user_id, parent_user_id, name = _identity(profile, message)
     kind = message_type(message)
     # Only a customer's own message may start anything automatic.
     from_customer = not own and kind != "system"
@@ -398,7 +408,7 @@ def message_receive(
             contact = (contact_for_identity_change(number=number, change=change) if change else None) or contact_upsert(
                 number=number, wa_id=wa_id or (change.previous_wa_id if change else ""),
                 user_id=user_id if not change else (change.previous_user_id or user_id or change.user_id),
-                profile_name=name,
+                profile_name=name, parent_user_id=parent_user_id,
             )
             claim = inbound_claim(contact=contact, message=message) if from_customer else None
             if claim is not None:

@@ -280,11 +280,14 @@ def test_full_history_erased_from_every_table(client, api, graph, number, team, 
 
 
 def test_erasure_is_recorded_once_and_a_second_run_changes_nothing(number, admin_user):
-    conversation = ConversationFactory(contact__number=number, contact__wa_id=PHONE, contact__profile_name=NAME)
+    conversation = ConversationFactory(contact__number=number, contact__wa_id=PHONE, contact__profile_name=NAME,
+                                       contact__parent_user_id="BR.ENT.1234")
     MessageFactory(conversation=conversation, text=SAID[0])
     contact = conversation.contact
 
     first = contact_erase(contact=contact, actor=admin_user)
+    contact.refresh_from_db()
+    assert contact.parent_user_id == ""
     snapshot = database_text()
     second = contact_erase(contact=contact, actor=admin_user)
 
@@ -527,7 +530,7 @@ def test_every_contact_field_that_can_hold_personal_data_is_covered():
     erasure must decide what happens to it."""
     from django.db import models
 
-    handled = {"wa_id", "user_id", "profile_name", "language", "language_source", "attributes", "tags"}
+    handled = {"wa_id", "user_id", "parent_user_id", "profile_name", "language", "language_source", "attributes", "tags"}
     text_fields = {f.name for f in Contact._meta.concrete_fields
                    if isinstance(f, models.CharField | models.TextField | models.JSONField | models.BinaryField)}
     assert text_fields == handled

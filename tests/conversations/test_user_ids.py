@@ -184,3 +184,43 @@ def test_consent_import_takes_user_ids_in_the_phone_column(number):
     assert report.rejected == []
     contact = Contact.objects.get(number=number, user_id=OLD_ID)
     assert consent_is_current(contact=contact, category="marketing")
+
+
+PARENT_ID = "BR.ENT.11815799212886844830"
+
+
+def parent_message(body: str, user_id: str, parent_user_id: str | None) -> dict:
+    payload = username_message(body, user_id)
+    if parent_user_id is not None:
+        payload["entry"][0]["changes"][0]["value"]["contacts"][0]["parent_user_id"] = parent_user_id
+    return payload
+
+
+def test_the_parent_user_id_is_stored_kept_and_followed(client, number, django_capture_on_commit_callbacks):
+    process(client, parent_message("hello", OLD_ID, PARENT_ID), django_capture_on_commit_callbacks)
+    contact = Contact.objects.get(number=number, user_id=OLD_ID)
+    assert contact.parent_user_id == PARENT_ID
+    # A later webhook without it keeps the one stored; a different one replaces it.
+    process(client, parent_message("still there?", OLD_ID, None), django_capture_on_commit_callbacks)
+    contact.refresh_from_db()
+    assert contact.parent_user_id == PARENT_ID
+    process(client, parent_message("hello again", OLD_ID, "BR.ENT.22"), django_capture_on_commit_callbacks)
+    contact.refresh_from_db()
+    assert contact.parent_user_id == "BR.ENT.22"
+    # Something that is not a user id is not stored.
+    process(client, parent_message("and again", OLD_ID, "<b>x</b>"), django_capture_on_commit_callbacks)
+    contact.refresh_from_db()
+    assert contact.parent_user_id == "BR.ENT.22"
+
+
+def test_the_parent_user_id_is_shown_in_the_desk_panel_and_the_admin(admin_client, client, number, outsider,
+                                                                      django_capture_on_commit_callbacks):
+    process(client, parent_message("hello", OLD_ID, PARENT_ID), django_capture_on_commit_callbacks)
+    contact = Contact.objects.get(user_id=OLD_ID)
+    conversation = Conversation.objects.get(contact=contact)
+    context = admin_client.get(f"/api/v1/desk/conversations/{conversation.pk}/context/").json()
+    assert context["contact"]["user_id"] == OLD_ID and context["contact"]["parent_user_id"] == PARENT_ID
+    assert PARENT_ID in admin_client.get(f"/admin/conversations/contact/{contact.pk}/change/").content.decode()
+    assert [c["parent_user_id"] for c in admin_client.get("/api/v1/contacts/").json()["results"]] == [PARENT_ID]
+    client.force_login(outsider)
+    assert client.get(f"/api/v1/desk/conversations/{conversation.pk}/context/").status_code == 404

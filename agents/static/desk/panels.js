@@ -66,7 +66,7 @@ export function renderHandoff(card, handoff) {
 
 export function renderSide(ctx, open) {
   const c = ctx.contact;
-  const fields = [[gettext("Name"), c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], [gettext("Customer since"), clock(c.created_at)]];
+  const fields = [[gettext("Name"), c.name], ["WhatsApp", c.wa_id ? `+${c.wa_id}` : c.user_id], [gettext("Parent user id"), c.parent_user_id], [gettext("Customer since"), clock(c.created_at)]];
   for (const [key, value] of Object.entries(c.attributes || {})) fields.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
   if ((c.tags || []).length) fields.push([gettext("Tags"), c.tags.join(", ")]);
   const pricing = ctx.pricing;
