@@ -175,10 +175,9 @@ def _with_media_id(message: Message, number: WhatsAppNumber) -> dict:
 
 
 def _deliver_webchat(message: Message) -> DeliveryResult:
-    """A web chat message: claimed like a WhatsApp send, then `sent` with an id of its
-    own, and its frame goes to the visitor's socket group when that commits (the visitor
-    catches up from the database on reconnect, so a dropped frame loses nothing). An
-    agent's reply also tells the visitor their messages were read."""
+    """A web chat message still `pending` (sent before web chat messages were delivered by
+    their commit, or found by the sweep): claimed like a WhatsApp send, then `sent` with an
+    id of its own, and pushed to the visitor when that commits."""
     claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING, attempts=message.attempts).update(
         status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=timezone.now() + LEASE
     )
@@ -187,11 +186,20 @@ def _deliver_webchat(message: Message) -> DeliveryResult:
     with transaction.atomic():
         result = _delivery_sent(message, webchat.provider_message_id())
         if message.status == Message.Status.SENT:
-            group = webchat.visitor_group(message.conversation.contact.user_id)
-            broadcast_on_commit([group], webchat.message_frame(message))
-            if message.sender_kind == Message.SenderKind.AGENT:
-                webchat_read_marks_send(conversation=message.conversation)
+            webchat_message_push(message)
     return result
+
+
+def webchat_message_push(message: Message) -> None:
+    """A web chat message just recorded `sent`: its frame goes to the visitor's socket group
+    when the transaction commits (the visitor catches up from the database on reconnect, so
+    a dropped frame loses nothing). An agent's reply also tells the visitor that their
+    messages before it were read (the widget marks its own messages up to that id)."""
+    conversation = message.conversation
+    group = webchat.visitor_group(conversation.contact.user_id)
+    broadcast_on_commit([group], webchat.message_frame(message))
+    if message.sender_kind == Message.SenderKind.AGENT:
+        broadcast_on_commit([group], {"type": "read", "conversation": conversation.pk, "up_to": message.pk})
 
 
 def _template_header_media(payload: dict) -> dict | None:

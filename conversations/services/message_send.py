@@ -2,7 +2,9 @@
 
 A send service checks the rules (the 24-hour window for free-form messages, WhatsApp's
 size limits), records the message as `pending` in one transaction and enqueues its
-delivery after commit. Nothing is recorded when a send is refused.
+delivery after commit. Nothing is recorded when a send is refused. A web chat message
+has no provider to call: it is recorded `sent` at once and its frame goes to the
+visitor's socket on commit (`message_delivery.webchat_message_push`), with no task hop.
 
 Delivery itself, the sweep, read receipts and the typing indicator live in
 `conversations.services.message_delivery`; a message's terminal failure in `conversations.services.delivery_outcomes`.
@@ -28,8 +30,9 @@ from conversations.providers.whatsapp import (
     interactive_summary,
     text_content,
 )
-from conversations.services.message_delivery import LEASE
-from conversations.services.webhook_outbox import EventType, webhook_message_event
+from conversations.providers import webchat
+from conversations.services.message_delivery import LEASE, webchat_message_push
+from conversations.services.webhook_outbox import EventType, webhook_message_event, webhook_message_events
 
 __all__ = [
     "SendRefused",
@@ -115,6 +118,10 @@ def message_queue_outbound(
     if reply_to is not None and reply_to.provider_message_id:
         content["context"] = {"message_id": reply_to.provider_message_id}
     now = timezone.now()
+    # A web chat message is delivered by its commit (the visitor's socket, or their
+    # catch-up from the database): stored `sent`, one event, no delivery task. An erased
+    # visitor's goes the usual way, where delivery marks it failed.
+    at_once = conversation.channel == Channel.WEBCHAT and not conversation.contact.is_erased
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation,
@@ -126,8 +133,10 @@ def message_queue_outbound(
             text=text,
             payload=content,
             reply_to=reply_to,
-            status=Message.Status.PENDING,
-            next_attempt_at=now + LEASE,
+            status=Message.Status.SENT if at_once else Message.Status.PENDING,
+            provider_message_id=webchat.provider_message_id() if at_once else None,
+            sent_at=now if at_once else None,
+            next_attempt_at=None if at_once else now + LEASE,
             created_at=now,
         )
         if media is not None:
@@ -136,8 +145,12 @@ def message_queue_outbound(
             message.media = media
         _conversation_touch(conversation, text=text, sender_kind=sender_kind, at=now)
         publish_message(message, "message.created")
-        webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
-        enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
+        if at_once:
+            webhook_message_events(types=[EventType.MESSAGE_CREATED, EventType.MESSAGE_STATUS], message=message)
+            webchat_message_push(message)
+        else:
+            webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
+            enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
     return message
 
 
@@ -145,11 +158,14 @@ def _conversation_touch(conversation: Conversation, *, text: str, sender_kind: s
     """Activity, preview and the agent response times, by conditional updates so concurrent
     writers of other fields are not overwritten."""
     preview = " ".join(text.split())[:PREVIEW_LENGTH]
-    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=at, last_message_preview=preview)
-    conversation.last_activity_at, conversation.last_message_preview = at, preview
+    fields: dict[str, Any] = {"last_activity_at": at, "last_message_preview": preview}
     if sender_kind == Message.SenderKind.AGENT:
-        Conversation.objects.filter(pk=conversation.pk).update(last_agent_message_at=at)
-        conversation.last_agent_message_at = at
+        fields["last_agent_message_at"] = at
+    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    # The first response is set once; a conversation read with it set needs no update.
+    if sender_kind == Message.SenderKind.AGENT and conversation.first_response_at is None:
         if Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(first_response_at=at):
             conversation.first_response_at = at
 

@@ -88,7 +88,14 @@ def message_data(message: Message) -> dict[str, Any]:
 def endpoints_wanting(event_type: str) -> list[int]:
     """Ids of the enabled endpoints that receive `event_type` (few rows: filtered here, as
     SQLite cannot search inside a JSON list)."""
-    rows = WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events")
+    return _wanting(_enabled_endpoints(), event_type)
+
+
+def _enabled_endpoints() -> list[tuple[int, list[str]]]:
+    return list(WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events"))
+
+
+def _wanting(rows: list[tuple[int, list[str]]], event_type: str) -> list[int]:
     return [pk for pk, events in rows if event_type in (events or [])]
 
 
@@ -156,6 +163,18 @@ def webhook_message_event(*, type: str, message: Message) -> OutboxEvent | None:
     if not targets:
         return None
     return webhook_event_record(type=type, data={"message": message_data(message)}, endpoint_ids=targets)
+
+
+def webhook_message_events(*, types: list[str], message: Message) -> None:
+    """Several of the message's events at once (a web chat message is created and sent in
+    one step), with the endpoints read once."""
+    if message.internal:
+        return
+    rows = _enabled_endpoints()
+    for type in types:
+        targets = _wanting(rows, type)
+        if targets:
+            webhook_event_record(type=type, data={"message": message_data(message)}, endpoint_ids=targets)
 
 
 def webhook_consent_event(record: ConsentRecord) -> OutboxEvent | None:
