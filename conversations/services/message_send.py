@@ -24,13 +24,13 @@ from config.tasking import enqueue_on_commit
 from conversations import access
 from conversations.events import publish_message
 from conversations.models import Channel, Conversation, Message, MessageMedia
+from conversations.providers import webchat
 from conversations.providers.whatsapp import (
     InvalidBody,
     interactive_content,
     interactive_summary,
     text_content,
 )
-from conversations.providers import webchat
 from conversations.services.message_delivery import LEASE, webchat_message_push
 from conversations.services.webhook_outbox import EventType, webhook_message_event, webhook_message_events
 
@@ -165,9 +165,12 @@ def _conversation_touch(conversation: Conversation, *, text: str, sender_kind: s
     for name, value in fields.items():
         setattr(conversation, name, value)
     # The first response is set once; a conversation read with it set needs no update.
-    if sender_kind == Message.SenderKind.AGENT and conversation.first_response_at is None:
-        if Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(first_response_at=at):
-            conversation.first_response_at = at
+    if (
+        sender_kind == Message.SenderKind.AGENT
+        and conversation.first_response_at is None
+        and Conversation.objects.filter(pk=conversation.pk, first_response_at__isnull=True).update(first_response_at=at)
+    ):
+        conversation.first_response_at = at
 
 
 def message_send_text(

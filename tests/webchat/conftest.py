@@ -4,6 +4,7 @@ calls, and visitor sockets on the real ASGI application."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -26,7 +27,7 @@ def inbox(db, number, team):
 
 
 def visitor_call(inbox: WebChatInbox, path: str, body: dict, *, origin: str | None = "http://testserver"):
-    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    headers: dict[str, Any] = {"HTTP_ORIGIN": origin} if origin else {}
     return Client().post(
         f"/webchat/{inbox.key}/{path}/", data=json.dumps(body), content_type="application/json", **headers
     )
