@@ -37,6 +37,7 @@ from conversations.models import (
 from conversations.providers.webchat import webchat_snippet
 from conversations.services.contact_erasure import contact_erase
 from conversations.services.contact_language import contact_language_set
+from conversations.services.webchat_inbox import webchat_inbox_announce
 from conversations.services.webhook_intake import webhook_event_reprocess
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
@@ -230,6 +231,20 @@ class WebChatInboxAdmin(admin.ModelAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         self._base_url = request.build_absolute_uri("/")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: WebChatInbox, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            webchat_inbox_announce(inbox=obj)
+
+    def delete_model(self, request: HttpRequest, obj: WebChatInbox) -> None:
+        webchat_inbox_announce(inbox=obj, removed=True)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for inbox in queryset:
+            webchat_inbox_announce(inbox=inbox, removed=True)
+        super().delete_queryset(request, queryset)
 
 
 # --- contacts and conversations -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from config.api_errors import ApiError
 from conversations.access import user_is_admin
 from conversations.models import WebChatInbox, WhatsAppNumber
 from conversations.providers.webchat import webchat_snippet
-from conversations.services.webchat import webchat_inbox_save
+from conversations.services.webchat_inbox import webchat_inbox_save
 
 
 def _require_admin(request: Request) -> None:

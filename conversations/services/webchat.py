@@ -451,25 +451,3 @@ def webchat_email_send(*, kind: str, conversation_id: int) -> bool:
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     return True
 
-
-INBOX_FIELDS = (
-    "name", "number", "team", "allowed_origins", "title", "greeting", "color", "ask_name", "ask_email",
-    "consent_text", "identity_secret", "is_active",
-)
-
-
-def webchat_inbox_save(*, inbox: WebChatInbox | None, values: dict[str, Any]) -> WebChatInbox:
-    """Create an inbox (`inbox` None) or change the given fields of one. `allowed_origins`
-    is a list of origins; an empty `identity_secret` keeps the stored one."""
-    values = {k: v for k, v in values.items() if k in INBOX_FIELDS}
-    if "allowed_origins" in values:
-        values["allowed_origins"] = "\n".join(values["allowed_origins"])
-    if not values.get("identity_secret") and inbox is not None:
-        values.pop("identity_secret", None)
-    if inbox is None:
-        return WebChatInbox.objects.create(**values)
-    for name, value in values.items():
-        setattr(inbox, name, value)
-    if values:
-        inbox.save(update_fields=list(values))
-    return inbox

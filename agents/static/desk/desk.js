@@ -171,10 +171,15 @@ function messageElement(m) {
   );
 }
 
+// Delivery status only moves forward: a copy that arrives late (the send's own answer
+// after the visitor's "read" event) never takes a message back.
+const STATUS_RANK = { pending: 0, sending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+
 function placeMessage(m) {
   if (!m || m.conversation !== state.open) return;
   const previous = state.messages.get(m.id);
   const merged = { ...(previous || {}), ...m };
+  if (previous && (STATUS_RANK[previous.status] ?? -1) > (STATUS_RANK[m.status] ?? -1)) merged.status = previous.status;
   state.messages.set(m.id, merged);
   state.lastMessageId = Math.max(state.lastMessageId, m.id);
   const node = messageElement(merged);

@@ -35,6 +35,20 @@ def visitor_group(contact_user_id: str) -> str:
     return f"webchat.{hashlib.sha256(contact_user_id.encode()).hexdigest()[:40]}"
 
 
+def inbox_group(inbox_id: int) -> str:
+    """Every visitor socket of one inbox: told when the inbox's origins or state change."""
+    return f"webchat.inbox.{inbox_id}"
+
+
+INBOX_CHANGED = "inbox.changed"
+
+
+def inbox_changed_event(inbox: WebChatInbox, *, removed: bool = False) -> dict[str, Any]:
+    """What an inbox's sockets need to re-check their origin (never forwarded to visitors)."""
+    return {"type": INBOX_CHANGED, "inbox": inbox.pk, "active": inbox.is_active and not removed,
+            "origins": inbox.origins}
+
+
 def provider_message_id() -> str:
     return f"{PROVIDER_ID_PREFIX}{uuid.uuid4().hex}"
 

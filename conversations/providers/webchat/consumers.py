@@ -7,7 +7,9 @@ group, and greets with a fresh token, the messages after `after` (catch-up on re
 the widget places messages by id, so a replayed one replaces rather than duplicates),
 whether the pre-chat form is still owed and whether the inbox is offline. Frames over
 WEBCHAT_WS_MAX_FRAME_BYTES close it with 4413, more than WEBCHAT_WS_RATE_FRAMES per
-WEBCHAT_WS_RATE_WINDOW_SECONDS with 4429. Every frame goes to a service in
+WEBCHAT_WS_RATE_WINDOW_SECONDS with 4429. An open socket re-checks its origin when the
+inbox changes (`inbox.changed` on the inbox's group, conversations.services.webchat_inbox)
+and closes with 4403 once its site is no longer allowed or the inbox is disabled. Every frame goes to a service in
 conversations.services.webchat, which looks ids up under the visitor's own contact.
 
 Client frames: ``{"action": "message", "client_id", "text"}``, ``{"action": "reply",
@@ -53,6 +55,12 @@ def origin_accepted(scope: dict[str, Any], inbox: WebChatInbox) -> bool:
     return urlsplit(origin).netloc == _header(scope, b"host") or inbox.origin_allowed(origin)
 
 
+def still_allowed(scope: dict[str, Any], inbox: WebChatInbox, visitor: Visitor) -> bool:
+    """An open socket may stay: the inbox takes chats, and both the socket's origin and the
+    site its visitor's token was issued for are still allowed."""
+    return inbox.is_active and origin_accepted(scope, inbox) and inbox.origin_allowed(visitor.origin)
+
+
 def _greeting(inbox: WebChatInbox, visitor: Visitor, after: int) -> dict[str, Any]:
     contact = service.webchat_contact(inbox=inbox, visitor=visitor, create=False)
     conversation = service.webchat_latest_conversation(contact=contact)
@@ -93,7 +101,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.inbox = inbox
         self.group = webchat.visitor_group(self.visitor.contact_user_id)
+        self.inbox_group = webchat.inbox_group(inbox.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.inbox_group, self.channel_name)
         await self.accept()
         await self.send_json(await database_sync_to_async(_greeting)(inbox, self.visitor, after))
 
@@ -101,6 +111,7 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         self.closing = True
         if getattr(self, "group", ""):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.inbox_group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if self.closing:
@@ -156,6 +167,20 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "detail": detail, **extra})
 
     async def desk_event(self, message):
-        """An event published to the visitor's own group (config.realtime.publish)."""
-        if not self.closing:
-            await self.send_json(message.get("event") or {})
+        """An event published to the visitor's own group (config.realtime.publish), or the
+        inbox's change to its group: re-checked here, never forwarded."""
+        if self.closing:
+            return
+        event = message.get("event") or {}
+        if event.get("type") == webchat.INBOX_CHANGED:
+            await self._inbox_changed(event)
+            return
+        await self.send_json(event)
+
+    async def _inbox_changed(self, event: dict[str, Any]) -> None:
+        origins = event.get("origins")
+        self.inbox.allowed_origins = "\n".join(str(o) for o in origins) if isinstance(origins, list) else ""
+        self.inbox.is_active = bool(event.get("active"))
+        if not still_allowed(self.scope, self.inbox, self.visitor):
+            self.closing = True
+            await self.close(code=CLOSE_REVOKED)
