@@ -1,5 +1,6 @@
-"""Inbound media: record a customer's image, voice note, video, document or sticker when
-its message is stored, and download it from WhatsApp in a task.
+"""Media from WhatsApp: record a customer's image, voice note, video, document or sticker
+when its message is stored (or one the business sent from its own WhatsApp Business app,
+an `smb_message_echoes` item stored as an outbound message), and download it in a task.
 
 Only WhatsApp's media-id flow is used: `GET /{media-id}` on the number's Graph base
 answers a short-lived URL, and that URL (nothing else, and never a `url` a webhook
@@ -59,9 +60,24 @@ class DownloadResult:
     retry_in: float | None = None
 
 
+def from_whatsapp(message: Message) -> bool:
+    """The message's file is WhatsApp's to download by media id: a customer's (inbound), or
+    one the business sent from its WhatsApp Business app (an echo, `message_echo_record`:
+    outbound by no desk user, its payload the echo with the business as `from`). A file a
+    desk user, the API or a bot sent was uploaded by Handoff and is never downloaded."""
+    if message.direction == Message.Direction.INBOUND:
+        return True
+    return (
+        message.sender_kind == Message.SenderKind.AGENT
+        and message.sender_user_id is None
+        and isinstance(message.payload, dict)
+        and bool(message.payload.get("from"))
+    )
+
+
 def media_record_inbound(*, message: Message, upload: bytes | None = None) -> MessageMedia | None:
-    """Record the media of an inbound media message (in the caller's transaction, right
-    after the message was stored). Only the media id is kept to fetch by; a `url` in the
+    """Record the media of a media message from WhatsApp (`from_whatsapp`; in the caller's
+    transaction, right after the message was stored). Only the media id is kept to fetch by; a `url` in the
     payload is never used. A media message without an id is recorded `failed`. Returns
     None for other messages. The caller publishes the message, then calls
     `media_download_dispatch`: a download that fails at once must not reach the desk
@@ -69,7 +85,7 @@ def media_record_inbound(*, message: Message, upload: bytes | None = None) -> Me
 
     `upload`: the bytes of a file a web chat visitor sent (already checked by
     `media_send.media_file_check`): stored at once, with its thumbnail, nothing downloaded."""
-    if message.type not in KINDS or not isinstance(message.payload, dict):
+    if message.type not in KINDS or not isinstance(message.payload, dict) or not from_whatsapp(message):
         return None
     obj = as_dict(message.payload.get(message.type))
     if upload is not None:
@@ -133,14 +149,14 @@ class _Refusal(Exception):
 
 
 def media_download(*, media_id: int) -> DownloadResult:
-    """Download one recorded inbound media file; safe to run any number of times (see the
+    """Download one recorded media file from WhatsApp; safe to run any number of times (see the
     module). Requires nothing held; calls Graph outside any transaction."""
     media = (
         MessageMedia.objects.select_related("message__conversation__number", "message__conversation__contact")
         .filter(pk=media_id)
         .first()
     )
-    if media is None or media.state != MessageMedia.State.PENDING or media.message.direction != Message.Direction.INBOUND:
+    if media is None or media.state != MessageMedia.State.PENDING or not from_whatsapp(media.message):
         return DownloadResult("skipped")
     now = timezone.now()
     claimed = MessageMedia.objects.filter(pk=media.pk, state=MessageMedia.State.PENDING, attempts=media.attempts).update(
@@ -311,7 +327,7 @@ def media_download_retry(*, user: User, message: Message) -> MessageMedia:
         raise Refused("forbidden", access.NOT_VISIBLE)
     with transaction.atomic():
         media = MessageMedia.objects.select_for_update().filter(message=message).first()
-        if media is None or message.direction != Message.Direction.INBOUND:
+        if media is None or not from_whatsapp(message):
             raise Refused("invalid", "This message has no downloaded file to retry.")
         if media.state != MessageMedia.State.FAILED:
             raise Refused("invalid", f"The file is {media.get_state_display().lower()}; only a failed download is retried.")

@@ -310,7 +310,10 @@ def message_echo_record(
     Guarantees: stored once (a duplicate returns None); goes into the customer's open
     conversation, else their latest one (a resolved conversation is not reopened), else a
     new one; never delivered, never answered, and it does not touch the 24-hour window or
-    the agents' response times. Statuses that arrived for it first are applied."""
+    the agents' response times. Statuses that arrived for it first are applied. Its photo,
+    voice note, video, document or sticker is recorded and downloaded by media id after
+    commit (after the message's own event), under the same rules as a customer's
+    (conversations.services.media_download)."""
     wamid = str(message.get("id") or "").strip()
     if not wamid:
         raise ValueError("echo without an id")
@@ -342,8 +345,10 @@ def message_echo_record(
                 provider_timestamp=sent_at,
             )
             _save_once(stored)
+            media = media_record_inbound(message=stored)
             _conversation_touch(conversation, text, sent_at, from_customer=False)
             publish_message(stored)
+            media_download_dispatch(media)
             publish_conversation(conversation)
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)
     except _Duplicate:

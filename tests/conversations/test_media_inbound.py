@@ -313,3 +313,85 @@ def test_erasing_the_contact_deletes_its_media_files(deliver, graph, django_capt
     assert media.state == MessageMedia.State.REMOVED
     assert (media.file.name, media.file_name, media.sha256) == ("", "", "")
     assert not any(default_storage.exists(p) for p in paths)
+
+
+def echo_payload(*items: dict) -> dict:
+    """`smb_message_echoes`: what the business sent from its own WhatsApp Business app."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": webhooks.DISPLAY_NUMBER, "phone_number_id": webhooks.PHONE_NUMBER_ID},
+        "message_echoes": list(items),
+    }
+    return webhooks.envelope(value, field="smb_message_echoes")
+
+
+def echo_media(kind: str, media_id: str, mime: str, data: bytes, *, to: str = "15551234567", **fields) -> dict:
+    message = media_message(kind, media_id, mime, data, **fields)
+    return {**message, "from": webhooks.DISPLAY_NUMBER, "to": to}
+
+
+def test_a_photo_and_a_document_the_business_sent_from_its_phone_are_downloaded_once_for_the_desk(deliver, graph):
+    photo, pdf = media_files.jpeg(1200, 900), media_files.pdf()
+    photo_path = media_files.serve_media(graph, "ECHO-IMG", photo, "image/jpeg")
+    media_files.serve_media(graph, "ECHO-DOC", pdf, "application/pdf")
+    payload = echo_payload(
+        echo_media("image", "ECHO-IMG", "image/jpeg", photo, caption="your part, packed"),
+        echo_media("document", "ECHO-DOC", "application/pdf", pdf, filename="receipt.pdf"),
+    )
+    listener = DeskListener([])
+    listener.add("supervisors")
+
+    deliver(payload)
+    deliver(payload)
+
+    events = [(e["type"], e["message"]["type"], e["message"]["media"]["state"]) for e in listener.events()
+              if e["type"].startswith("message.")]
+    listener.close()
+    image = Message.objects.get(type="image")
+    assert (image.direction, image.sender_kind, image.text) == ("out", "agent", "[image] your part, packed")
+    assert image.media.state == MessageMedia.State.STORED, image.media.failure_reason
+    with default_storage.open(image.media.file.name, "rb") as handle:
+        assert handle.read() == photo
+    with default_storage.open(image.media.thumbnail.name, "rb") as handle:
+        assert max(Image.open(handle).size) <= 320
+    document = Message.objects.get(type="document").media
+    assert (document.state, document.file_name, document.size) == (MessageMedia.State.STORED, "receipt.pdf", len(pdf))
+    assert len(file_requests(graph, photo_path)) == 1
+    for kind in ("image", "document"):  # the desk hears each message, then its download
+        assert [(t, state) for t, k, state in events if k == kind] == [
+            ("message.created", "pending"), ("message.updated", "stored")
+        ]
+
+
+def test_an_echo_is_held_to_the_same_rules_no_payload_url_and_bytes_that_match_their_type(
+    deliver, graph, other_host, media_root
+):
+    trap = other_host.base_url.rsplit("/", 1)[0] + "/steal"
+    media_files.serve_media(graph, "ECHO-FAKE", media_files.HTML, "image/jpeg")
+
+    deliver(echo_payload(echo_media("image", "ECHO-FAKE", "image/jpeg", media_files.HTML, url=trap)))
+
+    assert other_host.requests == []
+    media = Message.objects.get(direction="out").media
+    assert (media.state, media.failure_code) == (MessageMedia.State.FAILED, "mime_mismatch")
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_a_failed_echo_download_is_retried_through_the_api(
+    deliver, graph, api, agent, team, django_capture_on_commit_callbacks
+):
+    data = media_files.jpeg()
+    graph.route("GET", "/v23.0/ECHO-LATE", lambda request: (404, {"error": {"message": "gone", "code": 100}}))
+    deliver(echo_payload(echo_media("image", "ECHO-LATE", "image/jpeg", data)))
+    message = Message.objects.get(direction="out")
+    message.conversation.team = team
+    message.conversation.save(update_fields=["team"])
+    assert message.media.state == MessageMedia.State.FAILED
+
+    media_files.serve_media(graph, "ECHO-LATE", data, "image/jpeg")
+    api.force_authenticate(agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/conversations/{message.conversation_id}/messages/{message.pk}/media/retry/")
+    assert response.status_code == 200, response.content
+    message.media.refresh_from_db()
+    assert message.media.state == MessageMedia.State.STORED

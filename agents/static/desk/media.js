@@ -29,7 +29,9 @@ export function mediaElement(m, { onRetried, onError }) {
   }
   if (media.state === "removed") return el("div", { id, class: "media media-removed muted" }, interpolate(gettext("The %(kind)s was removed."), { kind: label }));
   if (media.state === "failed") {
-    const retry = m.direction === "in"
+    // Only a download fails (a customer's file, or one the business sent from its phone);
+    // a file sent from the desk is refused before it is stored.
+    const retry = media.failure_code !== "no_media_id"
       ? el("button", {
         type: "button", class: "ghost media-retry", id: `media-retry-${m.id}`,
         onclick: async (event) => {
