@@ -10,11 +10,12 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.roles import roles_after_migrate
-        from agents.services.audit import audit_signals_connect, erasure_audit_record
+        from agents.services.audit import audit_signals_connect, erasure_audit_record, merge_audit_record
         from agents.services.csat import csat_rated_conversation, csat_record_reply
         from agents.services.presence import agent_seen, inbox_away
         from conversations.erasure_parts import register_erasure_recorder
         from conversations.inbound_hooks import register_inbound_hook
+        from conversations.merge_parts import register_merge_recorder
         from conversations.providers.webchat import register_away_check
         from conversations.socket_checks import register_presence_recorder
 
@@ -24,6 +25,8 @@ class AgentsConfig(AppConfig):
         audit_signals_connect()
         # A contact's erasure is written to the audit log.
         register_erasure_recorder("audit", erasure_audit_record)
+        # So is a merge of two contacts found to be one customer.
+        register_merge_recorder("audit", merge_audit_record)
         # A tap on a rating button is stored on the resolved conversation it rates.
         register_inbound_hook("csat", csat_record_reply, order=10, claim=csat_rated_conversation)
         # A web chat inbox offers its offline form when its team is closed and nobody is online.

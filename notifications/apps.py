@@ -11,6 +11,7 @@ class NotificationsConfig(AppConfig):
         from conversations.erasure_parts import register_erasure_part
         from conversations.failure_hooks import register_failure_hook
         from conversations.inbound_hooks import register_inbound_hook
+        from conversations.merge_parts import register_merge_part
         from conversations.outreach import register_conversation_initiator, register_template_sender
         from conversations.providers.errors import Action
         from notifications.campaign_reports import campaign_delivery_report
@@ -22,6 +23,7 @@ class NotificationsConfig(AppConfig):
         )
         from notifications.services.consent_keywords import keyword_consent_handle
         from notifications.services.contact_erasure import notifications_contact_erase
+        from notifications.services.contact_merge import notifications_contact_merge
         from notifications.services.delivery_failures import provider_error_alert, provider_error_opt_out
         from notifications.services.outreach import conversation_initiate
         from notifications.services.template_send import template_message_send
@@ -38,6 +40,8 @@ class NotificationsConfig(AppConfig):
         register_failure_hook(Action.OPT_OUT, "consent", provider_error_opt_out)
         # A contact's erasure: consent proofs, campaign lists and API keys; any opt-in is closed.
         register_erasure_part("notifications", notifications_contact_erase, order=10)
+        # Two contacts found to be one customer: consent and campaign rows follow the survivor.
+        register_merge_part("notifications", notifications_contact_merge)
         # The desk's side panel and New conversation form: consent, templates, opt-in recording.
         register_panel_part("consent", desk_consent)
         register_panel_part("templates", desk_templates)

@@ -352,3 +352,10 @@ def erasure_audit_record(
     (`conversations.erasure_parts`). Named by id only ("contact #12"): the audit log holds
     no personal data to erase."""
     return audit_record(actor=actor, action="contact.erase", target=contact, via=via, erasure=erasure.pk, counts=counts)
+
+
+def merge_audit_record(*, survivor: Any, merged_id: int, reason: str, counts: dict[str, int]) -> AuditEntry:
+    """Two contacts merged into one, registered as a merge recorder
+    (`conversations.merge_parts`). Named by id only, like an erasure."""
+    return audit_record(actor=None, action="contact.merge", target=survivor, via="webhook", merged_contact=merged_id,
+                        reason=reason, counts=counts)

@@ -12,10 +12,12 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.refusals import Refused
 from conversations.models import Contact, LanguageSource, WhatsAppNumber
+from conversations.services.contact_merge import contact_merge
 
 log = logging.getLogger(__name__)
 
@@ -179,25 +181,53 @@ def contact_for_identity_change(*, number: WhatsAppNumber, change: IdentityChang
     return None
 
 
-def contact_identity_change(*, contact: Contact, change: IdentityChange) -> list[str]:
+@dataclass(frozen=True)
+class IdentityChanged:
+    """What `contact_identity_change` did: the fields changed, and the former ids of the
+    contacts merged into the one changed. False when nothing changed."""
+
+    fields: tuple[str, ...] = ()
+    merged: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
+
+
+def _holders(contact: Contact, updates: dict[str, str]) -> list[Contact]:
+    """The other contacts of the number that hold one of the new identifiers."""
+    held = Q()
+    for field, value in updates.items():
+        held |= Q(**{field: value})
+    return list(Contact.objects.filter(held, number_id=contact.number_id).exclude(pk=contact.pk).order_by("pk"))
+
+
+def contact_identity_change(*, contact: Contact, change: IdentityChange) -> IdentityChanged:
     """Give `contact` the new phone number and/or user id of `change`. The contact row stays
-    the same, so its conversations, consent and history stay with it. Returns the fields
-    changed; when another contact of the number already holds a new identifier (the same
-    person known twice), nothing changes and it is logged. Call inside a transaction."""
+    the same, so its conversations, consent and history stay with it. When another contact
+    of the number already holds a new identifier (the customer wrote with it before the
+    notice came: the same person known twice), that contact is merged into this one first
+    (conversations.services.contact_merge), so this one keeps the whole history. A
+    redelivered notice finds the ids applied and changes nothing. Call inside a transaction."""
     updates: dict[str, str] = {}
     if change.wa_id and change.wa_id != contact.wa_id:
         updates["wa_id"] = change.wa_id
     if change.user_id and change.user_id != contact.user_id:
         updates["user_id"] = change.user_id
     if not updates:
-        return []
+        return IdentityChanged()
+    merged = []
+    for holder in _holders(contact, updates):
+        done = contact_merge(survivor=contact, merged=holder, reason=change.summary)
+        if done is not None:
+            merged.append(done.merged_id)
     try:
         with transaction.atomic():
             Contact.objects.filter(pk=contact.pk).update(**updates, updated_at=timezone.now())
     except IntegrityError:
+        # A holder that could not be merged (erased), or one created meanwhile.
         log.warning("contact %s: %s (%s) names identifiers another contact of number %s holds",
                     contact.pk, change.kind, ", ".join(updates), contact.number_id)
-        return []
+        return IdentityChanged(merged=tuple(merged))
     for field, value in updates.items():
         setattr(contact, field, value)
-    return list(updates)
+    return IdentityChanged(fields=tuple(updates), merged=tuple(merged))

@@ -395,10 +395,13 @@ def conversation_transfer(
     )
 
 
-def conversation_resolve(*, conversation: Conversation, actor: User | None = None, note: str = "") -> Conversation:
+def conversation_resolve(
+    *, conversation: Conversation, actor: User | None = None, note: str = "", ask_rating: bool = True
+) -> Conversation:
     """Resolved: first-response and resolution times recorded (the event's data), the
     assignee's capacity freed, every participation ended, and the customer asked for a
-    rating after commit. The assignee stays on record."""
+    rating after commit (unless `ask_rating` is False: a conversation closed because the
+    customer's other one goes on). The assignee stays on record."""
     _require(conversation, Status.BOT, Status.QUEUED, Status.ASSIGNED)
     now = timezone.now()
     from_status = conversation.status
@@ -414,7 +417,8 @@ def conversation_resolve(*, conversation: Conversation, actor: User | None = Non
         _queues_changed(conversation.team_id)
     if from_status == Status.ASSIGNED:
         _room_freed(conversation.assignee_id)
-    enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
+    if ask_rating:
+        enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
     webhook_conversation_event(type=EventType.CONVERSATION_RESOLVED, conversation=conversation, note=note)
     return conversation
 

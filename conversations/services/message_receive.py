@@ -253,12 +253,16 @@ def _identity_changed(contact: Contact, conversation: Conversation, change: Iden
     changed: the contact takes the new ids (keeping its conversations and history), and
     the conversation's timeline says so."""
     changed = contact_identity_change(contact=contact, change=change)
+    reason = change.summary if changed else f"{change.summary} (not applied: another contact holds the new id)"
+    if changed.merged:
+        reason += "; merged with the contact that wrote with it (" + ", ".join(f"#{pk}" for pk in changed.merged) + ")"
     conversation_event_record(
         conversation=conversation,
         kind="contact_identity_changed",
-        reason=change.summary if changed else f"{change.summary} (not applied: another contact holds the new id)",
-        data={"type": change.kind, "changed": changed, "previous_wa_id": change.previous_wa_id,
-              "wa_id": change.wa_id, "previous_user_id": change.previous_user_id, "user_id": change.user_id},
+        reason=reason,
+        data={"type": change.kind, "changed": list(changed.fields), "merged_contacts": list(changed.merged),
+              "previous_wa_id": change.previous_wa_id, "wa_id": change.wa_id,
+              "previous_user_id": change.previous_user_id, "user_id": change.user_id},
     )
 
 

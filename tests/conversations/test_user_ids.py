@@ -6,16 +6,25 @@ history."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
-from conversations.models import Contact, Conversation, ConversationEvent, Message, PlatformEvent
+from agents.models import AuditEntry
+from conversations.models import (
+    Contact,
+    ContactErasure,
+    Conversation,
+    ConversationEvent,
+    Message,
+    PlatformEvent,
+)
 from conversations.services.message_send import message_send_text
 from notifications.models import Campaign
 from notifications.services.consent import consent_is_current, consent_opt_in
 from notifications.services.consent_import import consent_import_csv
 from notifications.services.platform_events import platform_event_apply
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.notifications.conftest import promo_template  # noqa: F401  (fixture)
 from tests.notifications.test_campaigns import run
 from tests.support import intake as intake_support
@@ -112,17 +121,74 @@ def test_user_changed_number_moves_the_phone_number_and_the_user_id(
     assert Contact.objects.filter(number=number).count() == 1
 
 
-def test_a_new_id_another_contact_already_holds_changes_nothing(client, number, django_capture_on_commit_callbacks):
-    old = ContactFactory(number=number, wa_id="", user_id=OLD_ID)
-    newer = ContactFactory(number=number, wa_id="", user_id=NEW_ID)  # wrote with the new id before the notice came
-    event = process(client, system_message({"type": "user_changed_user_id", "previous_user_id": OLD_ID,
-                                            "user_id": NEW_ID, "body": "changed"}), django_capture_on_commit_callbacks)
+CHANGE_NOTICE = {"type": "user_changed_user_id", "previous_user_id": OLD_ID, "user_id": NEW_ID,
+                 "body": "User ana.b changed their business-scoped user id"}
+
+
+def test_a_new_id_another_contact_holds_merges_that_contact_into_the_one_with_the_history(
+    client, number, django_capture_on_commit_callbacks
+):
+    old = ContactFactory(number=number, wa_id="", user_id=OLD_ID, profile_name="", tags=["vip"])
+    earlier = ConversationFactory(contact=old, status="resolved")
+    MessageFactory(conversation=earlier, text="my order from March")
+    consent_opt_in(contact=old, category="marketing", source="api", proof="web form")
+    # The customer wrote with the new id before the notice came: a second contact.
+    process(client, username_message("where is my new order?", NEW_ID), django_capture_on_commit_callbacks)
+    newer = Contact.objects.get(user_id=NEW_ID)
+    ongoing = Conversation.objects.get(contact=newer)
+
+    notice = system_message(CHANGE_NOTICE, from_user_id=NEW_ID)
+    event = process(client, notice, django_capture_on_commit_callbacks)
     assert event.state == "processed"
+    assert list(Contact.objects.filter(number=number)) == [old]
     old.refresh_from_db()
-    newer.refresh_from_db()
-    assert (old.user_id, newer.user_id) == (OLD_ID, NEW_ID)
+    assert (old.user_id, old.profile_name, old.tags) == (NEW_ID, "ana.b", ["vip"])
+    assert set(Conversation.objects.filter(contact=old)) == {earlier, ongoing}
+    texts = set(Message.objects.filter(conversation__contact=old, type="text", direction="in").values_list("text", flat=True))
+    assert texts == {"my order from March", "where is my new order?"}
+    assert consent_is_current(contact=old, category="marketing")
     note = ConversationEvent.objects.get(kind="contact_identity_changed")
-    assert "not applied" in note.reason and note.conversation.contact_id == old.pk
+    assert note.data["changed"] == ["user_id"] and note.data["merged_contacts"] == [newer.pk]
+    audit = AuditEntry.objects.get(action="contact.merge")
+    assert audit.target_id == str(old.pk) and audit.extra["merged_contact"] == newer.pk
+    assert audit.extra["counts"]["conversations"] == 1 and audit.extra["counts"]["consent_records"] == 0
+
+    # The customer's next message joins the ongoing conversation; a redelivered notice changes nothing.
+    process(client, username_message("any news?", NEW_ID), django_capture_on_commit_callbacks)
+    assert Message.objects.get(text="any news?").conversation == ongoing
+    assert process(client, notice, django_capture_on_commit_callbacks).state == "processed"
+    assert list(Contact.objects.filter(number=number)) == [old]
+    assert AuditEntry.objects.filter(action="contact.merge").count() == 1
+    assert ConversationEvent.objects.filter(kind="contact_identity_changed").count() == 1
+
+
+def test_when_both_contacts_have_an_open_conversation_the_less_recent_one_is_closed_without_a_rating(
+    client, number, django_capture_on_commit_callbacks
+):
+    process(client, username_message("first question", OLD_ID), django_capture_on_commit_callbacks)
+    first = Conversation.objects.get(contact__user_id=OLD_ID)
+    process(client, username_message("second question", NEW_ID), django_capture_on_commit_callbacks)
+    second = Conversation.objects.get(contact__user_id=NEW_ID)
+    Conversation.objects.filter(pk=first.pk).update(
+        last_customer_message_at=second.last_customer_message_at - timedelta(minutes=5))
+
+    process(client, system_message(CHANGE_NOTICE), django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.contact_id == second.contact_id == Contact.objects.get(number=number).pk
+    assert first.status == "resolved" and second.status != "resolved"
+    assert first.csat_requested_at is None
+    assert "merged into contact" in first.events.get(kind="resolved").reason
+
+
+def test_a_holder_that_was_erased_is_not_merged(client, number, admin_user, django_capture_on_commit_callbacks):
+    old = ContactFactory(number=number, wa_id="", user_id=OLD_ID)
+    newer = ContactFactory(number=number, wa_id="", user_id=NEW_ID)
+    ContactErasure.objects.create(contact=newer, contact_ref=newer.pk, token="tok", via="api")
+    process(client, system_message(CHANGE_NOTICE), django_capture_on_commit_callbacks)
+    old.refresh_from_db()
+    assert Contact.objects.filter(number=number).count() == 2 and old.user_id == OLD_ID
+    assert "not applied" in ConversationEvent.objects.get(kind="contact_identity_changed").reason
 
 
 def test_user_id_update_as_forwarded_changes_the_contact(number):
@@ -133,6 +199,21 @@ def test_user_id_update_as_forwarded_changes_the_contact(number):
     platform_event_apply(event=event)
     contact.refresh_from_db()
     assert contact.user_id == NEW_ID and contact.wa_id == "5511987650003"
+
+
+def test_user_id_update_as_forwarded_merges_a_holder_once_when_applied_twice(number):
+    contact = ContactFactory(number=number, wa_id="5511987650004", user_id=OLD_ID)
+    holder = ContactFactory(number=number, wa_id="", user_id=NEW_ID)
+    ConversationFactory(contact=holder, status="resolved")
+    event = PlatformEvent.objects.create(number=number, field="user_id_update", dedupe_key="u2", payload={
+        "user_id_update": [{"wa_id": "5511987650004", "previous_user_id": OLD_ID, "user_id": NEW_ID}],
+    })
+    platform_event_apply(event=event)
+    platform_event_apply(event=event)
+    contact.refresh_from_db()
+    assert list(Contact.objects.filter(number=number)) == [contact] and contact.user_id == NEW_ID
+    assert Conversation.objects.get().contact == contact
+    assert AuditEntry.objects.filter(action="contact.merge").count() == 1
 
 
 def test_a_campaign_list_may_name_customers_by_user_id(
