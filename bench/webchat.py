@@ -33,6 +33,7 @@ from bench.realtime import (
     _session_cookie,
     _webhook_body,
 )
+from config.realtime import desk_message
 
 SECTION = "webchat"
 SMALL = bool(os.environ.get("BENCH_WEBCHAT_SMALL"))
@@ -101,7 +102,7 @@ async def _latency(server: Server, cookie: str, layer, setup: dict) -> list[Row]
             async def echo(i, rate=rate, sent=sent):
                 key = f"echo-{rate}-{i}"
                 sent[key] = time.monotonic()
-                await layer.group_send(group, {"type": "desk.event", "event": {"type": "bench.echo", "key": key}})
+                await layer.group_send(group, desk_message({"type": "bench.echo", "key": key}))
 
             async def whatsapp(i, rate=rate, sent=sent):
                 text = f"wa-{rate}-{i}"

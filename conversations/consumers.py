@@ -16,10 +16,10 @@ import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
+from config.socket_consumer import SocketConsumer
 from conversations.access import NOBODY, SocketAccess, socket_access, visible_conversation_ids
 from conversations.revocation import ACCESS_CHANGED, SESSION_REVOKED
 from conversations.services.message_delivery import conversation_opened
@@ -36,7 +36,7 @@ from conversations.socket_frames import (
 )
 
 
-class DeskConsumer(AsyncJsonWebsocketConsumer):
+class DeskConsumer(SocketConsumer):
     async def connect(self):
         self.closing, self.roles, self.joined = False, NOBODY, set()
         self.subscriptions: dict[int, bool] = {}  # conversation id -> silent

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, team_group
+from config.realtime import SUPERVISORS_GROUP, agent_group, conversation_group, desk_message, team_group
 from conversations.events import conversation_event, conversation_groups
 from tests.desk.conftest import desk_socket, open_desk, publish
 from tests.factories import ConversationFactory
@@ -64,6 +65,31 @@ async def test_team_event_reaches_team_members_and_nobody_else(cookies, agent, t
     assert await outsider.receive_nothing(timeout=0.3)
     for socket in (mine, teammate, outsider):
         await socket.disconnect()
+
+
+async def test_a_broadcast_is_written_as_its_text_without_a_thread_hop_per_socket(cookies, team, monkeypatch):
+    """A desk event fans out to every socket of a team: each writes the text serialised once
+    by the publisher and none waits on the database thread (channels' per-message
+    close_old_connections would queue a thousand sockets behind one thread)."""
+    sockets = [await open_desk(cookies["agent"]), await open_desk(cookies["teammate"])]
+    hops = []
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", lambda: hops.append(1) or _nothing())
+
+    event = {"type": "queue.updated", "team": team.pk, "waiting": 3}
+    await get_channel_layer().group_send(team_group(team.pk), desk_message(event))
+
+    for socket in sockets:
+        assert await socket.receive_from() == desk_message(event)["text"]
+    assert hops == []
+    await sockets[0].send_json_to({"action": "ping"})
+    assert (await sockets[0].receive_json_from())["type"] == "pong"
+    assert hops == [1]  # frames from the socket keep channels' connection hygiene
+    for socket in sockets:
+        await socket.disconnect()
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def test_personal_event_reaches_only_that_agent(cookies, agent):

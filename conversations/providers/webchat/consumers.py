@@ -26,10 +26,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 from config.refusals import Refused
+from config.socket_consumer import SocketConsumer
 from conversations.models import WebChatInbox
 from conversations.providers import webchat
 from conversations.providers.webchat.tokens import Visitor, token_issue
@@ -76,7 +76,7 @@ def _greeting(inbox: WebChatInbox, visitor: Visitor, after: int) -> dict[str, An
     }
 
 
-class WebchatConsumer(AsyncJsonWebsocketConsumer):
+class WebchatConsumer(SocketConsumer):
     async def connect(self):
         self.closing, self.group = False, ""
         self.gate, self.typed_at = FrameGate("WEBCHAT_WS"), 0.0
