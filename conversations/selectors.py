@@ -22,6 +22,7 @@ from conversations.models import (
     Conversation,
     ConversationEvent,
     Message,
+    MessageMedia,
     Participant,
     WebChatInbox,
     WhatsAppNumber,
@@ -137,3 +138,21 @@ def webchat_inbox_by_key(key: str) -> WebChatInbox | None:
     if not key or len(key) > 32:
         return None
     return WebChatInbox.objects.select_related("number", "team").filter(key=key, is_active=True).first()
+
+
+def webchat_visitor_media(*, inbox: WebChatInbox, contact_user_id: str, message_id: int) -> MessageMedia | None:
+    """The stored file of message `message_id` when the message is the visitor's own or was
+    sent to them (never a note, nothing still waiting to go out), in one query; None for
+    anybody else's, whether it exists or not."""
+    return (
+        MessageMedia.objects.select_related("message")
+        .filter(
+            message_id=message_id,
+            state=MessageMedia.State.STORED,
+            message__internal=False,
+            message__conversation__contact__number_id=inbox.number_id,
+            message__conversation__contact__user_id=contact_user_id,
+        )
+        .exclude(message__direction=Message.Direction.OUTBOUND, message__provider_message_id__isnull=True)
+        .first()
+    )

@@ -10,4 +10,6 @@ urlpatterns = [
     path("<str:key>/offline/", views.offline, name="webchat-offline"),
     path("<str:key>/transcript/", views.transcript, name="webchat-transcript"),
     path("<str:key>/upload/", views.upload, name="webchat-upload"),
+    path("<str:key>/media/<int:message_id>/", views.media, name="webchat-media"),
+    path("<str:key>/media/<int:message_id>/thumbnail/", views.media, {"thumbnail": True}, name="webchat-media-thumbnail"),
 ]

@@ -128,9 +128,7 @@ def _record_upload(message: Message, obj: dict[str, Any], data: bytes) -> Messag
         stored_at=timezone.now(),
     )
     media.file.save(media.file_name or f"{media.kind}{_extension(mime)}", ContentFile(data), save=False)
-    thumb = _thumbnail(data) if media.kind in ("image", "sticker") else None
-    if thumb is not None:
-        media.thumbnail.save("thumb.png" if thumb[:4] == b"\x89PNG" else "thumb.jpg", ContentFile(thumb), save=False)
+    thumbnail_store(media, data)
     media.save()
     message.media = media
     return media
@@ -220,6 +218,14 @@ def _check(media: MessageMedia, info: dict[str, Any], data: bytes, cap: int) -> 
     return mime, sha
 
 
+def thumbnail_store(media: MessageMedia, data: bytes) -> None:
+    """Put a small copy of an image or sticker in storage as the media's thumbnail (the row
+    is saved by the caller); nothing for other kinds or an image that cannot be read."""
+    thumb = _thumbnail(data) if media.kind in ("image", "sticker") else None
+    if thumb is not None:
+        media.thumbnail.save("thumb.png" if thumb[:4] == b"\x89PNG" else "thumb.jpg", ContentFile(thumb), save=False)
+
+
 def _thumbnail(data: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(data)) as opened:
@@ -236,11 +242,9 @@ def _thumbnail(data: bytes) -> bytes | None:
 
 
 def _stored(media: MessageMedia, data: bytes, mime: str, sha: str) -> DownloadResult:
-    thumb = _thumbnail(data) if media.kind in ("image", "sticker") else None
     name = media.file_name or f"{media.kind}{_extension(mime)}"
     media.file.save(name, ContentFile(data), save=False)
-    if thumb is not None:
-        media.thumbnail.save("thumb.png" if thumb[:4] == b"\x89PNG" else "thumb.jpg", ContentFile(thumb), save=False)
+    thumbnail_store(media, data)
     now = timezone.now()
     with transaction.atomic():
         done = MessageMedia.objects.filter(pk=media.pk, state=MessageMedia.State.DOWNLOADING).update(

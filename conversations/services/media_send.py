@@ -1,7 +1,9 @@
 """Sending a file: WhatsApp's type and size rules checked before anything is stored, the
-file kept in storage with its media row, and the message queued for delivery, which
-uploads it (`POST /{phone-number-id}/media`) and sends it by the id Graph gives
-(conversations.services.message_delivery).
+file kept in storage with its media row (and a thumbnail of an image), and the message
+queued for delivery, which uploads it (`POST /{phone-number-id}/media`) and sends it by
+the id Graph gives (conversations.services.message_delivery). In a web chat conversation
+the same file goes to the visitor, who fetches it with their own token
+(`GET /webchat/<key>/media/<message id>/`); files by link stay WhatsApp's only.
 
 Refusals (`SendRefused`): `forbidden` (a reply the access rule does not allow),
 `window_closed` (outside the 24-hour window), `invalid` naming the rule that failed
@@ -34,6 +36,7 @@ from conversations.media_types import (
 )
 from conversations.models import Channel, Conversation, Message, MessageMedia
 from conversations.processing.summaries import message_summary
+from conversations.services.media_download import thumbnail_store
 from conversations.services.message_send import (
     SendRefused,
     check_channel,
@@ -108,13 +111,14 @@ def media_row_for(file: MediaFile) -> MessageMedia:
         state=MessageMedia.State.STORED,
     )
     media.file.save(file.name or file.kind, ContentFile(file.data), save=False)
+    thumbnail_store(media, file.data)
     return media
 
 
 def _whatsapp_only(conversation: Conversation) -> None:
     check_channel(conversation)
     if conversation.channel != Channel.WHATSAPP:
-        raise SendRefused("invalid", "Files are sent on WhatsApp only; the web chat takes text.")
+        raise SendRefused("invalid", "Files by link are sent on WhatsApp only; attach the file itself.")
 
 
 def message_send_media(
@@ -126,13 +130,14 @@ def message_send_media(
     sender_user: User | None = None,
     reply_to: Message | None = None,
 ) -> Message:
-    """Queue a checked file (`media_file_check`) for delivery inside the 24-hour window:
+    """Queue a checked file (`media_file_check`) for delivery inside the 24-hour window (a
+    web chat visitor's conversation has none; the file is theirs at once):
     the message (`pending`) and its stored media row in one transaction, the delivery
     enqueued after commit, `message.created` published. A person's reply is refused
     `forbidden` first when they may not reply; `window_closed` outside the window."""
     if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
         reply_permission_check(user=sender_user, conversation=conversation)
-    _whatsapp_only(conversation)
+    check_channel(conversation)
     check_window(conversation)
     caption = (caption or "").strip()
     obj: dict[str, Any] = {}

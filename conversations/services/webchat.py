@@ -335,7 +335,7 @@ def webchat_history(*, contact: Contact | None, after: int = 0) -> list[dict[str
     messages = (
         Message.objects.filter(conversation__contact=contact, internal=False, pk__gt=max(int(after), 0))
         .exclude(direction=Message.Direction.OUTBOUND, provider_message_id__isnull=True)
-        .select_related("sender_user")
+        .select_related("sender_user", "media")
         .order_by("-pk")[:HISTORY_LIMIT]
     )
     return [webchat.visitor_message(m) for m in reversed(list(messages))]

@@ -1,8 +1,8 @@
 """The web chat widget in a real browser: a shop's page on another origin (a second local
 server) embeds the snippet, twice, under a hostile stylesheet; a visitor fills the pre-chat
 form, talks to the demo bot, asks for a person, and an agent in a second browser context
-answers live; reload and navigation keep the conversation; a second visitor sees none of
-it; the offline form queues a conversation."""
+answers live, with text and files; reload and navigation keep the conversation; a second
+visitor sees none of it; the offline form queues a conversation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
+from tests.support import media_files
 
 pytestmark = pytest.mark.e2e
 
@@ -141,6 +142,27 @@ def test_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers_live(
     agent.fill("#composer-text", "Still here after you moved.")
     agent.press("#composer-text", "Enter")
     expect(again.locator("#messages")).to_contain_text("Still here after you moved.", timeout=15000)
+
+    # Files from the agent: an image by its thumbnail (opening full size), a document as a
+    # download with its name and size, each fetched with the visitor's own token.
+    agent.set_input_files("#composer-file", files=[{"name": "map.jpg", "mimeType": "image/jpeg",
+                                                    "buffer": media_files.jpeg()}])
+    agent.fill("#composer-text", "Here is the map")
+    agent.click("#composer-send")
+    image = again.locator("#messages li.theirs a.media img.media-image")
+    expect(image).to_be_visible(timeout=15000)
+    expect(again.locator("#messages li.theirs:has(img.media-image)")).to_contain_text("Here is the map")
+    image.evaluate("i => i.complete ? null : new Promise((ok, ko) => { i.onload = ok; i.onerror = ko; })")
+    assert 0 < image.evaluate("i => i.naturalWidth") <= 320  # the thumbnail, not the 800-pixel photo
+    full = again.locator("#messages li.theirs a.media").get_attribute("href") or ""
+    assert "/media/" in full and "token=" in full and "thumbnail" not in full
+    agent.set_input_files("#composer-file", files=[{"name": "terms.pdf", "mimeType": "application/pdf",
+                                                    "buffer": media_files.pdf()}])
+    agent.click("#composer-send")
+    document = again.locator("#messages li.theirs a.media-file")
+    expect(document).to_have_text("terms.pdf", timeout=15000)
+    expect(document).to_have_attribute("download", "terms.pdf")
+    expect(again.locator("#messages li.theirs .media-size")).to_contain_text("KB")
 
     # A second visitor sees none of it.
     other_context, other = _visitor(browser)

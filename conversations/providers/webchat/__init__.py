@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from conversations.models import Message, WebChatInbox
+from conversations.media_types import KINDS, human_size, served_inline
+from conversations.models import Message, MessageMedia, WebChatInbox
 
 PROVIDER_ID_PREFIX = "webchat-"
 # The widget's always-present "Talk to a person" answers as the bots' human option does
@@ -73,7 +74,8 @@ def choices_of(payload: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
 
 
 def visitor_message(message: Message) -> dict[str, Any]:
-    """A message as the widget renders it (text only; the widget never renders HTML)."""
+    """A message as the widget renders it (text only; the widget never renders HTML), with
+    its file when it has a stored one (`media`; the text is then the caption)."""
     data: dict[str, Any] = {
         "id": message.pk,
         "conversation": message.conversation_id,
@@ -93,7 +95,38 @@ def visitor_message(message: Message) -> dict[str, Any]:
         if message.sender_user_id is not None and message.sender_user is not None:
             user = message.sender_user
             data["sender_name"] = user.first_name or user.get_username()
+    media = _stored_media(message)
+    if media is not None:
+        obj = (message.payload if isinstance(message.payload, dict) else {}).get(message.type)
+        data["text"] = str(obj.get("caption") or "") if isinstance(obj, dict) else ""
+        data["media"] = visitor_media(media)
     return data
+
+
+def _stored_media(message: Message) -> MessageMedia | None:
+    if message.type not in KINDS:
+        return None
+    try:
+        media = message.media
+    except MessageMedia.DoesNotExist:
+        return None
+    return media if media.state == MessageMedia.State.STORED and media.file else None
+
+
+def visitor_media(media: MessageMedia) -> dict[str, Any]:
+    """A file as the widget shows it: an image (by its thumbnail, opening full size), an
+    audio or video player, or a download link with name and size. The widget fetches it
+    with the visitor's token at `/webchat/<key>/media/<message id>/` (`thumbnail/`)."""
+    size = media.size or 0
+    return {
+        "kind": media.kind,
+        "mime_type": media.mime_type,
+        "name": media.file_name,
+        "size": size,
+        "size_text": human_size(size) if size else "",
+        "inline": served_inline(media.mime_type),
+        "thumbnail": bool(media.thumbnail),
+    }
 
 
 def message_frame(message: Message) -> dict[str, Any]:

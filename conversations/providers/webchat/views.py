@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from config.refusals import Refused
+from conversations.media_views import media_response
 from conversations.models import WebChatInbox
 from conversations.providers.webchat.tokens import token_issue
-from conversations.selectors import webchat_inbox_by_key
+from conversations.selectors import webchat_inbox_by_key, webchat_visitor_media
 from conversations.services import webchat as service
 
 WIDGET_JS = Path(__file__).resolve().parent / "widget.js"
@@ -72,7 +74,8 @@ def chat_frame(request: HttpRequest, key: str) -> HttpResponse:
         return response
     if not COLOR.match(inbox.color):
         inbox.color = "#1f6feb"
-    config = {"key": inbox.key, "hostOrigin": origin, "color": inbox.color}
+    labels = {"file": gettext("File"), "open": gettext("Open the full-size image")}
+    config = {"key": inbox.key, "hostOrigin": origin, "color": inbox.color, "labels": labels}
     response = render(request, "webchat/frame.html", {"inbox": inbox, "config": config})
     response["Content-Security-Policy"] = f"frame-ancestors {_ancestors(inbox)}"
     response["Cache-Control"] = "no-store"
@@ -215,3 +218,25 @@ def upload(request: HttpRequest, key: str) -> HttpResponse:
     except Refused as refused:
         return _error(refused.code, refused.detail, refused.field)
     return JsonResponse({"message": stored.pk if stored is not None else None})
+
+
+@require_GET
+def media(request: HttpRequest, key: str, message_id: int, thumbnail: bool = False) -> HttpResponse | FileResponse:
+    """A file of the visitor's conversation (`?token=` the visitor's own): sent to them by an
+    agent, or their own upload. Served like the desk's files (conversations.media_views:
+    nosniff, `CSP: sandbox`, a download unless inline-safe), never with a referrer, and only
+    to pages of Handoff's own origin. A bad token is 403; another visitor's file, 404."""
+    inbox = webchat_inbox_by_key(key)
+    if inbox is None:
+        raise Http404("No such file.")
+    try:
+        visitor = service.webchat_visitor(inbox=inbox, token=str(request.GET.get("token") or ""))
+    except Refused as refused:
+        return _error(refused.code, refused.detail)
+    found = webchat_visitor_media(inbox=inbox, contact_user_id=visitor.contact_user_id, message_id=message_id)
+    if found is None or (thumbnail and not found.thumbnail):
+        raise Http404("No such file.")
+    response: FileResponse = media_response(found, thumbnail=thumbnail)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

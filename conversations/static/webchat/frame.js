@@ -71,12 +71,37 @@ function markFor(m) {
   return el("span", { class: "mark" }, "Sent");
 }
 
+// A file of the conversation, fetched with the visitor's token (only theirs opens it): an
+// image by its thumbnail (opening full size), audio and video players, else a download
+// link with its name and size. Names and captions are text, never HTML.
+function mediaUrl(m, thumbnail) {
+  const base = `/webchat/${encodeURIComponent(config.key)}/media/${m.id}/${thumbnail ? "thumbnail/" : ""}`;
+  return `${base}?token=${encodeURIComponent(state.token)}`;
+}
+
+function mediaElement(m) {
+  const media = m.media;
+  if (!media) return null;
+  const labels = config.labels || {};
+  const name = media.name || labels.file || "File";
+  const full = mediaUrl(m, false);
+  if ((media.kind === "image" || media.kind === "sticker") && media.inline) {
+    const img = el("img", { class: "media-image", src: mediaUrl(m, media.thumbnail), alt: name });
+    return el("a", { class: "media", href: full, target: "_blank", rel: "noopener noreferrer", title: labels.open || "" }, img);
+  }
+  if (media.kind === "audio" && media.inline) return el("audio", { class: "media-audio", controls: "", preload: "none", src: full });
+  if (media.kind === "video" && media.inline) return el("video", { class: "media-video", controls: "", preload: "metadata", src: full });
+  const link = el("a", { class: "media-file", href: full, download: name, rel: "noopener noreferrer" }, name);
+  return el("span", { class: "media-doc" }, link, media.size_text ? el("span", { class: "media-size" }, ` (${media.size_text})`) : null);
+}
+
 function render(m) {
   const who = m.mine ? null : el("span", { class: "who" }, m.sender_name || (m.sender === "agent" ? "Agent" : m.sender === "bot" ? "Bot" : ""));
   const choices = (m.choices || []).length
     ? el("div", { class: "choices" }, ...m.choices.map((c) => el("button", { type: "button", onclick: () => reply(c) }, c.title)))
     : null;
-  const li = el("li", { id: `msg-${m.id}`, class: m.mine ? "mine" : "theirs" }, who, el("span", { class: "text" }, m.text), choices, markFor(m));
+  const text = m.text ? el("span", { class: "text" }, m.text) : null;
+  const li = el("li", { id: `msg-${m.id}`, class: m.mine ? "mine" : "theirs" }, who, mediaElement(m), text, choices, markFor(m));
   const existing = $(`msg-${m.id}`);
   if (existing) existing.replaceWith(li);
   else {
