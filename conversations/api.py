@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from config.api_actions import ActionView, acting_user
 from config.api_errors import ApiError
 from config.refusals import Refused
-from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user
+from conversations.access import contact_for_user, contacts_visible_to, conversation_for_user, request_roles
 from conversations.media_views import media_for_user, media_response
 from conversations.models import Message
 from conversations.outreach import conversation_initiator, template_sender
@@ -221,7 +221,8 @@ class ConversationMessagesApi(APIView):
         },
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conversation = conversation_for_user(request.user, conversation_id)
+        # The sender's roles are read once for the access check and the reply rule.
+        conversation = conversation_for_user(request_roles(request), conversation_id)
         if "file" in request.FILES:
             return self._send_file(request, conversation)
         data = _valid(MessageCreateSerializer, request.data)
@@ -245,6 +246,7 @@ class ConversationMessagesApi(APIView):
                 sender_kind="agent",
                 sender_user=_user(request),
                 reply_to=reply_to,
+                roles=request_roles(request),
             )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
@@ -266,14 +268,15 @@ class ConversationMessagesApi(APIView):
         reply_to = _reply_to(conversation, data.get("reply_to"))
         caption = data.get("caption") or ""
         # Who may reply and whether the window is open are refused before the file is read.
-        reply_permission_check(user=_user(request), conversation=conversation)
+        reply_permission_check(user=_user(request), conversation=conversation, roles=request_roles(request))
         check_channel(conversation)
         check_window(conversation)
         checked = media_file_check(
             data=upload, name=upload.name or "", content_type=upload.content_type or "", caption=caption
         )
         message = message_send_media(
-            conversation=conversation, file=checked, caption=caption, sender_user=_user(request), reply_to=reply_to
+            conversation=conversation, file=checked, caption=caption, sender_user=_user(request), reply_to=reply_to,
+            roles=request_roles(request),
         )
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 

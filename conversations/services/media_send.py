@@ -22,6 +22,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from conversations.access import Roles
 from conversations.media_types import (
     CAPTION_KINDS,
     CAPTION_MAX,
@@ -129,6 +130,7 @@ def message_send_media(
     sender_kind: str = "agent",
     sender_user: User | None = None,
     reply_to: Message | None = None,
+    roles: Roles | None = None,
 ) -> Message:
     """Queue a checked file (`media_file_check`) for delivery inside the 24-hour window (a
     web chat visitor's conversation has none; the file is theirs at once):
@@ -136,7 +138,7 @@ def message_send_media(
     enqueued after commit, `message.created` published. A person's reply is refused
     `forbidden` first when they may not reply; `window_closed` outside the window."""
     if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
-        reply_permission_check(user=sender_user, conversation=conversation)
+        reply_permission_check(user=sender_user, conversation=conversation, roles=roles)
     check_channel(conversation)
     check_window(conversation)
     caption = (caption or "").strip()

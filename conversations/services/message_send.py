@@ -62,11 +62,13 @@ WINDOW_CLOSED_DETAIL = (
 )
 
 
-def reply_permission_check(*, user: Any, conversation: Conversation) -> None:
+def reply_permission_check(*, user: Any, conversation: Conversation, roles: access.Roles | None = None) -> None:
     """Refuse (`forbidden`, with the rule's sentence) a person's reply that the access rule
     does not allow (`conversations.access`, action `reply`): to a conversation assigned to
-    somebody else it needs a part in it or oversight of its team."""
-    roles = access.roles_for(user)
+    somebody else it needs a part in it or oversight of its team. `roles`: the user's, when
+    the caller has read them already this request (`access.request_roles`)."""
+    if roles is None or roles.user_id != getattr(user, "pk", None):
+        roles = access.roles_for(user)
     shape = access.conversation_shape(conversation)
     if not access.may_act(roles, shape, "reply"):
         raise SendRefused("forbidden", access.refusal(roles, shape, "reply") or access.NOT_SENDER)
@@ -180,13 +182,14 @@ def message_send_text(
     sender_kind: str = "agent",
     sender_user: User | None = None,
     reply_to: Message | None = None,
+    roles: access.Roles | None = None,
 ) -> Message:
     """A free-form text (≤ 4096 characters) inside the 24-hour window; refused
     `window_closed` outside it and `invalid` when too long or empty. A person's reply
     (`sender_user` given, sent as an agent) is first refused `forbidden` when they may not
-    reply (`reply_permission_check`)."""
+    reply (`reply_permission_check`, with the sender's `roles` when already read)."""
     if sender_user is not None and sender_kind == Message.SenderKind.AGENT:
-        reply_permission_check(user=sender_user, conversation=conversation)
+        reply_permission_check(user=sender_user, conversation=conversation, roles=roles)
     check_channel(conversation)
     check_window(conversation)
     try:
