@@ -7,7 +7,7 @@ answers a short-lived URL, and that URL (nothing else, and never a `url` a webho
 payload carries) is fetched with the number's token, from an allowed host only
 (conversations.providers.whatsapp.media_fetch), within the size cap of its kind, and the
 bytes must be what the MIME type says (conversations.media_types). Images and stickers
-get a thumbnail (Pillow) here, in the task.
+get a thumbnail here, in the task (conversations.media_thumbnails).
 
 Idempotent: a message is stored once (its wamid is unique), so is its media row (one per
 message); `media_download` claims the row with a compare-and-set (`pending` →
@@ -21,7 +21,6 @@ agent may retry a failed download. Every outcome publishes `message.updated`.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import random
 import re
@@ -35,13 +34,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
 
 from config import task_names
 from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from conversations import access
 from conversations.events import publish_message
+from conversations.media_thumbnails import media_thumbnail
 from conversations.media_types import KINDS, SIZE_CAPS, a_kind, base_type, bytes_match, human_size, sniff
 from conversations.models import Message, MessageMedia
 from conversations.processing.summaries import as_dict
@@ -50,7 +49,6 @@ from conversations.providers.whatsapp import GraphClient, GraphError, MediaFetch
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-THUMBNAIL_SIZE = (320, 320)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -149,12 +147,13 @@ class _Refusal(Exception):
 def media_download(*, media_id: int) -> DownloadResult:
     """Download one recorded media file from WhatsApp; safe to run any number of times (see the
     module). Requires nothing held; calls Graph outside any transaction."""
-    media = (
-        MessageMedia.objects.select_related("message__conversation__number", "message__conversation__contact")
-        .filter(pk=media_id)
-        .first()
-    )
-    if media is None or media.state != MessageMedia.State.PENDING or not from_whatsapp(media.message):
+    try:  # `get`, not `first`: no ORDER BY to build for one row by its key
+        media = MessageMedia.objects.select_related(
+            "message__conversation__number", "message__conversation__contact"
+        ).get(pk=media_id)
+    except MessageMedia.DoesNotExist:
+        return DownloadResult("skipped")
+    if media.state != MessageMedia.State.PENDING or not from_whatsapp(media.message):
         return DownloadResult("skipped")
     now = timezone.now()
     claimed = MessageMedia.objects.filter(pk=media.pk, state=MessageMedia.State.PENDING, attempts=media.attempts).update(
@@ -220,25 +219,11 @@ def _check(media: MessageMedia, info: dict[str, Any], data: bytes, cap: int) -> 
 
 def thumbnail_store(media: MessageMedia, data: bytes) -> None:
     """Put a small copy of an image or sticker in storage as the media's thumbnail (the row
-    is saved by the caller); nothing for other kinds or an image that cannot be read."""
-    thumb = _thumbnail(data) if media.kind in ("image", "sticker") else None
+    is saved by the caller; conversations.media_thumbnails); nothing for other kinds or an
+    image that cannot be read."""
+    thumb = media_thumbnail(data) if media.kind in ("image", "sticker") else None
     if thumb is not None:
-        media.thumbnail.save("thumb.png" if thumb[:4] == b"\x89PNG" else "thumb.jpg", ContentFile(thumb), save=False)
-
-
-def _thumbnail(data: bytes) -> bytes | None:
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.thumbnail(THUMBNAIL_SIZE)
-            out = io.BytesIO()
-            if opened.mode in ("RGB", "L"):
-                opened.save(out, format="JPEG", quality=80)
-            else:
-                opened.convert("RGBA").save(out, format="PNG", optimize=True)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        log.warning("no thumbnail: the image could not be read")
-        return None
+        media.thumbnail.save(f"thumb{thumb.extension}", ContentFile(thumb.data), save=False)
 
 
 def _stored(media: MessageMedia, data: bytes, mime: str, sha: str) -> DownloadResult:
@@ -246,28 +231,27 @@ def _stored(media: MessageMedia, data: bytes, mime: str, sha: str) -> DownloadRe
     media.file.save(name, ContentFile(data), save=False)
     thumbnail_store(media, data)
     now = timezone.now()
-    with transaction.atomic():
-        done = MessageMedia.objects.filter(pk=media.pk, state=MessageMedia.State.DOWNLOADING).update(
-            state=MessageMedia.State.STORED,
-            file=media.file.name,
-            thumbnail=media.thumbnail.name or "",
-            mime_type=mime[:127],
-            size=len(data),
-            sha256=sha,
-            stored_at=now,
-            next_attempt_at=None,
-            failure_code="",
-            failure_reason="",
-        )
-        if done:
-            media.state, media.mime_type, media.size, media.sha256 = MessageMedia.State.STORED, mime[:127], len(data), sha
-            media.stored_at, media.failure_code, media.failure_reason = now, "", ""
-            _publish_loaded(media)
+    # One statement, so no transaction of its own: the event goes out once it committed.
+    done = MessageMedia.objects.filter(pk=media.pk, state=MessageMedia.State.DOWNLOADING).update(
+        state=MessageMedia.State.STORED,
+        file=media.file.name,
+        thumbnail=media.thumbnail.name or "",
+        mime_type=mime[:127],
+        size=len(data),
+        sha256=sha,
+        stored_at=now,
+        next_attempt_at=None,
+        failure_code="",
+        failure_reason="",
+    )
     if not done:  # the lease ran out and the row moved on: this copy is not referenced
         for stored in (media.file.name, media.thumbnail.name):
             if stored:
                 media.file.storage.delete(stored)
         return DownloadResult("skipped")
+    media.state, media.mime_type, media.size, media.sha256 = MessageMedia.State.STORED, mime[:127], len(data), sha
+    media.stored_at, media.failure_code, media.failure_reason = now, "", ""
+    _publish_loaded(media)
     return DownloadResult("stored")
 
 
