@@ -272,7 +272,7 @@ class AlertListApi(APIView):
                    summary="Open alerts, newest first (supervisors and admins)")
     def get(self, request: Request) -> Response:
         require_compliance_access(request)
-        rows = [alert_services.alert_payload(alert) for alert in alert_services.alerts_open()[:50]]
+        rows = [alert_services.alert_payload(alert, translated=True) for alert in alert_services.alerts_open()[:50]]
         return Response(AlertSerializer(rows, many=True).data)
 
 
@@ -284,4 +284,4 @@ class AlertCloseApi(APIView):
         alert = get_object_or_404(Alert, pk=alert_id)
         alert_services.alert_close(alert=alert, actor=request.user, reason="closed by an admin")
         alert.refresh_from_db()
-        return Response(AlertSerializer(alert_services.alert_payload(alert)).data)
+        return Response(AlertSerializer(alert_services.alert_payload(alert, translated=True)).data)

@@ -37,6 +37,11 @@ class Alert(models.Model):
     )
     title = models.CharField(max_length=200)
     detail = models.TextField(blank=True)
+    texts = models.JSONField(
+        default=dict, blank=True,
+        help_text="Title and detail as catalogue entries with their parameters, shown in each reader's language; "
+        "`title` and `detail` hold the English text.",
+    )
     link = models.CharField(max_length=300, blank=True, help_text="Where to go to act on it (a path on this site).")
     opened_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)

@@ -12,6 +12,8 @@ before sending, so a task run twice sends once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +22,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from agents.models import Team
 from bots.models import EscalationPolicy
@@ -39,14 +42,68 @@ Severity = Alert.Severity
 PROVIDER_ALERT_KINDS = {"190": Kind.TOKEN_EXPIRED, "368": Kind.ACCOUNT_RESTRICTED, "131031": Kind.ACCOUNT_RESTRICTED}
 
 
-def alert_payload(alert: Alert) -> dict[str, Any]:
-    """What the desk's banner shows (also the API's answer)."""
+@dataclass(frozen=True)
+class AlertText:
+    """A sentence of an alert as its catalogue entry and named parameters, so every reader
+    gets it in their own language: `msgid` is marked with `gettext_noop` where the alert is
+    raised; with `plural`, `params["n"]` picks the form. Parameters are what the incident
+    names (a number, a template, a date, WhatsApp's own words), kept as given."""
+
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+    plural: str = ""
+
+    def stored(self) -> dict[str, Any]:
+        return {"msgid": self.msgid, "plural": self.plural, "params": self.params}
+
+
+AlertTexts = str | AlertText | Sequence[AlertText]
+
+
+def _parts(texts: AlertTexts) -> list[dict[str, Any]]:
+    if isinstance(texts, str):
+        return [{"msgid": "%(text)s", "plural": "", "params": {"text": texts}}] if texts else []
+    if isinstance(texts, AlertText):
+        return [texts.stored()]
+    return [text.stored() for text in texts]
+
+
+def _render(parts: list[dict[str, Any]], *, translate: bool) -> str:
+    """The parts as one text: in the active language, or as written (English)."""
+    out = []
+    for part in parts:
+        msgid, plural, params = part.get("msgid", ""), part.get("plural", ""), part.get("params") or {}
+        if not msgid:
+            continue
+        if plural:
+            n = int(params.get("n", 1))
+            pattern = ngettext(msgid, plural, n) if translate else (msgid if n == 1 else plural)
+        else:
+            pattern = gettext(msgid) if translate and msgid != "%(text)s" else msgid
+        try:
+            out.append(pattern % params)
+        except (KeyError, TypeError, ValueError):  # a broken translation: the English text
+            out.append(msgid % params)
+    return " ".join(text for text in out if text)
+
+
+def alert_text(alert: Alert, part: str) -> str:
+    """The alert's `title` or `detail` in the active language (the reader's); alerts raised
+    before texts were stored by key show as written."""
+    stored = (alert.texts or {}).get(part)
+    return _render(stored, translate=True) if stored else getattr(alert, part)
+
+
+def alert_payload(alert: Alert, *, translated: bool = False) -> dict[str, Any]:
+    """What the desk's banner shows (also the API's answer): `translated` in the active
+    language (the reader's), else as stored in English (the desk socket's notice and the
+    outgoing webhooks' `alert.created`)."""
     return {
         "id": alert.pk,
         "kind": alert.kind,
         "severity": alert.severity,
-        "title": alert.title,
-        "detail": alert.detail,
+        "title": alert_text(alert, "title") if translated else alert.title,
+        "detail": alert_text(alert, "detail") if translated else alert.detail,
         "link": alert.link,
         "number": alert.number_id,
         "opened_at": alert.opened_at.isoformat(),
@@ -59,22 +116,27 @@ def alert_raise(
     *,
     kind: str,
     incident: str,
-    title: str,
-    detail: str = "",
+    title: AlertTexts,
+    detail: AlertTexts = "",
     number: WhatsAppNumber | None = None,
     link: str = "",
     severity: str = Severity.WARNING,
 ) -> tuple[Alert, bool]:
     """Open the alert for `incident`, or count another occurrence of the open one. Returns
-    (alert, created). A new alert is pushed to the desk (`alert.created`) and emailed, both
-    after commit."""
+    (alert, created). `title` and `detail` are `AlertText`s (kept by key and parameters,
+    so each reader gets them in their language; the English text is stored too) or plain
+    text. A new alert is pushed to the desk (`alert.created`) and emailed, both after
+    commit."""
     now = timezone.now()
+    texts = {"title": _parts(title), "detail": _parts(detail)}
     with transaction.atomic():
         try:
             with transaction.atomic():
                 alert = Alert.objects.create(
-                    kind=kind, severity=severity, incident=incident[:200], number=number, title=title[:200],
-                    detail=detail[:4000], link=link[:300], opened_at=now, last_seen_at=now,
+                    kind=kind, severity=severity, incident=incident[:200], number=number,
+                    title=_render(texts["title"], translate=False)[:200],
+                    detail=_render(texts["detail"], translate=False)[:4000], texts=texts, link=link[:300],
+                    opened_at=now, last_seen_at=now,
                 )
         except IntegrityError:
             Alert.objects.filter(incident=incident[:200], closed_at__isnull=True).update(
@@ -143,6 +205,18 @@ def _absolute(link: str) -> str:
     return f"{base}{link}" if link.startswith("/") and base else link
 
 
+def _email(alert: Alert) -> tuple[str, str]:
+    """The alert's email subject and body in the active language."""
+    title = alert_text(alert, "title")
+    on = gettext(" on %(number)s") % {"number": alert.number} if alert.number_id and str(alert.number) not in title else ""
+    lines = [title + on, "", alert_text(alert, "detail"), ""]
+    if alert.link:
+        lines.append(gettext("What to do: %(link)s") % {"link": _absolute(alert.link)})
+    lines.append(gettext("Raised %(when)s. You get this once per incident.")
+                 % {"when": f"{timezone.localtime(alert.opened_at):%Y-%m-%d %H:%M %Z}"})
+    return f"[Handoff] {title}{on}"[:200], "\n".join(lines)
+
+
 def alert_email_send(*, alert_id: int) -> int:
     """Email the alert once: the row is claimed (`emailed_at`) before sending; a second run,
     or a run for a closed alert, sends nothing. A failed send gives the claim back and
@@ -155,16 +229,19 @@ def alert_email_send(*, alert_id: int) -> int:
     if not recipients:
         log.warning("alert %s (%s) has nobody to email", alert.pk, alert.kind)
         return 0
-    number = f" on {alert.number}" if alert.number_id and str(alert.number) not in alert.title else ""
-    subject = f"[Handoff] {alert.title}{number}"[:200]
-    lines = [alert.title + number, "", alert.detail, ""]
-    if alert.link:
-        lines.append(f"What to do: {_absolute(alert.link)}")
-    lines.append(f"Raised {timezone.localtime(alert.opened_at):%Y-%m-%d %H:%M %Z}. You get this once per incident.")
-    body = "\n".join(lines)
+    languages = dict(
+        get_user_model().objects.filter(email__in=recipients, agent_profile__isnull=False)
+        .exclude(agent_profile__ui_language="").values_list("email", "agent_profile__ui_language")
+    )
     sender = settings.DEFAULT_FROM_EMAIL
+    mails = []
+    for to in recipients:
+        # Each person reads it in their desk language (English without one).
+        with translation.override(languages.get(to) or settings.LANGUAGE_CODE):
+            subject, body = _email(alert)
+        mails.append((subject, body, sender, [to]))
     try:
-        sent = send_mass_mail([(subject, body, sender, [to]) for to in recipients], fail_silently=False)
+        sent = send_mass_mail(mails, fail_silently=False)
     except Exception:
         Alert.objects.filter(pk=alert_id, emailed_at=now).update(emailed_at=None)
         raise
@@ -188,16 +265,20 @@ def alert_provider_error(*, number: WhatsAppNumber, code: str, explanation: str,
     131031, and the other admin codes): one alert per number and kind of problem."""
     kind = PROVIDER_ALERT_KINDS.get(str(code), Kind.NUMBER_PROBLEM)
     if kind == Kind.TOKEN_EXPIRED:
-        heading, link = "WhatsApp access token expired or revoked", _number_admin_link(number)
+        heading, link = AlertText(gettext_noop("WhatsApp access token expired or revoked")), _number_admin_link(number)
         incident = f"number:{number.pk}:token"
     elif kind == Kind.ACCOUNT_RESTRICTED:
-        heading, link = "WhatsApp account restricted or locked", compliance_link(number)
+        heading, link = AlertText(gettext_noop("WhatsApp account restricted or locked")), compliance_link(number)
         incident = f"number:{number.pk}:account"
     else:
-        heading, link = f"WhatsApp refused the number's requests (error {code})", _number_admin_link(number)
+        heading = AlertText(gettext_noop("WhatsApp refused the number's requests (error %(code)s)"), {"code": code})
+        link = _number_admin_link(number)
         incident = f"number:{number.pk}:error:{code}"
-    detail = f"{explanation} (WhatsApp error {code}{': ' + title if title else ''}). Nothing more is sent " \
-             "until an admin acts; dismiss this alert once it is fixed."
+    said = f"{explanation} (WhatsApp error {code}{': ' + title if title else ''})."
+    detail = [
+        AlertText("%(text)s", {"text": said}),
+        AlertText(gettext_noop("Nothing more is sent until an admin acts; dismiss this alert once it is fixed.")),
+    ]
     alert, _ = alert_raise(kind=kind, incident=incident, title=heading, detail=detail, number=number, link=link,
                            severity=Severity.CRITICAL)
     return alert

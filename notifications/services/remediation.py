@@ -17,12 +17,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from agents.services.audit import audit_record
 from conversations.models import QualityRating, WhatsAppNumber
 from notifications.compliance import case_evidence
 from notifications.models import Alert, NumberHealthEvent, RemediationCase
-from notifications.services.alerts import alert_close, alert_raise, compliance_link
+from notifications.services.alerts import AlertText, alert_close, alert_raise, compliance_link
 
 State = RemediationCase.State
 Trigger = RemediationCase.Trigger
@@ -79,10 +80,15 @@ def remediation_case_open(
         alert_raise(
             kind=Alert.Kind.REMEDIATION_OPENED, incident=f"case:{case.pk}:opened", number=number,
             severity=Alert.Severity.CRITICAL, link=compliance_link(number),
-            title=f"Remediation case opened: 7 days to show a path to a person on {number}",
-            detail=f"{case.get_trigger_display()}. {case.reason} WhatsApp lowers the number's messaging limit "
-                   f"if the problem is not fixed by {deadline:%Y-%m-%d %H:%M %Z}. Open the compliance page: its "
-                   "checklist and gaps say what to fix, and its evidence report answers WhatsApp.",
+            title=AlertText(gettext_noop("Remediation case opened: 7 days to show a path to a person on %(number)s"),
+                            {"number": str(number)}),
+            detail=[
+                AlertText("%(text)s", {"text": f"{case.get_trigger_display()}. {case.reason}".strip()}),
+                AlertText(gettext_noop("WhatsApp lowers the number's messaging limit if the problem is not fixed by "
+                                       "%(deadline)s. Open the compliance page: its checklist and gaps say what to "
+                                       "fix, and its evidence report answers WhatsApp."),
+                          {"deadline": f"{deadline:%Y-%m-%d %H:%M %Z}"}),
+            ],
         )
     return case, True
 
@@ -132,9 +138,10 @@ def remediation_case_tick(*, case_id: int, now: datetime | None = None) -> str:
             alert_raise(
                 kind=Alert.Kind.REMEDIATION_EXPIRED, incident=f"case:{case.pk}:expired", number=case.number,
                 severity=Alert.Severity.CRITICAL, link=compliance_link(case.number),
-                title=f"Remediation deadline passed on {case.number}",
-                detail="The case was not resolved within 7 days. Check the number's messaging limit and quality, "
-                       "fix the gaps the compliance page lists, and answer WhatsApp with the evidence report.",
+                title=AlertText(gettext_noop("Remediation deadline passed on %(number)s"), {"number": str(case.number)}),
+                detail=AlertText(gettext_noop(
+                    "The case was not resolved within 7 days. Check the number's messaging limit and quality, fix "
+                    "the gaps the compliance page lists, and answer WhatsApp with the evidence report.")),
             )
             return "expired"
         days = _days_left(case, now)
@@ -146,14 +153,17 @@ def remediation_case_tick(*, case_id: int, now: datetime | None = None) -> str:
             claimed = RemediationCase.objects.filter(pk=case.pk, reminded_days__gt=milestone).update(
                 reminded_days=milestone)
             if claimed:
-                left = "1 day" if milestone == 1 else f"{milestone} days"
                 alert_raise(
                     kind=Alert.Kind.REMEDIATION_DEADLINE, incident=f"case:{case.pk}:deadline:{milestone}",
                     number=case.number, severity=Alert.Severity.CRITICAL, link=compliance_link(case.number),
-                    title=f"{left} left to fix {case.number}",
-                    detail=f"The remediation case opened {timezone.localtime(case.opened_at):%Y-%m-%d} ends "
-                           f"{timezone.localtime(case.deadline_at):%Y-%m-%d %H:%M %Z}. Resolve it on the compliance "
-                           "page once the checklist holds.",
+                    title=AlertText(gettext_noop("%(n)s day left to fix %(number)s"),
+                                    {"n": milestone, "number": str(case.number)},
+                                    plural=gettext_noop("%(n)s days left to fix %(number)s")),
+                    detail=AlertText(gettext_noop(
+                        "The remediation case opened %(opened)s ends %(deadline)s. Resolve it on the compliance page "
+                        "once the checklist holds."), {
+                        "opened": f"{timezone.localtime(case.opened_at):%Y-%m-%d}",
+                        "deadline": f"{timezone.localtime(case.deadline_at):%Y-%m-%d %H:%M %Z}"}),
                 )
                 return f"reminded:{milestone}"
             break
@@ -182,9 +192,10 @@ def remediation_on_quality(*, number: WhatsAppNumber, quality: str, event: str,
         alert_raise(
             kind=Alert.Kind.NUMBER_RED, incident=f"number:{number.pk}:red", number=number,
             severity=Alert.Severity.CRITICAL, link=compliance_link(number),
-            title=f"{number} turned red",
-            detail="Customers blocked or reported the number. Campaigns on it are paused. Check the compliance "
-                   "page for conversations where a person was not reachable.",
+            title=AlertText(gettext_noop("%(number)s turned red"), {"number": str(number)}),
+            detail=AlertText(gettext_noop(
+                "Customers blocked or reported the number. Campaigns on it are paused. Check the compliance page for "
+                "conversations where a person was not reachable.")),
         )
         remediation_case_open(number=number, trigger=trigger, reason=reason, health_event=health_event)
         return
@@ -221,9 +232,13 @@ def remediation_on_account_update(*, number: WhatsAppNumber, value: dict[str, An
         alert_raise(
             kind=Alert.Kind.ACCOUNT_RESTRICTED, incident=f"number:{number.pk}:account", number=number,
             severity=Alert.Severity.CRITICAL, link=compliance_link(number),
-            title=f"WhatsApp account of {number} restricted",
-            detail=(detail or "WhatsApp restricted the account.") + " Business-initiated messages and campaigns "
-                   "stop until it is lifted; check Meta's Business Manager for the reason.",
+            title=AlertText(gettext_noop("WhatsApp account of %(number)s restricted"), {"number": str(number)}),
+            detail=[
+                AlertText("%(text)s", {"text": detail}) if detail
+                else AlertText(gettext_noop("WhatsApp restricted the account.")),
+                AlertText(gettext_noop("Business-initiated messages and campaigns stop until it is lifted; check "
+                                       "Meta's Business Manager for the reason.")),
+            ],
         )
     named = escalation_reason(value)
     if named:

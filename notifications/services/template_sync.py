@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from config import task_names
 from config.tasking import enqueue_on_commit
@@ -15,7 +16,7 @@ from conversations.models import QualityRating, WhatsAppNumber
 from conversations.providers.whatsapp import GraphClient, GraphError
 from notifications.models import Alert, MessageTemplate, TemplateCategory, TemplateStatus
 from notifications.models.templates import ParameterFormat
-from notifications.services.alerts import alert_close, alert_raise
+from notifications.services.alerts import AlertText, alert_close, alert_raise
 from notifications.services.campaigns import campaigns_pause_for_template
 
 log = logging.getLogger(__name__)
@@ -159,15 +160,25 @@ def _template_alerts(template: MessageTemplate) -> None:
     if template.status in STOPPED_STATUSES:
         alert_raise(
             kind=Alert.Kind.TEMPLATE_PAUSED, incident=f"template:{template.pk}:stopped", number=template.number,
-            link=link, title=f"Template {name} is {template.status.lower()}",
-            detail=f"WhatsApp {template.status.lower()} it{': ' + template.rejection_reason if template.rejection_reason else ''}. "
-                   "Campaigns using it are paused; edit the template or use another one.",
+            link=link,
+            title=AlertText(gettext_noop("Template %(name)s is paused"), {"name": name})
+            if template.status == TemplateStatus.PAUSED
+            else AlertText(gettext_noop("Template %(name)s is disabled"), {"name": name}),
+            detail=[
+                AlertText(gettext_noop("WhatsApp's reason: %(reason)s"), {"reason": template.rejection_reason})
+                if template.rejection_reason else AlertText(""),
+                AlertText(gettext_noop("Campaigns using it are paused; edit the template or use another one.")),
+            ],
         )
     elif template.status == TemplateStatus.REJECTED:
         alert_raise(
             kind=Alert.Kind.TEMPLATE_REJECTED, incident=f"template:{template.pk}:rejected", number=template.number,
-            link=link, title=f"Template {name} was rejected",
-            detail=f"{template.rejection_reason or 'WhatsApp gave no reason.'} Change it and submit it again.",
+            link=link, title=AlertText(gettext_noop("Template %(name)s was rejected"), {"name": name}),
+            detail=[
+                AlertText("%(text)s", {"text": template.rejection_reason}) if template.rejection_reason
+                else AlertText(gettext_noop("WhatsApp gave no reason.")),
+                AlertText(gettext_noop("Change it and submit it again.")),
+            ],
         )
     elif template.status == TemplateStatus.APPROVED:
         for incident in (f"template:{template.pk}:stopped", f"template:{template.pk}:rejected"):

@@ -31,13 +31,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from config import task_names
 from config.outbound_http import OutboundFailed, OutboundRefused, OutboundResponse, request
 from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from notifications.models import Alert, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from notifications.services.alerts import alert_close, alert_raise
+from notifications.services.alerts import AlertText, alert_close, alert_raise
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,13 @@ def _endpoint_failed(endpoint_id: int, *, at, why: str) -> None:
     alert_raise(
         kind=Alert.Kind.WEBHOOK_DISABLED,
         incident=f"webhook:{endpoint.pk}:disabled",
-        title=f"Webhook endpoint disabled: {endpoint.url}"[:200],
-        detail=f"{reason}. Events for it are kept; fix the receiver and enable the endpoint again in the admin.",
+        title=AlertText(gettext_noop("Webhook endpoint disabled: %(url)s"), {"url": endpoint.url[:150]}),
+        detail=[
+            AlertText(gettext_noop("No successful delivery since %(since)s UTC; last error: %(error)s."),
+                      {"since": f"{since:%Y-%m-%d %H:%M}", "error": str(why)[:200]}),
+            AlertText(gettext_noop("Events for it are kept; fix the receiver and enable the endpoint again in the "
+                                   "admin.")),
+        ],
         link=f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
         severity=Alert.Severity.CRITICAL,
     )

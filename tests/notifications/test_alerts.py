@@ -135,3 +135,45 @@ def test_admin_lists_alerts_and_cases_links_compliance_and_closes_alerts(client,
     assert response.status_code == 302
     alert.refresh_from_db()
     assert alert.closed_at is not None and alert.closed_by == admin_user
+
+
+def test_an_alert_reads_in_each_readers_language(client, conversation, graph, number, supervisor, admin_user):
+    """Stored by key and parameters: a Spanish supervisor and an English admin read the same
+    alert each in their own language, in the banner's API and in the email."""
+    from agents.models import AgentProfile
+
+    AgentProfile.objects.update_or_create(user=supervisor, defaults={"ui_language": "es"})
+    graph.error(190, "Error validating access token: Session has expired", status=401)
+    send(conversation)
+    alert = Alert.objects.get()
+    assert alert.title == "WhatsApp access token expired or revoked"  # stored in English
+
+    client.force_login(supervisor)
+    [spanish] = client.get("/api/v1/alerts/").json()
+    assert spanish["title"] == "El token de acceso de WhatsApp caducó o fue revocado"
+    assert "No se envía nada más hasta que un administrador actúe" in spanish["detail"]
+    client.force_login(admin_user)
+    [english] = client.get("/api/v1/alerts/").json()
+    assert english["title"] == "WhatsApp access token expired or revoked"
+
+    emails = {m.to[0]: m for m in mail.outbox}
+    assert emails["supervisor@example.com"].subject.startswith("[Handoff] El token de acceso")
+    assert "Qué hacer:" in emails["supervisor@example.com"].body
+    assert "What to do:" in emails["admin@example.com"].body
+
+
+def test_a_remediation_reminder_counts_its_days_in_the_readers_language(client, number, supervisor):
+    from django.utils.translation import gettext_noop
+
+    from agents.models import AgentProfile
+    from notifications.services.alerts import AlertText
+
+    AgentProfile.objects.update_or_create(user=supervisor, defaults={"ui_language": "pt"})
+    for n in (1, 3):
+        alert_raise(kind="remediation_deadline", incident=f"case:1:deadline:{n}", number=number,
+                    title=AlertText(gettext_noop("%(n)s day left to fix %(number)s"), {"n": n, "number": "Main"},
+                                    plural=gettext_noop("%(n)s days left to fix %(number)s")))
+    client.force_login(supervisor)
+    titles = sorted(a["title"] for a in client.get("/api/v1/alerts/").json())
+    assert titles == ["Falta 1 dia para corrigir Main", "Faltam 3 dias para corrigir Main"]
+    assert sorted(Alert.objects.values_list("title", flat=True)) == ["1 day left to fix Main", "3 days left to fix Main"]

@@ -77,7 +77,8 @@ async function load() {
 if (box) {
   window.addEventListener("desk:frame", (event) => {
     const frame = event.detail || {};
-    if (frame.type === "alert.created") show(frame.alert);
+    // The frame names the alert; its text comes from the API in this reader's language.
+    if (frame.type === "alert.created") load();
     else if (frame.type === "alert.closed" && frame.alert) remove(frame.alert.id);
   });
   window.addEventListener("desk:connected", load);
