@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -118,7 +119,7 @@ class AgentListApi(APIView):
         user = acting_user(request)
         roles = roles_for(user)
         if not roles.supervisor:
-            raise ApiError("forbidden", "Only supervisors and admins see the agents list.", status.HTTP_403_FORBIDDEN)
+            raise ApiError("forbidden", gettext("Only supervisors and admins see the agents list."), status.HTTP_403_FORBIDDEN)
         if roles.admin:
             member_ids = set(
                 User.objects.filter(Q(teams__isnull=False) | Q(agent_profile__isnull=False)).values_list("pk", flat=True)
@@ -232,12 +233,12 @@ class ConversationHandbackApi(ConversationActionApi):
 def _user(user_id: int):
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise Refused("not_found", "No such agent.", field="agent")
+        raise Refused("not_found", gettext("No such agent."), field="agent")
     return user
 
 
 def _team(team_id: int) -> Team:
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
-        raise Refused("not_found", "No such team.", field="team")
+        raise Refused("not_found", gettext("No such team."), field="team")
     return team

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -97,7 +98,7 @@ class WhisperApi(_ConversationAction):
         if values.get("to"):
             to_user = User.objects.filter(pk=values["to"], is_active=True).first()
             if to_user is None:
-                raise ConferenceRefused("invalid", "to: no such user.", field="to")
+                raise ConferenceRefused("invalid", gettext("to: no such user."), field="to")
         note = conversation_whisper(conversation=target, actor=acting_user(request), text=values["text"], to_user=to_user)
         return {"message": note.pk}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -203,5 +204,5 @@ class ReportCampaignsApi(APIView):
         scope = scope_of(request)
         rows = report_campaigns(scope)
         if rows is None:
-            raise ApiError("forbidden", "Campaign reports are for admins.", status.HTTP_403_FORBIDDEN)
+            raise ApiError("forbidden", gettext("Campaign reports are for admins."), status.HTTP_403_FORBIDDEN)
         return Response(CampaignRowSerializer(rows, many=True).data)

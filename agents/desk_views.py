@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -106,7 +107,7 @@ class DeskNewConversationApi(APIView):
         filters.is_valid(raise_exception=True)
         options = new_conversation_options(user=request.user, number_id=filters.validated_data.get("number"))
         if filters.validated_data.get("number") is not None and options["number"] is None:
-            raise ApiError("not_found", "No such WhatsApp number.", status.HTTP_404_NOT_FOUND)
+            raise ApiError("not_found", gettext("No such WhatsApp number."), status.HTTP_404_NOT_FOUND)
         return Response(options)
 
 
@@ -117,5 +118,5 @@ class MonitorApi(APIView):
     def get(self, request):
         roles = request_roles(request)
         if not roles.supervisor:
-            raise ApiError("forbidden", "The monitor is for supervisors.", status.HTTP_403_FORBIDDEN)
+            raise ApiError("forbidden", gettext("The monitor is for supervisors."), status.HTTP_403_FORBIDDEN)
         return Response(monitor_overview(user=request.user, roles=roles))

@@ -86,20 +86,20 @@ def report_scope(*, user: Any, period: Period, team_id: int | None = None, agent
     a team the user does not supervise and for an agent of no such team."""
     roles = roles_for(user)
     if not roles.supervisor:
-        raise ReportRefused("forbidden", "Reports are for supervisors and admins.")
+        raise ReportRefused("forbidden", gettext("Reports are for supervisors and admins."))
     if bucket not in BUCKETS:
-        raise ReportRefused("invalid", "Group by day or week.", field="bucket")
+        raise ReportRefused("invalid", gettext("Group by day or week."), field="bucket")
     if team_id is not None:
         if not roles.admin and team_id not in roles.supervises:
-            raise ReportRefused("forbidden", "You do not supervise this team.", field="team")
+            raise ReportRefused("forbidden", gettext("You do not supervise this team."), field="team")
         if not Team.objects.filter(pk=team_id).exists():
-            raise ReportRefused("invalid", "No such team.", field="team")
+            raise ReportRefused("invalid", gettext("No such team."), field="team")
     if agent_id is not None:
         people = get_user_model().objects.filter(pk=agent_id)
         if not roles.admin:
             people = people.filter(Q(teams__in=roles.supervises) | Q(pk=roles.user_id))
         if not people.exists():
-            raise ReportRefused("forbidden", "This agent is not in a team you supervise.", field="agent")
+            raise ReportRefused("forbidden", gettext("This agent is not in a team you supervise."), field="agent")
     return ReportScope(roles=roles, period=period, team_id=team_id, agent_id=agent_id, bucket=bucket)
 
 

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -87,7 +88,7 @@ class ApiError(exceptions.APIException):
     unless given (for answers that are no refusal: 413, 502)."""
 
     def __init__(self, code: str, detail: str, status_code: int | None = None):
-        super().__init__(detail=detail, code=code)
+        super().__init__(detail=gettext(detail) if detail else detail, code=code)
         self.status_code = status_code if status_code is not None else refusal_status(code)
         self.error_code = code
 
@@ -115,10 +116,11 @@ def exception_handler(exc, context):
         return Response(refusal_body(exc), status=refusal_status(exc.code))
     # Django's own exceptions (raised by selectors and services) become their API forms here,
     # so the code below names them like DRF's.
+    # Their sentences (the access rules', marked with gettext_noop) in the asker's language.
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc) or "Not found.")
+        exc = exceptions.NotFound(gettext(str(exc) or gettext_noop("Not found.")))
     elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied(str(exc) or "You may not do this.")
+        exc = exceptions.PermissionDenied(gettext(str(exc) or gettext_noop("You may not do this.")))
     elif isinstance(exc, MultiPartParserError):
         # Django's own multipart parser, reached outside DRF's parsers (a CSRF check reading
         # the form): the body is malformed, like any other unparseable body.

@@ -42,6 +42,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_noop
 
 from agents.models import Team
 from conversations.models import Contact, Conversation, Participant
@@ -204,13 +205,13 @@ ACTION_STATUSES: dict[str, frozenset[str]] = {
     "watch": OPEN,
 }
 _HOLDER_ACTIONS = {"assign", "transfer", "hold", "unhold", "handback", "resolve"}
-NOT_VISIBLE = "You may not see this conversation."
-NOT_IN_TEAM = "This conversation belongs to a team you are not in."
-NOT_HOLDER = "Only the assignee, a supervisor or an admin may do this."
-NOT_OVERSEER = "Only the team's supervisors and admins may do this."
-NOT_SENDER = "This conversation is assigned to someone else: join it or ask its team's supervisor."
-NOT_IN_CONFERENCE = "Only the people in this conversation, its team's supervisors and admins may whisper."
-NOT_ASSIGNER = "Only a supervisor or an admin may assign to somebody else."
+NOT_VISIBLE = gettext_noop("You may not see this conversation.")
+NOT_IN_TEAM = gettext_noop("This conversation belongs to a team you are not in.")
+NOT_HOLDER = gettext_noop("Only the assignee, a supervisor or an admin may do this.")
+NOT_OVERSEER = gettext_noop("Only the team's supervisors and admins may do this.")
+NOT_SENDER = gettext_noop("This conversation is assigned to someone else: join it or ask its team's supervisor.")
+NOT_IN_CONFERENCE = gettext_noop("Only the people in this conversation, its team's supervisors and admins may whisper.")
+NOT_ASSIGNER = gettext_noop("Only a supervisor or an admin may assign to somebody else.")
 
 
 def refusal(roles: Roles, shape: ConversationShape, action: str) -> str | None:
@@ -320,7 +321,7 @@ def require(user: User | AnonymousUser | None, conversation: Conversation, actio
     the user's roles, for the caller's further checks."""
     roles = roles_for(user)
     if roles.user_id is None:
-        raise PermissionDenied("Sign in first.")
+        raise PermissionDenied(gettext_noop("Sign in first."))
     shape = conversation_shape(conversation)
     reason = assign_refusal(roles, shape, target) if target is not None else refusal(roles, shape, action)
     if reason is not None:
@@ -388,7 +389,7 @@ def conversation_for_user(who: Any, conversation_id: int | str) -> Conversation:
         else None
     )
     if conversation is None:
-        raise Http404("No such conversation.")
+        raise Http404(gettext_noop("No such conversation."))
     return conversation
 
 
@@ -397,7 +398,7 @@ def contact_for_user(who: Any, contact_id: int | str) -> Contact:
     pk = _id(contact_id)
     contact = contacts_visible_to(who).filter(pk=pk).first() if pk is not None else None
     if contact is None:
-        raise Http404("No such contact.")
+        raise Http404(gettext_noop("No such contact."))
     return contact
 
 

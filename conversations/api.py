@@ -10,6 +10,7 @@ from typing import cast
 
 from django.contrib.auth.models import User
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -153,7 +154,7 @@ class ConversationListApi(APIView):
         if contact is None or data.get("number") is not None:
             number = number_for_new_contact(number_id=data.get("number"))
             if number is None:
-                raise Refused("invalid", "number: no such WhatsApp number (and no default number is set).",
+                raise Refused("invalid", gettext("number: no such WhatsApp number (and no default number is set)."),
                               field="number")
         template = data["template"]
         outreach = conversation_initiator()(  # refusals propagate to the API's error handler
@@ -286,7 +287,7 @@ def _reply_to(conversation, reply_to_id: int | None):
         return None
     reply_to = message_in_conversation(conversation, reply_to_id)
     if reply_to is None:
-        raise Refused("invalid", "reply_to: no such message in this conversation.", field="reply_to")
+        raise Refused("invalid", gettext("reply_to: no such message in this conversation."), field="reply_to")
     return reply_to
 
 
@@ -368,7 +369,7 @@ class ContactListApi(APIView):
         data = _valid(ContactCreateSerializer, request.data)
         number = number_for_new_contact(number_id=data.get("number"))
         if number is None:
-            raise ApiError("invalid", "number: no such WhatsApp number (and no default number is set).")
+            raise ApiError("invalid", gettext("number: no such WhatsApp number (and no default number is set)."))
         contact = contact_create(  # ContactRefused propagates to the API's error handler
             number=number,
             wa_id=data.get("wa_id", ""),

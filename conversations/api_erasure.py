@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -52,7 +53,7 @@ class ContactEraseApi(APIView):
     )
     def post(self, request: Request, contact_id: int) -> Response:
         if not user_is_admin(request.user):
-            raise ApiError("forbidden", "Only admins may erase a contact.", status.HTTP_403_FORBIDDEN)
+            raise ApiError("forbidden", gettext("Only admins may erase a contact."), status.HTTP_403_FORBIDDEN)
         contact = get_object_or_404(Contact, pk=contact_id)
         result = contact_erase(contact=contact, actor=request.user, via=ContactErasure.Via.API)  # type: ignore[arg-type]
         body = ContactErasureSerializer(result.erasure, context={"already_erased": result.already_erased}).data

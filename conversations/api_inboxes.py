@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ from conversations.services.webchat_inbox import webchat_inbox_save
 
 def _require_admin(request: Request) -> None:
     if not user_is_admin(request.user):
-        raise ApiError("forbidden", "Only admins manage web chat inboxes.", status.HTTP_403_FORBIDDEN)
+        raise ApiError("forbidden", gettext("Only admins manage web chat inboxes."), status.HTTP_403_FORBIDDEN)
 
 
 class InboxSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
@@ -54,13 +55,13 @@ def request_user(request: Request) -> User:
 
 def require_admin(request: Request) -> None:
     if not user_is_admin(request.user):
-        raise ApiError("forbidden", "Only admins may do this.", status.HTTP_403_FORBIDDEN)
+        raise ApiError("forbidden", gettext("Only admins may do this."), status.HTTP_403_FORBIDDEN)
 
 
 def number_or_default(number_id: int | None) -> WhatsAppNumber:
     number = number_for_new_contact(number_id=number_id)
     if number is None:
-        raise ApiError("invalid", "No such WhatsApp number (and no default number).")
+        raise ApiError("invalid", gettext("No such WhatsApp number (and no default number)."))
     return number
 
 
@@ -148,9 +149,9 @@ class TemplateListApi(APIView):
             try:
                 templates_sync(number=number_or_default(filters.get("number")))
             except ValueError as exc:  # a number without a business account
-                raise ApiError("invalid", f"number: {exc}.") from None
+                raise ApiError("invalid", gettext("number: %(problem)s.") % {"problem": exc}) from None
             except GraphError as exc:
-                raise ApiError("provider_error", f"WhatsApp refused the template list: {exc}",
+                raise ApiError("provider_error", gettext("WhatsApp refused the template list: %(problem)s") % {"problem": exc},
                                status.HTTP_502_BAD_GATEWAY) from None
         templates = templates_for_number(number_id=filters.get("number"))
         if filters.get("status"):
@@ -181,15 +182,15 @@ def _notification_contact(data: dict[str, Any]) -> Contact:
     if is_user_id(data["to"]):  # a customer WhatsApp gives no phone number of
         contact = Contact.objects.filter(number=number, user_id=data["to"].strip()).first()
         if contact is None:
-            raise ApiError("not_opted_in", "This user id has no contact and so no opt-in.")
+            raise ApiError("not_opted_in", gettext("This user id has no contact and so no opt-in."))
         return contact
     try:
         wa_id = wa_id_normalize(data["to"])
     except ContactRefused as exc:
-        raise ApiError("invalid", f"to: {exc.detail}") from None
+        raise ApiError("invalid", gettext("to: %(problem)s") % {"problem": exc.detail}) from None
     contact = Contact.objects.filter(number=number, wa_id=wa_id).first()
     if contact is None:
-        raise ApiError("not_opted_in", "This phone number has no contact and so no opt-in.")
+        raise ApiError("not_opted_in", gettext("This phone number has no contact and so no opt-in."))
     return contact
 
 
@@ -212,7 +213,7 @@ class NotificationApi(APIView):
         require_admin(request)
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key or len(key) > 255:
-            raise ApiError("invalid", "The Idempotency-Key header is required (at most 255 characters).")
+            raise ApiError("invalid", gettext("The Idempotency-Key header is required (at most 255 characters)."))
         data = valid(NotificationCreateSerializer, request.data)
 
         def send() -> tuple[int, dict, int | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -50,7 +51,7 @@ class CampaignListApi(APIView):
         number = number_or_default(data.get("number"))
         template = MessageTemplate.objects.filter(pk=data["template"]).first()
         if template is None:
-            raise Refused("invalid", "No such template.", field="template")
+            raise Refused("invalid", gettext("No such template."), field="template")
         campaign = services.campaign_create(  # CampaignRefused propagates to the API's error handler
             name=data["name"], number=number, template=template, audience=data["audience"],
             audience_filter=data["audience_filter"], audience_csv=data["audience_csv"],

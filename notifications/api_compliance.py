@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -35,12 +36,12 @@ from notifications.services import remediation
 
 def require_compliance_access(request: Request) -> None:
     if not user_may_see_compliance(request.user):
-        raise ApiError("forbidden", "Compliance and alerts are for supervisors and admins.", status.HTTP_403_FORBIDDEN)
+        raise ApiError("forbidden", gettext("Compliance and alerts are for supervisors and admins."), status.HTTP_403_FORBIDDEN)
 
 
 def require_admin(request: Request) -> None:
     if not user_is_admin(request.user):
-        raise ApiError("forbidden", "Only admins may do this.", status.HTTP_403_FORBIDDEN)
+        raise ApiError("forbidden", gettext("Only admins may do this."), status.HTTP_403_FORBIDDEN)
 
 
 def refused(exc: remediation.RemediationRefused) -> ApiError:

@@ -14,6 +14,7 @@ service, shape the answer.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -32,7 +33,7 @@ LIST_LIMIT = 50
 
 def require_admin(request: Request) -> None:
     if not user_is_admin(request.user):
-        raise ApiError("forbidden", "Only admins manage webhooks.", status.HTTP_403_FORBIDDEN)
+        raise ApiError("forbidden", gettext("Only admins manage webhooks."), status.HTTP_403_FORBIDDEN)
 
 
 class EndpointSerializer(serializers.Serializer):

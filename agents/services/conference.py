@@ -89,7 +89,7 @@ def conversation_join(*, conversation: Conversation, actor: User) -> Participant
         conversation = _locked(conversation)
         access.require(actor, conversation, "join")
         if conversation.status == Conversation.Status.RESOLVED:
-            raise ConferenceRefused("invalid", "This conversation is resolved.")
+            raise ConferenceRefused("invalid", gettext("This conversation is resolved."))
         current = _active(conversation, actor)
         if current is not None and current.role != Participant.Role.WATCHER:
             return current
@@ -117,10 +117,10 @@ def conversation_leave(*, conversation: Conversation, actor: User) -> None:
     with transaction.atomic():
         conversation = _locked(conversation)
         if conversation.assignee_id == actor.pk:
-            raise ConferenceRefused("owner_must_transfer", "You own this conversation: transfer or resolve it instead.")
+            raise ConferenceRefused("owner_must_transfer", gettext("You own this conversation: transfer or resolve it instead."))
         current = _active(conversation, actor)
         if current is None:
-            raise ConferenceRefused("not_participant", "You are not in this conversation.")
+            raise ConferenceRefused("not_participant", gettext("You are not in this conversation."))
         Participant.objects.filter(pk=current.pk, left_at__isnull=True).update(left_at=timezone.now())
         watcher = current.role == Participant.Role.WATCHER
         announced = False if watcher else _announce(conversation, LEFT, actor)
@@ -137,7 +137,7 @@ def conversation_whisper(*, conversation: Conversation, actor: User, text: str, 
     is stored with `internal=True` and a `whisper` mark, and never sent to the customer."""
     text = (text or "").strip()
     if not text:
-        raise ConferenceRefused("invalid", "A whisper needs text.")
+        raise ConferenceRefused("invalid", gettext("A whisper needs text."))
     with transaction.atomic():
         access.require(actor, conversation, "whisper")
         note = message_send_note(conversation=conversation, text=text, author=actor)
@@ -162,7 +162,7 @@ def conversation_takeover(*, conversation: Conversation, actor: User, reason: st
     with transaction.atomic():
         conversation = _locked(conversation)
         if conversation.status not in (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED):
-            raise ConferenceRefused("invalid", "Only a queued or assigned conversation can be taken over.")
+            raise ConferenceRefused("invalid", gettext("Only a queued or assigned conversation can be taken over."))
         previous = conversation.assignee
         if previous is not None and previous.pk == actor.pk:
             return conversation
@@ -170,7 +170,7 @@ def conversation_takeover(*, conversation: Conversation, actor: User, reason: st
         profile = AgentProfile.objects.select_for_update(of=("self",)).select_related("user").get(user_id=actor.pk)
         load = agent_load(user_id=actor.pk)
         if load >= profile.capacity:
-            raise ConferenceRefused("over_capacity", "You have no room for another conversation.")
+            raise ConferenceRefused("over_capacity", gettext("You have no room for another conversation."))
         lifecycle.conversation_assign(
             conversation=conversation, user=actor, actor=actor, kind="takeover", reason=reason,
             data={"takeover": True}, profile=profile, load_before=load, previous_stays=True,

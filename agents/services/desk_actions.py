@@ -12,10 +12,9 @@ row), and so are the statuses each action needs (`ACTION_STATUSES`). Refusals:
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from agents.models import AgentProfile, Team
 from agents.services.audit import audit_record
@@ -38,12 +37,18 @@ def _lock(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update(of=("self",)).select_related("team", "contact").get(pk=conversation.pk)
 
 
+# One sentence per status, so each reads naturally in every language.
+NOT_WHILE: dict[str, str] = {
+    Status.BOT: gettext_noop("Not possible while the conversation is with the bot."),
+    Status.QUEUED: gettext_noop("Not possible while the conversation is queued."),
+    Status.ASSIGNED: gettext_noop("Not possible while the conversation is assigned."),
+    Status.RESOLVED: gettext_noop("Not possible while the conversation is resolved."),
+}
+
+
 def _require_status(conversation: Conversation, action: str) -> None:
     if conversation.status not in access.ACTION_STATUSES[action]:
-        # Refusal details are English whatever the desk user's language (the status labels are translated).
-        with translation.override(settings.LANGUAGE_CODE):
-            status = str(conversation.get_status_display()).lower()
-        raise ActionRefused("invalid_status", f"Not possible while the conversation is {status}.")
+        raise ActionRefused("invalid_status", gettext(NOT_WHILE.get(conversation.status, NOT_WHILE[Status.RESOLVED])))
 
 
 def agent_room_lock(user: User) -> tuple[AgentProfile, int]:
@@ -53,7 +58,8 @@ def agent_room_lock(user: User) -> tuple[AgentProfile, int]:
     profile = AgentProfile.objects.select_for_update(of=("self",)).select_related("user").get(user_id=user.pk)
     load = agent_load(user_id=user.pk)
     if load >= profile.capacity:
-        raise ActionRefused("over_capacity", f"{user.get_username()} has no room for another conversation.")
+        raise ActionRefused("over_capacity", gettext("%(agent)s has no room for another conversation.")
+                            % {"agent": user.get_username()})
     return profile, load
 
 
@@ -69,7 +75,8 @@ def conversation_assign(*, conversation: Conversation, actor: User, agent: User 
         target = target or roles
         _require_status(locked, "assign")
         if not access.may_give_to(roles, locked.team_id, target):
-            raise ActionRefused("not_in_team", f"{agent.get_username()} is not in the team {locked.team}.")
+            raise ActionRefused("not_in_team", gettext("%(agent)s is not in the team %(team)s.")
+                                % {"agent": agent.get_username(), "team": locked.team})
         if locked.status == Status.ASSIGNED and locked.assignee_id == agent.pk:
             return locked
         profile, load = agent_room_lock(agent)
@@ -94,7 +101,7 @@ def conversation_transfer(
     """Hand the conversation to another agent of its team (who must have room), or to
     another team's queue (routing starts afresh there). The note goes on the timeline."""
     if (agent is None) == (team is None):
-        raise ActionRefused("invalid", "Transfer to an agent or to a team, not both or neither.")
+        raise ActionRefused("invalid", gettext("Transfer to an agent or to a team, not both or neither."))
     with transaction.atomic():
         locked = _lock(conversation)
         roles = access.require(actor, locked, "transfer")
@@ -104,10 +111,11 @@ def conversation_transfer(
         if agent is not None:
             if not access.may_give_to(roles, locked.team_id, access.roles_for(agent)):
                 raise ActionRefused(
-                    "not_in_team", f"{agent.get_username()} is not in the team {locked.team}; transfer to the team."
+                    "not_in_team", gettext("%(agent)s is not in the team %(team)s; transfer to the team.")
+                    % {"agent": agent.get_username(), "team": locked.team}
                 )
             if locked.assignee_id == agent.pk:
-                raise ActionRefused("invalid", "The conversation is already with this agent.")
+                raise ActionRefused("invalid", gettext("The conversation is already with this agent."))
             profile, load = agent_room_lock(agent)
             lifecycle.conversation_transfer(
                 conversation=locked, actor=actor, user=agent, note=note, profile=profile, load_before=load
@@ -139,7 +147,7 @@ def conversation_reopen(*, conversation: Conversation, actor: User) -> Conversat
         try:
             lifecycle.conversation_reopen(conversation=locked, to=Status.QUEUED, actor=actor)
         except IntegrityError:
-            raise ActionRefused("conflict", "The customer already has another open conversation.") from None
+            raise ActionRefused("conflict", gettext("The customer already has another open conversation.")) from None
         in_team = locked.team_id is None or locked.team_id in roles.member_of
         if in_team and agent_load(user_id=actor.pk) < profile_for(actor).capacity:
             profile, load = agent_room_lock(actor)

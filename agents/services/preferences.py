@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from agents.models import AgentProfile
 from agents.models.profiles import validate_time_zone
@@ -27,14 +28,15 @@ def agent_preferences_set(*, user: User, language: str | None = None, time_zone:
         if language is not None:
             if language and language not in dict(settings.LANGUAGES):
                 codes = ", ".join(code for code, _ in settings.LANGUAGES)
-                raise PreferencesRefused("invalid", f"language: the desk speaks {codes} (or empty for the browser's).")
+                raise PreferencesRefused("invalid", gettext("language: the desk speaks %(codes)s (or empty for the browser's).")
+                                         % {"codes": codes})
             profile.ui_language = language
             fields.append("ui_language")
         if time_zone is not None:
             try:
                 validate_time_zone(time_zone)
             except ValidationError as exc:
-                raise PreferencesRefused("invalid", f"timezone: {exc.messages[0]}") from None
+                raise PreferencesRefused("invalid", gettext("timezone: %(problem)s") % {"problem": exc.messages[0]}) from None
             profile.timezone = time_zone
             fields.append("timezone")
         if fields:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.refusals import Refused
 from conversations.languages import SHIPPED_LANGUAGES, detect_language, language_base
@@ -89,7 +90,8 @@ def contact_language_set(*, contact: Contact, language: str, actor: Any = None) 
     if language and not LANGUAGE_CODE.match((language or "").strip()):
         raise LanguageRefused(
             "invalid",
-            f"language: give a language code such as {', '.join(SHIPPED_LANGUAGES)} (or empty to clear it).",
+            gettext("language: give a language code such as %(codes)s (or empty to clear it).")
+            % {"codes": ", ".join(SHIPPED_LANGUAGES)},
         )
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.refusals import Refused
 from conversations.models import Contact, LanguageSource, WhatsAppNumber
@@ -41,15 +42,16 @@ def wa_id_normalize(raw: str) -> str:
     Raises `ContactRefused("invalid", ...)` for anything that cannot be a phone number."""
     cleaned = (raw or "").strip()
     if not cleaned:
-        raise ContactRefused("invalid", "A phone number is required.")
+        raise ContactRefused("invalid", gettext("A phone number is required."))
     if not cleaned.startswith("+"):
         cleaned = "+" + cleaned
     try:
         parsed = phonenumbers.parse(cleaned, None)
     except phonenumbers.NumberParseException as exc:
-        raise ContactRefused("invalid", f"Not a phone number in international format: {exc}.") from None
+        raise ContactRefused("invalid", gettext("Not a phone number in international format: %(problem)s.")
+                             % {"problem": exc}) from None
     if not phonenumbers.is_possible_number(parsed):
-        raise ContactRefused("invalid", "Not a possible phone number for its country code.")
+        raise ContactRefused("invalid", gettext("Not a possible phone number for its country code."))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
@@ -71,7 +73,7 @@ def contact_create(
     user_id = (user_id or "").strip()
     wa_id = wa_id_normalize(wa_id) if (wa_id or "").strip() else ""
     if not wa_id and not user_id:
-        raise ContactRefused("invalid", "Give the contact's phone number (wa_id) or business-scoped user id.")
+        raise ContactRefused("invalid", gettext("Give the contact's phone number (wa_id) or business-scoped user id."))
     try:
         with transaction.atomic():
             return Contact.objects.create(
@@ -90,7 +92,7 @@ def contact_create(
                 created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             )
     except IntegrityError:
-        raise ContactRefused("contact_exists", "This number already has a contact with that id.") from None
+        raise ContactRefused("contact_exists", gettext("This number already has a contact with that id.")) from None
 
 
 # --- Identity changes reported by WhatsApp ----------------------------------------------------

@@ -21,6 +21,7 @@ from typing import IO, Any
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext
 
 from conversations.access import Roles
 from conversations.media_types import (
@@ -73,7 +74,7 @@ def media_file_check(*, data: bytes | IO[bytes], name: str = "", content_type: s
     data = bytes(data)
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:NAME_MAX]
     if not data:
-        raise SendRefused("invalid", "The file is empty.")
+        raise SendRefused("invalid", gettext("The file is empty."))
     detected = sniff(data[:8192])
     declared = base_type(content_type)
     if declared in ("", "application/octet-stream", "binary/octet-stream"):
@@ -81,22 +82,27 @@ def media_file_check(*, data: bytes | IO[bytes], name: str = "", content_type: s
     kind = kind_for_type(declared)
     if kind is None:
         raise SendRefused(
-            "invalid", f"WhatsApp does not take files of type {declared or 'unknown'}. It takes {_readable_types()}."
+            "invalid", gettext("WhatsApp does not take files of type %(type)s. It takes %(types)s.")
+            % {"type": declared or gettext("unknown"), "types": _readable_types()}
         )
     cap = SIZE_CAPS[kind]
     if len(data) > cap:
         raise SendRefused(
-            "invalid", f"The {kind} is {human_size(len(data))}; WhatsApp allows at most {human_size(cap)} for {a_kind(kind)}."
+            "invalid", gettext("The file is %(size)s; WhatsApp allows at most %(cap)s for %(kind)s.")
+            % {"size": human_size(len(data)), "cap": human_size(cap), "kind": a_kind(kind)}
         )
     if not bytes_match(declared=declared, detected=detected, kind=kind):
         raise SendRefused(
-            "invalid", f"The file says it is {declared} but its bytes are {detected or 'not a known type'}."
+            "invalid", gettext("The file says it is %(declared)s but its bytes are %(detected)s.")
+            % {"declared": declared, "detected": detected or gettext("not a known type")}
         )
     caption = caption or ""
     if caption.strip() and kind not in CAPTION_KINDS:
-        raise SendRefused("invalid", f"WhatsApp sends no caption with {a_kind(kind)}; only with images, videos and documents.")
+        raise SendRefused("invalid", gettext("WhatsApp sends no caption with %(kind)s; only with images, videos and documents.")
+                          % {"kind": a_kind(kind)})
     if len(caption) > CAPTION_MAX:
-        raise SendRefused("invalid", f"The caption is {len(caption)} characters; WhatsApp allows at most {CAPTION_MAX}.")
+        raise SendRefused("invalid", gettext("The caption is %(length)s characters; WhatsApp allows at most %(max)s.")
+                          % {"length": len(caption), "max": CAPTION_MAX})
     return MediaFile(kind=kind, mime_type=declared, name=name, data=data)
 
 
@@ -119,7 +125,7 @@ def media_row_for(file: MediaFile) -> MessageMedia:
 def _whatsapp_only(conversation: Conversation) -> None:
     check_channel(conversation)
     if conversation.channel != Channel.WHATSAPP:
-        raise SendRefused("invalid", "Files by link are sent on WhatsApp only; attach the file itself.")
+        raise SendRefused("invalid", gettext("Files by link are sent on WhatsApp only; attach the file itself."))
 
 
 def message_send_media(
@@ -186,14 +192,16 @@ def message_send_media_link(
     check_window(conversation)
     link = (link or "").strip()
     if kind not in SEND_TYPES:
-        raise SendRefused("invalid", f"WhatsApp has no media of kind {kind!r}.")
+        raise SendRefused("invalid", gettext("WhatsApp has no media of kind %(kind)s.") % {"kind": repr(kind)})
     if not link.lower().startswith(("https://", "http://")) or len(link) > LINK_MAX or any(c.isspace() for c in link):
-        raise SendRefused("invalid", "A media link must be an http(s) URL of at most 2048 characters.")
+        raise SendRefused("invalid", gettext("A media link must be an http(s) URL of at most 2048 characters."))
     caption = (caption or "").strip()
     if caption and kind not in CAPTION_KINDS:
-        raise SendRefused("invalid", f"WhatsApp sends no caption with {a_kind(kind)}; only with images, videos and documents.")
+        raise SendRefused("invalid", gettext("WhatsApp sends no caption with %(kind)s; only with images, videos and documents.")
+                          % {"kind": a_kind(kind)})
     if len(caption) > CAPTION_MAX:
-        raise SendRefused("invalid", f"The caption is {len(caption)} characters; WhatsApp allows at most {CAPTION_MAX}.")
+        raise SendRefused("invalid", gettext("The caption is %(length)s characters; WhatsApp allows at most %(max)s.")
+                          % {"length": len(caption), "max": CAPTION_MAX})
     obj: dict[str, Any] = {"link": link}
     if caption:
         obj["caption"] = caption

@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from config import task_names
 from config.refusals import Refused
@@ -56,7 +57,7 @@ class SendRefused(Refused):
         return f"{self.code}: {self.detail}"
 
 
-WINDOW_CLOSED_DETAIL = (
+WINDOW_CLOSED_DETAIL = gettext_noop(
     "More than 24 hours have passed since the customer's last message. WhatsApp's 24-hour "
     "customer-service window is closed, so only an approved template can be sent."
 )
@@ -83,14 +84,15 @@ def check_channel(conversation: Conversation, *, business_initiated: bool = Fals
     """WhatsApp and web chat conversations take the same bodies (a web chat visitor sees
     interactive menus as buttons); templates and campaigns are WhatsApp's only."""
     if conversation.channel not in (Channel.WHATSAPP, Channel.WEBCHAT):
-        raise SendRefused("invalid", f"Messages in {conversation.get_channel_display()} conversations cannot be sent.")
+        raise SendRefused("invalid", gettext("Messages in %(channel)s conversations cannot be sent.")
+                          % {"channel": conversation.get_channel_display()})
     if business_initiated and conversation.channel != Channel.WHATSAPP:
-        raise SendRefused("invalid", "Templates are sent on WhatsApp only; reply to a web chat visitor with text.")
+        raise SendRefused("invalid", gettext("Templates are sent on WhatsApp only; reply to a web chat visitor with text."))
 
 
 def _check_reply_to(conversation: Conversation, reply_to: Message | None) -> None:
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
-        raise SendRefused("invalid", "A reply must quote a message of the same conversation.")
+        raise SendRefused("invalid", gettext("A reply must quote a message of the same conversation."))
 
 
 def message_queue_outbound(
@@ -243,7 +245,7 @@ def message_send_note(*, conversation: Conversation, text: str, author: User) ->
     (final, with no provider id) so no delivery or sweep ever picks it up."""
     text = (text or "").strip()
     if not text:
-        raise SendRefused("invalid", "The note is empty.")
+        raise SendRefused("invalid", gettext("The note is empty."))
     now = timezone.now()
     with transaction.atomic():
         message = Message.objects.create(

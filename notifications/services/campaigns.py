@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config import task_names
 from config.refusals import Refused
@@ -40,11 +41,11 @@ def campaign_check(
     breaks: a name, a template of the number's business account, a known audience, and a
     parameter mapping whose sources exist (contact.<field>, attributes.<key> or =text)."""
     if not (name or "").strip():
-        raise CampaignRefused("invalid", "Give the campaign a name.", field="name")
+        raise CampaignRefused("invalid", gettext("Give the campaign a name."), field="name")
     if template.business_account_id != number.business_account_id:
-        raise CampaignRefused("invalid", "This template belongs to another business account.", field="template")
+        raise CampaignRefused("invalid", gettext("This template belongs to another business account."), field="template")
     if audience not in Campaign.Audience.values:
-        raise CampaignRefused("invalid", f"{audience!r} is not an audience.", field="audience")
+        raise CampaignRefused("invalid", gettext("%(value)s is not an audience.") % {"value": repr(audience)}, field="audience")
     try:
         mapping_check(parameter_mapping)
     except MappingError as exc:
@@ -87,11 +88,12 @@ def campaign_start(*, campaign: Campaign, actor: User | None = None) -> Campaign
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
         if locked.state not in (Campaign.State.DRAFT, Campaign.State.SCHEDULED):
-            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be started.")
+            raise CampaignRefused("invalid_state", gettext("A %(state)s campaign cannot be started.") % {"state": gettext(locked.get_state_display()).lower()})
         if locked.template.status != TemplateStatus.APPROVED:
             raise CampaignRefused(
                 "template_not_approved",
-                f"Template {locked.template.name} is {locked.template.status.lower()}, not approved.",
+                gettext("Template %(name)s is %(status)s, not approved.")
+                % {"name": locked.template.name, "status": gettext(locked.template.get_status_display()).lower()},
             )
         now = timezone.now()
         if locked.scheduled_at and locked.scheduled_at > now:
@@ -129,7 +131,7 @@ def campaign_pause(*, campaign: Campaign, reason: str, actor: User | None = None
         if locked.state not in ACTIVE_STATES:
             if locked.state == Campaign.State.PAUSED:
                 return locked
-            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be paused.")
+            raise CampaignRefused("invalid_state", gettext("A %(state)s campaign cannot be paused.") % {"state": gettext(locked.get_state_display()).lower()})
         locked.state = Campaign.State.PAUSED
         locked.pause_reason = reason
         locked.save(update_fields=["state", "pause_reason"])
@@ -142,14 +144,15 @@ def campaign_resume(*, campaign: Campaign, actor: User | None = None) -> Campaig
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("template", "number").get(pk=campaign.pk)
         if locked.state != Campaign.State.PAUSED:
-            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be resumed.")
+            raise CampaignRefused("invalid_state", gettext("A %(state)s campaign cannot be resumed.") % {"state": gettext(locked.get_state_display()).lower()})
         template = locked.template
         if template.status != TemplateStatus.APPROVED:
-            raise CampaignRefused("template_not_approved", f"Template {template.name} is {template.status.lower()}.")
+            raise CampaignRefused("template_not_approved", gettext("Template %(name)s is %(status)s.")
+                                  % {"name": template.name, "status": gettext(template.get_status_display()).lower()})
         if locked.number.quality_rating == "RED":
-            raise CampaignRefused("quality_red", "The number's quality rating is still red.")
+            raise CampaignRefused("quality_red", gettext("The number's quality rating is still red."))
         if number_health_for(locked.number).is_restricted():
-            raise CampaignRefused("account_restricted", "The number's account is still restricted.")
+            raise CampaignRefused("account_restricted", gettext("The number's account is still restricted."))
         locked.state = Campaign.State.RUNNING
         locked.pause_reason = ""
         locked.started_at = locked.started_at or timezone.now()
@@ -162,7 +165,7 @@ def campaign_cancel(*, campaign: Campaign, actor: User | None = None) -> Campaig
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED):
-            raise CampaignRefused("invalid_state", f"A {locked.state} campaign cannot be cancelled.")
+            raise CampaignRefused("invalid_state", gettext("A %(state)s campaign cannot be cancelled.") % {"state": gettext(locked.get_state_display()).lower()})
         locked.state = Campaign.State.CANCELLED
         locked.completed_at = timezone.now()
         locked.save(update_fields=["state", "completed_at"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext
 
 from config.refusals import Refused
 from conversations.access import user_is_admin
@@ -113,11 +114,11 @@ def consent_change_by_user(
     if opted_in:
         if not user_may_record_opt_in(actor):
             raise ConsentRefused(
-                "forbidden", "Recording an opt-in needs the record opt-in permission, which an admin grants."
+                "forbidden", gettext("Recording an opt-in needs the record opt-in permission, which an admin grants.")
             )
         if not proof:
             raise ConsentRefused(
-                "invalid", "proof: say where and how the customer opted in (a form, a message, a document)."
+                "invalid", gettext("proof: say where and how the customer opted in (a form, a message, a document).")
             )
     change = consent_opt_in if opted_in else consent_opt_out
     with transaction.atomic():

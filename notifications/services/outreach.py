@@ -28,6 +28,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from agents.models import Team
 from agents.services.desk_actions import agent_room_lock
@@ -45,7 +46,7 @@ Status = Conversation.Status
 AGENT = ConversationEvent.ActorKind.AGENT
 _RETRIES = 3
 
-OTHER_CONVERSATION = (
+OTHER_CONVERSATION = gettext_noop(
     "This customer already has an open conversation that you may not see; ask its team's supervisor to add you."
 )
 
@@ -62,12 +63,12 @@ def _contact_for_number(*, actor: User, roles: access.Roles, number: WhatsAppNum
         try:
             wa_id = wa_id_normalize(to)
         except ContactRefused as exc:
-            raise Refused("invalid", f"to: {exc.detail}", field="to") from None
+            raise Refused("invalid", gettext("to: %(problem)s") % {"problem": exc.detail}, field="to") from None
         existing = Contact.objects.filter(number=number, wa_id=wa_id).first()
         if existing is None:
             return contact_create(number=number, wa_id=wa_id, created_by=actor), True
     if not access.contacts_visible_to(roles).filter(pk=existing.pk).exists():
-        raise Refused("contact_exists", "This phone number belongs to a contact you may not see; ask its team.")
+        raise Refused("contact_exists", gettext("This phone number belongs to a contact you may not see; ask its team."))
     return existing, False
 
 
@@ -119,7 +120,7 @@ def _open_conversation(*, contact: Contact, actor: User, roles: access.Roles) ->
             continue
         _take(conversation, actor=actor, reason="started the conversation")
         return conversation, True
-    raise Refused("conflict", "The conversation changed while it was being started; try again.")
+    raise Refused("conflict", gettext("The conversation changed while it was being started; try again."))
 
 
 def conversation_initiate(
@@ -143,17 +144,17 @@ def conversation_initiate(
     record opt-in permission (`forbidden`). One transaction: a refusal writes nothing."""
     roles = access.roles_for(actor)
     if (contact is None) == (not (to or "").strip()):
-        raise Refused("invalid", "Give either a contact or a phone number (to).")
+        raise Refused("invalid", gettext("Give either a contact or a phone number (to)."))
     if contact is not None and number is not None and contact.number_id != number.pk:
-        raise Refused("invalid", "number: the contact belongs to another WhatsApp number.", field="number")
+        raise Refused("invalid", gettext("number: the contact belongs to another WhatsApp number."), field="number")
     with transaction.atomic():
         contact_created = False
         if contact is None:
             if number is None:
-                raise Refused("invalid", "number: there is no WhatsApp number to write from.", field="number")
+                raise Refused("invalid", gettext("number: there is no WhatsApp number to write from."), field="number")
             contact, contact_created = _contact_for_number(actor=actor, roles=roles, number=number, to=to)
         if contact.webchat_inbox_id is not None:
-            raise Refused("invalid", "This contact is a web chat visitor, who is never written to on WhatsApp.")
+            raise Refused("invalid", gettext("This contact is a web chat visitor, who is never written to on WhatsApp."))
         if opt_in_proof.strip():
             _record_opt_in(contact=contact, actor=actor, name=template_name, language=language, proof=opt_in_proof)
         conversation, created = _open_conversation(contact=contact, actor=actor, roles=roles)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from conversations.media_types import a_kind
 from conversations.models import Conversation, Message, WhatsAppNumber
@@ -48,7 +49,8 @@ def template_content_build(*, template: MessageTemplate, parameters: Any) -> tup
             named=template.parameter_format == ParameterFormat.NAMED,
         )
     except TemplateParameterError as exc:
-        raise SendRefused("template_invalid", f"Template {template.name} [{template.language}]: {exc}") from exc
+        raise SendRefused("template_invalid", gettext("Template %(template)s: %(problem)s")
+                          % {"template": f"{template.name} [{template.language}]", "problem": exc}) from exc
     body: dict[str, Any] = {"name": template.name, "language": {"code": template.language, "policy": "deterministic"}}
     if components:
         body["components"] = components
@@ -59,20 +61,22 @@ def template_check_sendable(*, template: MessageTemplate | None, conversation: C
     if template is None:
         raise SendRefused(
             "template_not_approved",
-            f"There is no template {name} in language {language} for this number; sync the templates or create it.",
+            gettext("There is no template %(name)s in language %(language)s for this number; sync the templates or "
+                    "create it.") % {"name": name, "language": language},
         )
     if template.status != TemplateStatus.APPROVED:
         raise SendRefused(
             "template_not_approved",
-            f"Template {template.name} [{template.language}] is {template.get_status_display().lower()}; "
-            "only approved templates can be sent.",
+            gettext("Template %(template)s is %(status)s; only approved templates can be sent.")
+            % {"template": f"{template.name} [{template.language}]", "status": gettext(template.get_status_display()).lower()},
         )
     category = consent_category_for_template(template.category)
     if not consent_is_current(contact=conversation.contact, category=category):
         raise SendRefused(
             "not_opted_in",
-            f"The contact has not opted in to {category} messages (or has opted out); "
-            f"a {template.category.lower()} template needs a current opt-in.",
+            gettext("The contact has not opted in to %(category)s messages (or has opted out); a %(template_category)s "
+                    "template needs a current opt-in.")
+            % {"category": gettext(category), "template_category": template.category.lower()},
         )
     return template
 
@@ -130,12 +134,15 @@ def _with_header_file(template: MessageTemplate, parameters: Any, file: MediaFil
     kind = MEDIA_FORMATS.get(header.fmt) if header is not None else None
     where = f"Template {template.name} [{template.language}]"
     if kind is None:
-        raise SendRefused("template_invalid", f"{where} has no image, video or document header to put a file in.")
+        raise SendRefused("template_invalid", gettext("%(where)s has no image, video or document header to put a file in.")
+                          % {"where": where})
     if kind != file.kind:
-        raise SendRefused("template_invalid", f"{where} has {a_kind(kind)} header; the file is {a_kind(file.kind)}.")
+        raise SendRefused("template_invalid", gettext("%(where)s has %(kind)s header; the file is %(file_kind)s.")
+                          % {"where": where, "kind": a_kind(kind), "file_kind": a_kind(file.kind)})
     if isinstance(parameters, dict):
         if parameters.get("header"):
-            raise SendRefused("template_invalid", f"{where}: give the header as a file or as a parameter, not both.")
+            raise SendRefused("template_invalid", gettext("%(where)s: give the header as a file or as a parameter, not both.")
+                              % {"where": where})
         given = dict(parameters)
     else:
         given = {"body": list(parameters or [])}

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from config.refusals import Refused
 from conversations.models import WhatsAppNumber
@@ -70,13 +71,13 @@ def template_check(
     components with a BODY text, and a name and language not yet used in the number's
     business account (`template`, when editing one, is left out of that comparison)."""
     if not NAME.match(name or ""):
-        raise TemplateRefused("invalid", "Use lower case letters, digits and underscores only.", field="name")
+        raise TemplateRefused("invalid", gettext("Use lower case letters, digits and underscores only."), field="name")
     if not (language or "").strip():
-        raise TemplateRefused("invalid", "Give the template's language code, such as en_US.", field="language")
+        raise TemplateRefused("invalid", gettext("Give the template's language code, such as en_US."), field="language")
     if category not in TemplateCategory.values:
-        raise TemplateRefused("invalid", f"{category!r} is not a template category.", field="category")
+        raise TemplateRefused("invalid", gettext("%(value)s is not a template category.") % {"value": repr(category)}, field="category")
     if parameter_format not in ParameterFormat.values:
-        raise TemplateRefused("invalid", f"{parameter_format!r} is not a parameter format.", field="parameter_format")
+        raise TemplateRefused("invalid", gettext("%(value)s is not a parameter format.") % {"value": repr(parameter_format)}, field="parameter_format")
     problem = _components_problem(components)
     if problem:
         raise TemplateRefused("invalid", problem, field="components")
@@ -86,7 +87,7 @@ def template_check(
     if template is not None and template.pk:
         same = same.exclude(pk=template.pk)
     if same.exists():
-        raise TemplateRefused("template_exists", "A template with this name and language exists already.")
+        raise TemplateRefused("template_exists", gettext("A template with this name and language exists already."))
 
 
 def template_create(
@@ -111,4 +112,4 @@ def template_create(
                 category=category, components=components, parameter_format=parameter_format,
             )
     except IntegrityError:
-        raise TemplateRefused("template_exists", "A template with this name and language exists already.") from None
+        raise TemplateRefused("template_exists", gettext("A template with this name and language exists already.")) from None
