@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, NullIf
+from django.utils.translation import gettext, gettext_noop
 
 from conversations.models import Message
 from conversations.pricing import price_table
@@ -19,14 +20,21 @@ from notifications.pricing import campaign_cost_actual
 R = CampaignRecipient.State
 MAX_CAMPAIGNS = 50
 # Failures a campaign's report names rather than numbers; other codes show as they are.
+# The names are catalogue entries: pages show them in the reader's language (`{% trans %}`,
+# `failure_label_translated`), the API and exports as written.
 FAILURE_LABELS = {
-    "131049": "frequency cap",  # WhatsApp's per-user marketing cap: retried only by a later campaign
+    "131049": gettext_noop("frequency cap"),  # WhatsApp's per-user marketing cap: retried only by a later campaign
 }
 
 
 def failure_label(code: str) -> str:
     """The name a campaign report gives a failure code (WhatsApp's or ours)."""
     return FAILURE_LABELS.get(code, code)
+
+
+def failure_label_translated(code: str) -> str:
+    """`failure_label` in the active language (the reader's)."""
+    return gettext(FAILURE_LABELS[code]) if code in FAILURE_LABELS else code
 
 
 def _replied() -> Exists:

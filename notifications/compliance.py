@@ -55,7 +55,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from bots.models import Handoff
@@ -384,11 +384,13 @@ def case_evidence(*, case: RemediationCase, now: datetime | None = None) -> dict
     qs = compliance_conversations(user=None, number=case.number, start=case.opened_at, end=end)
     policy = number_policy(case.number)
     verdict = compliance_verdict(qs=qs, target=target_seconds(case.number, policy), now=now)
+    with translation.override("en"):  # kept on the case: in English whoever closes it
+        checklist = remediation_checklist(number=case.number, policy=policy, verdict=verdict)
     return {
         "from": case.opened_at.isoformat(),
         "to": end.isoformat(),
         "verdict": verdict,
-        "checklist": remediation_checklist(number=case.number, policy=policy, verdict=verdict),
+        "checklist": checklist,
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from bots.models import EscalationPolicy
 from config.periods import Period
@@ -49,46 +49,57 @@ def remediation_checklist(*, number: WhatsAppNumber, policy: EscalationPolicy | 
     """What WhatsApp looks for when it reviews a flagged number, checked against the number's
     escalation policy (its own, else the default) and, where given, the evidence."""
     policy = policy if policy is not None else number_policy(number)
-    name = policy.name if policy is not None else "built-in defaults (no policy configured)"
+    name = policy.name if policy is not None else gettext("built-in defaults (no policy configured)")
     contacts = policy.fallback_lines() if policy is not None else []
     gaps = (verdict or {}).get("gaps") or {}
+    # The detail lines read in the active language (the reader's; case evidence is built in
+    # English); what the admin configured (titles, keywords, contacts) stays as written.
+    offer = gettext("The engine adds “%(title)s” to every menu (policy: %(policy)s)") % {
+        "title": policy.human_option_title if policy else gettext("Talk to a person"), "policy": name}
+    if gaps.get("no_offer"):
+        offer += "; " + ngettext("%(n)s bot conversation never offered it", "%(n)s bot conversations never offered it",
+                                 gaps["no_offer"]) % {"n": gaps["no_offer"]}
+    fallback = "; ".join(contacts) if contacts else gettext("The policy has no phone, email or web form")
+    if gaps.get("no_fallback_contact"):
+        fallback += "; " + ngettext("%(n)s fallback went out without a contact",
+                                    "%(n)s fallbacks went out without a contact",
+                                    gaps["no_fallback_contact"]) % {"n": gaps["no_fallback_contact"]}
+    answered = gettext("Target %(minutes)s min") % {"minutes": target_seconds(number, policy) // 60}
+    if gaps.get("unanswered") or gaps.get("late"):
+        answered += "; " + gettext("%(unanswered)s unanswered, %(late)s late") % {
+            "unanswered": gaps.get("unanswered", 0), "late": gaps.get("late", 0)}
     items = [
         {
             "key": "human_option",
             "label": gettext_noop("Every bot menu offers a person"),
             "ok": bool(policy is None or policy.human_option_title) and not gaps.get("no_offer"),
-            "detail": (f"The engine adds “{policy.human_option_title if policy else 'Talk to a person'}” to every menu "
-                       f"(policy: {name})") + (f"; {gaps['no_offer']} bot conversations never offered it"
-                                               if gaps.get("no_offer") else ""),
+            "detail": offer,
         },
         {
             "key": "keywords",
             "label": gettext_noop("Escalation keywords hand off at once"),
             "ok": bool(policy is None or policy.keyword_list()),
-            "detail": ", ".join((policy.keyword_list() if policy else ["agent", "human", "person"])[:8]) or "none configured",
+            "detail": ", ".join((policy.keyword_list() if policy else ["agent", "human", "person"])[:8])
+            or gettext("none configured"),
         },
         {
             "key": "closed_hours",
             "label": gettext_noop("Outside hours or when nobody is free: a fallback contact"),
             "ok": bool(contacts) and not gaps.get("no_fallback_contact"),
-            "detail": ("; ".join(contacts) if contacts else "The policy has no phone, email or web form")
-            + (f"; {gaps['no_fallback_contact']} fallbacks went out without a contact"
-               if gaps.get("no_fallback_contact") else ""),
+            "detail": fallback,
         },
         {
             "key": "platform_test",
             "label": gettext_noop("WhatsApp's bot-quality test message reaches a person"),
             "ok": bool(policy is None or policy.detect_platform_test),
-            "detail": "Detected and handed off at top priority" if (policy is None or policy.detect_platform_test)
-            else "Detection is switched off in the policy",
+            "detail": gettext("Detected and handed off at top priority")
+            if (policy is None or policy.detect_platform_test) else gettext("Detection is switched off in the policy"),
         },
         {
             "key": "answered",
             "label": gettext_noop("Requests for a person answered within the target"),
             "ok": not (gaps.get("unanswered") or gaps.get("late")),
-            "detail": f"Target {target_seconds(number, policy) // 60} min"
-            + (f"; {gaps.get('unanswered', 0)} unanswered, {gaps.get('late', 0)} late"
-               if (gaps.get("unanswered") or gaps.get("late")) else ""),
+            "detail": answered,
         },
     ]
     return items

@@ -7,7 +7,8 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from conversations.models import Message, WhatsAppNumber
-from notifications.campaign_reports import failure_label
+from conversations.providers.errors import failure_text_translated
+from notifications.campaign_reports import failure_label, failure_label_translated
 from notifications.models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
 from notifications.pricing import campaign_cost
 
@@ -49,7 +50,9 @@ def recipient_failure(row: CampaignRecipient) -> dict[str, str]:
         code, reason = row.message.error_code, row.message.error_text
     else:
         code, reason = row.error_code, row.error_reason
-    return {"code": code, "label": failure_label(code) if code else "", "reason": reason}
+    # In the reader's language: our names and explanations; WhatsApp's own words as given.
+    return {"code": code, "label": failure_label_translated(code) if code else "",
+            "reason": failure_text_translated(code, reason)}
 
 
 def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         reasons[code] = reasons.get(code, 0) + 1
     return {
         "state": campaign.state,
-        "pause_reason": campaign.pause_reason,
+        "pause_reason": failure_text_translated("", campaign.pause_reason),
         "total": total,
         "recipients": {state: states.get(state, 0) for state in R.values},
         "delivery": {

@@ -40,3 +40,28 @@ def test_sign_in_page_follows_the_browsers_language(client):
     assert "Contraseña" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Senha" in client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
     assert "Password" in client.get("/accounts/login/").content.decode()
+
+
+def test_the_compliance_checklist_details_are_in_the_supervisors_language(client, spanish_supervisor, number):
+    client.force_login(spanish_supervisor)
+    html = client.get("/desk/compliance/", {"tz": "UTC"}).content.decode()
+    assert "a cada menú (política: valores predeterminados (sin política configurada))" in html
+    assert "Objetivo: " in html and "Se detecta y se transfiere con la máxima prioridad" in html
+    assert "Target " not in html and "Detected and handed off" not in html
+    api = client.get(f"/api/v1/compliance/numbers/{number.pk}/").json()
+    details = {item["key"]: item["detail"] for item in api["checklist"]}
+    assert details["platform_test"] == "Se detecta y se transfiere con la máxima prioridad"
+
+
+def test_case_evidence_stays_english_when_a_spanish_supervisor_closes_it(spanish_supervisor, number):
+    from django.utils import translation
+
+    from notifications.compliance import case_evidence
+    from notifications.models import RemediationCase
+    from notifications.services.remediation import remediation_case_open
+
+    case, _ = remediation_case_open(number=number, trigger=RemediationCase.Trigger.ADMIN, reason="test")
+    with translation.override("es"):
+        evidence = case_evidence(case=case)
+    details = {item["key"]: item["detail"] for item in evidence["checklist"]}
+    assert details["platform_test"] == "Detected and handed off at top priority"

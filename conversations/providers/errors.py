@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.utils.translation import gettext, gettext_noop
+
 
 class Action(StrEnum):
     RETRY = "retry"  # transient: retry with capped exponential backoff
@@ -45,29 +47,33 @@ def _rules(*rules: ErrorRule) -> dict[int | None, ErrorRule]:
     return {rule.code: rule for rule in rules}
 
 
-_TRANSIENT = "WhatsApp had a temporary problem accepting the message; it is retried automatically."
+_TRANSIENT = gettext_noop("WhatsApp had a temporary problem accepting the message; it is retried automatically.")
 
 ERROR_RULES: dict[int | None, ErrorRule] = _rules(
     # Network errors and timeouts have no Graph code.
-    ErrorRule(None, Action.RETRY, "WhatsApp could not be reached; the message is retried automatically."),
+    ErrorRule(None, Action.RETRY, gettext_noop("WhatsApp could not be reached; the message is retried automatically.")),
     ErrorRule(1, Action.RETRY, _TRANSIENT),
     ErrorRule(2, Action.RETRY, _TRANSIENT),
-    ErrorRule(4, Action.RETRY, "Too many API calls for this app; the message is retried after a pause.", 10),
-    ErrorRule(80007, Action.RETRY, "The account's API rate limit was reached; the message is retried after a pause.", 10),
-    ErrorRule(130429, Action.RETRY, "The number's throughput limit was reached; the message is retried shortly.", 2),
+    ErrorRule(4, Action.RETRY, gettext_noop("Too many API calls for this app; the message is retried after a pause."), 10),
+    ErrorRule(80007, Action.RETRY, gettext_noop("The account's API rate limit was reached; the message is retried after a pause."), 10),
+    ErrorRule(130429, Action.RETRY, gettext_noop("The number's throughput limit was reached; the message is retried shortly."), 2),
     ErrorRule(131000, Action.RETRY, _TRANSIENT),
-    ErrorRule(131016, Action.RETRY, "WhatsApp's service is temporarily unavailable; the message is retried.", 5),
-    ErrorRule(131057, Action.RETRY, "The WhatsApp account is in maintenance mode; the message is retried.", 30),
+    ErrorRule(131016, Action.RETRY, gettext_noop("WhatsApp's service is temporarily unavailable; the message is retried."), 5),
+    ErrorRule(131057, Action.RETRY, gettext_noop("The WhatsApp account is in maintenance mode; the message is retried."), 30),
     ErrorRule(
         131048,
         Action.RETRY,
-        "WhatsApp limited this number for spam-like sending; the message is retried slowly. Check the number's quality.",
+        gettext_noop(
+            "WhatsApp limited this number for spam-like sending; the message is retried slowly. Check the number's quality."
+        ),
         120,
     ),
     ErrorRule(
         131056,
         Action.RETRY_RECIPIENT_LATER,
-        "Too many messages to this customer in a short time; it is retried for this customer a little later.",
+        gettext_noop(
+            "Too many messages to this customer in a short time; it is retried for this customer a little later."
+        ),
         6,
     ),
     # The per-user marketing cap (frequency cap): WhatsApp limits how many marketing
@@ -77,86 +83,110 @@ ERROR_RULES: dict[int | None, ErrorRule] = _rules(
     ErrorRule(
         131049,
         Action.FREQUENCY_CAP,
-        "Frequency cap: WhatsApp held this marketing message back because the customer already received "
-        "their share of marketing messages; it is not retried. A later campaign may reach them.",
+        gettext_noop(
+            "Frequency cap: WhatsApp held this marketing message back because the customer already received "
+            "their share of marketing messages; it is not retried. A later campaign may reach them."
+        ),
     ),
     ErrorRule(
         131047,
         Action.FAIL_WINDOW,
-        "More than 24 hours have passed since the customer's last message, so WhatsApp only accepts an approved "
-        "template. Send a template to reopen the conversation.",
+        gettext_noop(
+            "More than 24 hours have passed since the customer's last message, so WhatsApp only accepts an approved "
+            "template. Send a template to reopen the conversation."
+        ),
     ),
     ErrorRule(
         131050,
         Action.OPT_OUT,
-        "The customer has stopped marketing messages from this business; it is recorded as an opt-out and not retried.",
+        gettext_noop(
+            "The customer has stopped marketing messages from this business; it is recorded as an opt-out and not retried."
+        ),
     ),
     ErrorRule(
         131026,
         Action.FAIL,
-        "The message could not be delivered: the customer may not use WhatsApp, may need to update the app, "
-        "or has not accepted the latest terms.",
+        gettext_noop(
+            "The message could not be delivered: the customer may not use WhatsApp, may need to update the app, "
+            "or has not accepted the latest terms."
+        ),
     ),
-    ErrorRule(131021, Action.FAIL, "The recipient is the business number itself."),
-    ErrorRule(131051, Action.FAIL, "WhatsApp does not support this message type."),
-    ErrorRule(131052, Action.FAIL, "WhatsApp could not download the media of this message."),
-    ErrorRule(131053, Action.FAIL, "WhatsApp could not upload the media of this message."),
-    ErrorRule(131008, Action.FAIL, "A required part of the message is missing."),
-    ErrorRule(131009, Action.FAIL, "A value in the message is not valid."),
-    ErrorRule(131030, Action.FAIL, "The recipient is not in the test number's list of allowed recipients."),
-    ErrorRule(132000, Action.TEMPLATE_ERROR, "The template's parameter count does not match its definition."),
-    ErrorRule(132001, Action.TEMPLATE_ERROR, "The template does not exist in this language or is not approved yet."),
-    ErrorRule(132005, Action.TEMPLATE_ERROR, "The template's text is too long once its parameters are filled in."),
-    ErrorRule(132007, Action.TEMPLATE_ERROR, "The template's content breaks a WhatsApp policy."),
-    ErrorRule(132012, Action.TEMPLATE_ERROR, "A template parameter has the wrong format."),
-    ErrorRule(132015, Action.TEMPLATE_ERROR, "The template is paused because of low quality."),
-    ErrorRule(132016, Action.TEMPLATE_ERROR, "The template is disabled because of low quality."),
+    ErrorRule(131021, Action.FAIL, gettext_noop("The recipient is the business number itself.")),
+    ErrorRule(131051, Action.FAIL, gettext_noop("WhatsApp does not support this message type.")),
+    ErrorRule(131052, Action.FAIL, gettext_noop("WhatsApp could not download the media of this message.")),
+    ErrorRule(131053, Action.FAIL, gettext_noop("WhatsApp could not upload the media of this message.")),
+    ErrorRule(131008, Action.FAIL, gettext_noop("A required part of the message is missing.")),
+    ErrorRule(131009, Action.FAIL, gettext_noop("A value in the message is not valid.")),
+    ErrorRule(131030, Action.FAIL, gettext_noop("The recipient is not in the test number's list of allowed recipients.")),
+    ErrorRule(132000, Action.TEMPLATE_ERROR, gettext_noop("The template's parameter count does not match its definition.")),
+    ErrorRule(132001, Action.TEMPLATE_ERROR, gettext_noop("The template does not exist in this language or is not approved yet.")),
+    ErrorRule(132005, Action.TEMPLATE_ERROR, gettext_noop("The template's text is too long once its parameters are filled in.")),
+    ErrorRule(132007, Action.TEMPLATE_ERROR, gettext_noop("The template's content breaks a WhatsApp policy.")),
+    ErrorRule(132012, Action.TEMPLATE_ERROR, gettext_noop("A template parameter has the wrong format.")),
+    ErrorRule(132015, Action.TEMPLATE_ERROR, gettext_noop("The template is paused because of low quality.")),
+    ErrorRule(132016, Action.TEMPLATE_ERROR, gettext_noop("The template is disabled because of low quality.")),
     ErrorRule(
         190,
         Action.ALERT_ADMIN,
-        "The number's access token expired or was revoked; an admin must renew it. Nothing is sent until then.",
+        gettext_noop(
+            "The number's access token expired or was revoked; an admin must renew it. Nothing is sent until then."
+        ),
         alert="access_token_invalid",
     ),
     ErrorRule(
         100,
         Action.ALERT_ADMIN,
-        "WhatsApp rejected a parameter of the request (or the number's configuration); an admin should check it.",
+        gettext_noop(
+            "WhatsApp rejected a parameter of the request (or the number's configuration); an admin should check it."
+        ),
         alert="invalid_parameter",
     ),
     ErrorRule(
         368,
         Action.ALERT_ADMIN,
-        "The WhatsApp account is temporarily restricted for policy violations; an admin should check it.",
+        gettext_noop(
+            "The WhatsApp account is temporarily restricted for policy violations; an admin should check it."
+        ),
         alert="account_restricted",
     ),
     ErrorRule(
         131031,
         Action.ALERT_ADMIN,
-        "The WhatsApp business account is locked; an admin must resolve it in Meta's Business Manager.",
+        gettext_noop(
+            "The WhatsApp business account is locked; an admin must resolve it in Meta's Business Manager."
+        ),
         alert="account_locked",
     ),
     ErrorRule(
         10,
         Action.ALERT_ADMIN,
-        "The app lacks a permission for this number; an admin should check its access.",
+        gettext_noop(
+            "The app lacks a permission for this number; an admin should check its access."
+        ),
         alert="permission_denied",
     ),
     ErrorRule(
         131005,
         Action.ALERT_ADMIN,
-        "Access to this number was denied; an admin should check the token's permissions.",
+        gettext_noop(
+            "Access to this number was denied; an admin should check the token's permissions."
+        ),
         alert="permission_denied",
     ),
     ErrorRule(
         131042,
         Action.ALERT_ADMIN,
-        "There is a problem with the business account's payment method; an admin must fix it.",
+        gettext_noop(
+            "There is a problem with the business account's payment method; an admin must fix it."
+        ),
         alert="payment_problem",
     ),
     ErrorRule(
         133010,
         Action.ALERT_ADMIN,
-        "The phone number is not registered on the Cloud API; an admin must register it.",
+        gettext_noop(
+            "The phone number is not registered on the Cloud API; an admin must register it."
+        ),
         alert="number_not_registered",
     ),
 )
@@ -178,4 +208,16 @@ def rule_for(code: int | str | None) -> ErrorRule:
     rule = ERROR_RULES.get(code)
     if rule is not None:
         return rule
-    return ErrorRule(code, Action.FAIL, "WhatsApp refused the message.")
+    return ErrorRule(code, Action.FAIL, gettext_noop("WhatsApp refused the message."))
+
+
+def failure_text_translated(code: str, text: str) -> str:
+    """A stored failure text in the active language (the reader's): the explanation of
+    WhatsApp's code that starts it is translated, WhatsApp's own words after it stay as
+    WhatsApp wrote them; a whole text from the catalogue (our own reasons) is translated."""
+    if not text:
+        return text
+    explanation = rule_for(code or None).explanation
+    if text.startswith(explanation):
+        return gettext(explanation) + text[len(explanation):]
+    return gettext(text)

@@ -34,6 +34,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from conversations import throttle
 from conversations.models import (
@@ -63,6 +64,11 @@ PAUSING_CODES = {
     "132001": "The template does not exist in this language or is not approved",
     "132015": "The template is paused for low quality",
     "132016": "The template is disabled for low quality",
+}
+# Stored in English; pages and the API show them in the reader's language.
+NO_OPT_IN = {
+    "marketing": gettext_noop("No current marketing opt-in at send time."),
+    "utility": gettext_noop("No current utility opt-in at send time."),
 }
 LIMIT_RETRY_SECONDS = 60.0
 # Four slots of tolerance let the pacer catch up after a late caller (sleep overshoot,
@@ -112,7 +118,7 @@ def _preflight(campaign: Campaign) -> str:
     if template.status != TemplateStatus.APPROVED:
         return f"Template {template.name} [{template.language}] is {template.status.lower()}."
     if number.quality_rating == QualityRating.RED:
-        return "The number's quality rating is red."
+        return gettext_noop("The number's quality rating is red.")
     health = NumberHealth.objects.filter(number=number).first()
     if health is not None and health.is_restricted():
         return f"The number's account is restricted ({health.restriction or health.last_event or 'banned'})."
@@ -216,7 +222,7 @@ def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
         contact = row.contact
         category = consent_category_for_template(campaign.template.category)
         if not consent_is_current(contact=contact, category=category):
-            _finish(row, R.SKIPPED, "not_opted_in", f"No current {category} opt-in at send time.")
+            _finish(row, R.SKIPPED, "not_opted_in", NO_OPT_IN.get(category, NO_OPT_IN["marketing"]))
             return R.SKIPPED
         now = timezone.now()
         last = row.last_outbound_at

@@ -143,3 +143,30 @@ def test_frequency_cap_in_a_failed_status_is_labelled_too(
     assert campaign_stats(campaign=campaign)["failure_codes"] == {"frequency cap": 1}
     row = campaign.recipients.get()
     assert recipient_failure(row)["label"] == "frequency cap"
+
+
+def test_a_spanish_admin_reads_campaign_failures_in_spanish(
+    client, admin_user, graph, number, promo_template, django_capture_on_commit_callbacks
+):
+    from agents.models import AgentProfile
+
+    vip(number, "5511987650007")  # opted in: capped by WhatsApp
+    ContactFactory(number=number, wa_id="5511987650008", tags=["vip"])  # no opt-in: skipped
+    graph.error(131049, "This message was not delivered to maintain healthy ecosystem engagement.",
+                details="Message failed to send in order to maintain healthy ecosystem engagement.")
+    campaign = run(promo_campaign(number, promo_template), django_capture_on_commit_callbacks)
+    AgentProfile.objects.update_or_create(user=admin_user, defaults={"ui_language": "es"})
+    client.force_login(admin_user)
+
+    rows = client.get(f"/api/v1/campaigns/{campaign.pk}/recipients/").json()["results"]
+    errors = [row["error"] for row in rows]
+    capped_error = next(e for e in errors if e["code"] == "131049")
+    assert capped_error["label"] == "límite de frecuencia"
+    assert capped_error["reason"].startswith("Límite de frecuencia: WhatsApp retuvo este mensaje de marketing")
+    assert "maintain healthy ecosystem engagement" in capped_error["reason"]  # WhatsApp's words as given
+    skipped_error = next(e for e in errors if e["code"] == "not_opted_in")
+    assert skipped_error["reason"] == "Sin consentimiento de marketing vigente en el momento del envío."
+    assert campaign_stats(campaign=campaign)["failure_codes"] == {"frequency cap": 1, "not_opted_in": 1}
+
+    html = client.get("/desk/reports/", {"tz": "UTC", "period": "30d"}).content.decode()
+    assert "límite de frecuencia: 1" in html and "frequency cap" not in html
