@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 USER_AGENT = "Handoff/1 (+outgoing)"
 
@@ -100,16 +101,16 @@ def url_check(url: str, *, require_https: bool | None = None) -> tuple[str, str,
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise OutboundRefused("bad_url", f"Not a valid URL: {exc}.") from exc
+        raise OutboundRefused("bad_url", gettext("Not a valid URL: %(problem)s.") % {"problem": exc}) from exc
     scheme = (parts.scheme or "").lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise OutboundRefused("bad_url", "Use an http or https URL with a host name.")
+        raise OutboundRefused("bad_url", gettext("Use an http or https URL with a host name."))
     if parts.username or parts.password:
-        raise OutboundRefused("bad_url", "Put credentials in headers, not in the URL.")
+        raise OutboundRefused("bad_url", gettext("Put credentials in headers, not in the URL."))
     if require_https is None:
         require_https = require_https_default()
     if require_https and scheme != "https":
-        raise OutboundRefused("https_required", "Only https addresses are allowed here.")
+        raise OutboundRefused("https_required", gettext("Only https addresses are allowed here."))
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -123,17 +124,19 @@ def target_resolve(url: str, *, allow_private: bool | None = None, require_https
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise OutboundRefused("bad_url", f"The host {host} does not resolve.") from exc
+        raise OutboundRefused("bad_url", gettext("The host %(host)s does not resolve.") % {"host": host}) from exc
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
-        raise OutboundRefused("bad_url", f"The host {host} does not resolve.")
+        raise OutboundRefused("bad_url", gettext("The host %(host)s does not resolve.") % {"host": host})
     if allow_private is None:
         allow_private = allow_private_default()
     if not allow_private:
         blocked = [a for a in addresses if not address_is_public(a)]
         if blocked:
             raise OutboundRefused(
-                "private_address", f"{host} resolves to a private or local address ({blocked[0]}); not allowed."
+                "private_address",
+                gettext("%(host)s resolves to a private or local address (%(address)s); not allowed.")
+                % {"host": host, "address": blocked[0]},
             )
     return Target(scheme, host, port, path, addresses)
 

@@ -34,6 +34,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config import task_names
 from config.refusals import Refused
@@ -316,11 +317,12 @@ def media_download_retry(*, user: User, message: Message) -> MessageMedia:
     with transaction.atomic():
         media = MessageMedia.objects.select_for_update().filter(message=message).first()
         if media is None or not from_whatsapp(message):
-            raise Refused("invalid", "This message has no downloaded file to retry.")
+            raise Refused("invalid", gettext("This message has no downloaded file to retry."))
         if media.state != MessageMedia.State.FAILED:
-            raise Refused("invalid", f"The file is {media.get_state_display().lower()}; only a failed download is retried.")
+            raise Refused("invalid", gettext("The file is %(state)s; only a failed download is retried.")
+                          % {"state": gettext(media.get_state_display()).lower()})
         if not media.media_id:
-            raise Refused("invalid", "WhatsApp sent no media id for this file, so it cannot be downloaded.")
+            raise Refused("invalid", gettext("WhatsApp sent no media id for this file, so it cannot be downloaded."))
         MessageMedia.objects.filter(pk=media.pk).update(
             state=MessageMedia.State.PENDING, attempts=0, next_attempt_at=timezone.now() + LEASE
         )

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from agents.services.audit import audit_record
 from conversations.models import QualityRating, WhatsAppNumber
@@ -110,12 +110,12 @@ def remediation_case_resolve(*, case: RemediationCase, resolution: str, actor: A
     opened. Refused (`invalid_state`) when the case is no longer open."""
     resolution = (resolution or "").strip()
     if not resolution:
-        raise RemediationRefused("invalid", "Say what was changed to resolve the case.", field="resolution")
+        raise RemediationRefused("invalid", gettext("Say what was changed to resolve the case."), field="resolution")
     now = timezone.now()
     with transaction.atomic():
         locked = RemediationCase.objects.select_for_update().select_related("number").filter(pk=case.pk).first()
         if locked is None or locked.state != State.OPEN:
-            raise RemediationRefused("invalid_state", "This remediation case is no longer open.")
+            raise RemediationRefused("invalid_state", gettext("This remediation case is no longer open."))
         _close(locked, state=State.RESOLVED, actor=actor, resolution=resolution, now=now)
         if locked.closed_by is not None:
             audit_record(actor=locked.closed_by, action="remediation.resolve", target=locked, resolution=resolution)

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from config import task_names
 from config.outbound_http import OutboundFailed, OutboundRefused, OutboundResponse, request
@@ -258,9 +258,9 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     with transaction.atomic():
         locked = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
         if not locked.endpoint.enabled:
-            raise Refused("invalid_state", "The endpoint is disabled: enable it first.")
+            raise Refused("invalid_state", gettext("The endpoint is disabled: enable it first."))
         if locked.state == State.SENDING:
-            raise Refused("invalid_state", "The delivery is being sent right now.")
+            raise Refused("invalid_state", gettext("The delivery is being sent right now."))
         locked.state = State.PENDING
         locked.next_attempt_at = timezone.now()
         locked.save(update_fields=["state", "next_attempt_at"])
