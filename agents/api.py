@@ -78,7 +78,7 @@ class PresenceInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if not attrs:
-            raise serializers.ValidationError("Give presence, ui_language or timezone.")
+            raise serializers.ValidationError(gettext("Give presence, ui_language or timezone."))
         return attrs
 
 

@@ -60,7 +60,8 @@ class InboxSerializer(serializers.Serializer):
         for origin in value:
             parts = urlsplit(origin.strip())
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-                raise serializers.ValidationError(f"{origin!r} is not an origin like https://www.example.com")
+                raise serializers.ValidationError(
+                    gettext("%(origin)s is not an origin like https://www.example.com") % {"origin": repr(origin)})
             origins.append(f"{parts.scheme}://{parts.netloc}")
         return origins
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -272,7 +273,7 @@ class TemplateInputSerializer(serializers.Serializer):
         if value is None:
             return []
         if not isinstance(value, list | dict):
-            raise serializers.ValidationError("Give a list or an object.")
+            raise serializers.ValidationError(gettext("Give a list or an object."))
         return value
 
 
@@ -289,15 +290,15 @@ class MessageCreateSerializer(serializers.Serializer):
 
     def validate_text(self, value: str) -> str:
         if not value.strip():
-            raise serializers.ValidationError("This field may not be blank.")
+            raise serializers.ValidationError(gettext("This field may not be blank."))
         return value
 
     def validate(self, attrs):
         kinds = [key for key in ("text", "note", "template") if key in attrs]
         if len(kinds) != 1:
-            raise serializers.ValidationError("Give exactly one of text, note or template.")
+            raise serializers.ValidationError(gettext("Give exactly one of text, note or template."))
         if attrs.get("reply_to") is not None and kinds[0] != "text":
-            raise serializers.ValidationError({"reply_to": ["Only a text reply can quote a message."]})
+            raise serializers.ValidationError({"reply_to": [gettext("Only a text reply can quote a message.")]})
         return attrs
 
 
@@ -329,7 +330,7 @@ class ConversationCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if ("contact" in attrs) == bool((attrs.get("to") or "").strip()):
-            raise serializers.ValidationError("Give exactly one of contact or to.")
+            raise serializers.ValidationError(gettext("Give exactly one of contact or to."))
         return attrs
 
 
@@ -367,7 +368,7 @@ class MessageUploadSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if "template" in attrs and (attrs.get("caption") or attrs.get("reply_to") is not None):
-            raise serializers.ValidationError("A template's header file takes no caption or reply_to.")
+            raise serializers.ValidationError(gettext("A template's header file takes no caption or reply_to."))
         return attrs
 
     class Meta:

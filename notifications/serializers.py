@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from conversations.serializers import ID_MAX
@@ -125,5 +126,5 @@ class NotificationCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if bool(attrs.get("contact")) == bool(attrs.get("to")):
-            raise serializers.ValidationError("Give exactly one of `contact` or `to`.")
+            raise serializers.ValidationError(gettext("Give exactly one of `contact` or `to`."))
         return attrs

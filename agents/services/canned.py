@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from agents.models import CannedResponse, Team
 from conversations.access import Roles, roles_for
@@ -55,7 +56,7 @@ def _place(*, actor: User, scope: str, team: Team | None) -> tuple[Team | None, 
         return None, actor
     if scope == CannedResponse.Scope.TEAM:
         if team is None:
-            raise ValidationError({"team": "A team response needs a team."})
+            raise ValidationError({"team": gettext("A team response needs a team.")})
         roles = roles_for(actor)
         if not (roles.admin or team.pk in roles.supervises):
             raise PermissionDenied("Only the team's supervisors manage its responses.")
@@ -64,7 +65,7 @@ def _place(*, actor: User, scope: str, team: Team | None) -> tuple[Team | None, 
         if not roles_for(actor).admin:
             raise PermissionDenied("Only admins manage responses for everyone.")
         return None, None
-    raise ValidationError({"scope": f"Unknown scope {scope!r}."})
+    raise ValidationError({"scope": gettext("Unknown scope %(scope)s.") % {"scope": repr(scope)}})
 
 
 def _save(response: CannedResponse, update_fields: list[str] | None = None) -> CannedResponse:
@@ -73,7 +74,7 @@ def _save(response: CannedResponse, update_fields: list[str] | None = None) -> C
         with transaction.atomic():
             response.save(update_fields=update_fields)
     except IntegrityError:
-        raise ValidationError({"shortcut": f"/{response.shortcut} is already taken here."}) from None
+        raise ValidationError({"shortcut": gettext("/%(shortcut)s is already taken here.") % {"shortcut": response.shortcut}}) from None
     return response
 
 
@@ -103,7 +104,7 @@ def canned_response_update(*, actor: User, response: CannedResponse, **changes: 
     allowed = {"shortcut", "title", "body"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError(dict.fromkeys(unknown, "Cannot be changed."))
+        raise ValidationError(dict.fromkeys(unknown, gettext("Cannot be changed.")))
     if "shortcut" in changes:
         changes["shortcut"] = str(changes["shortcut"]).strip().lstrip("/")
     for name, value in changes.items():

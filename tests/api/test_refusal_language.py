@@ -48,3 +48,12 @@ def test_an_english_agent_keeps_english_refusals(client, agent, team_conversatio
     client.force_login(agent)
     body = client.post(url(team_conversation), {"text": "Still there?"}, content_type="application/json").json()
     assert body["code"] == "window_closed" and body["detail"].startswith("More than 24 hours have passed")
+
+
+def test_validation_sentences_read_in_portuguese(client, agent, team_conversation):
+    AgentProfile.objects.update_or_create(user=agent, defaults={"ui_language": "pt"})
+    client.force_login(agent)
+    response = client.post(url(team_conversation), {"text": "oi", "note": "x"}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "Informe exatamente um de text, note ou template." in response.json()["detail"]
