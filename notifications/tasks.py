@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 
 from celery import shared_task
 from django.conf import settings
@@ -40,21 +41,26 @@ def templates_sync_number(number_id: int) -> dict | None:
     return template_sync.templates_sync(number=number)
 
 
+def _each_number(numbers: Iterable[WhatsAppNumber], action: Callable[..., object], what: str) -> int:
+    """Run `action(number=…)` for each number; one number's failure is logged and does not
+    stop the others. Returns how many succeeded."""
+    done = 0
+    for number in numbers:
+        try:
+            action(number=number)
+            done += 1
+        except Exception:
+            log.exception("%s failed for number %s", what, number.pk)
+    return done
+
+
 @shared_task(name=task_names.TEMPLATES_SYNC_ALL)
 def templates_sync_all() -> int:
     """Periodic: sync every number's business account once (numbers sharing an account once)."""
-    seen: set[str] = set()
-    synced = 0
+    first_of_account: dict[str, WhatsAppNumber] = {}
     for number in WhatsAppNumber.objects.exclude(business_account_id="").order_by("pk"):
-        if number.business_account_id in seen:
-            continue
-        seen.add(number.business_account_id)
-        try:
-            template_sync.templates_sync(number=number)
-            synced += 1
-        except Exception:
-            log.exception("template sync failed for number %s", number.pk)
-    return synced
+        first_of_account.setdefault(number.business_account_id, number)
+    return _each_number(first_of_account.values(), template_sync.templates_sync, "template sync")
 
 
 @shared_task(name=task_names.NUMBER_LIMITS_REFRESH_ALL, ignore_result=True)
@@ -63,14 +69,8 @@ def number_limits_refresh_all() -> int:
     numbers' admin action does), so they stay current when a webhook was missed. The demo
     sandbox's numbers are left out (its stand-in Graph does not answer this); one number's
     failure does not stop the others. Returns the numbers read."""
-    read = 0
-    for number in WhatsAppNumber.objects.filter(is_sandbox=False).select_related("portfolio").order_by("pk"):
-        try:
-            number_health.number_limits_refresh(number=number)
-            read += 1
-        except Exception:
-            log.exception("reading messaging limits failed for number %s", number.pk)
-    return read
+    numbers = WhatsAppNumber.objects.filter(is_sandbox=False).select_related("portfolio").order_by("pk")
+    return _each_number(numbers, number_health.number_limits_refresh, "reading messaging limits")
 
 
 @shared_task(bind=True, name=task_names.CAMPAIGN_RUN, ignore_result=True)
