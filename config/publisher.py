@@ -15,6 +15,10 @@ out at most once every `settings.TASKS_COALESCE_SECONDS`, so a busy process send
 large messages rather than many small ones. Other tasks go out one message each, in the
 order dispatched.
 
+A task dispatched with `unique=True` (a sweep-like task that does all there is to do when
+it runs, such as draining a queue) goes out once however many identical copies wait here
+together: the one that goes out does the work of all.
+
 A task still queued here when the process dies is found again by the sweeps, as when
 the broker is down; at a normal exit the queue is drained first. While MAX_PENDING tasks
 wait (the broker is down or slow), new ones are dropped with an error logged: the sweeps
@@ -43,18 +47,27 @@ class Task:
     kwargs: dict[str, Any]
     countdown: float = 0
     coalesce: str = ""
+    unique: bool = False
     key: tuple = field(init=False)
 
     def __post_init__(self) -> None:
         if self.coalesce:
             rest = sorted((k, repr(v)) for k, v in self.kwargs.items() if k != self.coalesce)
             self.key = (self.name, self.countdown, self.coalesce, tuple(rest))
+        elif self.unique:
+            self.key = unique_key(self.name, self.kwargs, self.countdown)
         else:
             self.key = (id(self),)
 
 
+def unique_key(name: str, kwargs: dict[str, Any], countdown: float = 0) -> tuple:
+    """What makes two copies of a `unique` task the same task."""
+    return (name, countdown, "unique", tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+
+
 def coalesced(tasks: list[Task]) -> list[Task]:
-    """`tasks` with coalescing ones merged into the first of their kind, order kept."""
+    """`tasks` with coalescing ones merged into the first of their kind and copies of a
+    unique one dropped, order kept."""
     out: dict[tuple, Task] = {}
     for task in tasks:
         merged = out.get(task.key)
@@ -62,8 +75,8 @@ def coalesced(tasks: list[Task]) -> list[Task]:
             kwargs = dict(task.kwargs)
             if task.coalesce:
                 kwargs[task.coalesce] = list(kwargs[task.coalesce])
-            out[task.key] = Task(task.name, kwargs, task.countdown, task.coalesce)
-        else:
+            out[task.key] = Task(task.name, kwargs, task.countdown, task.coalesce, task.unique)
+        elif task.coalesce:
             merged.kwargs[task.coalesce].extend(task.kwargs[task.coalesce])
     return list(out.values())
 

@@ -11,6 +11,11 @@ Modes (`settings.TASKS_MODE`):
   may merge small tasks (config.publisher): a request hands its tasks over and answers.
 - ``thread``: run in this process on a small pool (the embedded single-process default;
   it keeps a request from waiting on work that may call back into the same server).
+
+`unique=True` marks a task that does all there is to do when it runs (draining a queue):
+a copy dispatched while an identical one still waits to start is not queued again, since
+the waiting one will see its work (thread mode: until the copy starts; Celery mode: the
+copies waiting together in the publisher go out as one).
 - ``inline``: run in the committing thread right after commit (tests).
 """
 
@@ -28,7 +33,7 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from config import task_names
-from config.publisher import Publisher, Task
+from config.publisher import Publisher, Task, unique_key
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +81,15 @@ def _release_connections() -> None:
         conn.close()
 
 
-def _run_in_thread(name: str, kwargs: dict[str, Any], countdown: float) -> None:
+_waiting: set[tuple] = set()  # unique tasks submitted to the pool and not started yet
+
+
+def _run_in_thread(name: str, kwargs: dict[str, Any], countdown: float, unique: tuple | None = None) -> None:
     if countdown:
         threading.Event().wait(countdown)
+    if unique is not None:
+        with _pool_lock:  # from here a new copy is queued again: this run may have read too early for it
+            _waiting.discard(unique)
     try:
         run_now(name, kwargs)
     finally:
@@ -96,21 +107,30 @@ publisher = Publisher(_publish, linger=lambda: settings.TASKS_COALESCE_SECONDS)
 atexit.register(publisher.flush, 2.0)
 
 
-def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float = 0, coalesce: str = "") -> None:
+def dispatch(name: str, kwargs: dict[str, Any] | None = None, countdown: float = 0, coalesce: str = "",
+             unique: bool = False) -> None:
     """Send a task now (outside any transaction): used by on-commit hooks and sweeps.
-    `coalesce`: see config.publisher (it matters only where tasks are published)."""
+    `coalesce`: see config.publisher (it matters only where tasks are published);
+    `unique`: see the module."""
     kwargs = kwargs or {}
     mode = settings.TASKS_MODE
     if mode == "inline":
         run_now(name, kwargs)
     elif mode == "thread":
-        _thread_pool(name).submit(_run_in_thread, name, kwargs, countdown)
+        key = unique_key(name, kwargs, countdown) if unique else None
+        if key is not None:
+            with _pool_lock:
+                if key in _waiting:
+                    return
+                _waiting.add(key)
+        _thread_pool(name).submit(_run_in_thread, name, kwargs, countdown, key)
     elif current_task:  # a worker's thread lives on: publish from it, in order
         _publish(Task(name, kwargs, countdown))
     else:
-        publisher.submit(Task(name, kwargs, countdown, coalesce))
+        publisher.submit(Task(name, kwargs, countdown, coalesce, unique))
 
 
-def enqueue_on_commit(name: str, /, countdown: float = 0, coalesce: str = "", **kwargs: Any) -> None:
+def enqueue_on_commit(name: str, /, countdown: float = 0, coalesce: str = "", unique: bool = False,
+                      **kwargs: Any) -> None:
     """Dispatch task `name` with `kwargs` once the current transaction commits."""
-    transaction.on_commit(lambda: dispatch(name, kwargs, countdown, coalesce))
+    transaction.on_commit(lambda: dispatch(name, kwargs, countdown, coalesce, unique))

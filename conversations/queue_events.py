@@ -29,12 +29,23 @@ def queued_in_pool(team_id: int | None) -> QuerySet[Conversation]:
     return qs.order_by("-priority", "queued_at", "id")
 
 
+_PENDING = "_handoff_queue_counts"
+
+
 def queue_updated_broadcast(team_id: int | None) -> None:
     """Publish `queue.updated` with the queue's length to the team and supervisors after
-    commit (counted at commit time)."""
+    commit (counted at commit time): once per queue per transaction, however many
+    conversations of it the transaction moved (an assignment batch moves fifty). A count
+    asked for inside a savepoint that rolls back goes with it, like any commit hook."""
+    connection = transaction.get_connection()
+    waiting: dict[int | None, object] = getattr(connection, _PENDING, None) or {}
+    hook = waiting.get(team_id)
+    if hook is not None and any(registered[1] is hook for registered in connection.run_on_commit):
+        return
     groups = [SUPERVISORS_GROUP] + ([team_group(team_id)] if team_id is not None else [])
 
     def send() -> None:
+        waiting.pop(team_id, None)
         try:
             queued = queued_in_pool(team_id).count()
         except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
@@ -42,4 +53,6 @@ def queue_updated_broadcast(team_id: int | None) -> None:
             return
         publish(groups, {"type": "queue.updated", "team": team_id, "queued": queued})
 
+    waiting[team_id] = send
+    setattr(connection, _PENDING, waiting)
     transaction.on_commit(send)

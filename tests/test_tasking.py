@@ -11,6 +11,7 @@ import pytest
 from celery import shared_task
 from django.db import connection, connections
 
+from config import tasking
 from config.publisher import Task, coalesced
 from config.tasking import _run_in_thread, dispatch, publisher
 from conversations.models import Message, WebhookEvent
@@ -123,6 +124,60 @@ def test_tasks_merge_only_with_the_same_name_countdown_and_other_arguments():
         ("a", {"ids": [7], "team": 1}, 0),
     ]
     assert tasks[0].kwargs == {"ids": [1], "team": 1}  # what was dispatched is not changed
+
+
+def test_copies_of_a_unique_task_waiting_together_go_out_once():
+    tasks = [
+        Task("drain", {"team_id": 1}, unique=True),
+        Task("drain", {"team_id": 2}, unique=True),
+        Task("other", {"team_id": 1}),
+        Task("drain", {"team_id": 1}, unique=True),
+        Task("drain", {"team_id": 1}, countdown=5, unique=True),
+        Task("other", {"team_id": 1}),
+    ]
+
+    out = [(t.name, t.kwargs, t.countdown) for t in coalesced(tasks)]
+
+    assert out == [
+        ("drain", {"team_id": 1}, 0),
+        ("drain", {"team_id": 2}, 0),
+        ("other", {"team_id": 1}, 0),
+        ("drain", {"team_id": 1}, 5),
+        ("other", {"team_id": 1}, 0),
+    ]
+
+
+def test_a_unique_task_in_thread_mode_is_queued_once_until_it_starts(settings, monkeypatch):
+    """A burst of handoffs asks for the same queue drain hundreds of times: one waiting drain
+    serves them all; once it has started, the next ask queues a new one (the running drain
+    may have read the queue before that handoff committed)."""
+    settings.TASKS_MODE = "thread"
+    submitted: list[tuple] = []
+
+    class Pool:
+        def submit(self, fn, *args):
+            submitted.append((fn, args))
+
+    ran: list[tuple[str, dict]] = []
+    monkeypatch.setattr(tasking, "_thread_pool", lambda name="": Pool())
+    monkeypatch.setattr(tasking, "run_now", lambda name, kwargs: ran.append((name, kwargs)))
+    monkeypatch.setattr(tasking, "_release_connections", lambda: None)
+
+    for _ in range(3):
+        dispatch("agents.tasks.queue_drain", {"team_id": 1}, unique=True)
+    dispatch("agents.tasks.queue_drain", {"team_id": 2}, unique=True)
+    dispatch("agents.tasks.queue_drain", {"team_id": 1})  # not unique: always queued
+    assert [args[1] for _fn, args in submitted] == [{"team_id": 1}, {"team_id": 2}, {"team_id": 1}]
+
+    first, args = submitted[0]
+    first(*args)  # the waiting drain starts
+    dispatch("agents.tasks.queue_drain", {"team_id": 1}, unique=True)
+
+    assert ran == [("agents.tasks.queue_drain", {"team_id": 1})]
+    assert [args[1] for _fn, args in submitted] == [{"team_id": 1}, {"team_id": 2}, {"team_id": 1}, {"team_id": 1}]
+    submitted[1][0](*submitted[1][1])  # the others leave nothing waiting behind
+    submitted[3][0](*submitted[3][1])
+    assert tasking._waiting == set()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -107,7 +107,7 @@ def _presence_change(profile: AgentProfile, presence: str, *, automatic: bool) -
     if changed:
         agent_updated_broadcast(profile)
         if presence == AgentProfile.Presence.ONLINE:
-            enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, user_id=profile.user_id)
+            enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, unique=True, user_id=profile.user_id)
 
 
 def agent_seen(*, user: User) -> None:

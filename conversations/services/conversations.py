@@ -127,7 +127,7 @@ def _routing_reset(*, conversation: Conversation, team: Team | None, reason: str
 
 
 def _drain(team: Team | None) -> None:
-    enqueue_on_commit(task_names.QUEUE_DRAIN, team_id=team.pk if team is not None else None)
+    enqueue_on_commit(task_names.QUEUE_DRAIN, unique=True, team_id=team.pk if team is not None else None)
 
 
 def _load_changed(user_id: int, *, profile: AgentProfile | None = None, load: int | None = None) -> None:
@@ -143,7 +143,7 @@ def _room_freed(user_id: int | None) -> None:
     if user_id is None:
         return
     _load_changed(user_id)
-    enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, user_id=user_id)
+    enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, unique=True, user_id=user_id)
 
 
 def _participations_end(conversation: Conversation, *, at: datetime, only_owner: bool = False,

@@ -3,6 +3,7 @@
 from collections import Counter
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from agents.models import AgentProfile, Team
@@ -11,6 +12,7 @@ from agents.services.presence import presence_set
 from agents.services.routing import conversation_enqueue, queue_drain
 from conversations.agent_events import agent_load
 from conversations.models import Conversation, ConversationEvent
+from conversations.queue_events import queue_updated_broadcast
 from tests.agents.conftest import make_agent
 
 
@@ -183,6 +185,37 @@ def test_handoff_publishes_queue_conversation_and_agent_events(
     agent_events = [e for e in events if e["type"] == "agent.updated"]
     assert agent_events[-1]["agent"]["load"] == 1
     assert agent_events[-1]["agent"]["presence"] == "online"
+
+
+def test_a_drained_burst_tells_the_desks_the_queue_length_once(db, team, bot_conversation, listen,
+                                                               django_capture_on_commit_callbacks):
+    for i in range(2):
+        make_agent(team, f"once{i}", capacity=10)
+    queued = [bot_conversation().pk for _ in range(25)]
+    Conversation.objects.filter(pk__in=queued).update(status="queued", team=team, queued_at=timezone.now())
+    listener = listen(f"team.{team.pk}")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert queue_drain(team_id=team.pk) == 20
+
+    counts = [e["queued"] for e in listener.events() if e["type"] == "queue.updated"]
+    assert counts == [5]
+
+
+def test_a_queue_count_asked_for_in_a_rolled_back_savepoint_is_asked_again(db, team, listen,
+                                                                          django_capture_on_commit_callbacks):
+    listener = listen(f"team.{team.pk}")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        try:
+            with transaction.atomic():
+                queue_updated_broadcast(team.pk)
+                raise RuntimeError("undo")
+        except RuntimeError:
+            pass
+        queue_updated_broadcast(team.pk)
+        queue_updated_broadcast(team.pk)
+
+    assert [e["type"] for e in listener.events()] == ["queue.updated"]
 
 
 def test_one_drain_assigns_a_burst_in_queue_order_up_to_capacity(
