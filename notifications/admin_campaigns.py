@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from notifications import pause_reasons
 from notifications.models import Campaign, CampaignRecipient
 from notifications.selectors import campaign_recipients, campaign_stats, recipient_delivery, recipient_failure
 from notifications.services import campaigns as services
@@ -149,7 +150,7 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected campaigns")
     def pause(self, request, queryset):
         self._each(request, queryset, lambda c: services.campaign_pause(
-            campaign=c, reason=f"Paused by {request.user.get_username()}.", actor=request.user), "paused")
+            campaign=c, reason=pause_reasons.PAUSED_BY % {"user": request.user.get_username()}, actor=request.user), "paused")
 
     @admin.action(description="Resume selected campaigns")
     def resume(self, request, queryset):

@@ -10,6 +10,7 @@ from conversations.models import Message, WhatsAppNumber
 from conversations.providers.errors import failure_text_translated
 from notifications.campaign_reports import failure_label, failure_label_translated
 from notifications.models import Campaign, CampaignRecipient, MessageTemplate, NumberHealth
+from notifications.pause_reasons import pause_reason_translated
 from notifications.pricing import campaign_cost
 
 R = CampaignRecipient.State
@@ -79,7 +80,7 @@ def campaign_stats(*, campaign: Campaign) -> dict[str, Any]:
         reasons[code] = reasons.get(code, 0) + 1
     return {
         "state": campaign.state,
-        "pause_reason": failure_text_translated("", campaign.pause_reason),
+        "pause_reason": pause_reason_translated(campaign.pause_reason),
         "total": total,
         "recipients": {state: states.get(state, 0) for state in R.values},
         "delivery": {

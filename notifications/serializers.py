@@ -8,6 +8,7 @@ from rest_framework import serializers
 from conversations.serializers import ID_MAX
 from notifications.models import Campaign, ConsentRecord, MessageTemplate, TemplateCategory
 from notifications.models.templates import ParameterFormat
+from notifications.pause_reasons import pause_reason_translated
 
 
 class ConsentChangeSerializer(serializers.Serializer):
@@ -81,14 +82,20 @@ class TemplateFilterSerializer(serializers.Serializer):
 
 class CampaignSerializer(serializers.ModelSerializer):
     template_name = serializers.CharField(source="template.name", read_only=True)
+    pause_reason = serializers.SerializerMethodField(
+        help_text="Why the campaign paused, in the asker's desk language (a reason someone typed as written)."
+    )
 
     class Meta:
         model = Campaign
         fields = ["id", "name", "number", "template", "template_name", "audience", "audience_filter",
                   "parameter_mapping", "scheduled_at", "state", "pause_reason", "audience_rejected",
                   "created_at", "started_at", "completed_at"]
-        read_only_fields = ["id", "state", "pause_reason", "audience_rejected", "created_at", "started_at",
+        read_only_fields = ["id", "state", "audience_rejected", "created_at", "started_at",
                             "completed_at", "template_name"]
+
+    def get_pause_reason(self, campaign: Campaign) -> str:
+        return pause_reason_translated(campaign.pause_reason)
 
 
 class CampaignCreateSerializer(serializers.Serializer):

@@ -47,8 +47,10 @@ from conversations.models import (
 from conversations.services.message_receive import conversation_for_contact
 from conversations.services.message_send import SendRefused, message_queue_outbound
 from conversations.services.webhook_outbox import webhook_campaign_event
+from notifications import pause_reasons
 from notifications.campaign_audience import MappingError, campaign_parameters, campaign_recipients_build
 from notifications.models import Campaign, CampaignRecipient, NumberHealth, TemplateStatus
+from notifications.pause_reasons import PAUSING_CODES
 from notifications.services.campaigns import campaign_pause
 from notifications.services.consent import consent_category_for_template, consent_is_current
 from notifications.services.template_send import template_content_build
@@ -56,15 +58,6 @@ from notifications.services.template_send import template_content_build
 log = logging.getLogger(__name__)
 
 R = CampaignRecipient.State
-# WhatsApp errors on a campaign's messages that stop the whole campaign.
-PAUSING_CODES = {
-    "190": "The number's access token is invalid or expired",
-    "368": "The WhatsApp account is restricted",
-    "131031": "The WhatsApp business account is locked",
-    "132001": "The template does not exist in this language or is not approved",
-    "132015": "The template is paused for low quality",
-    "132016": "The template is disabled for low quality",
-}
 # Stored in English; pages and the API show them in the reader's language.
 NO_OPT_IN = {
     "marketing": gettext_noop("No current marketing opt-in at send time."),
@@ -116,12 +109,13 @@ def _preflight(campaign: Campaign) -> str:
     """The reason the campaign must pause now, or ""."""
     template, number = campaign.template, campaign.number
     if template.status != TemplateStatus.APPROVED:
-        return f"Template {template.name} [{template.language}] is {template.status.lower()}."
+        return pause_reasons.TEMPLATE_STOPPED % {"template": f"{template.name} [{template.language}]",
+                                                 "status": template.status.lower()}
     if number.quality_rating == QualityRating.RED:
-        return gettext_noop("The number's quality rating is red.")
+        return pause_reasons.QUALITY_RED
     health = NumberHealth.objects.filter(number=number).first()
     if health is not None and health.is_restricted():
-        return f"The number's account is restricted ({health.restriction or health.last_event or 'banned'})."
+        return pause_reasons.ACCOUNT_RESTRICTED % {"restriction": health.restriction or health.last_event or "banned"}
     failed = (
         Message.objects.filter(campaign_recipient__campaign=campaign, status=Message.Status.FAILED,
                                error_code__in=list(PAUSING_CODES))
@@ -129,7 +123,8 @@ def _preflight(campaign: Campaign) -> str:
         .first()
     )
     if failed:
-        return f"{PAUSING_CODES[failed[0]]} (WhatsApp error {failed[0]}: {failed[1][:200]})."
+        return pause_reasons.WHATSAPP_ERROR % {"why": PAUSING_CODES[failed[0]], "code": failed[0],
+                                               "said": failed[1][:200]}
     return ""
 
 

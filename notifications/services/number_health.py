@@ -27,6 +27,7 @@ from conversations.models import (
     WhatsAppNumber,
 )
 from conversations.providers.whatsapp import GraphClient
+from notifications import pause_reasons
 from notifications.models import NumberHealth, NumberHealthEvent
 from notifications.services.campaigns import campaigns_pause_for_number
 from notifications.services.remediation import remediation_on_account_update, remediation_on_quality
@@ -156,7 +157,7 @@ def number_quality_apply(
         record = _history(locked, "phone_number_quality_update", event, value, platform_event,
                           quality_rating=quality, messaging_limit=limit, throughput_mps=throughput)
         if quality == QualityRating.RED:
-            campaigns_pause_for_number(number=locked, reason="The number's quality rating turned red (FLAGGED).")
+            campaigns_pause_for_number(number=locked, reason=pause_reasons.QUALITY_TURNED_RED)
         if quality:
             remediation_on_quality(number=locked, quality=quality, event=event, health_event=record)
     return record
@@ -212,7 +213,7 @@ def account_update_apply(
         health.save()
         record = _history(number, "account_update", event, value, platform_event, detail=detail)
         if health.is_restricted():
-            campaigns_pause_for_number(number=number, reason=detail or f"Account update {event}")
+            campaigns_pause_for_number(number=number, reason=detail or pause_reasons.ACCOUNT_UPDATE % {"event": event})
         remediation_on_account_update(number=number, value=value, health_event=record,
                                       restricted=health.is_restricted(), detail=detail)
     return record

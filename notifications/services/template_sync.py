@@ -14,6 +14,7 @@ from config import task_names
 from config.tasking import enqueue_on_commit
 from conversations.models import QualityRating, WhatsAppNumber
 from conversations.providers.whatsapp import GraphClient, GraphError
+from notifications import pause_reasons
 from notifications.models import Alert, MessageTemplate, TemplateCategory, TemplateStatus
 from notifications.models.templates import ParameterFormat
 from notifications.services.alerts import AlertText, alert_close, alert_raise
@@ -149,7 +150,8 @@ def _find(*, waba: str, value: dict) -> MessageTemplate | None:
 
 def _pause_campaigns(template: MessageTemplate) -> None:
     campaigns_pause_for_template(
-        template=template, reason=f"Template {template.name} [{template.language}] is {template.status.lower()}."
+        template=template, reason=pause_reasons.TEMPLATE_STOPPED % {
+            "template": f"{template.name} [{template.language}]", "status": template.status.lower()}
     )
 
 

@@ -262,3 +262,41 @@ def test_restricted_account_blocks_resume(number, promo_template):
     with pytest.raises(CampaignRefused) as info:
         campaign_resume(campaign=campaign)
     assert info.value.code == "account_restricted"
+
+
+def test_a_pause_reason_reads_in_the_admins_language(client, admin_user, graph, number, promo_template,
+                                                     django_capture_on_commit_callbacks):
+    from agents.models import AgentProfile
+    from notifications.campaign_audience import campaign_recipients_build
+
+    make_contacts(number, 2, prefix="1555371")
+    campaign = promo_campaign(number, promo_template, state="running")
+    campaign_recipients_build(campaign=campaign)
+    graph.error(190, "Error validating access token: Session has expired", status=401)
+    with django_capture_on_commit_callbacks(execute=True):
+        token, ids, _ = campaign_sending._claim_batch(campaign, 1)
+        campaign_sending.recipient_send(row_id=ids[0], token=token, campaign=campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaigns_tick()
+    campaign.refresh_from_db()
+    assert campaign.pause_reason.startswith("The number's access token is invalid or expired (WhatsApp error 190:")
+
+    AgentProfile.objects.update_or_create(user=admin_user, defaults={"ui_language": "es"})
+    client.force_login(admin_user)
+    listed = next(c for c in client.get("/api/v1/campaigns/").json()["results"] if c["id"] == campaign.pk)
+    assert listed["pause_reason"].startswith(
+        "El token de acceso del número no es válido o caducó (error de WhatsApp 190:")
+    assert "Session has expired" in listed["pause_reason"]  # WhatsApp's own words as given
+    stats = client.get(f"/api/v1/campaigns/{campaign.pk}/stats/").json()
+    assert stats["pause_reason"] == listed["pause_reason"]
+
+
+def test_a_reason_someone_typed_is_shown_as_written(client, admin_user, number, promo_template):
+    from agents.models import AgentProfile
+
+    campaign = promo_campaign(number, promo_template, state="paused", pause_reason="Paused by ana.")
+    typed = promo_campaign(number, promo_template, name="Typed", state="paused", pause_reason="Esperando al equipo")
+    AgentProfile.objects.update_or_create(user=admin_user, defaults={"ui_language": "pt"})
+    client.force_login(admin_user)
+    reasons = {c["id"]: c["pause_reason"] for c in client.get("/api/v1/campaigns/").json()["results"]}
+    assert reasons[campaign.pk] == "Pausada por ana." and reasons[typed.pk] == "Esperando al equipo"
