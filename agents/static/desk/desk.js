@@ -175,11 +175,19 @@ function messageElement(m) {
 // after the visitor's "read" event) never takes a message back.
 const STATUS_RANK = { pending: 0, sending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 
-function placeMessage(m) {
+const MEDIA_SETTLED = new Set(["stored", "failed"]);
+
+// `snapshot`: read from the API (opening, catch-up), which may have left the server before a
+// live event this desk already placed; it never takes a file back from stored or failed to
+// "downloading" (a retry's own answer and events are not snapshots).
+function placeMessage(m, { snapshot = false } = {}) {
   if (!m || m.conversation !== state.open) return;
   const previous = state.messages.get(m.id);
   const merged = { ...(previous || {}), ...m };
   if (previous && (STATUS_RANK[previous.status] ?? -1) > (STATUS_RANK[m.status] ?? -1)) merged.status = previous.status;
+  if (snapshot && previous?.media && m.media && MEDIA_SETTLED.has(previous.media.state) && !MEDIA_SETTLED.has(m.media.state)) {
+    merged.media = previous.media;
+  }
   state.messages.set(m.id, merged);
   state.lastMessageId = Math.max(state.lastMessageId, m.id);
   const node = messageElement(merged);
@@ -271,7 +279,7 @@ async function openConversation(id, { push = true, watch = false } = {}) {
     $("watch-banner").hidden = !state.watch;
     const messages = await apiAll(`/api/v1/conversations/${id}/messages/`);
     if (state.open !== id) return;
-    messages.forEach(placeMessage);
+    messages.forEach((m) => placeMessage(m, { snapshot: true }));
     $("transcript").scrollTop = $("transcript").scrollHeight;
     renderHeader();
     markSeen();
@@ -437,7 +445,7 @@ async function catchUp() {
     const id = state.open;
     const after = state.lastMessageId;
     const missed = await apiAll(`/api/v1/conversations/${id}/messages/${after ? `?after=${after}` : ""}`);
-    missed.forEach(placeMessage);
+    missed.forEach((m) => placeMessage(m, { snapshot: true }));
     await loadContext(id);
   }
 }
