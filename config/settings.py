@@ -164,8 +164,10 @@ DESK_WS_RATE_WINDOW_SECONDS = env.float("DESK_WS_RATE_WINDOW_SECONDS", default=1
 DESK_WS_REVALIDATE_SECONDS = env.float("DESK_WS_REVALIDATE_SECONDS", default=30.0)
 DESK_WS_MAX_SUBSCRIPTIONS = env.int("DESK_WS_MAX_SUBSCRIPTIONS", default=50)
 # The web chat widget (README, "Web chat"): how long a visitor token lasts without use
-# (each session call and socket greeting issues a fresh one), and the visitor socket's limits.
+# (each session call and socket greeting issues a fresh one), how long a link to one of the
+# conversation's files works (each frame and catch-up carries fresh ones), and the visitor socket's limits.
 WEBCHAT_TOKEN_MAX_AGE_SECONDS = env.int("WEBCHAT_TOKEN_MAX_AGE_SECONDS", default=30 * 24 * 3600)
+WEBCHAT_MEDIA_LINK_SECONDS = env.int("WEBCHAT_MEDIA_LINK_SECONDS", default=24 * 3600)
 WEBCHAT_WS_MAX_FRAME_BYTES = env.int("WEBCHAT_WS_MAX_FRAME_BYTES", default=8192)
 WEBCHAT_WS_RATE_FRAMES = env.int("WEBCHAT_WS_RATE_FRAMES", default=30)
 WEBCHAT_WS_RATE_WINDOW_SECONDS = env.float("WEBCHAT_WS_RATE_WINDOW_SECONDS", default=10.0)

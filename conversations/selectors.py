@@ -140,10 +140,10 @@ def webchat_inbox_by_key(key: str) -> WebChatInbox | None:
     return WebChatInbox.objects.select_related("number", "team").filter(key=key, is_active=True).first()
 
 
-def webchat_visitor_media(*, inbox: WebChatInbox, contact_user_id: str, message_id: int) -> MessageMedia | None:
-    """The stored file of message `message_id` when the message is the visitor's own or was
-    sent to them (never a note, nothing still waiting to go out), in one query; None for
-    anybody else's, whether it exists or not."""
+def webchat_visitor_media(*, inbox: WebChatInbox, message_id: int) -> MessageMedia | None:
+    """The stored file of message `message_id` when the message is in a conversation of one
+    of this inbox's visitors and they may see it (their own, or sent to them: never a note,
+    nothing still waiting to go out), in one query; None otherwise, whether it exists or not."""
     return (
         MessageMedia.objects.select_related("message")
         .filter(
@@ -151,7 +151,7 @@ def webchat_visitor_media(*, inbox: WebChatInbox, contact_user_id: str, message_
             state=MessageMedia.State.STORED,
             message__internal=False,
             message__conversation__contact__number_id=inbox.number_id,
-            message__conversation__contact__user_id=contact_user_id,
+            message__conversation__contact__user_id__startswith=f"webchat:{inbox.pk}:",
         )
         .exclude(message__direction=Message.Direction.OUTBOUND, message__provider_message_id__isnull=True)
         .first()

@@ -194,10 +194,15 @@ def webchat_message_push(message: Message) -> None:
     """A web chat message just recorded `sent`: its frame goes to the visitor's socket group
     when the transaction commits (the visitor catches up from the database on reconnect, so
     a dropped frame loses nothing). An agent's reply also tells the visitor that their
-    messages before it were read (the widget marks its own messages up to that id)."""
+    messages before it were read (the widget marks its own messages up to that id). With
+    its inbox gone there is no widget to tell."""
     conversation = message.conversation
-    group = webchat.visitor_group(conversation.contact.user_id)
-    broadcast_on_commit([group], webchat.message_frame(message))
+    user_id = conversation.contact.user_id
+    inbox_key = webchat.inbox_key_of(user_id)
+    if inbox_key is None:
+        return
+    group = webchat.visitor_group(user_id)
+    broadcast_on_commit([group], webchat.message_frame(message, inbox_key=inbox_key))
     if message.sender_kind == Message.SenderKind.AGENT:
         broadcast_on_commit([group], {"type": "read", "conversation": conversation.pk, "up_to": message.pk})
 

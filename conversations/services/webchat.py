@@ -240,7 +240,7 @@ def webchat_message_receive(
             number=inbox.number, profile=profile, message=message, channel=Channel.WEBCHAT, team=inbox.team
         )
         if stored is not None:
-            broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored))
+            broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored, inbox_key=inbox.key))
     return stored
 
 
@@ -278,7 +278,7 @@ def webchat_file_receive(
             upload=file.data,
         )
         if stored is not None:
-            broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored))
+            broadcast_on_commit([webchat.visitor_group(contact.user_id)], webchat.message_frame(stored, inbox_key=inbox.key))
     return stored
 
 
@@ -327,9 +327,10 @@ def webchat_typing(*, contact: Contact) -> int | None:
     return conversation.pk
 
 
-def webchat_history(*, contact: Contact | None, after: int = 0) -> list[dict[str, Any]]:
+def webchat_history(*, inbox: WebChatInbox, contact: Contact | None, after: int = 0) -> list[dict[str, Any]]:
     """The visitor's messages after id `after` (catch-up on reconnect), oldest first: their
-    own, and those sent to them (never notes, nothing still waiting to go out)."""
+    own, and those sent to them (never notes, nothing still waiting to go out), each file
+    with links signed now (so a reconnecting widget always holds fresh ones)."""
     if contact is None:
         return []
     messages = (
@@ -338,7 +339,7 @@ def webchat_history(*, contact: Contact | None, after: int = 0) -> list[dict[str
         .select_related("sender_user", "media")
         .order_by("-pk")[:HISTORY_LIMIT]
     )
-    return [webchat.visitor_message(m) for m in reversed(list(messages))]
+    return [webchat.visitor_message(m, inbox_key=inbox.key) for m in reversed(list(messages))]
 
 
 def webchat_latest_conversation(*, contact: Contact | None) -> Conversation | None:

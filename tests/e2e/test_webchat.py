@@ -144,7 +144,7 @@ def test_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers_live(
     expect(again.locator("#messages")).to_contain_text("Still here after you moved.", timeout=15000)
 
     # Files from the agent: an image by its thumbnail (opening full size), a document as a
-    # download with its name and size, each fetched with the visitor's own token.
+    # download with its name and size, each by a link signed for that file (never the visitor's token).
     agent.set_input_files("#composer-file", files=[{"name": "map.jpg", "mimeType": "image/jpeg",
                                                     "buffer": media_files.jpeg()}])
     agent.fill("#composer-text", "Here is the map")
@@ -155,13 +155,15 @@ def test_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers_live(
     image.evaluate("i => i.complete ? null : new Promise((ok, ko) => { i.onload = ok; i.onerror = ko; })")
     assert 0 < image.evaluate("i => i.naturalWidth") <= 320  # the thumbnail, not the 800-pixel photo
     full = again.locator("#messages li.theirs a.media").get_attribute("href") or ""
-    assert "/media/" in full and "token=" in full and "thumbnail" not in full
+    assert "/media/" in full and "sig=" in full and "token=" not in full and "thumbnail" not in full
     agent.set_input_files("#composer-file", files=[{"name": "terms.pdf", "mimeType": "application/pdf",
                                                     "buffer": media_files.pdf()}])
     agent.click("#composer-send")
     document = again.locator("#messages li.theirs a.media-file")
     expect(document).to_have_text("terms.pdf", timeout=15000)
     expect(document).to_have_attribute("download", "terms.pdf")
+    assert document.evaluate("a => fetch(a.href).then((r) => r.status)") == 200
+    assert "token=" not in (document.get_attribute("href") or "")
     expect(again.locator("#messages li.theirs .media-size")).to_contain_text("KB")
 
     # A second visitor sees none of it.

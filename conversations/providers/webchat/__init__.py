@@ -19,9 +19,13 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
 
 from conversations.media_types import KINDS, human_size, served_inline
 from conversations.models import Message, MessageMedia, WebChatInbox
+from conversations.providers.webchat.tokens import media_link_signature
 
 PROVIDER_ID_PREFIX = "webchat-"
 # The widget's always-present "Talk to a person" answers as the bots' human option does
@@ -50,6 +54,15 @@ def inbox_changed_event(inbox: WebChatInbox, *, removed: bool = False) -> dict[s
             "origins": inbox.origins}
 
 
+def inbox_key_of(contact_user_id: str) -> str | None:
+    """The public key of the inbox a web chat contact came through (its user id is
+    `webchat:<inbox id>:<visitor>`), or None when that is not a web chat contact's id."""
+    parts = contact_user_id.split(":", 2)
+    if len(parts) != 3 or parts[0] != "webchat" or not parts[1].isdigit():
+        return None
+    return WebChatInbox.objects.filter(pk=int(parts[1])).values_list("key", flat=True).first()
+
+
 def provider_message_id() -> str:
     return f"{PROVIDER_ID_PREFIX}{uuid.uuid4().hex}"
 
@@ -73,9 +86,10 @@ def choices_of(payload: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     return "list_reply", [{"id": str(r.get("id", "")), "title": str(r.get("title", ""))} for r in rows]
 
 
-def visitor_message(message: Message) -> dict[str, Any]:
+def visitor_message(message: Message, *, inbox_key: str) -> dict[str, Any]:
     """A message as the widget renders it (text only; the widget never renders HTML), with
-    its file when it has a stored one (`media`; the text is then the caption)."""
+    its file when it has a stored one (`media`, with fresh links into inbox `inbox_key`;
+    the text is then the caption)."""
     data: dict[str, Any] = {
         "id": message.pk,
         "conversation": message.conversation_id,
@@ -99,7 +113,7 @@ def visitor_message(message: Message) -> dict[str, Any]:
     if media is not None:
         obj = (message.payload if isinstance(message.payload, dict) else {}).get(message.type)
         data["text"] = str(obj.get("caption") or "") if isinstance(obj, dict) else ""
-        data["media"] = visitor_media(media)
+        data["media"] = visitor_media(media, inbox_key=inbox_key)
     return data
 
 
@@ -113,11 +127,18 @@ def _stored_media(message: Message) -> MessageMedia | None:
     return media if media.state == MessageMedia.State.STORED and media.file else None
 
 
-def visitor_media(media: MessageMedia) -> dict[str, Any]:
+def visitor_media(media: MessageMedia, *, inbox_key: str) -> dict[str, Any]:
     """A file as the widget shows it: an image (by its thumbnail, opening full size), an
-    audio or video player, or a download link with name and size. The widget fetches it
-    with the visitor's token at `/webchat/<key>/media/<message id>/` (`thumbnail/`)."""
+    audio or video player, or a download link with name and size. The widget fetches it by
+    `url` (`thumbnail_url`): `/webchat/<key>/media/<message id>/` (`thumbnail/`) with a
+    signature for that file alone, issued now (tokens.media_link_signature), never the
+    visitor's token."""
     size = media.size or 0
+    args = {"key": inbox_key, "message_id": media.message_id}
+    query = "?" + urlencode({"sig": media_link_signature(inbox_key, media.message_id)})
+    links = {"url": reverse("webchat-media", kwargs=args) + query}
+    if media.thumbnail:
+        links["thumbnail_url"] = reverse("webchat-media-thumbnail", kwargs=args) + query
     return {
         "kind": media.kind,
         "mime_type": media.mime_type,
@@ -126,11 +147,12 @@ def visitor_media(media: MessageMedia) -> dict[str, Any]:
         "size_text": human_size(size) if size else "",
         "inline": served_inline(media.mime_type),
         "thumbnail": bool(media.thumbnail),
+        **links,
     }
 
 
-def message_frame(message: Message) -> dict[str, Any]:
-    return {"type": "message", "message": visitor_message(message)}
+def message_frame(message: Message, *, inbox_key: str) -> dict[str, Any]:
+    return {"type": "message", "message": visitor_message(message, inbox_key=inbox_key)}
 
 
 def webchat_snippet(*, base_url: str, key: str) -> str:

@@ -10,6 +10,11 @@ A visitor id is random (`a:<hex>`) unless the business vouched for the user: the
 `u:<the business's user id>`, set only after the HMAC check in `identity_verified`.
 Contacts are keyed by it, so an unverified visitor can never land in a verified user's
 contact or conversations.
+
+A media link signature is a capability for one file: `TimestampSigner` (its own salt)
+over the inbox key and the message id, valid for WEBCHAT_MEDIA_LINK_SECONDS. It names no
+visitor, so the visitor's token never has to appear in a URL (history, access logs, a
+shared image tab); a link that leaks opens that one file, for a day at most.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from django.conf import settings
 from django.core import signing
 
 SALT = "handoff.webchat.visitor"
+MEDIA_SALT = "handoff.webchat.media-link"
 
 
 @dataclass(frozen=True)
@@ -74,3 +80,26 @@ def identity_verified(secret: str, user_id: str, user_hash: str) -> bool:
     if not secret or not user_id or not user_hash:
         return False
     return hmac.compare_digest(identity_hash(secret, user_id), user_hash.strip().lower())
+
+
+def _media_value(key: str, message_id: int) -> str:
+    return f"{key}/{int(message_id)}"
+
+
+def media_link_signature(key: str, message_id: int) -> str:
+    """`<timestamp>:<signature>` for the file of message `message_id` in inbox `key`."""
+    value = _media_value(key, message_id)
+    return signing.TimestampSigner(salt=MEDIA_SALT).sign(value)[len(value) + 1:]
+
+
+def media_link_valid(key: str, message_id: int, signature: str) -> bool:
+    """Whether `signature` was issued for exactly this inbox key and message id and has not expired."""
+    if not signature or len(signature) > 200:
+        return False
+    try:
+        signing.TimestampSigner(salt=MEDIA_SALT).unsign(
+            f"{_media_value(key, message_id)}:{signature}", max_age=settings.WEBCHAT_MEDIA_LINK_SECONDS
+        )
+    except (signing.BadSignature, ValueError):
+        return False
+    return True

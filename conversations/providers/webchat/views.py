@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.refusals import Refused
 from conversations.media_views import media_response
 from conversations.models import WebChatInbox
-from conversations.providers.webchat.tokens import token_issue
+from conversations.providers.webchat.tokens import media_link_valid, token_issue
 from conversations.selectors import webchat_inbox_by_key, webchat_visitor_media
 from conversations.services import webchat as service
 
@@ -222,18 +222,18 @@ def upload(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 def media(request: HttpRequest, key: str, message_id: int, thumbnail: bool = False) -> HttpResponse | FileResponse:
-    """A file of the visitor's conversation (`?token=` the visitor's own): sent to them by an
-    agent, or their own upload. Served like the desk's files (conversations.media_views:
-    nosniff, `CSP: sandbox`, a download unless inline-safe), never with a referrer, and only
-    to pages of Handoff's own origin. A bad token is 403; another visitor's file, 404."""
+    """A file of a visitor's conversation (sent to them by an agent, or their own upload), by
+    the link its message frame carried: `?sig=` signed for exactly this inbox key and message
+    id and not older than WEBCHAT_MEDIA_LINK_SECONDS, else 403 (the visitor's token is never
+    taken from a URL). A note's file, one not yet sent or another inbox's is 404. Served like
+    the desk's files (conversations.media_views: nosniff, `CSP: sandbox`, a download unless
+    inline-safe), never with a referrer, and only to pages of Handoff's own origin."""
     inbox = webchat_inbox_by_key(key)
     if inbox is None:
         raise Http404("No such file.")
-    try:
-        visitor = service.webchat_visitor(inbox=inbox, token=str(request.GET.get("token") or ""))
-    except Refused as refused:
-        return _error(refused.code, refused.detail)
-    found = webchat_visitor_media(inbox=inbox, contact_user_id=visitor.contact_user_id, message_id=message_id)
+    if not media_link_valid(inbox.key, message_id, str(request.GET.get("sig") or "")):
+        return _error("forbidden", "This link is not valid or has expired. Reopen the chat.")
+    found = webchat_visitor_media(inbox=inbox, message_id=message_id)
     if found is None or (thumbnail and not found.thumbnail):
         raise Http404("No such file.")
     response: FileResponse = media_response(found, thumbnail=thumbnail)

@@ -71,22 +71,18 @@ function markFor(m) {
   return el("span", { class: "mark" }, "Sent");
 }
 
-// A file of the conversation, fetched with the visitor's token (only theirs opens it): an
+// A file of the conversation, by the links the server signed for this one file (the
+// visitor's token never goes into a URL; every frame and catch-up brings fresh links): an
 // image by its thumbnail (opening full size), audio and video players, else a download
 // link with its name and size. Names and captions are text, never HTML.
-function mediaUrl(m, thumbnail) {
-  const base = `/webchat/${encodeURIComponent(config.key)}/media/${m.id}/${thumbnail ? "thumbnail/" : ""}`;
-  return `${base}?token=${encodeURIComponent(state.token)}`;
-}
-
 function mediaElement(m) {
   const media = m.media;
-  if (!media) return null;
+  if (!media || !media.url) return null;
   const labels = config.labels || {};
   const name = media.name || labels.file || "File";
-  const full = mediaUrl(m, false);
+  const full = media.url;
   if ((media.kind === "image" || media.kind === "sticker") && media.inline) {
-    const img = el("img", { class: "media-image", src: mediaUrl(m, media.thumbnail), alt: name });
+    const img = el("img", { class: "media-image", src: media.thumbnail_url || full, alt: name });
     return el("a", { class: "media", href: full, target: "_blank", rel: "noopener noreferrer", title: labels.open || "" }, img);
   }
   if (media.kind === "audio" && media.inline) return el("audio", { class: "media-audio", controls: "", preload: "none", src: full });
