@@ -19,6 +19,7 @@ from conversations.access import (
     user_is_admin,
 )
 from conversations.models import (
+    Contact,
     Conversation,
     ConversationEvent,
     Message,
@@ -155,4 +156,21 @@ def webchat_visitor_media(*, inbox: WebChatInbox, message_id: int) -> MessageMed
         )
         .exclude(message__direction=Message.Direction.OUTBOUND, message__provider_message_id__isnull=True)
         .first()
+    )
+
+
+def webchat_visitor_files(*, contact: Contact, upto: int, limit: int) -> list[MessageMedia]:
+    """The stored files among the visitor's messages up to id `upto` that they may see (as in
+    `webchat_visitor_media`), newest first, at most `limit`, in one query."""
+    return list(
+        MessageMedia.objects.filter(
+            message__conversation__contact=contact,
+            message__internal=False,
+            message_id__lte=upto,
+            state=MessageMedia.State.STORED,
+        )
+        .exclude(file="")
+        .exclude(message__direction=Message.Direction.OUTBOUND, message__provider_message_id__isnull=True)
+        .only("message_id", "thumbnail")
+        .order_by("-message_id")[:limit]
     )

@@ -40,6 +40,7 @@ from conversations.providers.webchat.tokens import (
     token_issue,
     token_read,
 )
+from conversations.selectors import webchat_visitor_files
 from conversations.services import conversations as lifecycle
 from conversations.services.media_send import media_file_check
 from conversations.services.message_receive import contact_upsert, message_receive
@@ -340,6 +341,16 @@ def webchat_history(*, inbox: WebChatInbox, contact: Contact | None, after: int 
         .order_by("-pk")[:HISTORY_LIMIT]
     )
     return [webchat.visitor_message(m, inbox_key=inbox.key) for m in reversed(list(messages))]
+
+
+def webchat_media_refresh(*, inbox: WebChatInbox, contact: Contact | None, after: int) -> list[dict[str, Any]]:
+    """Fresh links (`id`, `url`, `thumbnail_url`?) for the files a reconnecting widget already
+    shows (its messages up to `after`, which the catch-up does not resend), so a widget left
+    open longer than WEBCHAT_MEDIA_LINK_SECONDS never holds only expired ones."""
+    if contact is None or after <= 0:
+        return []
+    files = webchat_visitor_files(contact=contact, upto=int(after), limit=HISTORY_LIMIT)
+    return [{"id": media.message_id, **webchat.media_links(media, inbox_key=inbox.key)} for media in files]
 
 
 def webchat_latest_conversation(*, contact: Contact | None) -> Conversation | None:

@@ -199,3 +199,25 @@ async def test_the_visitor_socket_gets_the_file_with_what_the_widget_shows(api, 
     assert [m["media"]["name"] for m in again.hello["messages"] if "media" in m] == ["terms.pdf"]
     await socket.disconnect()
     await again.disconnect()
+
+
+async def test_a_reconnecting_widget_gets_fresh_links_for_the_files_it_already_shows(api, inbox, agent):
+    token, conversation = await database_sync_to_async(_visitor_conversation)(inbox, agent)
+    photo = await database_sync_to_async(_agent_sends)(api, agent, conversation, media_files.jpeg(), "a.jpg", "image/jpeg")
+    note = await database_sync_to_async(_agent_sends)(api, agent, conversation, media_files.png(), "b.png", "image/png")
+    await Message.objects.filter(pk=note["id"]).aupdate(internal=True)
+    later = await database_sync_to_async(_agent_sends)(api, agent, conversation, media_files.pdf(), "c.pdf",
+                                                      "application/pdf")
+    old = (await database_sync_to_async(_links)(inbox, token))[photo["id"]]
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert _refused(await database_sync_to_async(_get)(old["url"]))
+        socket = await open_visitor(inbox, token, after=note["id"])  # it shows everything up to the note
+        links = {link["id"]: link for link in socket.hello["media_links"]}
+        assert set(links) == {photo["id"]}  # not the note's file; the later one comes whole in `messages`
+        assert [m["id"] for m in socket.hello["messages"] if "media" in m] == [later["id"]]
+        assert (await database_sync_to_async(_get)(links[photo["id"]]["url"])).status_code == 200
+        assert (await database_sync_to_async(_get)(links[photo["id"]]["thumbnail_url"])).status_code == 200
+        await socket.disconnect()
+    fresh = await open_visitor(inbox, token)  # a widget with nothing shown gets everything in `messages`
+    assert fresh.hello["media_links"] == []
+    await fresh.disconnect()

@@ -134,11 +134,6 @@ def visitor_media(media: MessageMedia, *, inbox_key: str) -> dict[str, Any]:
     signature for that file alone, issued now (tokens.media_link_signature), never the
     visitor's token."""
     size = media.size or 0
-    args = {"key": inbox_key, "message_id": media.message_id}
-    query = "?" + urlencode({"sig": media_link_signature(inbox_key, media.message_id)})
-    links = {"url": reverse("webchat-media", kwargs=args) + query}
-    if media.thumbnail:
-        links["thumbnail_url"] = reverse("webchat-media-thumbnail", kwargs=args) + query
     return {
         "kind": media.kind,
         "mime_type": media.mime_type,
@@ -147,8 +142,18 @@ def visitor_media(media: MessageMedia, *, inbox_key: str) -> dict[str, Any]:
         "size_text": human_size(size) if size else "",
         "inline": served_inline(media.mime_type),
         "thumbnail": bool(media.thumbnail),
-        **links,
+        **media_links(media, inbox_key=inbox_key),
     }
+
+
+def media_links(media: MessageMedia, *, inbox_key: str) -> dict[str, str]:
+    """`url` and, with a thumbnail, `thumbnail_url` of a file, signed now for it alone."""
+    args = {"key": inbox_key, "message_id": media.message_id}
+    query = "?" + urlencode({"sig": media_link_signature(inbox_key, media.message_id)})
+    links = {"url": reverse("webchat-media", kwargs=args) + query}
+    if media.thumbnail:
+        links["thumbnail_url"] = reverse("webchat-media-thumbnail", kwargs=args) + query
+    return links
 
 
 def message_frame(message: Message, *, inbox_key: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def _greeting(inbox: WebChatInbox, visitor: Visitor, after: int) -> dict[str, An
         "token": token_issue(visitor),
         "verified": visitor.verified,
         "messages": service.webchat_history(inbox=inbox, contact=contact, after=after),
+        "media_links": service.webchat_media_refresh(inbox=inbox, contact=contact, after=after),
         "conversation": {"id": conversation.pk, "status": conversation.status} if conversation else None,
         "prechat": service.prechat_needed(inbox=inbox, contact=contact),
         "offline": service.webchat_offline(inbox=inbox),

@@ -91,6 +91,21 @@ function mediaElement(m) {
   return el("span", { class: "media-doc" }, link, media.size_text ? el("span", { class: "media-size" }, ` (${media.size_text})`) : null);
 }
 
+// On reconnect the greeting re-signs the links of files already shown (the catch-up
+// resends only newer messages), so a widget left open for days keeps working links. A
+// player already started keeps its source rather than jumping back to the start.
+function refreshLinks(links) {
+  for (const link of links || []) {
+    const li = $(`msg-${link.id}`);
+    if (!li || !link.url) continue;
+    for (const a of li.querySelectorAll("a.media, a.media-file")) a.setAttribute("href", link.url);
+    for (const img of li.querySelectorAll("img.media-image")) img.setAttribute("src", link.thumbnail_url || link.url);
+    for (const player of li.querySelectorAll("audio.media-audio, video.media-video")) {
+      if (player.paused && !player.currentTime) player.setAttribute("src", link.url);
+    }
+  }
+}
+
 function render(m) {
   const who = m.mine ? null : el("span", { class: "who" }, m.sender_name || (m.sender === "agent" ? "Agent" : m.sender === "bot" ? "Bot" : ""));
   const choices = (m.choices || []).length
@@ -179,6 +194,7 @@ function handle(frame) {
       state.retry = 0;
       $("chat-status").textContent = "";
       if (frame.token) store(frame.token);
+      refreshLinks(frame.media_links);
       for (const m of frame.messages || []) render(m);
       state.prechat = frame.prechat;
       state.offline = frame.offline;
