@@ -140,3 +140,40 @@ def least_squares_slope(points: list[tuple[float, float]]) -> float:
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / max(1e-9, sum((x - mean_x) ** 2 for x, _ in points))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    found = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in children:
+        found += process_tree(int(child))
+    return found
+
+
+def processes_named(prefix: str) -> list[int]:
+    """Processes whose command name starts with `prefix` (e.g. "postgres")."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().startswith(prefix):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far (gone ones count 0)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
