@@ -181,6 +181,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # The queue tasks go to and workers read (a separate one keeps benchmark runs apart).
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
+# Celery's Django fixup closes the worker's connection pool around every task unless this is
+# set; config.celery returns connections to the pool instead (it closes all only after
+# twice this many tasks).
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TIMEZONE = "UTC"
 # The webhook request must never hang on the broker: one quick try, then the periodic
 # sweep picks the stored event up.
