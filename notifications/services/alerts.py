@@ -274,9 +274,11 @@ def alert_provider_error(*, number: WhatsAppNumber, code: str, explanation: str,
         heading = AlertText(gettext_noop("WhatsApp refused the number's requests (error %(code)s)"), {"code": code})
         link = _number_admin_link(number)
         incident = f"number:{number.pk}:error:{code}"
-    said = f"{explanation} (WhatsApp error {code}{': ' + title if title else ''})."
+    # `explanation` is the error rule's catalogue sentence; WhatsApp's title stays as it wrote it.
     detail = [
-        AlertText("%(text)s", {"text": said}),
+        AlertText(explanation),
+        AlertText(gettext_noop("(WhatsApp error %(code)s: %(title)s).") if title
+                  else gettext_noop("(WhatsApp error %(code)s)."), {"code": code, "title": title}),
         AlertText(gettext_noop("Nothing more is sent until an admin acts; dismiss this alert once it is fixed.")),
     ]
     alert, _ = alert_raise(kind=kind, incident=incident, title=heading, detail=detail, number=number, link=link,

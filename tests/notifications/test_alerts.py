@@ -151,6 +151,8 @@ def test_an_alert_reads_in_each_readers_language(client, conversation, graph, nu
     client.force_login(supervisor)
     [spanish] = client.get("/api/v1/alerts/").json()
     assert spanish["title"] == "El token de acceso de WhatsApp caducó o fue revocado"
+    assert spanish["detail"].startswith("El token de acceso del número caducó o fue revocado; un administrador "
+                                        "debe renovarlo. No se envía nada hasta entonces. (error de WhatsApp 190")
     assert "No se envía nada más hasta que un administrador actúe" in spanish["detail"]
     client.force_login(admin_user)
     [english] = client.get("/api/v1/alerts/").json()
