@@ -302,9 +302,9 @@ def deliveries_held(monkeypatch):
     """Delivery tasks are not dispatched: the test sends the batch itself."""
     dispatch = tasking.dispatch
 
-    def held(name, kwargs=None, countdown=0, coalesce=""):
+    def held(name, kwargs=None, countdown=0, coalesce="", unique=False):
         if name != task_names.WEBHOOK_DELIVER:
-            dispatch(name, kwargs, countdown, coalesce)
+            dispatch(name, kwargs, countdown, coalesce, unique)
 
     monkeypatch.setattr(tasking, "dispatch", held)
     monkeypatch.setattr(webhook_outbox, "dispatch", held)
