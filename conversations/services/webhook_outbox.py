@@ -112,7 +112,9 @@ def webhook_event_record(*, type: str, data: dict[str, Any], endpoint_ids: list[
     now = timezone.now()
     event_id = f"evt_{uuid.uuid4().hex}"
     payload = {"id": event_id, "type": type, "created": now.isoformat(), "data": data}
-    with transaction.atomic():
+    # Inside the caller's transaction no savepoint of its own (two statements saved on every
+    # inbound message an endpoint wants): a failure here fails the caller's change with it.
+    with transaction.atomic(savepoint=False):
         event = OutboxEvent.objects.create(event_id=event_id, type=type, payload=payload, created_at=now)
         deliveries = WebhookDelivery.objects.bulk_create(
             [WebhookDelivery(endpoint_id=pk, event=event, next_attempt_at=now, created_at=now) for pk in targets]
