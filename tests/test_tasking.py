@@ -245,17 +245,21 @@ def test_a_stalled_broker_keeps_a_bounded_queue_and_says_what_it_drops(caplog):
     from config.publisher import Publisher
 
     release = threading.Event()
+    publishing = threading.Event()
     sent: list[str] = []
 
     def publish(task: Task) -> None:
+        publishing.set()
         release.wait(5)
         sent.append(task.name)
 
     stalled = Publisher(publish, linger=lambda: 0.0)
     stalled.MAX_PENDING = 2
     stalled.submit(Task("first", {}))
-    while stalled._queue.qsize():  # the first is being published, the broker "stalled"
-        threading.Event().wait(0.01)
+    # The first is being published and the broker has "stalled": the publisher thread is
+    # inside publish(), past taking from the queue (an empty queue alone could mean it is
+    # still gathering what arrives next).
+    assert publishing.wait(5)
     for name in ("second", "third", "fourth"):
         stalled.submit(Task(name, {}))
     release.set()
