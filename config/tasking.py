@@ -11,12 +11,12 @@ Modes (`settings.TASKS_MODE`):
   may merge small tasks (config.publisher): a request hands its tasks over and answers.
 - ``thread``: run in this process on a small pool (the embedded single-process default;
   it keeps a request from waiting on work that may call back into the same server).
+- ``inline``: run in the committing thread right after commit (tests).
 
 `unique=True` marks a task that does all there is to do when it runs (draining a queue):
 a copy dispatched while an identical one still waits to start is not queued again, since
 the waiting one will see its work (thread mode: until the copy starts; Celery mode: the
 copies waiting together in the publisher go out as one).
-- ``inline``: run in the committing thread right after commit (tests).
 """
 
 from __future__ import annotations
