@@ -30,6 +30,11 @@ def _held(number, team, agent, *others):
     return conversation
 
 
+def _named(user, first_name: str) -> None:
+    user.first_name = first_name
+    user.save(update_fields=["first_name"])
+
+
 def _reassign(supervisor, conversation, agent) -> int:
     client = APIClient()
     client.force_authenticate(supervisor)
@@ -49,6 +54,8 @@ async def _conversation_update(socket, conversation_id: int) -> dict:
 async def test_after_a_reassignment_both_desks_get_the_new_assignee_name_and_participants(
     cookies, number, team, agent, teammate, supervisor
 ):
+    await database_sync_to_async(_named)(agent, "Ana")  # two names the desks can tell apart
+    await database_sync_to_async(_named)(teammate, "Tomás")
     conversation = await database_sync_to_async(_held)(number, team, agent, teammate)
     previous = await open_desk(cookies["agent"])
     new = await open_desk(cookies["teammate"])
