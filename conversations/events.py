@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
+from config.commit_hooks import hook_pending
 from config.realtime import (
     SUPERVISORS_GROUP,
     agent_group,
@@ -145,8 +146,7 @@ class _Entry:
         self.also.update(also)
 
     def registered(self) -> bool:
-        hooks = transaction.get_connection().run_on_commit
-        return any(hook[1] is self.callback for hook in hooks)
+        return hook_pending(self.callback)
 
     def send(self) -> None:
         batch = self.batch

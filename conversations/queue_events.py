@@ -8,10 +8,12 @@ lifecycle (conversations.services.conversations) as conversations enter and leav
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 
+from config.commit_hooks import hook_pending
 from config.realtime import SUPERVISORS_GROUP, publish, team_group
 from conversations.models import Conversation
 
@@ -38,9 +40,9 @@ def queue_updated_broadcast(team_id: int | None) -> None:
     conversations of it the transaction moved (an assignment batch moves fifty). A count
     asked for inside a savepoint that rolls back goes with it, like any commit hook."""
     connection = transaction.get_connection()
-    waiting: dict[int | None, object] = getattr(connection, _PENDING, None) or {}
+    waiting: dict[int | None, Callable[[], None]] = getattr(connection, _PENDING, None) or {}
     hook = waiting.get(team_id)
-    if hook is not None and any(registered[1] is hook for registered in connection.run_on_commit):
+    if hook is not None and hook_pending(hook):
         return
     groups = [SUPERVISORS_GROUP] + ([team_group(team_id)] if team_id is not None else [])
 

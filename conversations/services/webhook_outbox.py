@@ -26,6 +26,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from config import task_names
+from config.commit_hooks import hook_pending
 from config.tasking import dispatch
 from conversations.models import Contact, Conversation, Message
 from conversations.payloads import iso, message_fields
@@ -142,7 +143,7 @@ def _deliveries_enqueue(ids: list[int]) -> None:
     rolled-back savepoint may leave ids of rows that are gone: the task's claim skips them."""
     connection = transaction.get_connection()
     pending = getattr(connection, _PENDING, None)
-    if pending is not None and any(hook[1] == pending.send for hook in connection.run_on_commit):
+    if pending is not None and hook_pending(pending.send):
         pending.ids.extend(ids)
         return
     pending = _Pending(ids)
