@@ -1,14 +1,19 @@
-"""ASGI entry point: HTTP (Django, behind a body-size limit) and websockets: the desk's (session
+"""ASGI entry point: HTTP (Django, behind a body-size limit; its middleware run inline on the
+event loop, config.inline_middleware) and websockets: the desk's (session
 auth, origin among ALLOWED_HOSTS) and web chat visitors' (token and inbox origins, checked by
 their consumer)."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 from django.urls import re_path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from config.inline_middleware import InlineASGIHandler  # noqa: E402
+
+django_asgi_app = InlineASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
