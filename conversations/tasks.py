@@ -10,6 +10,7 @@ import logging
 from celery import shared_task
 
 from config import task_names
+from conversations.processing.batch import Numbers
 from conversations.services import retention, webchat
 from conversations.services import webhook_intake as intake
 
@@ -28,9 +29,10 @@ def process_webhook_events(event_ids: list[int]) -> list[str]:
     does (intake publishes the events stored within a few milliseconds as one task). One
     that fails is logged and left pending for the sweep; the rest go on."""
     states = []
+    numbers: Numbers = {}
     for event_id in event_ids:
         try:
-            states.append(intake.webhook_event_process(event_id=event_id))
+            states.append(intake.webhook_event_process(event_id=event_id, numbers=numbers))
         except Exception:
             log.exception("webhook event %s failed; the sweep will retry it", event_id)
             states.append("error")

@@ -104,14 +104,19 @@ def _messages_change(
     return errors
 
 
-def payload_process(*, event: WebhookEvent, payload: Any) -> list[dict[str, str]]:
+Numbers = dict[str, WhatsAppNumber | None]
+
+
+def payload_process(*, event: WebhookEvent, payload: Any, numbers: Numbers | None = None) -> list[dict[str, str]]:
     """Process a parsed webhook body; returns the item errors (empty when all went
     through). Raises WebhookInvalid when the body is not a webhook envelope at all.
-    Call inside the event's transaction."""
+    Call inside the event's transaction. `numbers` (phone number id → number, None for
+    one that is not configured) is filled as numbers are looked up; events processed
+    one after another in one task pass the same dict, so a number is read once per batch."""
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise WebhookInvalid("not a WhatsApp webhook: no entry list")
     errors: list[dict[str, str]] = []
-    numbers: dict[str, WhatsAppNumber | None] = {}
+    numbers = {} if numbers is None else numbers
     for i, entry in enumerate(payload["entry"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
             errors.append(_error(f"entry[{i}]", "expected an object with a changes list"))

@@ -71,10 +71,11 @@ class _Duplicate(Exception):
 
 
 def _save_once(message: Message) -> None:
-    """Insert the message in a savepoint; its provider id already stored means a duplicate."""
+    """Insert the message; its provider id already stored means a duplicate. No savepoint
+    of its own: the caller's atomic block, which `_Duplicate` leaves at once, rolls the
+    whole delivery back (Django marks it for rollback when the insert fails)."""
     try:
-        with transaction.atomic():
-            message.save()
+        message.save()
     except IntegrityError:
         raise _Duplicate from None
 

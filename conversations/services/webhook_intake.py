@@ -26,7 +26,7 @@ from django.utils import timezone
 from config import task_names
 from config.tasking import dispatch, enqueue_on_commit
 from conversations.models import WebhookEvent, WhatsAppNumber
-from conversations.processing.batch import WebhookInvalid, payload_process
+from conversations.processing.batch import Numbers, WebhookInvalid, payload_process
 from conversations.processing.summaries import as_dict
 from conversations.services.message_status import statuses_apply_waiting
 
@@ -238,9 +238,10 @@ def _finish(event: WebhookEvent, state: str, errors: list[dict[str, str]]) -> st
     return state
 
 
-def webhook_event_process(*, event_id: int) -> str:
+def webhook_event_process(*, event_id: int, numbers: Numbers | None = None) -> str:
     """Process a stored event once. Returns its new state, or "skipped" when it is not
-    pending or another worker has it.
+    pending or another worker has it. Events processed one after another pass one
+    `numbers` dict, so each number is read once for all of them (`payload_process`).
 
     The claim is a compare-and-set on (pending, attempts seen), committed before any
     work, so of concurrent workers exactly one goes on, and an attempt that crashes
@@ -271,7 +272,7 @@ def webhook_event_process(*, event_id: int) -> str:
         except ValueError as exc:
             return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": f"malformed JSON: {exc}"}])
         try:
-            errors = payload_process(event=event, payload=payload)
+            errors = payload_process(event=event, payload=payload, numbers=numbers)
         except WebhookInvalid as exc:
             return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": str(exc)}])
         return _finish(event, WebhookEvent.State.PARTIAL if errors else WebhookEvent.State.PROCESSED, errors)
