@@ -9,8 +9,8 @@ The two that can reach the database go to a thread exactly when they would:
 - the session middleware's response hook saves a modified session;
 - the messages middleware's response hook stores messages used or added in the request
   (the fallback storage may read and write the session);
-and the CSRF middleware keeps Django's thread for both hooks when the token lives in the
-session (`CSRF_USE_SESSIONS`).
+and the CSRF middleware (its view hook too) keeps Django's thread when the token lives in
+the session (`CSRF_USE_SESSIONS`).
 
 `MIDDLEWARE` keeps naming Django's classes (the deploy checks look for those names), and
 `InlineASGIHandler`, the ASGI application's handler, builds its chain with the inline
@@ -85,6 +85,16 @@ class CsrfViewMiddleware(_Inline, csrf.CsrfViewMiddleware):
 
     def _blocking_response(self, request: HttpRequest, response: Any) -> bool:
         return settings.CSRF_USE_SESSIONS
+
+    async def process_view(  # type: ignore[override]
+        self, request: HttpRequest, callback: Any, callback_args: Any, callback_kwargs: Any
+    ) -> Any:
+        """The token check, inline (a coroutine, so the handler calls it without a hop): it
+        reads the cookie, a header or the form Django has already read into memory."""
+        check = super().process_view
+        if settings.CSRF_USE_SESSIONS:
+            return await sync_to_async(check, thread_sensitive=True)(request, callback, callback_args, callback_kwargs)
+        return check(request, callback, callback_args, callback_kwargs)
 
 
 class AuthenticationMiddleware(_Inline, auth.AuthenticationMiddleware):

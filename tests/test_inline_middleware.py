@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.utils import deprecation
@@ -56,6 +56,9 @@ def test_the_asgi_handler_builds_the_inline_chain_and_settings_keep_djangos_name
         handler = inner
     inline = set(inline_middleware.INLINE.values())
     assert inline <= set(chain)
+    # The view hooks (CSRF's) are called on the loop too, not through a thread.
+    assert django_asgi_app._view_middleware
+    assert not any(isinstance(hook, SyncToAsync) for hook in django_asgi_app._view_middleware)
     assert all(path in settings.MIDDLEWARE for path in inline_middleware.INLINE)
 
 
