@@ -31,12 +31,12 @@ from config.realtime import (
 from conversations.models import Conversation, Message, Participant
 from conversations.payloads import (
     ACTIVE_PARTICIPANTS,
+    conversation_for_event,
     conversation_payload,
     media_payload,
     message_fields,
     message_pricing,
     payload_json,
-    with_payload_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class _Entry:
             if pending.get(batch.conversation_id) is batch:
                 del pending[batch.conversation_id]
             try:
-                conversation = with_payload_rows(Conversation.objects.filter(pk=batch.conversation_id)).first()
+                conversation = conversation_for_event(batch.conversation_id)
                 groups = conversation_groups(conversation) if conversation is not None else []
             except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
                 log.warning("conversation event for %s not sent: database busy", batch.conversation_id)
