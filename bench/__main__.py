@@ -14,7 +14,7 @@ import time
 
 from bench.common import Row, print_table
 
-SECTIONS = ["intake", "routing", "realtime", "campaign", "compliance", "webhooks", "media", "webchat"]
+SECTIONS = ["intake", "routing", "realtime", "campaign", "compliance", "webhooks", "media", "webchat", "budget"]
 
 
 def main() -> int:

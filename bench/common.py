@@ -103,6 +103,14 @@ def reachable_postgres() -> str:
     return ""
 
 
+def ensure_postgres_database(url: str) -> None:
+    """A fresh, empty database at `url` (dropped first if it exists)."""
+    admin_url, name = url.rsplit("/", 1)
+    with psycopg.connect(admin_url + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
 def run_in_threads(items: list, work, threads: int) -> float:
     """Run `work(item)` over `items` split across `threads` threads that start together;
     returns the wall seconds. The first error in a thread is raised here. Each thread closes
