@@ -68,6 +68,15 @@ def normalise(text: str) -> str:
     return " ".join(words).strip(" .!¡?¿,;:'\"()[]-_*।")
 
 
+# The built-in keywords as `normalise` leaves them, per (language, action): made once, not
+# for every inbound message.
+_DEFAULT_TABLE: dict[tuple[str, str], frozenset[str]] = {
+    (lang, action): frozenset(normalise(w) for w in words)
+    for lang, actions in DEFAULT_KEYWORDS.items()
+    for action, words in actions.items()
+}
+
+
 @dataclass(frozen=True)
 class KeywordMatch:
     action: str
@@ -85,16 +94,12 @@ def keyword_match(*, text: str, number_id: int | None) -> KeywordMatch | None:
     wanted = normalise(text)
     if not wanted or len(wanted) > 40:
         return None
-    table: dict[tuple[str, str], list[str]] = {
-        (lang, action): words for lang, actions in DEFAULT_KEYWORDS.items() for action, words in actions.items()
-    }
+    table = dict(_DEFAULT_TABLE)
     # Global rules first, then the number's, so the most specific one wins.
     for rule in sorted(_rules(number_id), key=lambda r: r.number_id is not None):
-        table[(rule.language, rule.action)] = rule.keyword_list()
+        table[(rule.language, rule.action)] = frozenset(normalise(w) for w in rule.keyword_list())
     for action in (OPT_OUT, OPT_IN):
-        languages = tuple(
-            lang for (lang, act), words in table.items() if act == action and wanted in {normalise(w) for w in words}
-        )
+        languages = tuple(lang for (lang, act), words in table.items() if act == action and wanted in words)
         if languages:
             return KeywordMatch(action, languages)
     return None
