@@ -8,6 +8,7 @@ agents.services.presence when the presence changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -46,7 +47,7 @@ def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -
     the payload is built now; otherwise at commit time, so it carries the committed load."""
     user_id = profile.user_id
     team_ids = list(Team.objects.filter(members__pk=user_id).values_list("pk", flat=True))
-    groups = [agent_group(user_id), SUPERVISORS_GROUP, *(team_group(t) for t in team_ids)]
+    groups = _groups(user_id, team_ids)
     if load is not None:
         broadcast_on_commit(groups, {"type": "agent.updated", "agent": agent_payload(profile, load=load)})
         return
@@ -61,3 +62,25 @@ def agent_updated_broadcast(profile: AgentProfile, *, load: int | None = None) -
             realtime_publish(groups, {"type": "agent.updated", "agent": payload})
 
     transaction.on_commit(publish)
+
+
+def agents_updated_broadcast(loads: Iterable[tuple[AgentProfile, int]]) -> None:
+    """`agent.updated` for several agents whose loads the caller counted exactly under their
+    profiles' row locks (an assignment batch): their teams read in one query, each payload
+    built now and sent after commit."""
+    loads = list(loads)
+    if not loads:
+        return
+    teams: dict[int, list[int]] = {profile.user_id: [] for profile, _load in loads}
+    memberships = Team.members.through.objects.filter(user_id__in=list(teams)).values_list("user_id", "team_id")
+    for user_id, team_id in memberships.order_by("team_id"):
+        teams[user_id].append(team_id)
+    for profile, load in loads:
+        broadcast_on_commit(
+            _groups(profile.user_id, teams[profile.user_id]),
+            {"type": "agent.updated", "agent": agent_payload(profile, load=load)},
+        )
+
+
+def _groups(user_id: int, team_ids: Iterable[int]) -> list[str]:
+    return [agent_group(user_id), SUPERVISORS_GROUP, *(team_group(t) for t in team_ids)]

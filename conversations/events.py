@@ -14,7 +14,7 @@ the committed row and goes to the union of everyone told along the way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -33,6 +33,7 @@ from conversations.payloads import (
     ACTIVE_PARTICIPANTS,
     conversation_for_event,
     conversation_payload,
+    conversations_for_event,
     media_payload,
     message_fields,
     message_pricing,
@@ -113,12 +114,27 @@ _PENDING = "_handoff_conversation_publishes"
 _PRUNE_AT = 256
 
 
+class _Rows:
+    """The committed rows of conversations published together (an assignment batch): read
+    for all of them, with what their payloads need, at the first one's send (two queries)."""
+
+    def __init__(self, conversation_ids: Iterable[int]) -> None:
+        self.conversation_ids = list(conversation_ids)
+        self.rows: dict[int, Conversation] | None = None
+
+    def get(self, conversation_id: int) -> Conversation | None:
+        if self.rows is None:
+            self.rows = conversations_for_event(self.conversation_ids)
+        return self.rows.get(conversation_id)
+
+
 class _Batch:
     """One conversation's event in one transaction: built once on commit, sent once to
     each group."""
 
-    def __init__(self, conversation_id: int) -> None:
+    def __init__(self, conversation_id: int, rows: _Rows | None = None) -> None:
         self.conversation_id = conversation_id
+        self.rows = rows
         self.entries: dict[frozenset[str], _Entry] = {}
         self.started = False
         self.event: dict[str, Any] | None = None
@@ -156,7 +172,10 @@ class _Entry:
             if pending.get(batch.conversation_id) is batch:
                 del pending[batch.conversation_id]
             try:
-                conversation = conversation_for_event(batch.conversation_id)
+                if batch.rows is not None:
+                    conversation = batch.rows.get(batch.conversation_id)
+                else:
+                    conversation = conversation_for_event(batch.conversation_id)
                 groups = conversation_groups(conversation) if conversation is not None else []
             except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
                 log.warning("conversation event for %s not sent: database busy", batch.conversation_id)
@@ -191,14 +210,32 @@ def publish_conversation(
     one transaction, each group gets one event, built at commit time from the committed
     row; `conversation.created` if the call that created it said so. Nothing is sent for
     a rolled-back write, and groups added in a rolled-back savepoint are not told."""
+    _register(conversation.pk, type, also, None)
+
+
+def publish_conversations(published: Sequence[tuple[Conversation, Iterable[str]]], type: str = UPDATED) -> None:
+    """`publish_conversation` for several conversations at once (with each one's `also`):
+    the same events, merged the same way, but the committed rows of those not published
+    yet in this transaction are read together, in two queries for all of them."""
     connection = transaction.get_connection()
     pending = _pending_map()
-    batch = pending.get(conversation.pk)
+    fresh = [conversation.pk for conversation, _also in published
+             if (batch := pending.get(conversation.pk)) is None or not batch.live()]
+    rows = _Rows(fresh) if len(fresh) > 1 else None
+    for conversation, also in published:
+        _register(conversation.pk, type, also, rows, connection=connection, pending=pending)
+
+
+def _register(conversation_id: int, type: str, also: Iterable[str], rows: _Rows | None, *,
+              connection: Any = None, pending: dict[int, _Batch] | None = None) -> None:
+    connection = connection or transaction.get_connection()
+    pending = _pending_map() if pending is None else pending
+    batch = pending.get(conversation_id)
     if batch is None or not batch.live():
         if len(pending) >= _PRUNE_AT:
             for key in [key for key, old in pending.items() if not old.live()]:
                 del pending[key]
-        batch = pending[conversation.pk] = _Batch(conversation.pk)
+        batch = pending[conversation_id] = _Batch(conversation_id, rows)
     context = frozenset(connection.savepoint_ids) if connection.in_atomic_block else frozenset()
     entry = batch.entries.get(context)
     if entry is not None and entry.registered():

@@ -8,13 +8,21 @@ statements to a hot path must raise the budget here, on purpose.
 | --- | --- | --- |
 | inbound text to an assigned conversation: intake insert, processing, desk event | 21 | 24 |
 | delivery status `delivered` for an outbound message: intake insert, status, desk event | 14 | 16 |
-| handoff (`conversation_enqueue`, bot → queued) | 8 | 9 |
-| assignment, per conversation, in a burst of 20 drained by one `queue_drain` | 11.5 | 13 |
+| handoff (`conversation_enqueue`, bot → queued), with its commit work | 8 | 9 |
+| assignment, per conversation, in a burst of 20 drained by one `queue_drain` | 0.8 | 1.5 |
 
-An assignment's statements: the conversation update, the owner's participation (read, role
-update or insert), the profile's `last_assigned_at`, the timeline event, the outgoing-webhook
-outbox check and the agent's teams for the desk event; the batch's reads (team, online agents,
-candidates, profile locks, loads, candidate locks) are shared by the whole batch.
+A handoff's statements: the conversation's row lock, the routing row (one upsert), the
+conversation update, the owner's participation (read), the timeline event, the
+outgoing-webhook outbox check, and after commit the desk event's two reads (the row with
+contact, team and assignee; its participants) and the queue count (shared by the burst
+here, as the test runs in one transaction; one per handoff in production, plus BEGIN and
+COMMIT). An assignment batch's statements, for all its conversations together
+(`conversations_assign`): the batch's reads (team, online agents, candidates, profile
+locks, loads, candidate locks), one UPDATE of the conversations, one read and one insert
+of participations, one insert of timeline events, one UPDATE of the profiles'
+`last_assigned_at`, the agents' teams for `agent.updated`, the outbox check, and after
+commit the desk events' two reads and the queue count: 16 for the burst of 20, about 17
+for a batch of 50.
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.services.routing import conversation_enqueue, queue_drain
+from config import tasking
 from conversations.models import Conversation, Message
 from tests.agents.conftest import make_agent
 from tests.factories import ConversationFactory, MessageFactory
 from tests.support import webhooks
 from tests.support.intake import process
 
-BUDGET = {"inbound": 24, "status": 16, "handoff": 9, "assignment": 13}
+BUDGET = {"inbound": 24, "status": 16, "handoff": 9, "assignment": 1.5}
 BURST = 20
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +61,13 @@ def burst(number, team):
     ]
 
 
-def test_a_handoff_and_an_assignment_in_a_burst_stay_within_budget(burst, team, django_capture_on_commit_callbacks):
+def test_a_handoff_and_an_assignment_in_a_burst_stay_within_budget(burst, team, django_capture_on_commit_callbacks,
+                                                                   monkeypatch):
     def handoffs():
-        with django_capture_on_commit_callbacks(execute=False):
+        # Each handoff's own commit work (desk event, queue count) is counted; the drain it
+        # asks for is the burst's drain below.
+        with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+            patch.setattr(tasking, "dispatch", lambda *args, **kwargs: None)
             for conversation in burst:
                 conversation_enqueue(conversation=conversation, team=team, reason="budget")
 

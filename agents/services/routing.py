@@ -13,9 +13,13 @@ order rules out deadlocks between them), recounts their loads in one grouped que
 those locks, then locks the candidates (`SELECT … FOR UPDATE SKIP LOCKED`: a row another
 worker or a desk action holds is passed over, never waited for), and matches them in queue
 order to the least busy fitting agent (or round robin), counting each assignment in memory.
-Each assignment itself (fields, timeline event, publish) is
-`conversations.services.conversations.conversation_assign`. On SQLite the settings make
-every transaction IMMEDIATE, which serialises writers.
+The matched batch is then assigned at once by
+`conversations.services.conversations.conversations_assign` (the lifecycle's one assignment
+path): one UPDATE of the conversations, one read and one insert of participations, one
+insert of timeline events, one UPDATE of the profiles' `last_assigned_at`, and on commit
+the desk events built from one read of the batch's rows. A drain stops without an empty
+extra batch when the last one read the whole head of the queue and skipped nothing. On
+SQLite the settings make every transaction IMMEDIATE, which serialises writers.
 """
 
 from __future__ import annotations
@@ -92,21 +96,29 @@ def assignment_batch(*, team_id: int | None, limit: int = ASSIGNMENTS_PER_BATCH)
     """Assign up to `limit` conversations from the head of a team's queue (or the "any
     online agent" pool) to online agents with room, in one transaction. Returns how many
     were assigned: 0 when nothing can be assigned now."""
+    return _batch(team_id, limit)[0]
+
+
+def _batch(team_id: int | None, limit: int) -> tuple[int, bool]:
+    """`assignment_batch`, and whether another batch right now could assign more: not when
+    this one read the whole head of the queue, passed over no row another worker held and
+    stopped short of `limit` (what is left waits for capacity, skills or language; a
+    later handoff, freed room or an agent coming online drains again)."""
     with transaction.atomic():
         team = None
         if team_id is not None:
             team = Team.objects.filter(pk=team_id).first()
             if team is None or team.routing_mode == Team.RoutingMode.MANUAL:
-                return 0
+                return 0, False
         team_skills = frozenset(team.required_skills or []) if team is not None else frozenset()
         agents = [a for a in _online_agents(team) if a.load < a.capacity and team_skills <= a.skills]
         if not agents:
-            return 0
+            return 0, False
         candidates = list(
             queued_in_pool(team_id).values_list("pk", "required_skills", "language")[:CANDIDATES_PER_BATCH]
         )
         if not candidates:
-            return 0
+            return 0, False
         profiles = {
             profile.pk: profile
             for profile in AgentProfile.objects.select_for_update(of=("self",))
@@ -121,17 +133,17 @@ def assignment_batch(*, team_id: int | None, limit: int = ASSIGNMENTS_PER_BATCH)
             agent.capacity = profile.capacity if profile is not None else 0
             agent.load = loads.get(agent.user_id, 0) if online else agent.capacity
         if not any(a.load < a.capacity for a in agents):
-            return 0
+            return 0, False
         locked = {
             conversation.pk: conversation
             for conversation in queued_in_pool(team_id)
             .filter(pk__in=[pk for pk, _skills, _language in candidates])
-            .select_related("contact", "team")
+            .select_related("contact", "team__sla_policy")
             .select_for_update(skip_locked=True, of=("self",))
         }
         if team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
             team = Team.objects.select_for_update().get(pk=team.pk)
-        assigned = 0
+        matched: list[lifecycle.Assignment] = []
         for candidate_id, skills, language in candidates:
             conversation = locked.get(candidate_id)
             if conversation is None:  # taken, or being taken by another worker
@@ -141,20 +153,18 @@ def assignment_batch(*, team_id: int | None, limit: int = ASSIGNMENTS_PER_BATCH)
                 continue
             chosen = _choose(team, fits)
             profile = profiles[chosen.profile_id]
-            lifecycle.conversation_assign(
-                conversation=conversation, user=profile.user, reason="routing", profile=profile,
-                load_before=chosen.load,
-            )
             chosen.load += 1
             chosen.last_assigned_at = timezone.now()
+            matched.append(lifecycle.Assignment(conversation, profile.user, profile, chosen.load))
             if team is not None:
                 team.round_robin_last_user_id = chosen.user_id
-            assigned += 1
-            if assigned >= limit:
+            if len(matched) >= limit:
                 break
-        if assigned and team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
+        lifecycle.conversations_assign(matched, reason="routing")
+        if matched and team is not None and team.routing_mode == Team.RoutingMode.ROUND_ROBIN:
             Team.objects.filter(pk=team.pk).update(round_robin_last_user_id=team.round_robin_last_user_id)
-        return assigned
+        more = len(matched) >= limit or len(candidates) >= CANDIDATES_PER_BATCH or len(locked) < len(candidates)
+        return len(matched), more
 
 
 def _loads(user_ids: list[int]) -> dict[int, int]:
@@ -180,7 +190,7 @@ def _drain_pool(team_id: int | None) -> int:
     retries = 0
     while True:
         try:
-            batch = assignment_batch(team_id=team_id)
+            batch, more = _batch(team_id, ASSIGNMENTS_PER_BATCH)
         except OperationalError as exc:
             if not _transient(exc):
                 raise
@@ -190,9 +200,9 @@ def _drain_pool(team_id: int | None) -> int:
                 break
             time.sleep(random.uniform(0.002, 0.02) * min(retries, 10))
             continue
-        if not batch:
-            break
         assigned += batch
+        if not batch or not more:
+            break
     return assigned
 
 
@@ -250,5 +260,15 @@ def conversation_enqueue(
             reason=reason,
             actor_kind="bot",
         )
-    conversation.refresh_from_db()
+    _refreshed(conversation, locked)
     return conversation
+
+
+def _refreshed(conversation: Conversation, committed: Conversation) -> None:
+    """`conversation` as `committed` (the locked row, as this transaction wrote it and
+    committed it): what `refresh_from_db` would read, without reading it again."""
+    for field in Conversation._meta.concrete_fields:
+        setattr(conversation, field.attname, getattr(committed, field.attname))
+    conversation._state.db, conversation._state.adding = committed._state.db, False
+    conversation._state.fields_cache = dict(committed._state.fields_cache)
+    conversation._prefetched_objects_cache = {}

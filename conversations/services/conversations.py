@@ -11,7 +11,10 @@ while assigned, transfers, handing back to the bot and reopening. Each transitio
 - publishes the conversation once on commit (`events.publish_conversation` merges every
   publish of a transaction), also to whoever the transition took it from, and runs the
   queue and agent consequences: `queue.updated`, drains, `agent.updated` for agents whose
-  load changed and a drain for agents with room again.
+  load changed and a drain for agents with room again (conversations.services.transition_effects).
+
+`conversations_assign` assigns a batch (the assignment engine's) with one statement per
+kind of write; `conversation_assign` is that batch with one conversation, so both share one path.
 
 | transition | from → to | fields |
 | --- | --- | --- |
@@ -37,7 +40,8 @@ documents).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,14 +49,15 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import AgentProfile, ConversationRouting, Team
+from agents.models import AgentProfile, Team
 from config import task_names
+from config.bulk_rows import rows_update
 from config.realtime import agent_group
 from config.tasking import enqueue_on_commit
-from conversations.agent_events import agent_updated_broadcast
-from conversations.events import CREATED, publish_conversation
-from conversations.models import Channel, Contact, Conversation, ConversationEvent, Participant
-from conversations.queue_events import queue_updated_broadcast
+from conversations.agent_events import agents_updated_broadcast
+from conversations.events import CREATED, publish_conversations
+from conversations.models import Channel, Contact, Conversation, ConversationEvent
+from conversations.services import transition_effects as effects
 from conversations.services.sla_clocks import (
     first_response_record,
     response_times,
@@ -62,13 +67,18 @@ from conversations.services.sla_clocks import (
     sla_clocks_started,
     sla_clocks_stopped,
 )
-from conversations.services.timeline import conversation_event_record
-from conversations.services.webhook_outbox import EventType, webhook_conversation_event
+from conversations.services.timeline import conversation_event_build, conversation_events_record
+from conversations.services.webhook_outbox import (
+    EventType,
+    webhook_conversation_event,
+    webhook_conversation_events,
+)
 
 Status = Conversation.Status
 ActorKind = ConversationEvent.ActorKind
 
 __all__ = [
+    "Assignment",
     "InvalidTransition",
     "conversation_assign",
     "conversation_hand_back",
@@ -80,6 +90,7 @@ __all__ = [
     "conversation_start",
     "conversation_transfer",
     "conversation_unhold",
+    "conversations_assign",
 ]
 
 
@@ -105,69 +116,6 @@ def _save(conversation: Conversation, fields: Iterable[str]) -> None:
     conversation.save(update_fields=list(dict.fromkeys(fields)))
 
 
-# --- consequences, each run once per transition ---------------------------------------------
-
-
-def _publish(conversation: Conversation, *, told: Iterable[int | None] = (), type: str = "conversation.updated") -> None:
-    """The conversation's event on commit, also to the users in `told` (who lost it)."""
-    publish_conversation(conversation, type, also=[agent_group(user_id) for user_id in told if user_id is not None])
-
-
-def _queues_changed(*team_ids: int | None) -> None:
-    for team_id in dict.fromkeys(team_ids):
-        queue_updated_broadcast(team_id)
-
-
-def _routing_reset(*, conversation: Conversation, team: Team | None, reason: str, at: datetime) -> None:
-    """Start the conversation's overflow list afresh at `team` (the agents' routing row)."""
-    ConversationRouting.objects.update_or_create(
-        conversation=conversation,
-        defaults={"home_team": team, "overflow_step": 0, "step_entered_at": at, "any_agent": False, "reason": reason},
-    )
-
-
-def _drain(team: Team | None) -> None:
-    enqueue_on_commit(task_names.QUEUE_DRAIN, unique=True, team_id=team.pk if team is not None else None)
-
-
-def _load_changed(user_id: int, *, profile: AgentProfile | None = None, load: int | None = None) -> None:
-    """`agent.updated` for an agent whose load changed (exact when the caller counted it
-    under the profile's lock)."""
-    if profile is None:
-        profile = AgentProfile.objects.select_related("user").get_or_create(user_id=user_id)[0]
-    agent_updated_broadcast(profile, load=load)
-
-
-def _room_freed(user_id: int | None) -> None:
-    """An agent carries one conversation less: tell the desks and give them the next one."""
-    if user_id is None:
-        return
-    _load_changed(user_id)
-    enqueue_on_commit(task_names.QUEUE_DRAIN_FOR_AGENT, unique=True, user_id=user_id)
-
-
-def _participations_end(conversation: Conversation, *, at: datetime, only_owner: bool = False,
-                        except_user: int | None = None) -> list[int]:
-    """End active participations (only the owner's with `only_owner`); returns whose."""
-    qs = Participant.objects.filter(conversation=conversation, left_at__isnull=True)
-    if only_owner:
-        qs = qs.filter(role=Participant.Role.OWNER)
-    if except_user is not None:
-        qs = qs.exclude(user_id=except_user)
-    user_ids = list(qs.values_list("user_id", flat=True))
-    if user_ids:
-        qs.update(left_at=at)
-    return user_ids
-
-
-def _record(conversation: Conversation, kind: str, *, from_status: str, actor: User | None = None,
-            actor_kind: str = ActorKind.SYSTEM, reason: str = "", data: dict[str, Any] | None = None) -> None:
-    conversation_event_record(
-        conversation=conversation, kind=kind, actor=actor, actor_kind=actor_kind, from_status=from_status,
-        to_status=conversation.status, reason=reason, data=data,
-    )
-
-
 def _enter_queue(conversation: Conversation, *, team: Team | None, at: datetime, reason: str,
                  priority: int | None = None, skills: list[str] | None = None,
                  language: str | None = None) -> list[str]:
@@ -187,14 +135,8 @@ def _enter_queue(conversation: Conversation, *, team: Team | None, at: datetime,
         values["required_skills"] = sorted(set(skills))
     if language is not None:
         values["language"] = language
-    _routing_reset(conversation=conversation, team=team, reason=reason, at=at)
+    effects.routing_reset(conversation=conversation, team=team, reason=reason, at=at)
     return _set(conversation, values)
-
-
-def _queued_consequences(conversation: Conversation, team: Team | None) -> None:
-    _drain(team)
-    if team is not None and team.queue_messages_enabled:
-        enqueue_on_commit(task_names.QUEUE_MESSAGE_SEND, countdown=2, conversation_id=conversation.pk)
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -225,9 +167,9 @@ def conversation_start(
         created_at=now,
         last_activity_at=now,
     )
-    _record(conversation, "created", from_status="", actor=actor, actor_kind=actor_kind, reason=reason,
+    effects.record(conversation, "created", from_status="", actor=actor, actor_kind=actor_kind, reason=reason,
             data={"team": team.pk} if team is not None else None)
-    _publish(conversation, type=CREATED)
+    effects.publish(conversation, type=CREATED)
     webhook_conversation_event(type=EventType.CONVERSATION_CREATED, conversation=conversation)
     return conversation
 
@@ -258,8 +200,8 @@ def conversation_queue(
         conversation, team=team, at=now, reason=reason, priority=priority, skills=skills, language=language
     )
     _save(conversation, fields)
-    left = _participations_end(conversation, at=now, only_owner=True)
-    _record(
+    left = effects.participations_end(conversation, at=now, only_owner=True)
+    effects.record(
         conversation, kind, from_status=from_status, actor=actor, actor_kind=actor_kind, reason=reason,
         data={
             "team": team.pk if team is not None else None,
@@ -269,16 +211,28 @@ def conversation_queue(
             **(data or {}),
         },
     )
-    _publish(conversation, told=[previous_assignee, *left])
+    effects.publish(conversation, told=[previous_assignee, *left])
     if from_status == Status.QUEUED:
-        _queues_changed(previous_team, conversation.team_id)
+        effects.queues_changed(previous_team, conversation.team_id)
     else:
-        _queues_changed(conversation.team_id)
-    _queued_consequences(conversation, team)
-    _room_freed(previous_assignee)
+        effects.queues_changed(conversation.team_id)
+    effects.queued_consequences(conversation, team)
+    effects.room_freed(previous_assignee)
     if from_status == Status.BOT:
         webhook_conversation_event(type=EventType.CONVERSATION_HANDOFF, conversation=conversation, reason=reason)
     return conversation
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One conversation for `conversations_assign` and who takes it: with `profile` and
+    `load` (the user's load after this assignment) when the caller counted that load under
+    the profile's row lock."""
+
+    conversation: Conversation
+    user: User
+    profile: AgentProfile | None = None
+    load: int | None = None
 
 
 def conversation_assign(
@@ -298,47 +252,83 @@ def conversation_assign(
     profile row lock, and has checked their capacity; a caller that counted their load
     under that lock passes `profile` and `load_before`. The previous owner is told and
     their capacity freed; with `previous_stays` they stay on as a participant."""
-    _require(conversation, Status.BOT, Status.QUEUED, Status.ASSIGNED)
-    now = timezone.now()
-    from_status = conversation.status
-    previous_assignee = conversation.assignee_id if from_status == Status.ASSIGNED else None
-    fields: list[str] = []
-    if from_status == Status.BOT:  # taken without a queue: the episode starts now
-        fields += _set(conversation, {"queued_at": now, **sla_clocks_started(team=conversation.team, at=now)})
-    elif conversation.queued_at is None:
-        fields += _set(conversation, {"queued_at": now})
-    fields += _set(conversation, {"status": Status.ASSIGNED, "assignee": user, "assigned_at": now, "on_hold": False})
-    fields += _set(conversation, sla_clocks_on_assign(conversation, at=now))
-    _save(conversation, fields)
-
-    left = _participations_end(conversation, at=now, only_owner=True, except_user=user.pk)
-    if previous_stays and previous_assignee is not None and previous_assignee != user.pk:
-        Participant.objects.create(conversation=conversation, user_id=previous_assignee,
-                                   role=Participant.Role.PARTICIPANT, joined_at=now)
-    if not Participant.objects.filter(conversation=conversation, user=user, left_at__isnull=True).update(
-        role=Participant.Role.OWNER
-    ):
-        Participant.objects.create(conversation=conversation, user=user, role=Participant.Role.OWNER, joined_at=now)
-    AgentProfile.objects.filter(user_id=user.pk).update(last_assigned_at=now)
-
-    wait = (now - conversation.queued_at).total_seconds() if conversation.queued_at else None
-    _record(
-        conversation, kind, from_status=from_status, actor=actor, actor_kind=actor_kind, reason=reason,
-        data={"assignee": user.pk, "previous_assignee": previous_assignee, "wait_seconds": wait, **(data or {})},
-    )
-    changed_hands = previous_assignee is not None and previous_assignee != user.pk
-    _publish(conversation, told=[previous_assignee if changed_hands else None, *left])
-    if from_status == Status.QUEUED:
-        _queues_changed(conversation.team_id)
-    if profile is not None and load_before is not None:
-        _load_changed(user.pk, profile=profile, load=load_before + 1)
-    else:
-        _load_changed(user.pk)
-    if changed_hands:
-        _room_freed(previous_assignee)
-    webhook_conversation_event(type=EventType.CONVERSATION_ASSIGNED, conversation=conversation, reason=reason,
-                               previous_assignee=previous_assignee)
+    load = load_before + 1 if load_before is not None else None
+    conversations_assign([Assignment(conversation, user, profile, load)], actor=actor, actor_kind=actor_kind,
+                         kind=kind, reason=reason, data=data, previous_stays=previous_stays)
     return conversation
+
+
+def conversations_assign(
+    assignments: Sequence[Assignment],
+    *,
+    actor: User | None = None,
+    actor_kind: str = ActorKind.SYSTEM,
+    kind: str = "assigned",
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    previous_stays: bool = False,
+) -> None:
+    """`conversation_assign` for each of `assignments` (distinct conversations, each read
+    under its row lock, which the caller holds with the users' profile locks), with one
+    statement per kind of write for all of them: the conversations' fields, the
+    participations, the timeline events, the profiles' `last_assigned_at`. Each
+    conversation gets what `conversation_assign` gives it (fields, event, publish, webhook,
+    the previous owner told and freed); each queue left is counted once, and each agent
+    gets one `agent.updated` with their last load."""
+    if len({a.conversation.pk for a in assignments}) != len(assignments):
+        raise InvalidTransition("a conversation is assigned once per batch")
+    steps: list[tuple[Assignment, datetime, str, int | None]] = []  # with when, from which status, from whom
+    fields: list[str] = []
+    for assignment in assignments:
+        conversation = assignment.conversation
+        _require(conversation, Status.BOT, Status.QUEUED, Status.ASSIGNED)
+        now, from_status = timezone.now(), conversation.status
+        steps.append((assignment, now, from_status, conversation.assignee_id if from_status == Status.ASSIGNED else None))
+        if from_status == Status.BOT:  # taken without a queue: the episode starts now
+            fields += _set(conversation, {"queued_at": now, **sla_clocks_started(team=conversation.team, at=now)})
+        elif conversation.queued_at is None:
+            fields += _set(conversation, {"queued_at": now})
+        fields += _set(conversation, {"status": Status.ASSIGNED, "assignee": assignment.user, "assigned_at": now,
+                                      "on_hold": False})
+        fields += _set(conversation, sla_clocks_on_assign(conversation, at=now))
+    if not steps:
+        return
+    if len(steps) == 1:
+        _save(assignments[0].conversation, fields)
+    else:  # one UPDATE; a row that kept a field writes back the value read under its lock
+        names = [Conversation._meta.get_field(name).attname for name in dict.fromkeys(fields)]
+        rows_update(Conversation, "id", {a.conversation.pk: {name: getattr(a.conversation, name) for name in names}
+                                         for a in assignments})
+    left = effects.owners_change([(a.conversation, a.user.pk, at, previous) for a, at, _from, previous in steps],
+                                 previous_stays=previous_stays)
+    effects.last_assigned_set({a.user.pk: at for a, at, _from, _previous in steps})
+    events: list[ConversationEvent] = []
+    published: list[tuple[Conversation, list[str]]] = []
+    counted: dict[int, tuple[AgentProfile, int]] = {}
+    for assignment, now, from_status, previous in steps:
+        conversation, user = assignment.conversation, assignment.user
+        wait = (now - conversation.queued_at).total_seconds() if conversation.queued_at else None
+        events.append(conversation_event_build(
+            conversation=conversation, kind=kind, actor=actor, actor_kind=actor_kind, from_status=from_status,
+            to_status=conversation.status, reason=reason,
+            data={"assignee": user.pk, "previous_assignee": previous, "wait_seconds": wait, **(data or {})},
+        ))
+        told = [previous if previous != user.pk else None, *left.get(conversation.pk, [])]
+        published.append((conversation, [agent_group(user_id) for user_id in told if user_id is not None]))
+        if assignment.profile is not None and assignment.load is not None:
+            counted[user.pk] = (assignment.profile, assignment.load)
+    conversation_events_record(events)
+    publish_conversations(published)
+    effects.queues_changed(*(a.conversation.team_id for a, _at, from_status, _p in steps if from_status == Status.QUEUED))
+    agents_updated_broadcast(counted.values())
+    for user_id in dict.fromkeys(a.user.pk for a, _at, _from, _previous in steps if a.user.pk not in counted):
+        effects.load_changed(user_id)
+    for assignment, _at, _from, previous in steps:
+        if previous is not None and previous != assignment.user.pk:
+            effects.room_freed(previous)
+    webhook_conversation_events(type=EventType.CONVERSATION_ASSIGNED, events=[
+        (a.conversation, {"reason": reason, "previous_assignee": previous}) for a, _at, _from, previous in steps
+    ])
 
 
 def conversation_hold(*, conversation: Conversation, actor: User | None = None) -> Conversation:
@@ -348,9 +338,9 @@ def conversation_hold(*, conversation: Conversation, actor: User | None = None) 
     if conversation.on_hold:
         return conversation
     _save(conversation, _set(conversation, {"on_hold": True}))
-    _record(conversation, "held", from_status=conversation.status, actor=actor)
-    _publish(conversation)
-    _room_freed(conversation.assignee_id)
+    effects.record(conversation, "held", from_status=conversation.status, actor=actor)
+    effects.publish(conversation)
+    effects.room_freed(conversation.assignee_id)
     return conversation
 
 
@@ -360,10 +350,10 @@ def conversation_unhold(*, conversation: Conversation, actor: User | None = None
     if not conversation.on_hold:
         return conversation
     _save(conversation, _set(conversation, {"on_hold": False}))
-    _record(conversation, "unheld", from_status=conversation.status, actor=actor)
-    _publish(conversation)
+    effects.record(conversation, "unheld", from_status=conversation.status, actor=actor)
+    effects.publish(conversation)
     if conversation.assignee_id is not None:
-        _load_changed(conversation.assignee_id)
+        effects.load_changed(conversation.assignee_id)
     return conversation
 
 
@@ -409,14 +399,14 @@ def conversation_resolve(
     fields = _set(conversation, {"status": Status.RESOLVED, "resolved_at": now, "on_hold": False,
                                  **sla_clocks_on_resolve()})
     _save(conversation, fields)
-    left = _participations_end(conversation, at=now)
-    _record(conversation, "resolved", from_status=from_status, actor=actor, reason=note,
+    left = effects.participations_end(conversation, at=now)
+    effects.record(conversation, "resolved", from_status=from_status, actor=actor, reason=note,
             data=response_times(conversation))
-    _publish(conversation, told=left)
+    effects.publish(conversation, told=left)
     if from_status == Status.QUEUED:
-        _queues_changed(conversation.team_id)
+        effects.queues_changed(conversation.team_id)
     if from_status == Status.ASSIGNED:
-        _room_freed(conversation.assignee_id)
+        effects.room_freed(conversation.assignee_id)
     if ask_rating:
         enqueue_on_commit(task_names.CSAT_REQUEST, conversation_id=conversation.pk)
     webhook_conversation_event(type=EventType.CONVERSATION_RESOLVED, conversation=conversation, note=note)
@@ -460,12 +450,12 @@ def conversation_reopen(
         else:
             fields += _enter_queue(conversation, team=conversation.team, at=now, reason=reason or "reopened")
         _save(conversation, fields)
-    _record(conversation, "reopened", from_status=Status.RESOLVED, actor=actor, actor_kind=actor_kind,
+    effects.record(conversation, "reopened", from_status=Status.RESOLVED, actor=actor, actor_kind=actor_kind,
             reason=reason, data=data)
-    _publish(conversation)
+    effects.publish(conversation)
     if to == Status.QUEUED:
-        _queues_changed(conversation.team_id)
-        _queued_consequences(conversation, conversation.team)
+        effects.queues_changed(conversation.team_id)
+        effects.queued_consequences(conversation, conversation.team)
     return conversation
 
 
@@ -479,12 +469,12 @@ def conversation_hand_back(*, conversation: Conversation, actor: User | None = N
     fields = _set(conversation, {"status": Status.BOT, "assignee": None, "assigned_at": None, "on_hold": False,
                                  **sla_clocks_stopped()})
     _save(conversation, fields)
-    left = _participations_end(conversation, at=now)
-    _record(conversation, "handed_back", from_status=from_status, actor=actor, reason=note)
-    _publish(conversation, told=[previous_assignee, *left])
+    left = effects.participations_end(conversation, at=now)
+    effects.record(conversation, "handed_back", from_status=from_status, actor=actor, reason=note)
+    effects.publish(conversation, told=[previous_assignee, *left])
     if from_status == Status.QUEUED:
-        _queues_changed(conversation.team_id)
-    _room_freed(previous_assignee)
+        effects.queues_changed(conversation.team_id)
+    effects.room_freed(previous_assignee)
     return conversation
 
 
@@ -498,8 +488,8 @@ def conversation_overflow(
     previous_team = conversation.team_id
     if team is not None:
         _save(conversation, _set(conversation, {"team": team}))
-    _record(conversation, "overflowed", from_status=conversation.status, reason=reason, data=data)
-    _publish(conversation)
-    _queues_changed(previous_team, team.pk if team is not None else None)
-    _drain(team)
+    effects.record(conversation, "overflowed", from_status=conversation.status, reason=reason, data=data)
+    effects.publish(conversation)
+    effects.queues_changed(previous_team, team.pk if team is not None else None)
+    effects.drain(team)
     return conversation

@@ -160,6 +160,17 @@ def webhook_conversation_event(*, type: str, conversation: Conversation, **extra
                                 endpoint_ids=targets)
 
 
+def webhook_conversation_events(*, type: str, events: list[tuple[Conversation, dict[str, Any]]]) -> None:
+    """`webhook_conversation_event` for several conversations (an assignment batch), with the
+    endpoints read once: nothing more is written when none wants `type`."""
+    targets = endpoints_wanting(type)
+    if not targets:
+        return
+    for conversation, extra in events:
+        webhook_event_record(type=type, data={"conversation": conversation_data(conversation), **extra},
+                             endpoint_ids=targets)
+
+
 def webhook_message_event(*, type: str, message: Message) -> OutboxEvent | None:
     """`message.created` and `message.status`: the message (internal notes are not sent)."""
     targets = [] if message.internal else endpoints_wanting(type)
