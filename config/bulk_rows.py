@@ -10,10 +10,10 @@ fields as the ORM would (so it runs on PostgreSQL and SQLite alike).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 
 def rows_update(model: type[Model], key: str, rows: dict[Any, dict[str, Any]]) -> int:
@@ -25,29 +25,29 @@ def rows_update(model: type[Model], key: str, rows: dict[Any, dict[str, Any]]) -
         return 0
     meta = model._meta
     quote = connection.ops.quote_name
-    key_field = meta.get_field(key)
+    key_field = cast(Field, meta.get_field(key))
     keys = list(rows)
-    key_params = [key_field.get_db_prep_value(k, connection) for k in keys]  # type: ignore[union-attr]
+    key_params = [key_field.get_db_prep_value(k, connection) for k in keys]
     names = list(dict.fromkeys(name for values in rows.values() for name in values))
     assignments: list[str] = []
     params: list[Any] = []
     for name in names:
-        field = meta.get_field(name)
-        values = [field.get_db_prep_save(rows[k][name], connection) for k in keys]  # type: ignore[union-attr]
-        column = quote(field.column)  # type: ignore[union-attr]
+        field = cast(Field, meta.get_field(name))
+        values = [field.get_db_prep_save(rows[k][name], connection) for k in keys]
+        column = quote(str(field.column))
         if all(isinstance(v, Hashable) for v in values) and len(set(values)) == 1:
             assignments.append(f"{column} = %s")
             params.append(values[0])
             continue
         whens = " ".join("WHEN %s THEN %s" for _ in keys)
-        assignments.append(f"{column} = CASE {quote(key_field.column)} {whens} END")  # type: ignore[union-attr]
+        assignments.append(f"{column} = CASE {quote(str(key_field.column))} {whens} END")
         for key_param, value in zip(key_params, values, strict=True):
             params += [key_param, value]
     placeholders = ", ".join(["%s"] * len(keys))
     # Only quoted names from the model's metadata and placeholders go into the text.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {quote(key_field.column)} IN ({placeholders})"  # type: ignore[union-attr]
+        f"WHERE {quote(str(key_field.column))} IN ({placeholders})"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *key_params])

@@ -271,4 +271,4 @@ def _refreshed(conversation: Conversation, committed: Conversation) -> None:
         setattr(conversation, field.attname, getattr(committed, field.attname))
     conversation._state.db, conversation._state.adding = committed._state.db, False
     conversation._state.fields_cache = dict(committed._state.fields_cache)
-    conversation._prefetched_objects_cache = {}
+    conversation.__dict__.pop("_prefetched_objects_cache", None)

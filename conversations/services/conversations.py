@@ -296,7 +296,8 @@ def conversations_assign(
     if len(steps) == 1:
         _save(assignments[0].conversation, fields)
     else:  # one UPDATE; a row that kept a field writes back the value read under its lock
-        names = [Conversation._meta.get_field(name).attname for name in dict.fromkeys(fields)]
+        attnames = {field.name: field.attname for field in Conversation._meta.concrete_fields}
+        names = [attnames[name] for name in dict.fromkeys(fields)]
         rows_update(Conversation, "id", {a.conversation.pk: {name: getattr(a.conversation, name) for name in names}
                                          for a in assignments})
     left = effects.owners_change([(a.conversation, a.user.pk, at, previous) for a, at, _from, previous in steps],

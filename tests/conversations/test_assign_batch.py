@@ -62,7 +62,7 @@ def snapshot(conversation):
 
 def locked(conversations):
     return list(
-        Conversation.objects.select_for_update().select_related("contact", "team")
+        Conversation.objects.select_for_update(of=("self",)).select_related("contact", "team")
         .filter(pk__in=[c.pk for c in conversations]).order_by("pk")
     )
 
