@@ -208,7 +208,9 @@ def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:
     if not wamid or not status:
         raise ValueError("status without a message id or a status")
     errors = item.get("errors")
-    with transaction.atomic():
+    # No savepoint of its own: an error leaves this function, and the caller's atomic block
+    # (a webhook item's savepoint) or this one as the transaction rolls it all back.
+    with transaction.atomic(savepoint=False):
         try:
             with transaction.atomic():
                 event = MessageStatusEvent.objects.create(
