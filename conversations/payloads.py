@@ -76,7 +76,7 @@ def conversations_for_event(pks: list[int]) -> dict[int, Conversation]:
     """`conversation_for_event` for several conversations (an assignment batch's), in the
     same two queries for all of them; by id, without those that are gone."""
     related = [f"{relation}__{name}" for relation, names in _RELATED.items() for name in names]
-    rows = Conversation.objects.filter(pk__in=pks)
+    rows = Conversation.objects.filter(pk__in=pks).order_by()  # by id: the list's default order is no use
     found: dict[int, Conversation] = {}
     for row in rows.values_list(*_OWN, *related):
         conversation = _partial(Conversation, rows.db, _OWN, row[: len(_OWN)])
