@@ -67,11 +67,12 @@ def child() -> None:
     django.setup()
     from django.contrib.auth.models import User
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from agents.models import AgentProfile
     from conversations.models import Contact, Conversation, Message, WhatsAppNumber
+    from conversations.services import conversations as lifecycle
     from conversations.services.webhook_intake import webhook_event_store
     from conversations.tasks import process_webhook_events
 
@@ -79,14 +80,15 @@ def child() -> None:
     number = WhatsAppNumber.objects.create(name="Budget", phone_number_id=PHONE_NUMBER_ID, is_default=True)
     agent = User.objects.create_user(username="budget-agent")
     AgentProfile.objects.create(user=agent, capacity=100, presence=AgentProfile.Presence.ONLINE)
-    now = timezone.now()
     conversations = []
-    for i in range(CONTACTS):
+    for i in range(CONTACTS):  # each customer's conversation, started and assigned as the desk does
         contact = Contact.objects.create(number=number, wa_id=f"155600{i:05d}", profile_name="Budget")
-        conversations.append(Conversation.objects.create(
-            number=number, contact=contact, status="assigned", assignee=agent, assigned_at=now, queued_at=now,
-            last_customer_message_at=now,
-        ))
+        with transaction.atomic():
+            conversation = lifecycle.conversation_start(contact=contact, reason="bench")
+            lifecycle.conversation_assign(conversation=conversation, user=agent, reason="bench")
+        conversations.append(conversation)
+    now = timezone.now()
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(last_customer_message_at=now)
     outbound = Message.objects.bulk_create([
         Message(conversation=conversations[i % CONTACTS], direction="out", type="text", text=f"reply {i}",
                 status="sent", provider_message_id=f"wamid.BUDGETOUT{i:07d}", sent_at=now)
