@@ -4,10 +4,15 @@ once each and handed to the notifications work."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from conversations.models import Contact, Message, MessageStatusEvent, PlatformEvent
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations.models import Contact, Message, MessageStatusEvent, PlatformEvent, WebhookEvent
 from conversations.processing.platform import platform_dedupe_key
+from conversations.tasks import process_webhook_events
 from tests.factories import NumberFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks
@@ -153,3 +158,17 @@ def test_change_without_a_field_is_recorded_and_the_others_go_through(deliver, n
     assert event.state == "partial"
     assert event.errors[0]["where"] == "entry[0].changes[0]"
     assert Message.objects.get().text == "ok"
+
+
+def test_events_processed_in_one_task_read_their_number_once(number):
+    events = [
+        WebhookEvent.objects.create(body=json.dumps(webhooks.text_payload(f"hello {i}", wa_id=f"155577700{i:02d}")).encode())
+        for i in range(3)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        states = process_webhook_events([event.pk for event in events])
+
+    assert states == ["processed"] * 3
+    assert Message.objects.filter(text__startswith="hello ").count() == 3
+    number_reads = [q for q in captured.captured_queries if 'FROM "conversations_whatsappnumber"' in q["sql"]]
+    assert len(number_reads) == 1
