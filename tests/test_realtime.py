@@ -59,10 +59,12 @@ def test_a_stalled_layer_keeps_a_bounded_queue_and_says_what_it_drops(caplog):
     loop = _PublisherLoop()
     loop.MAX_PENDING = 2
     release = threading.Event()
+    started = threading.Event()
     sent: list[str] = []
 
     def sender(name: str):
         async def send() -> None:
+            started.set()
             while name == "first" and not release.is_set():
                 await asyncio.sleep(0.01)
             sent.append(name)
@@ -70,8 +72,9 @@ def test_a_stalled_layer_keeps_a_bounded_queue_and_says_what_it_drops(caplog):
         return send
 
     loop.submit(sender("first"))
-    while not loop._draining:  # the first is being sent, the layer "stalled"
-        threading.Event().wait(0.01)
+    # The first is being sent (taken off the queue), the layer "stalled"; the drain flag
+    # alone is set before the drain has taken it.
+    assert started.wait(5)
     for name in ("second", "third", "fourth"):
         loop.submit(sender(name))
     release.set()
