@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Row, ensure_postgres_database, reachable_postgres
+from bench.common import Row, child_result, ensure_postgres_database, production_env, reachable_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "budget"
@@ -163,28 +161,17 @@ class _Statements:
 
 
 def run() -> list[Row]:
-    from cryptography.fernet import Fernet
-
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
-                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
-                   SECURE_SSL_REDIRECT="0", LOG_LEVEL="WARNING", TASKS_MODE="celery",
-                   CELERY_BROKER_URL="memory://", CELERY_QUEUE="bench-budget")
+        env = production_env(TASKS_MODE="celery", CELERY_BROKER_URL="memory://", CELERY_QUEUE="bench-budget")
         postgres = reachable_postgres()
         if postgres:
             env["DATABASE_URL"] = f"{postgres}/handoff_bench_budget"
             ensure_postgres_database(env["DATABASE_URL"])
         else:
             env["DATABASE_URL"] = f"sqlite:///{tmp}/budget.sqlite3"
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.budget", "--child"], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=600,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
+        r = child_result("bench.budget", env, timeout=600)
+    if r is None:
         return [Row(SECTION, "budget run", "error", ok=False)]
-    r = json.loads(lines[-1])
     bare = r["bare"]
     rows = [Row(SECTION, f"bare statement (SELECT 1, {r['vendor']}): CPU / wall", round(bare["cpu_ms"], 3), "ms",
                 None, f"wall {bare['wall_ms']:.3f} ms")]

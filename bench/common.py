@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -101,6 +103,31 @@ def reachable_postgres() -> str:
         except Exception:  # noqa: S112 (try the next candidate)
             continue
     return ""
+
+
+def production_env(**settings: str) -> dict[str, str]:
+    """The environment of a bench child with production settings (DEBUG off: it would keep
+    every query in memory and slow each one), fresh secrets, plus `settings`."""
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ, DEBUG="0", LOG_LEVEL="WARNING", SECRET_KEY=secrets.token_urlsafe(50),
+               FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
+               SECURE_SSL_REDIRECT="0")
+    env.update(settings)
+    return env
+
+
+def child_result(module: str, env: dict[str, str], timeout: float) -> dict | None:
+    """Run `python -m <module> --child` with `env` and return the JSON object it printed
+    last; None (its error output shown) when it failed or printed none."""
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", module, "--child"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        return None
+    return json.loads(lines[-1])
 
 
 def ensure_postgres_database(url: str) -> None:

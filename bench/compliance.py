@@ -30,16 +30,14 @@ from __future__ import annotations
 import json
 import os
 import random
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import Row, reachable_postgres
+from bench.common import Row, child_result, production_env, reachable_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "compliance"
@@ -281,27 +279,16 @@ def _ensure_postgres_database(url: str) -> None:
 
 def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        from cryptography.fernet import Fernet
-
-        # Production settings: DEBUG would keep every query in memory.
-        env = dict(os.environ, DEBUG="0", LOG_LEVEL="WARNING", SECRET_KEY=secrets.token_urlsafe(50),
-                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="testserver",
-                   SECURE_SSL_REDIRECT="0", TASKS_MODE="inline", REDIS_URL="", CELERY_BROKER_URL="")
+        env = production_env(ALLOWED_HOSTS="testserver", TASKS_MODE="inline", REDIS_URL="", CELERY_BROKER_URL="")
         postgres = reachable_postgres()
         if postgres:
             env["DATABASE_URL"] = f"{postgres}/handoff_bench_compliance"
             _ensure_postgres_database(env["DATABASE_URL"])
         else:
             env["DATABASE_URL"] = f"sqlite:///{tmp}/compliance.sqlite3"
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.compliance", "--child"], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=DEADLINE,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
+        r = child_result("bench.compliance", env, timeout=DEADLINE)
+    if r is None:
         return [Row(SECTION, "compliance run", "error", ok=False)]
-    r = json.loads(lines[-1])
     backend = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(r["backend"], r["backend"])
     base_ms = r["count_s"] * 1000
 

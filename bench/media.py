@@ -22,8 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +29,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.common import Row, percentile, run_in_threads
+from bench.common import Row, child_result, percentile, production_env, run_in_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "media"
@@ -194,24 +192,13 @@ def child() -> None:
 
 
 def run() -> list[Row]:
-    from cryptography.fernet import Fernet
-
     with tempfile.TemporaryDirectory() as tmp:
-        # Production settings: DEBUG would keep every query in memory and slow each one.
-        env = dict(os.environ, DEBUG="0", TASKS_MODE="celery", CELERY_BROKER_URL="memory://", REDIS_URL="",
-                   LOG_LEVEL="WARNING", MEDIA_ROOT=f"{tmp}/media", MEDIA_DOWNLOAD_HOSTS="127.0.0.1",
-                   DATABASE_URL=f"sqlite:///{tmp}/media.sqlite3", SECRET_KEY=secrets.token_urlsafe(50),
-                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
-                   SECURE_SSL_REDIRECT="0")
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.media", "--child"], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=900,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
+        env = production_env(TASKS_MODE="celery", CELERY_BROKER_URL="memory://", REDIS_URL="",
+                             MEDIA_ROOT=f"{tmp}/media", MEDIA_DOWNLOAD_HOSTS="127.0.0.1",
+                             DATABASE_URL=f"sqlite:///{tmp}/media.sqlite3")
+        r = child_result("bench.media", env, timeout=900)
+    if r is None:
         return [Row(SECTION, "media run", "error", ok=False)]
-    r = json.loads(lines[-1])
     processing = r["image_rate"] / r["text_rate"] if r["text_rate"] else 0.0
     download = r["path_rate"] / r["bare_rate"] if r["bare_rate"] else 0.0
     return [

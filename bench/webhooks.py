@@ -32,7 +32,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.common import Row, free_port
+from bench.common import Row, child_result, free_port, production_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "webhooks"
@@ -278,22 +277,12 @@ def run() -> list[Row]:
 
 def _deliveries() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        from cryptography.fernet import Fernet
-
-        env = dict(os.environ, DEBUG="0", LOG_LEVEL="WARNING", SECRET_KEY=secrets.token_urlsafe(50),
-                   FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(), ALLOWED_HOSTS="127.0.0.1",
-                   SECURE_SSL_REDIRECT="0", DATABASE_URL=f"sqlite:///{tmp}/webhooks.sqlite3", REDIS_URL="",
-                   TASKS_MODE="celery", CELERY_BROKER_URL="memory://", OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1",
-                   OUTBOUND_REQUIRE_HTTPS="0")
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.webhooks", "--child"], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=600,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
+        env = production_env(DATABASE_URL=f"sqlite:///{tmp}/webhooks.sqlite3", REDIS_URL="", TASKS_MODE="celery",
+                             CELERY_BROKER_URL="memory://", OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1",
+                             OUTBOUND_REQUIRE_HTTPS="0")
+        result = child_result("bench.webhooks", env, timeout=600)
+    if result is None:
         return [Row(SECTION, "webhook deliveries", "error", ok=False)]
-    result = json.loads(lines[-1])
     overhead = result["with_ms"] / result["without_ms"] - 1 if result["without_ms"] else float("nan")
     return [
         Row(SECTION, f"deliveries to a local receiver, batches of {DELIVERY_BATCH} ({result['events']} events)",
