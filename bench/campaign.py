@@ -253,20 +253,16 @@ def child() -> None:
 
 
 def _pacer_only(number, graph: GraphProcess) -> dict:
-    """The campaign pacer and the Graph client alone (no database work per message): 2,000
-    sends paced by `throughput_acquire` at the campaign's share of the number's rate."""
-    from django.conf import settings
-
+    """The number's pacer and the Graph client alone (no database work per message):
+    2,000 sends, each after `number_throughput_acquire`, as every delivery takes it."""
     from conversations.providers.whatsapp import GraphClient
-    from conversations.throttle import throughput_acquire
-    from notifications.services.campaign_sending import PACER_BURST
+    from conversations.throttle import number_throughput_acquire
 
     number.api_base = graph.base
+    number.phone_number_id = f"{number.phone_number_id}-pacer"  # a pacer key of its own
     client = GraphClient(number)
-    rate = number.throughput_mps * settings.CAMPAIGN_THROUGHPUT_SHARE
-    key = f"bench:pacer:{os.getpid()}"
     for index in range(RECIPIENTS):
-        throughput_acquire(key=key, rate_per_second=rate, timeout=5.0, burst=PACER_BURST)
+        number_throughput_acquire(number=number, timeout=5.0)
         body = {"messaging_product": "whatsapp", "to": f"4477009{index:05d}", "type": "template",
                 "template": {"name": "promo", "language": {"code": "en", "policy": "deterministic"}}}
         client.send_message(body)

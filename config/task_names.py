@@ -30,6 +30,7 @@ RETENTION_APPLY = "conversations.tasks.retention_apply"
 
 # conversations: delivery
 MESSAGE_DELIVER = "conversations.delivery_tasks.deliver_message"
+MESSAGES_DELIVER = "conversations.delivery_tasks.deliver_messages"
 MESSAGES_SWEEP_PENDING = "conversations.delivery_tasks.sweep_pending_messages"
 READ_RECEIPT_SEND = "conversations.delivery_tasks.send_read_receipt"
 

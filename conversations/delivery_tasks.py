@@ -24,7 +24,9 @@ from django.conf import settings
 from config import task_names
 from config.tasking import dispatch
 from conversations.services.message_delivery import (
+    DeliveryResult,
     message_deliver,
+    messages_deliver,
     messages_redispatch_due,
     read_receipt_deliver,
 )
@@ -53,6 +55,28 @@ def deliver_message(self, message_id: int) -> str:
         # apply() runs the retry right away, in this thread.
         raise self.retry(countdown=result.retry_in)
     return result.outcome
+
+
+@shared_task(bind=True, name=task_names.MESSAGES_DELIVER, ignore_result=True)
+def deliver_messages(self, message_ids: list[int]) -> int:
+    """A batch of messages (a campaign's), sent one after another; each one that asks for
+    a retry goes on as a single `deliver_message`, as its own retry would. Returns how
+    many were sent."""
+    results = messages_deliver(message_ids=message_ids)
+    for message_id, result in results.items():
+        if result.retry_in is not None:
+            _retry_single(self.request.is_eager, message_id, result)
+    return sum(1 for result in results.values() if result.outcome == "sent")
+
+
+def _retry_single(eager: bool, message_id: int, result: DeliveryResult) -> None:
+    assert result.retry_in is not None
+    if not eager:
+        dispatch(task_names.MESSAGE_DELIVER, {"message_id": message_id}, countdown=result.retry_in)
+    elif settings.TASKS_MODE == "thread":
+        _dispatch_later(result.retry_in, message_id)
+    elif result.after_error:
+        dispatch(task_names.MESSAGE_DELIVER, {"message_id": message_id})
 
 
 @shared_task(name=task_names.MESSAGES_SWEEP_PENDING, ignore_result=True)

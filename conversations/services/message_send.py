@@ -106,13 +106,16 @@ def message_queue_outbound(
     business_initiated: bool = False,
     reply_to: Message | None = None,
     media: MessageMedia | None = None,
+    deliver: bool = True,
 ) -> Message:
     """Record a pending outbound message and enqueue its delivery after commit.
 
     Low level (templates use it): no window check. `content` is the Graph body minus
     messaging_product/recipient_type/to; a `context` is added when `reply_to` has a
     provider id. `media`: the unsaved media row of a file to send (its file already in
-    storage), saved with the message. Publishes `message.created` after commit."""
+    storage), saved with the message. Publishes `message.created` after commit.
+    `deliver=False`: the caller enqueues the delivery itself (a campaign's batch goes out
+    as one delivery task, `task_names.MESSAGES_DELIVER`)."""
     check_channel(conversation, business_initiated=business_initiated)
     _check_reply_to(conversation, reply_to)
     if sender_kind not in (Message.SenderKind.AGENT, Message.SenderKind.BOT, Message.SenderKind.SYSTEM):
@@ -154,7 +157,8 @@ def message_queue_outbound(
             webchat_message_push(message)
         else:
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
-            enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
+            if deliver:
+                enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
     return message
 
 

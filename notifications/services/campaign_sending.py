@@ -13,13 +13,17 @@ How one slice runs (`campaign_run_slice`, called by the `campaign_run` task):
    flight). A portfolio's limit is one budget for all its numbers: users reached and
    rows in flight are counted over every number of the portfolio, so campaigns on
    several of its numbers together stay within it.
-4. Each claimed row waits for a slot of the shared pacer (the number's throughput times
-   CAMPAIGN_THROUGHPUT_SHARE, in Redis when REDIS_URL is set), then in ONE transaction:
-   consent checked again (opted-out contacts are skipped), per-recipient spacing, the
-   template message queued through conversations.services.message_send and linked to the row. A worker
-   killed before that commit leaves the row `sending` without a Message; the sweep puts
-   it back after CAMPAIGN_CLAIM_STALE_SECONDS. After the commit, the row is `sent` with
-   its Message, so it is never sent twice.
+4. Each claimed row takes a slot of the campaign's pacer (the number's throughput times
+   CAMPAIGN_THROUGHPUT_SHARE, in Redis when REDIS_URL is set), then the batch is
+   prepared in ONE transaction (`recipients_send`): consent checked again for all its
+   contacts at once (opted-out contacts are skipped), per-recipient spacing, each
+   template message queued through conversations.services.message_send and linked to
+   its row, the rows' states written together. After the commit one task delivers the
+   batch's messages, each paced by the number's pacer and claimed like any delivery. A
+   worker killed before that commit leaves the rows `sending` without a Message; the
+   sweep puts them back after CAMPAIGN_CLAIM_STALE_SECONDS. After the commit, each row
+   is `sent` with its Message (whose delivery is idempotent and swept if lost), so it is
+   never sent twice.
 """
 
 from __future__ import annotations
@@ -36,15 +40,19 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from config import task_names
+from config.tasking import enqueue_on_commit
 from conversations import throttle
 from conversations.models import (
     MESSAGING_LIMIT_USERS,
     BusinessPortfolio,
+    Contact,
+    Conversation,
     Message,
     QualityRating,
     WhatsAppNumber,
 )
-from conversations.services.message_receive import conversation_for_contact
+from conversations.services.conversations_open import conversations_for_contacts
 from conversations.services.message_send import SendRefused, message_queue_outbound
 from conversations.services.webhook_outbox import webhook_campaign_event
 from notifications import pause_reasons
@@ -52,7 +60,7 @@ from notifications.campaign_audience import MappingError, campaign_parameters, c
 from notifications.models import Campaign, CampaignRecipient, NumberHealth, TemplateStatus
 from notifications.pause_reasons import PAUSING_CODES
 from notifications.services.campaigns import campaign_pause
-from notifications.services.consent import consent_category_for_template, consent_is_current
+from notifications.services.consent import consent_category_for_template, contacts_opted_in
 from notifications.services.template_send import template_content_build
 
 log = logging.getLogger(__name__)
@@ -64,11 +72,12 @@ NO_OPT_IN = {
     "utility": gettext_noop("No current utility opt-in at send time."),
 }
 LIMIT_RETRY_SECONDS = 60.0
-# Four slots of tolerance let the pacer catch up after a late caller (sleep overshoot,
-# a slow row) instead of losing that time; a one-second window then holds at most
-# rate + 4 campaign sends, which the throughput share (0.95 × 80 = 76/s) keeps within
-# the number's 80. Delivery's own pacer holds the number's limit in any case.
-PACER_BURST = 4
+# The campaign's pacer sets the pace at which its messages are queued (its share of the
+# number's throughput); it lets a campaign run this many batches ahead, so that one batch
+# is prepared while the one before is being sent. What reaches Graph is paced by the
+# number's own pacer, per send (conversations.throttle.number_throughput_acquire), which
+# holds every one-second window within the number's limit.
+PACER_BATCHES = 2
 
 
 def _reached_last_24h(number_ids: list[int]) -> int:
@@ -189,14 +198,21 @@ def _release_after_error(token: str, row_id: int, exc: Exception) -> None:
                 next_attempt_at=timezone.now() + timedelta(seconds=LIMIT_RETRY_SECONDS / 4))
 
 
-def _finish(row: CampaignRecipient, state: str, code: str = "", reason: str = "") -> None:
-    row.state, row.error_code, row.error_reason, row.claim_token = state, code[:32], reason[:2000], ""
-    row.save(update_fields=["state", "error_code", "error_reason", "claim_token"])
-
-
 def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
-    """Send one claimed row (see the module docstring). Returns the row's new state."""
+    """Send one claimed row (see `recipients_send`). Returns the row's new state."""
+    return recipients_send(ids=[row_id], token=token, campaign=campaign)[row_id]
+
+
+def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[int, str]:
+    """Queue the template messages of claimed rows, in ONE transaction (see the module
+    docstring): rows still held by `token` are locked and read with their contacts and
+    each contact's last outbound message in one query, consent in one more; each row
+    sendable gets its conversation and pending message in a savepoint of its own; the
+    rows' states are written together, and the messages go to delivery as one task after
+    commit. Returns each row's new state ("lost" for a row the sweep took back)."""
     spacing = settings.CAMPAIGN_RECIPIENT_SPACING_SECONDS
+    category = consent_category_for_template(campaign.template.category)
+    states = dict.fromkeys(ids, "lost")
     with transaction.atomic():
         last_outbound = (
             Message.objects.filter(
@@ -205,50 +221,90 @@ def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
             .order_by("-created_at")
             .values("created_at")[:1]
         )
-        row = (
+        rows = list(
             CampaignRecipient.objects.select_for_update(of=("self",))
             .select_related("contact")
             .annotate(last_outbound_at=Subquery(last_outbound))
-            .filter(pk=row_id, state=R.SENDING, claim_token=token)
-            .first()
+            .filter(pk__in=ids, state=R.SENDING, claim_token=token)
+            .order_by("pk")
         )
-        if row is None:
-            return "lost"  # the sweep took it back; another batch owns it now
-        contact = row.contact
-        category = consent_category_for_template(campaign.template.category)
-        if not consent_is_current(contact=contact, category=category):
-            _finish(row, R.SKIPPED, "not_opted_in", NO_OPT_IN.get(category, NO_OPT_IN["marketing"]))
-            return R.SKIPPED
+        opted_in = set(
+            contacts_opted_in(queryset=Contact.objects.filter(pk__in=[row.contact_id for row in rows]),
+                              category=category).values_list("pk", flat=True)
+        )
         now = timezone.now()
-        last = row.last_outbound_at
-        if last is not None and (now - last).total_seconds() < spacing:
-            row.state, row.claim_token = R.QUEUED, ""
-            row.next_attempt_at = last + timedelta(seconds=spacing)
-            row.save(update_fields=["state", "claim_token", "next_attempt_at"])
-            return R.QUEUED
-        try:
-            parameters = campaign_parameters(mapping=campaign.parameter_mapping, contact=contact)
-        except MappingError as exc:
-            _finish(row, R.FAILED, "template_invalid", str(exc))
-            return R.FAILED
-        try:
-            with transaction.atomic():
-                content, text = template_content_build(template=campaign.template, parameters=parameters)
-                conversation = conversation_for_contact(contact=contact)
-                message = message_queue_outbound(
-                    conversation=conversation,
-                    type="template",
-                    content=content,
-                    text=text,
-                    sender_kind=Message.SenderKind.SYSTEM,
-                    business_initiated=True,
-                )
-        except SendRefused as exc:
-            _finish(row, R.FAILED, exc.code, exc.detail)
-            return R.FAILED
-        row.message, row.state, row.sent_at, row.claim_token = message, R.SENT, now, ""
-        row.error_code = row.error_reason = ""
-        row.save(update_fields=["message", "state", "sent_at", "claim_token", "error_code", "error_reason"])
+        due = [row for row in rows if row.contact_id in opted_in and not _too_soon(row, now, spacing)]
+        conversations = conversations_for_contacts(contacts=[row.contact for row in due])
+        for row in rows:
+            states[row.pk] = _prepare(row, campaign, opted_in=row.contact_id in opted_in, category=category,
+                                      now=now, spacing=spacing, conversation=conversations.get(row.contact_id))
+        _rows_write(rows, states, now)
+        queued = [row.message_id for row in rows if states[row.pk] == R.SENT and row.message_id is not None]
+        if queued:
+            enqueue_on_commit(task_names.MESSAGES_DELIVER, message_ids=queued)
+    return states
+
+
+def _rows_write(rows: list[CampaignRecipient], states: dict[int, str], now) -> None:
+    """The rows' outcomes: sent rows and skipped ones each in one update (their values are
+    shared but for the message, written by one CASE), the rare others row by row."""
+    sent = [row for row in rows if states[row.pk] == R.SENT]
+    if sent:
+        CampaignRecipient.objects.bulk_update(sent, fields=["message"])
+        CampaignRecipient.objects.filter(pk__in=[row.pk for row in sent]).update(
+            state=R.SENT, sent_at=now, claim_token="", error_code="", error_reason=""
+        )
+    skipped = [row.pk for row in rows if states[row.pk] == R.SKIPPED]
+    if skipped:
+        first = next(row for row in rows if states[row.pk] == R.SKIPPED)
+        CampaignRecipient.objects.filter(pk__in=skipped).update(
+            state=R.SKIPPED, claim_token="", error_code=first.error_code, error_reason=first.error_reason
+        )
+    for row in rows:
+        if states[row.pk] not in (R.SENT, R.SKIPPED):
+            row.save(update_fields=["state", "claim_token", "next_attempt_at", "error_code", "error_reason"])
+
+
+def _too_soon(row: CampaignRecipient, now, spacing: float) -> bool:
+    last = row.last_outbound_at  # type: ignore[attr-defined]
+    return last is not None and (now - last).total_seconds() < spacing
+
+
+def _prepare(row: CampaignRecipient, campaign: Campaign, *, opted_in: bool, category: str, now, spacing: float,
+             conversation: Conversation | None) -> str:
+    """One locked row's outcome, set on the row (written by the caller): skipped without
+    consent, queued again when the contact was messaged less than `spacing` ago, failed
+    when its parameters or the send rules refuse it, else sent with its pending message."""
+    row.claim_token = ""
+    if not opted_in:
+        row.state, row.error_code, row.error_reason = R.SKIPPED, "not_opted_in", NO_OPT_IN.get(category, NO_OPT_IN["marketing"])
+        return R.SKIPPED
+    if _too_soon(row, now, spacing) or conversation is None:  # every row due has its conversation
+        row.state = R.QUEUED
+        row.next_attempt_at = (row.last_outbound_at or now) + timedelta(seconds=spacing)  # type: ignore[attr-defined]
+        return R.QUEUED
+    try:
+        parameters = campaign_parameters(mapping=campaign.parameter_mapping, contact=row.contact)
+    except MappingError as exc:
+        row.state, row.error_code, row.error_reason = R.FAILED, "template_invalid", str(exc)[:2000]
+        return R.FAILED
+    try:
+        # Both refuse before writing anything; the message is written in a savepoint of its own.
+        content, text = template_content_build(template=campaign.template, parameters=parameters)
+        message = message_queue_outbound(
+            conversation=conversation,
+            type="template",
+            content=content,
+            text=text,
+            sender_kind=Message.SenderKind.SYSTEM,
+            business_initiated=True,
+            deliver=False,
+        )
+    except SendRefused as exc:
+        row.state, row.error_code, row.error_reason = R.FAILED, exc.code[:32], exc.detail[:2000]
+        return R.FAILED
+    row.message, row.state, row.sent_at = message, R.SENT, now
+    row.error_code = row.error_reason = ""
     return R.SENT
 
 
@@ -291,6 +347,38 @@ def campaign_run_slice(*, campaign_id: int, budget_seconds: float | None = None)
         cache.delete(lock)
 
 
+def _pace(campaign: Campaign, ids: list[int], rate: float, deadline: float) -> int:
+    """Take a slot of the campaign's pacer per row; returns how many rows got one before
+    the slice's deadline. The pacer lets a campaign run PACER_BATCHES batches ahead of its
+    rate, so the next batch is prepared while the last is still being sent."""
+    burst = PACER_BATCHES * max(settings.CAMPAIGN_BATCH_SIZE, 1)
+    for index in range(len(ids)):
+        timeout = max(deadline - time.monotonic(), 0.0)
+        if not throttle.throughput_acquire(key=_pacer_key(campaign), rate_per_second=rate, timeout=timeout,
+                                           burst=burst):
+            return index
+    return len(ids)
+
+
+def _send_batch(campaign: Campaign, token: str, ids: list[int]) -> None:
+    """The batch in one transaction; should it fail, row by row, so that one bad row is
+    retried (and in the end failed) alone."""
+    if not ids:
+        return
+    try:
+        recipients_send(ids=ids, token=token, campaign=campaign)
+        return
+    except Exception:
+        log.exception("campaign %s: a batch of %s rows could not be sent; sending them one by one",
+                      campaign.pk, len(ids))
+    for row_id in ids:
+        try:
+            recipient_send(row_id=row_id, token=token, campaign=campaign)
+        except Exception as exc:
+            log.exception("campaign %s: recipient row %s could not be sent", campaign.pk, row_id)
+            _release_after_error(token, row_id, exc)
+
+
 def _run(campaign_id: int, deadline: float) -> float | None:
     campaign = Campaign.objects.select_related("template", "number").filter(pk=campaign_id).first()
     if campaign is None or campaign.state != Campaign.State.RUNNING:
@@ -314,21 +402,15 @@ def _run(campaign_id: int, deadline: float) -> float | None:
                 return max((nxt["at"] - timezone.now()).total_seconds(), 0.5)
             # Only rows held by another claimer remain: look again once their claim can go stale.
             return float(settings.CAMPAIGN_CLAIM_STALE_SECONDS)
-        for index, row_id in enumerate(ids):
-            if (index % 10 == 0 and not _still_running(campaign.pk)) or time.monotonic() >= deadline:
-                _release(token, ids[index:])
-                return 0.0 if _still_running(campaign.pk) else None
-            timeout = max(deadline - time.monotonic(), 0.0)
-            if not throttle.throughput_acquire(
-                key=_pacer_key(campaign), rate_per_second=rate, timeout=timeout, burst=PACER_BURST
-            ):
-                _release(token, ids[index:])
-                return 0.0
-            try:
-                recipient_send(row_id=row_id, token=token, campaign=campaign)
-            except Exception as exc:
-                log.exception("campaign %s: recipient row %s could not be sent", campaign.pk, row_id)
-                _release_after_error(token, row_id, exc)
+        if not _still_running(campaign.pk):
+            _release(token, ids)
+            return None
+        paced = _pace(campaign, ids, rate, deadline)
+        if paced < len(ids):
+            _release(token, ids[paced:])
+        _send_batch(campaign, token, ids[:paced])
+        if paced < len(ids):
+            return 0.0
         campaign.template.refresh_from_db(fields=["status"])
         campaign.number.refresh_from_db(fields=["quality_rating", "messaging_limit", "throughput_mps", "portfolio"])
     return 0.0
