@@ -244,23 +244,3 @@ def _register(conversation_id: int, type: str, also: Iterable[str], rows: _Rows 
     entry = batch.entries[context] = _Entry(batch, context)
     entry.merge(type, also)
     transaction.on_commit(entry.callback)
-
-
-def publish_conversations_created(conversation_ids: list[int]) -> None:
-    """`conversation.created` for conversations created together in this transaction (a
-    campaign's batch), after commit: read back in one query with what their payloads need,
-    each event built once and sent to its groups. For conversations nothing else in the
-    transaction publishes; a repeated event would only replace the desk's row."""
-    ids = list(conversation_ids)
-
-    def send() -> None:
-        try:
-            conversations = list(with_payload_rows(Conversation.objects.filter(pk__in=ids)).order_by("pk"))
-        except DatabaseError:  # the websocket is a notification; the desk re-reads on reconnect
-            log.warning("conversation.created for %s conversations not sent: database busy", len(ids))
-            return
-        for conversation in conversations:
-            publish(conversation_groups(conversation), conversation_event(conversation, CREATED))
-
-    if ids:
-        transaction.on_commit(send)

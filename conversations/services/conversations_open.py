@@ -18,13 +18,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.events import publish_conversations_created
-from conversations.models import Channel, Contact, Conversation, ConversationEvent
+from conversations.models import Contact, Conversation
 from conversations.payloads import ACTIVE_PARTICIPANTS
+from conversations.services import conversations as lifecycle
 from conversations.services.message_receive import conversation_for_contact
-from conversations.services.webhook_outbox import EventType, endpoints_wanting, webhook_conversation_event
-
-REASON = "customer message"
 
 
 def conversations_for_contacts(*, contacts: list[Contact]) -> dict[int, Conversation]:
@@ -52,35 +49,13 @@ def conversations_for_contacts(*, contacts: list[Contact]) -> dict[int, Conversa
         )
         try:
             with transaction.atomic():
-                found.update(_start_many([contact for contact in missing if contact.pk not in recent]))
+                fresh = [contact for contact in missing if contact.pk not in recent]
+                for conversation in lifecycle.conversations_start_many(contacts=fresh) if fresh else []:
+                    setattr(conversation, ACTIVE_PARTICIPANTS, [])  # nobody has joined a new conversation
+                    found[conversation.contact_id] = conversation
         except IntegrityError:
             pass  # another writer opened one of them meanwhile: one by one below
         for contact in missing:
             if contact.pk not in found:
                 found[contact.pk] = conversation_for_contact(contact=contact)
     return found
-
-
-def _start_many(contacts: list[Contact]) -> dict[int, Conversation]:
-    """New conversations with the bot, as `conversations.conversation_start` makes one, for
-    contacts that have none open. IntegrityError when one of them has one after all."""
-    if not contacts:
-        return {}
-    now = timezone.now()
-    conversations = Conversation.objects.bulk_create([
-        Conversation(number_id=contact.number_id, contact=contact, channel=Channel.WHATSAPP,
-                     status=Conversation.Status.BOT, created_at=now, last_activity_at=now)
-        for contact in contacts
-    ])
-    ConversationEvent.objects.bulk_create([
-        ConversationEvent(conversation=conversation, kind="created", actor_kind=ConversationEvent.ActorKind.CONTACT,
-                          from_status="", to_status=Conversation.Status.BOT, reason=REASON, data={})
-        for conversation in conversations
-    ])
-    wanted = bool(endpoints_wanting(EventType.CONVERSATION_CREATED))
-    publish_conversations_created([conversation.pk for conversation in conversations])
-    for conversation in conversations:
-        setattr(conversation, ACTIVE_PARTICIPANTS, [])  # nobody has joined a new conversation
-        if wanted:
-            webhook_conversation_event(type=EventType.CONVERSATION_CREATED, conversation=conversation)
-    return {conversation.contact_id: conversation for conversation in conversations}

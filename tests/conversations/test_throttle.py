@@ -149,3 +149,37 @@ def test_number_throughput_follows_the_numbers_setting():
 
     assert number_throughput_acquire(number=number, timeout=0) is True
     assert number_throughput_acquire(number=number, timeout=0) is False
+
+
+class _FakeClock:
+    """Time for the pacer alone: `sleep` moves it on, and each sleeper wakes late by the
+    next of `lateness` (a caller that overshoots, waits for the GIL, or writes first)."""
+
+    def __init__(self, lateness: list[float]) -> None:
+        self.now, self.lateness, self.calls = 1000.0, lateness, 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.calls += 1
+        self.now += seconds + self.lateness[self.calls % len(self.lateness)]
+
+
+@pytest.mark.django_db
+def test_number_pacer_keeps_its_schedule_for_late_callers_and_every_second_stays_under_the_limit(monkeypatch):
+    monkeypatch.setattr(settings, "REDIS_URL", "")
+    monkeypatch.setattr(throttle, "_backend", LocalRateBackend())
+    monkeypatch.setattr(throttle, "_backend_url", "")
+    clock = _FakeClock([0.0, 0.03, 0.09, 0.01, 0.06])  # each under one interval (0.1 s at 10/s)
+    monkeypatch.setattr(throttle, "time", clock)
+    number = NumberFactory(phone_number_id=f"pn-{uuid.uuid4().hex[:12]}", throughput_mps=12, is_default=False)
+
+    stamps = []
+    for _ in range(200):
+        assert number_throughput_acquire(number=number, timeout=5) is True
+        stamps.append(clock.now)
+
+    assert _max_in_any_second(stamps) <= 11  # the number's 12 less one, whatever the lateness
+    # Paced at 12 - 2 = 10/s, and no late caller pushed the schedule back: 199 intervals.
+    assert stamps[-1] - stamps[0] <= 199 / 10 + 0.1
