@@ -33,7 +33,12 @@ from conversations.providers.whatsapp import (
     text_content,
 )
 from conversations.services.message_delivery import LEASE, webchat_message_push
-from conversations.services.webhook_outbox import EventType, webhook_message_event, webhook_message_events
+from conversations.services.webhook_outbox import (
+    EventType,
+    endpoints_wanting,
+    webhook_message_event,
+    webhook_message_events,
+)
 
 __all__ = [
     "SendRefused",
@@ -43,6 +48,7 @@ __all__ = [
     "message_send_interactive",
     "message_send_note",
     "message_send_text",
+    "messages_queue_templates",
     "reply_permission_check",
 ]
 
@@ -160,6 +166,41 @@ def message_queue_outbound(
             if deliver:
                 enqueue_on_commit(task_names.MESSAGE_DELIVER, message_id=message.pk)
     return message
+
+
+def messages_queue_templates(*, items: list[tuple[Conversation, dict[str, Any], str]]) -> list[Message]:
+    """`message_queue_outbound` for many business-initiated template messages from the
+    system at once (a campaign's batch): `items` are (conversation, content, text), one
+    per conversation. Same rules and records: each pending message with its lease, its
+    conversation's activity and preview, `message.created` after commit and the outgoing
+    webhook event; written with one insert and one update of the conversations. The
+    caller enqueues their delivery (`task_names.MESSAGES_DELIVER`). Refuses (SendRefused)
+    before writing anything."""
+    for conversation, _content, _text in items:
+        check_channel(conversation, business_initiated=True)
+    now = timezone.now()
+    with transaction.atomic():
+        messages = Message.objects.bulk_create([
+            Message(conversation=conversation, direction=Message.Direction.OUTBOUND,
+                    sender_kind=Message.SenderKind.SYSTEM, type="template", business_initiated=True, text=text,
+                    payload={**content, "type": content.get("type", "template")}, status=Message.Status.PENDING,
+                    next_attempt_at=now + LEASE, created_at=now)
+            for conversation, content, text in items
+        ])
+        conversations = []
+        for message, (conversation, _content, text) in zip(messages, items, strict=True):
+            conversation.last_activity_at = now
+            conversation.last_message_preview = " ".join(text.split())[:PREVIEW_LENGTH]
+            conversations.append(conversation)
+            message.conversation = conversation
+        if conversations:
+            Conversation.objects.bulk_update(conversations, ["last_activity_at", "last_message_preview"])
+        wanted = endpoints_wanting(EventType.MESSAGE_CREATED)
+        for message in messages:
+            publish_message(message, "message.created")
+            if wanted:
+                webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
+    return messages
 
 
 def _conversation_touch(conversation: Conversation, *, text: str, sender_kind: str, at) -> None:

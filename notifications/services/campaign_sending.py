@@ -47,13 +47,12 @@ from conversations.models import (
     MESSAGING_LIMIT_USERS,
     BusinessPortfolio,
     Contact,
-    Conversation,
     Message,
     QualityRating,
     WhatsAppNumber,
 )
 from conversations.services.conversations_open import conversations_for_contacts
-from conversations.services.message_send import SendRefused, message_queue_outbound
+from conversations.services.message_send import SendRefused, messages_queue_templates
 from conversations.services.webhook_outbox import webhook_campaign_event
 from notifications import pause_reasons
 from notifications.campaign_audience import MappingError, campaign_parameters, campaign_recipients_build
@@ -204,44 +203,69 @@ def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
 
 
 def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[int, str]:
-    """Queue the template messages of claimed rows, in ONE transaction (see the module
-    docstring): rows still held by `token` are locked and read with their contacts and
-    each contact's last outbound message in one query, consent in one more; each row
-    sendable gets its conversation and pending message in a savepoint of its own; the
-    rows' states are written together, and the messages go to delivery as one task after
-    commit. Returns each row's new state ("lost" for a row the sweep took back)."""
+    """Queue the template messages of claimed rows (see the module docstring). First the
+    reads, outside the write transaction (SQLite's writers wait on it): the rows still
+    held by `token` with their contacts and each contact's last outbound message, consent
+    for all of them, each message's content. Then ONE transaction: the rows locked again
+    (those the sweep took back meanwhile are left out), the conversations opened together,
+    the messages written together (conversations.services.message_send), the rows' states
+    written together; after commit one task delivers the batch. Returns each row's new
+    state ("lost" for a row the sweep took back)."""
     spacing = settings.CAMPAIGN_RECIPIENT_SPACING_SECONDS
     category = consent_category_for_template(campaign.template.category)
     states = dict.fromkeys(ids, "lost")
+    last_outbound = (
+        Message.objects.filter(
+            conversation__contact=OuterRef("contact_id"), direction=Message.Direction.OUTBOUND, internal=False
+        )
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    rows = list(
+        CampaignRecipient.objects.select_related("contact")
+        .annotate(last_outbound_at=Subquery(last_outbound))
+        .filter(pk__in=ids, state=R.SENDING, claim_token=token)
+        .order_by("pk")
+    )
+    opted_in = set(
+        contacts_opted_in(queryset=Contact.objects.filter(pk__in=[row.contact_id for row in rows]),
+                          category=category).values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    contents: dict[int, tuple[dict, str]] = {}
+    for row in rows:
+        states[row.pk] = _prepare(row, campaign, opted_in=row.contact_id in opted_in, category=category, now=now,
+                                  spacing=spacing, contents=contents)
     with transaction.atomic():
-        last_outbound = (
-            Message.objects.filter(
-                conversation__contact=OuterRef("contact_id"), direction=Message.Direction.OUTBOUND, internal=False
-            )
-            .order_by("-created_at")
-            .values("created_at")[:1]
+        held = set(
+            CampaignRecipient.objects.select_for_update()
+            .filter(pk__in=[row.pk for row in rows], state=R.SENDING, claim_token=token)
+            .values_list("pk", flat=True)
         )
-        rows = list(
-            CampaignRecipient.objects.select_for_update(of=("self",))
-            .select_related("contact")
-            .annotate(last_outbound_at=Subquery(last_outbound))
-            .filter(pk__in=ids, state=R.SENDING, claim_token=token)
-            .order_by("pk")
-        )
-        opted_in = set(
-            contacts_opted_in(queryset=Contact.objects.filter(pk__in=[row.contact_id for row in rows]),
-                              category=category).values_list("pk", flat=True)
-        )
-        now = timezone.now()
-        due = [row for row in rows if row.contact_id in opted_in and not _too_soon(row, now, spacing)]
-        conversations = conversations_for_contacts(contacts=[row.contact for row in due])
         for row in rows:
-            states[row.pk] = _prepare(row, campaign, opted_in=row.contact_id in opted_in, category=category,
-                                      now=now, spacing=spacing, conversation=conversations.get(row.contact_id))
+            if row.pk not in held:
+                states[row.pk] = "lost"
+        rows = [row for row in rows if row.pk in held]
+        ready = [row for row in rows if row.pk in contents]
+        conversations = conversations_for_contacts(contacts=[row.contact for row in ready])
+        try:
+            messages = messages_queue_templates(
+                items=[(conversations[row.contact_id], *contents[row.pk]) for row in ready]
+            )
+        except SendRefused as exc:
+            if len(ready) > 1:
+                raise  # the caller sends the rows one by one, so only the refused one fails
+            messages = []
+            for row in ready:
+                row.state, row.error_code, row.error_reason = R.FAILED, exc.code[:32], exc.detail[:2000]
+                states[row.pk] = R.FAILED
+        for row, message in zip(ready, messages, strict=True):
+            row.message, row.state, row.sent_at = message, R.SENT, now
+            row.error_code = row.error_reason = ""
+            states[row.pk] = R.SENT
         _rows_write(rows, states, now)
-        queued = [row.message_id for row in rows if states[row.pk] == R.SENT and row.message_id is not None]
-        if queued:
-            enqueue_on_commit(task_names.MESSAGES_DELIVER, message_ids=queued)
+        if messages:
+            enqueue_on_commit(task_names.MESSAGES_DELIVER, message_ids=[message.pk for message in messages])
     return states
 
 
@@ -271,17 +295,18 @@ def _too_soon(row: CampaignRecipient, now, spacing: float) -> bool:
 
 
 def _prepare(row: CampaignRecipient, campaign: Campaign, *, opted_in: bool, category: str, now, spacing: float,
-             conversation: Conversation | None) -> str:
-    """One locked row's outcome, set on the row (written by the caller): skipped without
-    consent, queued again when the contact was messaged less than `spacing` ago, failed
-    when its parameters or the send rules refuse it, else sent with its pending message."""
+             contents: dict[int, tuple[dict, str]]) -> str:
+    """One row's outcome, set on the row (written by the caller): skipped without consent,
+    queued again when the contact was messaged less than `spacing` ago, failed when its
+    parameters or the send rules refuse it; else its message's content goes in `contents`
+    (the row is `sent` once the message is written)."""
     row.claim_token = ""
     if not opted_in:
         row.state, row.error_code, row.error_reason = R.SKIPPED, "not_opted_in", NO_OPT_IN.get(category, NO_OPT_IN["marketing"])
         return R.SKIPPED
-    if _too_soon(row, now, spacing) or conversation is None:  # every row due has its conversation
+    if _too_soon(row, now, spacing):
         row.state = R.QUEUED
-        row.next_attempt_at = (row.last_outbound_at or now) + timedelta(seconds=spacing)  # type: ignore[attr-defined]
+        row.next_attempt_at = row.last_outbound_at + timedelta(seconds=spacing)  # type: ignore[attr-defined]
         return R.QUEUED
     try:
         parameters = campaign_parameters(mapping=campaign.parameter_mapping, contact=row.contact)
@@ -289,23 +314,11 @@ def _prepare(row: CampaignRecipient, campaign: Campaign, *, opted_in: bool, cate
         row.state, row.error_code, row.error_reason = R.FAILED, "template_invalid", str(exc)[:2000]
         return R.FAILED
     try:
-        # Both refuse before writing anything; the message is written in a savepoint of its own.
-        content, text = template_content_build(template=campaign.template, parameters=parameters)
-        message = message_queue_outbound(
-            conversation=conversation,
-            type="template",
-            content=content,
-            text=text,
-            sender_kind=Message.SenderKind.SYSTEM,
-            business_initiated=True,
-            deliver=False,
-        )
+        contents[row.pk] = template_content_build(template=campaign.template, parameters=parameters)
     except SendRefused as exc:
         row.state, row.error_code, row.error_reason = R.FAILED, exc.code[:32], exc.detail[:2000]
         return R.FAILED
-    row.message, row.state, row.sent_at = message, R.SENT, now
-    row.error_code = row.error_reason = ""
-    return R.SENT
+    return R.SENDING
 
 
 def _pacer_key(campaign: Campaign) -> str:

@@ -53,14 +53,14 @@ def test_a_row_that_breaks_its_batch_is_retried_alone_and_the_others_go_once(gra
     contacts = make_contacts(number, 4, prefix="1555510")
     campaign = _built(number, promo_template)
     broken = contacts[2].pk
-    real = campaign_sending.message_queue_outbound
+    real = campaign_sending.messages_queue_templates
 
-    def queue(**kwargs):
-        if kwargs["conversation"].contact_id == broken:
+    def queue(*, items):
+        if any(conversation.contact_id == broken for conversation, _content, _text in items):
             raise RuntimeError("disk full")
-        return real(**kwargs)
+        return real(items=items)
 
-    monkeypatch.setattr(campaign_sending, "message_queue_outbound", queue)
+    monkeypatch.setattr(campaign_sending, "messages_queue_templates", queue)
     with django_capture_on_commit_callbacks(execute=True):
         token, ids, _ = campaign_sending._claim_batch(campaign, 10)
         campaign_sending._send_batch(campaign, token, ids)
@@ -70,7 +70,7 @@ def test_a_row_that_breaks_its_batch_is_retried_alone_and_the_others_go_once(gra
     assert row.state == "queued" and row.message_id is None and row.next_attempt_at is not None
     assert Message.objects.filter(business_initiated=True).count() == 3
 
-    monkeypatch.setattr(campaign_sending, "message_queue_outbound", real)
+    monkeypatch.setattr(campaign_sending, "messages_queue_templates", real)
     CampaignRecipient.objects.filter(pk=row.pk).update(next_attempt_at=None)
     with django_capture_on_commit_callbacks(execute=True):
         campaigns_tick()
