@@ -15,10 +15,11 @@ How one slice runs (`campaign_run_slice`, called by the `campaign_run` task):
    several of its numbers together stay within it.
 4. Each claimed row takes a slot of the campaign's pacer (the number's throughput times
    CAMPAIGN_THROUGHPUT_SHARE, in Redis when REDIS_URL is set), then the batch is
-   prepared in ONE transaction (`recipients_send`): consent checked again for all its
-   contacts at once (opted-out contacts are skipped), per-recipient spacing, each
-   template message queued through conversations.services.message_send and linked to
-   its row, the rows' states written together. After the commit one task delivers the
+   prepared (`recipients_send`): per-recipient spacing and each message's content read
+   and built first, then in ONE transaction consent checked again for all its contacts
+   at once (opted-out contacts are skipped), the template messages queued together
+   through conversations.services.message_send and linked to their rows, the rows'
+   states written together. After the commit one task delivers the
    batch's messages, each paced by the number's pacer and claimed like any delivery. A
    worker killed before that commit leaves the rows `sending` without a Message; the
    sweep puts them back after CAMPAIGN_CLAIM_STALE_SECONDS. After the commit, each row
@@ -205,9 +206,10 @@ def recipient_send(*, row_id: int, token: str, campaign: Campaign) -> str:
 def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[int, str]:
     """Queue the template messages of claimed rows (see the module docstring). First the
     reads, outside the write transaction (SQLite's writers wait on it): the rows still
-    held by `token` with their contacts and each contact's last outbound message, consent
-    for all of them, each message's content. Then ONE transaction: the rows locked again
-    (those the sweep took back meanwhile are left out), the conversations opened together,
+    held by `token` with their contacts and each contact's last outbound message, each
+    message's content. Then ONE transaction: the rows locked again (those the sweep took
+    back meanwhile are left out), consent read for all of them (rows without are
+    skipped), the conversations opened together,
     the messages written together (conversations.services.message_send), the rows' states
     written together; after commit one task delivers the batch. Returns each row's new
     state ("lost" for a row the sweep took back)."""
@@ -227,15 +229,10 @@ def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[i
         .filter(pk__in=ids, state=R.SENDING, claim_token=token)
         .order_by("pk")
     )
-    opted_in = set(
-        contacts_opted_in(queryset=Contact.objects.filter(pk__in=[row.contact_id for row in rows]),
-                          category=category).values_list("pk", flat=True)
-    )
     now = timezone.now()
     contents: dict[int, tuple[dict, str]] = {}
     for row in rows:
-        states[row.pk] = _prepare(row, campaign, opted_in=row.contact_id in opted_in, category=category, now=now,
-                                  spacing=spacing, contents=contents)
+        states[row.pk] = _prepare(row, campaign, now=now, spacing=spacing, contents=contents)
     with transaction.atomic():
         held = set(
             CampaignRecipient.objects.select_for_update()
@@ -246,6 +243,17 @@ def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[i
             if row.pk not in held:
                 states[row.pk] = "lost"
         rows = [row for row in rows if row.pk in held]
+        # Consent as it stands now, inside the transaction that writes the messages.
+        opted_in = set(
+            contacts_opted_in(queryset=Contact.objects.filter(pk__in=[row.contact_id for row in rows]),
+                              category=category).values_list("pk", flat=True)
+        )
+        for row in rows:
+            if row.contact_id not in opted_in:
+                row.state, row.error_code = R.SKIPPED, "not_opted_in"
+                row.error_reason = NO_OPT_IN.get(category, NO_OPT_IN["marketing"])
+                states[row.pk] = R.SKIPPED
+                contents.pop(row.pk, None)
         ready = [row for row in rows if row.pk in contents]
         conversations = conversations_for_contacts(contacts=[row.contact for row in ready])
         try:
@@ -294,16 +302,13 @@ def _too_soon(row: CampaignRecipient, now, spacing: float) -> bool:
     return last is not None and (now - last).total_seconds() < spacing
 
 
-def _prepare(row: CampaignRecipient, campaign: Campaign, *, opted_in: bool, category: str, now, spacing: float,
+def _prepare(row: CampaignRecipient, campaign: Campaign, *, now, spacing: float,
              contents: dict[int, tuple[dict, str]]) -> str:
-    """One row's outcome, set on the row (written by the caller): skipped without consent,
-    queued again when the contact was messaged less than `spacing` ago, failed when its
-    parameters or the send rules refuse it; else its message's content goes in `contents`
-    (the row is `sent` once the message is written)."""
+    """One row's outcome, set on the row (written by the caller, who checks consent
+    first): queued again when the contact was messaged less than `spacing` ago, failed
+    when its parameters or the template refuse them; else its message's content goes in
+    `contents` (the row is `sent` once the message is written)."""
     row.claim_token = ""
-    if not opted_in:
-        row.state, row.error_code, row.error_reason = R.SKIPPED, "not_opted_in", NO_OPT_IN.get(category, NO_OPT_IN["marketing"])
-        return R.SKIPPED
     if _too_soon(row, now, spacing):
         row.state = R.QUEUED
         row.next_attempt_at = row.last_outbound_at + timedelta(seconds=spacing)  # type: ignore[attr-defined]
