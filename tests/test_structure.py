@@ -26,6 +26,10 @@ ALLOWED = {
     # The routing benchmark's baseline is a bare one-row status update (what routing is
     # measured against), and it resets its own rows between phases.
     Path("bench/routing.py"): "benchmark baseline and reset",
+    # A campaign batch's new conversations, started together exactly as conversation_start
+    # starts one (status `bot`, the `created` entry and events); the lifecycle stays in
+    # conversations.py for every transition after that.
+    Path("conversations/services/conversations_open.py"): "a campaign batch's conversations started together",
 }
 # Values only a conversation's status takes ("queued" is also a campaign recipient's).
 CONVERSATION_ONLY = {"bot", "assigned", "resolved"}

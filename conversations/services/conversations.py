@@ -174,28 +174,6 @@ def conversation_start(
     return conversation
 
 
-def conversations_start_many(*, contacts: list[Contact], reason: str = "customer message") -> list[Conversation]:
-    """`conversation_start` for many contacts (a campaign's batch), with one insert of the
-    conversations and one of their `created` entries, their desk events read back together
-    after commit; IntegrityError when one of them has an open conversation already (the
-    caller's savepoint then rolls back all of them)."""
-    now = timezone.now()
-    conversations = Conversation.objects.bulk_create([
-        Conversation(number_id=contact.number_id, contact=contact, channel=Channel.WHATSAPP, status=Status.BOT,
-                     created_at=now, last_activity_at=now)
-        for contact in contacts
-    ])
-    conversation_events_record([
-        conversation_event_build(conversation=conversation, kind="created", actor_kind=ActorKind.CONTACT,
-                                 to_status=Status.BOT, reason=reason)
-        for conversation in conversations
-    ])
-    publish_conversations([(conversation, ()) for conversation in conversations], CREATED)
-    webhook_conversation_events(type=EventType.CONVERSATION_CREATED,
-                                events=[(conversation, {}) for conversation in conversations])
-    return conversations
-
-
 def conversation_queue(
     *,
     conversation: Conversation,

@@ -18,10 +18,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.models import Contact, Conversation
+from conversations.events import CREATED, publish_conversations
+from conversations.models import Channel, Contact, Conversation, ConversationEvent
 from conversations.payloads import ACTIVE_PARTICIPANTS
-from conversations.services import conversations as lifecycle
 from conversations.services.message_receive import conversation_for_contact
+from conversations.services.timeline import conversation_event_build, conversation_events_record
+from conversations.services.webhook_outbox import EventType, webhook_conversation_events
 
 
 def conversations_for_contacts(*, contacts: list[Contact]) -> dict[int, Conversation]:
@@ -50,7 +52,7 @@ def conversations_for_contacts(*, contacts: list[Contact]) -> dict[int, Conversa
         try:
             with transaction.atomic():
                 fresh = [contact for contact in missing if contact.pk not in recent]
-                for conversation in lifecycle.conversations_start_many(contacts=fresh) if fresh else []:
+                for conversation in _start_many(contacts=fresh) if fresh else []:
                     setattr(conversation, ACTIVE_PARTICIPANTS, [])  # nobody has joined a new conversation
                     found[conversation.contact_id] = conversation
         except IntegrityError:
@@ -59,3 +61,27 @@ def conversations_for_contacts(*, contacts: list[Contact]) -> dict[int, Conversa
             if contact.pk not in found:
                 found[contact.pk] = conversation_for_contact(contact=contact)
     return found
+
+
+def _start_many(*, contacts: list[Contact], reason: str = "customer message") -> list[Conversation]:
+    """`conversations.conversation_start` for many contacts (a campaign's batch): the same
+    rows, `created` entries and events, with one insert of the conversations and one of
+    their entries, their desk events read back together after commit. IntegrityError when
+    one of them has an open conversation already (the caller's savepoint then rolls back
+    all of them)."""
+    now = timezone.now()
+    conversations = Conversation.objects.bulk_create([
+        Conversation(number_id=contact.number_id, contact=contact, channel=Channel.WHATSAPP,
+                     status=Conversation.Status.BOT, created_at=now, last_activity_at=now)
+        for contact in contacts
+    ])
+    conversation_events_record([
+        conversation_event_build(conversation=conversation, kind="created",
+                                 actor_kind=ConversationEvent.ActorKind.CONTACT, to_status=Conversation.Status.BOT,
+                                 reason=reason)
+        for conversation in conversations
+    ])
+    publish_conversations([(conversation, ()) for conversation in conversations], CREATED)
+    webhook_conversation_events(type=EventType.CONVERSATION_CREATED,
+                                events=[(conversation, {}) for conversation in conversations])
+    return conversations
