@@ -87,8 +87,8 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     """Send one pending outbound message to Graph; safe to run any number of times.
 
     Requires nothing held. Claims the row (`pending` → `sending`, attempts + 1) with a
-    compare-and-set update, so a duplicate run does nothing, then takes a slot of the
-    number's throughput (none in time: the row goes back to `pending` as it was). On success stores the wamid (`sent`), applies statuses
+    compare-and-set update after taking a slot of the number's throughput, so a
+    duplicate run does nothing. On success stores the wamid (`sent`), applies statuses
     that arrived first and publishes `message.updated`. Transient errors put the row
     back to `pending` with `next_attempt_at` and ask for a retry (capped by
     WHATSAPP_SEND_MAX_ATTEMPTS); permanent ones call `message_mark_failed`."""
@@ -134,24 +134,16 @@ def _deliver_loaded(message: Message | None) -> DeliveryResult:
     if message.conversation.channel == Channel.WEBCHAT:
         return _deliver_webchat(message)
     number = message.conversation.number
+    if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
+        return DeliveryResult("retry", 1.0)
     now = timezone.now()
     # Compare-and-set on the attempts read above too, so the row is exactly as read plus
-    # this claim (an attempt in between means another worker has it). The claim comes
-    # before the throughput slot, so that nothing that may wait (a database write behind
-    # another writer's lock) stands between the slot and the send: a send that lags its
-    # slot could crowd more than the limit into one second at Graph.
-    lease_before = message.next_attempt_at
+    # this claim (an attempt in between means another worker has it).
     claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING, attempts=message.attempts).update(
         status=Message.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE
     )
     if not claimed:
         return DeliveryResult("skipped")
-    if not throttle.number_throughput_acquire(number=number, timeout=settings.WHATSAPP_THROUGHPUT_WAIT_SECONDS):
-        # No slot in time: the row goes back as it was (waiting is not an attempt).
-        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, attempts=message.attempts + 1).update(
-            status=Message.Status.PENDING, attempts=F("attempts") - 1, next_attempt_at=lease_before
-        )
-        return DeliveryResult("retry", 1.0)
     message.status, message.attempts, message.next_attempt_at = Message.Status.SENDING, message.attempts + 1, now + LEASE
     contact = message.conversation.contact
     try:
