@@ -41,7 +41,8 @@ one slot of tolerance) cannot make up more than one slot after such a stall: tha
 CPU, is what keeps the embedded shape under 76/s. A sliding-window pacer (79 in any
 1.025 s) that makes up stalls reached 72.6-73.0/s embedded but let a burst through now
 and then (one or two 130429 answers per run, also in the Celery shape), so it was not
-kept.
+kept; nor was claiming a message before its slot (no database wait between slot and
+send), which made racing workers' claims collide on the test suite's shared-cache SQLite.
 """
 
 from __future__ import annotations
