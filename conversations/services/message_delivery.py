@@ -123,7 +123,7 @@ def _deliver_loaded(message: Message | None) -> DeliveryResult:
     if message is None or message.status != Message.Status.PENDING:
         return DeliveryResult("skipped")
     # The widget places web chat messages by id, so they need not wait for earlier ones.
-    if message.earlier_in_flight and message.conversation.channel != Channel.WEBCHAT:
+    if getattr(message, "earlier_in_flight", False) and message.conversation.channel != Channel.WEBCHAT:
         return DeliveryResult("retry", ORDER_WAIT_SECONDS)
     if message.conversation.contact.is_erased:
         message_mark_failed(

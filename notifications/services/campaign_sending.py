@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -277,7 +278,7 @@ def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[i
     return states
 
 
-def _rows_write(rows: list[CampaignRecipient], states: dict[int, str], now) -> None:
+def _rows_write(rows: Sequence[CampaignRecipient], states: dict[int, str], now) -> None:
     """The rows' outcomes: sent rows and skipped ones each in one update (their values are
     shared but for the message, written by one CASE), the rare others row by row."""
     sent = [row for row in rows if states[row.pk] == R.SENT]
