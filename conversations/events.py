@@ -171,6 +171,8 @@ class _Entry:
             pending = _pending_map()
             if pending.get(batch.conversation_id) is batch:
                 del pending[batch.conversation_id]
+            if batch.rows is None:
+                _rows_share(batch, pending)
             try:
                 if batch.rows is not None:
                     conversation = batch.rows.get(batch.conversation_id)
@@ -191,6 +193,18 @@ class _Entry:
         batch.told.update(targets)
         if targets:
             publish(targets, batch.event)
+
+
+def _rows_share(batch: _Batch, pending: dict[int, _Batch]) -> None:
+    """The first event sent at a commit reads the rows of every conversation whose event
+    waits to be sent (the other events of that commit: a batch of webhooks touches many
+    conversations), in two queries for all of them."""
+    waiting = [other for other in pending.values() if not other.started and other.rows is None]
+    if not waiting:
+        return
+    rows = _Rows([batch.conversation_id, *(other.conversation_id for other in waiting)])
+    for each in (batch, *waiting):
+        each.rows = rows
 
 
 def _pending_map() -> dict[int, _Batch]:
@@ -232,6 +246,10 @@ def _register(conversation_id: int, type: str, also: Iterable[str], rows: _Rows 
     pending = _pending_map() if pending is None else pending
     batch = pending.get(conversation_id)
     if batch is None or not batch.live():
+        if batch is not None and not batch.started:
+            # Its event, if still to be sent at this commit, must not use rows read before
+            # this newer change: it reads its own.
+            batch.rows = None
         if len(pending) >= _PRUNE_AT:
             for key in [key for key, old in pending.items() if not old.live()]:
                 del pending[key]

@@ -5,16 +5,11 @@ Tasks take ids, re-fetch and call one service; the services make a second run ha
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from config import task_names
-from conversations.processing.batch import Numbers
 from conversations.services import retention, webchat
 from conversations.services import webhook_intake as intake
-
-log = logging.getLogger(__name__)
 
 
 @shared_task(name=task_names.WEBHOOK_PROCESS)
@@ -25,18 +20,10 @@ def process_webhook_event(event_id: int) -> str:
 
 @shared_task(name=task_names.WEBHOOK_PROCESS_BATCH)
 def process_webhook_events(event_ids: list[int]) -> list[str]:
-    """Process stored webhook events one after another, each as `process_webhook_event`
-    does (intake publishes the events stored within a few milliseconds as one task). One
-    that fails is logged and left pending for the sweep; the rest go on."""
-    states = []
-    numbers: Numbers = {}
-    for event_id in event_ids:
-        try:
-            states.append(intake.webhook_event_process(event_id=event_id, numbers=numbers))
-        except Exception:
-            log.exception("webhook event %s failed; the sweep will retry it", event_id)
-            states.append("error")
-    return states
+    """Process stored webhook events together (intake publishes the events stored within
+    a few milliseconds as one task): one claim, one transaction, each event in a savepoint
+    of its own. One that fails is logged and left pending for the sweep; the rest go on."""
+    return intake.webhook_events_process(event_ids=event_ids)
 
 
 @shared_task(name=task_names.WEBHOOK_SWEEP)

@@ -403,8 +403,8 @@ def message_receive(
     recipient = _digits(message.get("to"))
     if own and (recipient or message.get("to_user_id")) and recipient not in _business_phones(number, business_phone):
         return message_echo_record(number=number, message=message, webhook_event=webhook_event)
-    if Message.objects.filter(provider_message_id=wamid).exists():
-        return None
+    # No read for a duplicate first: the message's own insert finds it (`_save_once`) and
+    # everything this delivery did is rolled back, so each new message saves a query.
     wa_id, user_id, parent_user_id, name = _identity(profile, message)
     kind = message_type(message)
     # Only a customer's own message may start anything automatic.

@@ -16,14 +16,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from config import task_names
+from config.batch_scope import batch_scope
+from config.bulk_rows import rows_update
 from config.tasking import dispatch, enqueue_on_commit
 from conversations.models import WebhookEvent, WhatsAppNumber
 from conversations.processing.batch import Numbers, WebhookInvalid, payload_process
@@ -228,54 +230,114 @@ def webhook_event_store(*, body: bytes, signature: str) -> WebhookEvent:
     return event
 
 
-def _finish(event: WebhookEvent, state: str, errors: list[dict[str, str]]) -> str:
-    event.state = state
-    event.errors = errors
-    event.processed_at = timezone.now()
-    event.save(update_fields=["state", "errors", "processed_at"])
-    if errors:
-        log.warning("webhook %s %s with %d error(s): %s", event.pk, state, len(errors), errors[:3])
-    return state
+def _outcome(event: WebhookEvent, numbers: Numbers) -> tuple[str, list[dict[str, str]]]:
+    """What processing the claimed, locked `event` comes to: its new state and errors."""
+    if event.attempts > MAX_ATTEMPTS:
+        return WebhookEvent.State.FAILED, [{"where": "event", "error": "gave up after repeated attempts"}]
+    try:
+        payload = json.loads(bytes(event.body))
+    except ValueError as exc:
+        return WebhookEvent.State.FAILED, [{"where": "body", "error": f"malformed JSON: {exc}"}]
+    try:
+        errors = payload_process(event=event, payload=payload, numbers=numbers)
+    except WebhookInvalid as exc:
+        return WebhookEvent.State.FAILED, [{"where": "body", "error": str(exc)}]
+    return (WebhookEvent.State.PARTIAL if errors else WebhookEvent.State.PROCESSED), errors
 
 
-def webhook_event_process(*, event_id: int, numbers: Numbers | None = None) -> str:
-    """Process a stored event once. Returns its new state, or "skipped" when it is not
-    pending or another worker has it. Events processed one after another pass one
-    `numbers` dict, so each number is read once for all of them (`payload_process`).
-
-    The claim is a compare-and-set on (pending, attempts seen), committed before any
-    work, so of concurrent workers exactly one goes on, and an attempt that crashes
-    still counts. The winner then locks the row for its processing transaction: a later
-    re-dispatch's claim waits on that lock and then finds the event no longer pending.
-    Malformed JSON or a body that is no webhook fails the event, keeping it and the why.
-    """
-    seen = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING).values_list("attempts", flat=True).first()
-    if seen is None:
-        return "skipped"
-    claimed = WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING, attempts=seen).update(
-        attempts=F("attempts") + 1
+def _claim(event_ids: list[int]) -> list[int]:
+    """Count an attempt on each pending event of `event_ids` and return those this call
+    won: a compare-and-set on (pending, attempts seen), committed before any work, so of
+    concurrent workers exactly one wins each event and an attempt that crashes still
+    counts. One read and one UPDATE for the whole batch."""
+    seen = list(
+        WebhookEvent.objects.filter(pk__in=event_ids, state=WebhookEvent.State.PENDING)
+        .order_by()
+        .values_list("pk", "attempts")
     )
-    if not claimed:
-        return "skipped"
-    with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update()
-            .filter(pk=event_id, state=WebhookEvent.State.PENDING)
-            .first()
-        )
-        if event is None:
-            return "skipped"
-        if event.attempts > MAX_ATTEMPTS:
-            return _finish(event, WebhookEvent.State.FAILED, [{"where": "event", "error": "gave up after repeated attempts"}])
+    if not seen:
+        return []
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    pairs = " OR ".join(["(id = %s AND attempts = %s)"] * len(seen))
+    # Only the model's quoted table name and placeholders go into the text.
+    sql = (
+        f"UPDATE {table} SET attempts = attempts + 1 WHERE state = %s AND ({pairs}) RETURNING id"  # noqa: S608
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [WebhookEvent.State.PENDING, *(value for pair in seen for value in pair)])
+        won = {row[0] for row in cursor.fetchall()}
+    return [pk for pk in event_ids if pk in won]
+
+
+def _run(claimed: list[int], numbers: Numbers) -> dict[int, str]:
+    """Process the claimed events in one transaction, each in a savepoint of its own, in
+    the order given; write every outcome with one UPDATE. An event that raises is rolled
+    back alone and reported as "error" (still pending, its attempt counted)."""
+    states: dict[int, str] = {}
+    finished: dict[int, dict[str, Any]] = {}
+    with transaction.atomic(), batch_scope():
+        # Locked in id order (two batches sharing events cannot deadlock on them); a
+        # re-dispatch's claim of these rows now waits and then finds them processed.
+        locked = {
+            event.pk: event
+            for event in WebhookEvent.objects.select_for_update()
+            .filter(pk__in=claimed, state=WebhookEvent.State.PENDING)
+            .order_by("pk")
+        }
+        now = timezone.now()
+        for pk in claimed:
+            event = locked.get(pk)
+            if event is None:
+                states[pk] = "skipped"
+                continue
+            try:
+                with transaction.atomic():
+                    state, errors = _outcome(event, numbers)
+            except Exception:
+                log.exception("webhook event %s failed; it stays pending", pk)
+                states[pk] = "error"
+                continue
+            if errors:
+                log.warning("webhook %s %s with %d error(s): %s", pk, state, len(errors), errors[:3])
+            states[pk] = state
+            finished[pk] = {"state": state, "errors": errors, "processed_at": now}
+        rows_update(WebhookEvent, "id", finished)
+    return states
+
+
+def webhook_events_process(*, event_ids: list[int], numbers: Numbers | None = None) -> list[str]:
+    """Process stored events once each; returns each one's new state, in the order of
+    `event_ids`: "skipped" when it is not pending or another worker has it, "error" when
+    processing raised (it stays pending, its attempt counted, for the sweep).
+
+    Events stored together (intake coalesces them into one task) are claimed together
+    (`_claim`) and processed in one transaction (`_run`): their numbers and configuration
+    (webhook endpoints, consent keyword rules) are read once, their outcomes written by one
+    UPDATE, and the desk events of their conversations built together after commit. Each
+    event keeps its own savepoint, so one that raises is undone alone; it is then tried
+    again alone at once (a lock-order deadlock with another batch is over by then). If the
+    batch's transaction itself fails, each event is tried alone. Malformed JSON or a body
+    that is no webhook fails the event, keeping it and the why."""
+    ids = list(dict.fromkeys(event_ids))
+    claimed = _claim(ids)
+    states: dict[int, str] = dict.fromkeys(ids, "skipped")
+    if claimed:
+        numbers = {} if numbers is None else numbers
         try:
-            payload = json.loads(bytes(event.body))
-        except ValueError as exc:
-            return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": f"malformed JSON: {exc}"}])
-        try:
-            errors = payload_process(event=event, payload=payload, numbers=numbers)
-        except WebhookInvalid as exc:
-            return _finish(event, WebhookEvent.State.FAILED, [{"where": "body", "error": str(exc)}])
-        return _finish(event, WebhookEvent.State.PARTIAL if errors else WebhookEvent.State.PROCESSED, errors)
+            states.update(_run(claimed, numbers))
+        except DatabaseError:
+            log.exception("webhook batch %s failed; its events are tried alone", claimed)
+            states.update(dict.fromkeys(claimed, "error"))
+        if len(claimed) > 1:
+            for pk in claimed:
+                if states[pk] == "error":
+                    states[pk] = webhook_events_process(event_ids=[pk], numbers=numbers)[0]
+    return [states[pk] for pk in event_ids]
+
+
+def webhook_event_process(*, event_id: int) -> str:
+    """Process one stored event (`webhook_events_process` for a batch of one)."""
+    return webhook_events_process(event_ids=[event_id])[0]
 
 
 def webhook_event_reprocess(*, event_ids: list[int]) -> int:

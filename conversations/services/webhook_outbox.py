@@ -26,6 +26,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from config import task_names
+from config.batch_scope import batch_cached
 from config.commit_hooks import hook_pending
 from config.tasking import dispatch
 from conversations.models import Contact, Conversation, Message
@@ -93,7 +94,9 @@ def endpoints_wanting(event_type: str) -> list[int]:
 
 
 def _enabled_endpoints() -> list[tuple[int, list[str]]]:
-    return list(WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events"))
+    """Read once per batch of webhooks (config.batch_scope)."""
+    return batch_cached("enabled_webhook_endpoints",
+                        lambda: list(WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events")))
 
 
 def _wanting(rows: list[tuple[int, list[str]]], event_type: str) -> list[int]:

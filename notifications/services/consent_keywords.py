@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Q
 
+from config.batch_scope import batch_cached
 from conversations.models import Message
 from conversations.services.message_send import SendRefused, message_send_text
 from notifications.models import ConsentKeywordRule, ConsentSource
@@ -84,8 +85,9 @@ class KeywordMatch:
 
 
 def _rules(number_id: int | None) -> list[ConsentKeywordRule]:
+    """The rules for `number_id` and for every number (read once per batch of webhooks)."""
     scope = Q(number__isnull=True) | (Q(number_id=number_id) if number_id is not None else Q(pk__in=[]))
-    return list(ConsentKeywordRule.objects.filter(scope))
+    return batch_cached(("consent_keyword_rules", number_id), lambda: list(ConsentKeywordRule.objects.filter(scope)))
 
 
 def keyword_match(*, text: str, number_id: int | None) -> KeywordMatch | None:

@@ -19,6 +19,7 @@ from django.test import Client
 from conversations.models import Contact, Conversation, Message, MessageStatusEvent, WebhookEvent
 from conversations.services.message_status import status_record
 from conversations.services.webhook_intake import webhook_event_process
+from conversations.tasks import process_webhook_events
 from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks
@@ -120,3 +121,23 @@ def test_same_status_ten_times_at_once_is_stored_and_applied_once(number, broker
     assert MessageStatusEvent.objects.filter(provider_message_id="wamid.CONCURRENT1").count() == 1
     message.refresh_from_db()
     assert message.status == Message.Status.DELIVERED
+
+
+def test_workers_processing_overlapping_batches_store_each_message_once(number, broker_queue):
+    # The same events handed to several tasks (a redelivered task, the sweep) in different
+    # orders and groupings: every event is won by one worker and processed once.
+    payloads = [webhooks.text_payload(f"batch {i}", wa_id=f"1555030{i % 3:04d}") for i in range(6)]
+    events = [WebhookEvent.objects.create(body=json.dumps(p).encode()).pk for p in payloads]
+    groupings = [events, events[::-1], events[:3], events[3:], events[1:5], events[::2]]
+
+    outcomes = at_once(lambda i: process_webhook_events(groupings[i % len(groupings)]), count=6)
+
+    won = {}
+    for grouping, states in zip(groupings, outcomes, strict=True):
+        for pk, state in zip(grouping, states, strict=True):
+            assert state in ("processed", "skipped")
+            won[pk] = won.get(pk, 0) + (state == "processed")
+    assert won == dict.fromkeys(events, 1)
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
+    assert sorted(Message.objects.values_list("text", flat=True)) == [f"batch {i}" for i in range(6)]
+    assert Conversation.objects.count() == 3
