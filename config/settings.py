@@ -271,6 +271,9 @@ CAMPAIGN_RECIPIENT_SPACING_SECONDS = env.float("CAMPAIGN_RECIPIENT_SPACING_SECON
 CAMPAIGN_CLAIM_STALE_SECONDS = env.int("CAMPAIGN_CLAIM_STALE_SECONDS", default=120)
 CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", default=5)
 CAMPAIGN_PARALLEL_SLICES = env.int("CAMPAIGN_PARALLEL_SLICES", default=1)
+# Webhook bodies are stored from the server's event loop, those arriving together in one
+# insert (conversations.services.webhook_store; PostgreSQL, tasks not run inline).
+WEBHOOK_STORE_BATCHED = env.bool("WEBHOOK_STORE_BATCHED", default=True)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=3 * 1024 * 1024)
 # Events still unprocessed this long after arrival are enqueued again by the sweep.
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)

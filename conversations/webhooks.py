@@ -1,7 +1,9 @@
 """`/webhooks/whatsapp/`: Meta's verification handshake (GET) and inbound events (POST).
 
 POST does only two things before answering: the signature check over the raw body, and
-one insert of that body. Processing runs later in a task (conversations.services.webhook_intake).
+the insert of that body (under the server on PostgreSQL, from the event loop together with
+the bodies arriving at the same moment: conversations.services.webhook_store). Processing
+runs later in a task (conversations.services.webhook_intake).
 Oversized bodies never get here: config.body_limit refuses them with 413.
 
 200 means stored. While the database cannot be reached the answer is 503 with
@@ -20,6 +22,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from conversations.services import webhook_store
 from conversations.services.webhook_intake import signature_valid, verify_token_valid, webhook_event_store
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,10 @@ async def _receive(request: HttpRequest) -> HttpResponse:
         if not await signature_valid(body, signature):
             log.warning("webhook refused: missing or wrong %s", SIGNATURE_HEADER)
             return HttpResponseForbidden("Invalid signature", content_type="text/plain")
-        await sync_to_async(webhook_event_store)(body=body, signature=signature)
+        if webhook_store.batched():
+            await webhook_store.store(body, signature)
+        else:
+            await sync_to_async(webhook_event_store)(body=body, signature=signature)
     except (OperationalError, InterfaceError) as exc:
         # Not stored, so not 200: Meta delivers it again.
         return _unavailable(exc)
