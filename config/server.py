@@ -35,6 +35,7 @@ from daphne.server import Server
 from django.conf import settings
 
 from config.body_limit import GUARDED_PREFIXES
+from config.direct_writes import direct_writes_install
 
 LINGER_SECONDS = 2.0
 REFUSAL_BODY = b"Request body too large"
@@ -165,7 +166,8 @@ def gc_tune() -> None:
 
 
 class HandoffServer(Server):
-    """Daphne's server with `BodyLimitedRequest` for HTTP.
+    """Daphne's server with `BodyLimitedRequest` for HTTP, sockets that send in `write()`
+    when nothing waits to go out (`config.direct_writes`), and a tuned collector.
 
     `Server.run()` creates its HTTP factory inline (`self.http_factory = HTTPFactory(self)`)
     and listens with it; the factory is swapped as it is assigned, so the rest of `run()`
@@ -173,6 +175,7 @@ class HandoffServer(Server):
 
     def run(self) -> None:
         gc_tune()
+        direct_writes_install()
         super().run()
 
     @property
