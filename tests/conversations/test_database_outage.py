@@ -13,7 +13,6 @@ import socket
 import time
 from contextlib import contextmanager
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -22,6 +21,7 @@ from conversations.services.webhook_intake import app_secrets_forget
 from conversations.webhooks import database_outage_forget
 from tests.support import intake as intake_support
 from tests.support import webhooks
+from tests.support.postgres_admin import server_admin
 
 fresh_secrets = intake_support.fresh_secrets
 
@@ -53,24 +53,12 @@ def fresh_pool():
     yield
 
 
-def _server_admin() -> psycopg.Connection:
-    params = connection.settings_dict
-    return psycopg.connect(
-        host=params["HOST"] or "127.0.0.1",
-        port=int(params["PORT"] or 5432),
-        user=params["USER"] or "postgres",
-        password=params["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 def _restart_kills_pooled_connections() -> int:
     """What a PostgreSQL restart does to the pool: every server connection to the test
     database is terminated (`AdminShutdown` on its next use). Returns how many."""
     connection.close()  # this thread's connection goes back to the pool, still open
     name = connection.settings_dict["NAME"]
-    with _server_admin() as admin:
+    with server_admin() as admin:
         pids = [
             row[0]
             for row in admin.execute(

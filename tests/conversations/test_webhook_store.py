@@ -25,6 +25,7 @@ from conversations.services import webhook_store
 from conversations.webhooks import database_outage_forget
 from tests.support import intake as intake_support
 from tests.support import webhooks
+from tests.support.postgres_admin import server_admin
 
 fresh_secrets = intake_support.fresh_secrets
 
@@ -66,21 +67,9 @@ def batched(settings):
     webhook_store.writers_forget()
 
 
-def _server_admin() -> psycopg.Connection:
-    params = connection.settings_dict
-    return psycopg.connect(
-        host=params["HOST"] or "127.0.0.1",
-        port=int(params["PORT"] or 5432),
-        user=params["USER"] or "postgres",
-        password=params["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 def _end_backend(pid: int) -> None:
     """What a PostgreSQL restart does to a connection: its server process is terminated."""
-    with _server_admin() as admin:
+    with server_admin() as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
