@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from config import task_names
+from config.batch_scope import batch_scope
+from config.bulk_rows import rows_update
 from config.refusals import Refused
 from config.tasking import enqueue_on_commit
 from conversations import access
@@ -33,12 +35,7 @@ from conversations.providers.whatsapp import (
     text_content,
 )
 from conversations.services.message_delivery import LEASE, webchat_message_push
-from conversations.services.webhook_outbox import (
-    EventType,
-    endpoints_wanting,
-    webhook_message_event,
-    webhook_message_events,
-)
+from conversations.services.webhook_outbox import EventType, webhook_message_event, webhook_message_events
 
 __all__ = [
     "SendRefused",
@@ -179,7 +176,7 @@ def messages_queue_templates(*, items: list[tuple[Conversation, dict[str, Any], 
     for conversation, _content, _text in items:
         check_channel(conversation, business_initiated=True)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), batch_scope():  # the webhook endpoints read once for the batch
         messages = Message.objects.bulk_create([
             Message(conversation=conversation, direction=Message.Direction.OUTBOUND,
                     sender_kind=Message.SenderKind.SYSTEM, type="template", business_initiated=True, text=text,
@@ -187,27 +184,28 @@ def messages_queue_templates(*, items: list[tuple[Conversation, dict[str, Any], 
                     next_attempt_at=now + LEASE, created_at=now)
             for conversation, content, text in items
         ])
-        conversations = []
+        touched: dict[int, dict[str, Any]] = {}
         for message, (conversation, _content, text) in zip(messages, items, strict=True):
             conversation.last_activity_at = now
-            conversation.last_message_preview = " ".join(text.split())[:PREVIEW_LENGTH]
-            conversations.append(conversation)
+            conversation.last_message_preview = _preview(text)
+            touched[conversation.pk] = {"last_activity_at": now, "last_message_preview": conversation.last_message_preview}
             message.conversation = conversation
-        if conversations:
-            Conversation.objects.bulk_update(conversations, ["last_activity_at", "last_message_preview"])
-        wanted = endpoints_wanting(EventType.MESSAGE_CREATED)
+        rows_update(Conversation, "id", touched)
         for message in messages:
             publish_message(message, "message.created")
-            if wanted:
-                webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
+            webhook_message_event(type=EventType.MESSAGE_CREATED, message=message)
     return messages
+
+
+def _preview(text: str) -> str:
+    """A conversation's preview of a message: its text on one line, cut to PREVIEW_LENGTH."""
+    return " ".join(text.split())[:PREVIEW_LENGTH]
 
 
 def _conversation_touch(conversation: Conversation, *, text: str, sender_kind: str, at) -> None:
     """Activity, preview and the agent response times, by conditional updates so concurrent
     writers of other fields are not overwritten."""
-    preview = " ".join(text.split())[:PREVIEW_LENGTH]
-    fields: dict[str, Any] = {"last_activity_at": at, "last_message_preview": preview}
+    fields: dict[str, Any] = {"last_activity_at": at, "last_message_preview": _preview(text)}
     if sender_kind == Message.SenderKind.AGENT:
         fields["last_agent_message_at"] = at
     Conversation.objects.filter(pk=conversation.pk).update(**fields)

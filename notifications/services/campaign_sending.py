@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from config import task_names
+from config.bulk_rows import rows_update
 from config.tasking import enqueue_on_commit
 from conversations import throttle
 from conversations.models import (
@@ -280,13 +281,13 @@ def recipients_send(*, ids: list[int], token: str, campaign: Campaign) -> dict[i
 
 def _rows_write(rows: Sequence[CampaignRecipient], states: dict[int, str], now) -> None:
     """The rows' outcomes: sent rows and skipped ones each in one update (their values are
-    shared but for the message, written by one CASE), the rare others row by row."""
-    sent = [row for row in rows if states[row.pk] == R.SENT]
-    if sent:
-        CampaignRecipient.objects.bulk_update(sent, fields=["message"])
-        CampaignRecipient.objects.filter(pk__in=[row.pk for row in sent]).update(
-            state=R.SENT, sent_at=now, claim_token="", error_code="", error_reason=""
-        )
+    shared but for the message, written by a CASE of `rows_update`), the rare others row by
+    row."""
+    rows_update(CampaignRecipient, "id", {
+        row.pk: {"message": row.message_id, "state": R.SENT, "sent_at": now, "claim_token": "", "error_code": "",
+                 "error_reason": ""}
+        for row in rows if states[row.pk] == R.SENT
+    })
     skipped = [row.pk for row in rows if states[row.pk] == R.SKIPPED]
     if skipped:
         first = next(row for row in rows if states[row.pk] == R.SKIPPED)
