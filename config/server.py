@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from functools import partial
 from io import BytesIO
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -36,6 +37,7 @@ from django.conf import settings
 
 from config.body_limit import GUARDED_PREFIXES
 from config.direct_writes import direct_writes_install
+from config.fanout import SEND_NOW
 
 LINGER_SECONDS = 2.0
 REFUSAL_BODY = b"Request body too large"
@@ -169,6 +171,12 @@ class HandoffServer(Server):
     """Daphne's server with `BodyLimitedRequest` for HTTP, sockets that send in `write()`
     when nothing waits to go out (`config.direct_writes`), and a tuned collector.
 
+    A websocket's scope carries `scope["extensions"]["handoff.send_now"]`: a plain function
+    that writes a text frame to the socket at once and answers whether it did (False once
+    the socket is closing or gone), for consumers that send outside the ASGI `send`
+    coroutine (`config.fanout`). It does what `send({"type": "websocket.send", ...})`
+    does, in the same order with the frames sent that way.
+
     `Server.run()` creates its HTTP factory inline (`self.http_factory = HTTPFactory(self)`)
     and listens with it; the factory is swapped as it is assigned, so the rest of `run()`
     stays exactly as daphne ships it."""
@@ -177,6 +185,19 @@ class HandoffServer(Server):
         gc_tune()
         direct_writes_install()
         super().run()
+
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope["extensions"] = {**(scope.get("extensions") or {}), SEND_NOW: partial(self.send_now, protocol)}
+        return super().create_application(protocol, scope)
+
+    def send_now(self, protocol, text: str) -> bool:
+        """Write `text` as a frame on `protocol`'s open socket (`Server.handle_reply`'s checks)."""
+        connection = self.connections.get(protocol)
+        if connection is None or connection.get("disconnected") or protocol.state != protocol.STATE_OPEN:
+            return False
+        protocol.serverSend(text, False)
+        return True
 
     @property
     def http_factory(self):

@@ -134,13 +134,13 @@ if REDIS_URL:
     # dropped): such a command is retried at once on a fresh connection.
     _REDIS_HOST = {"address": REDIS_URL, "socket_timeout": 30, "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)}
     # `pubsub` (default): a group event is published once and each daphne process receives it
-    # once and hands it to its own sockets, so a broadcast costs one Redis round trip per
-    # process instead of one per socket. `core`: per-channel lists with capacity and expiry.
+    # once and hands it to its own sockets (an idle socket takes it at once: config.fanout),
+    # so a broadcast costs one Redis round trip per process instead of one per socket. `core`: per-channel lists with capacity and expiry.
     # Either way the socket is a notification: the desk catches up from the database.
     CHANNEL_LAYER_KIND = env("CHANNEL_LAYER_KIND", default="pubsub")
     if CHANNEL_LAYER_KIND == "pubsub":
         CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [_REDIS_HOST]}}
+            "default": {"BACKEND": "config.fanout.FanoutPubSubChannelLayer", "CONFIG": {"hosts": [_REDIS_HOST]}}
         }
     elif CHANNEL_LAYER_KIND == "core":
         CHANNEL_LAYERS = {
@@ -153,7 +153,7 @@ if REDIS_URL:
         raise ImproperlyConfigured(f"CHANNEL_LAYER_KIND must be pubsub or core, not {CHANNEL_LAYER_KIND!r}")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "config.fanout.FanoutInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # The desk websocket: frame size and rate caps (over them the socket is closed), and how

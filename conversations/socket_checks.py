@@ -142,13 +142,33 @@ class Sight:
         return visible
 
     async def forwards(self, roles: Roles, event: dict[str, Any], subscribed: Container[int]) -> bool:
+        verdict = self.forwards_now(roles, event, subscribed)
+        cid = _conversation_id(event)
+        if verdict is not None or cid is None:
+            return bool(verdict)
+        return await self.visible(roles, cid)
+
+    def forwards_now(self, roles: Roles, event: dict[str, Any], subscribed: Container[int]) -> bool | None:
+        """`forwards` when it can answer without a read, else None (the conversation's
+        visibility is to be looked up)."""
         verdict = event_may_reach(roles, event)
         conversation = event.get("conversation")
-        cid = conversation.get("id") if isinstance(conversation, dict) else conversation
-        if verdict is not None or not isinstance(cid, int):
-            if verdict and isinstance(cid, int) and roles.supervisor and not roles.admin:
+        cid = _conversation_id(event)
+        if verdict is not None or cid is None:
+            if verdict and cid is not None and roles.supervisor and not roles.admin:
                 self.known[cid] = (True, time.monotonic())
             return bool(verdict)
         if isinstance(conversation, dict):
             self.known.pop(cid, None)  # what the event says outdates what was remembered
-        return cid in subscribed or await self.visible(roles, cid)
+        if cid in subscribed:
+            return True
+        known = self.known.get(cid)
+        if known is not None and time.monotonic() - known[1] < VISIBILITY_TTL:
+            return known[0]
+        return None
+
+
+def _conversation_id(event: dict[str, Any]) -> int | None:
+    conversation = event.get("conversation")
+    cid = conversation.get("id") if isinstance(conversation, dict) else conversation
+    return cid if isinstance(cid, int) else None

@@ -1,5 +1,10 @@
 """Helpers for desk tests: websocket clients on the real ASGI application, authenticated
-with a real session cookie, and events published the way services publish them."""
+with a real session cookie, and events published the way services publish them.
+
+Sockets are opened as Channels' test client opens them (events go through the consumer's
+queue), or, under the `socket_writes` fixture's "now" case, with the synchronous write
+that `config.server.HandoffServer` offers, so idle sockets take events straight from the
+layer (`config.fanout`); that write lands in the same output queue, in order."""
 
 from __future__ import annotations
 
@@ -10,8 +15,32 @@ from django.conf import settings
 from django.test import Client
 
 from config.asgi import application
+from config.fanout import SEND_NOW
 
 ALLOWED_ORIGIN = b"http://testserver"
+WRITES = {"now": False}
+
+
+@pytest.fixture(params=["queued", "now"])
+def socket_writes(request):
+    """Run the test with sockets as the test client opens them and with server writes."""
+    WRITES["now"] = request.param == "now"
+    yield request.param
+    WRITES["now"] = False
+
+
+def with_send_now(socket: WebsocketCommunicator) -> WebsocketCommunicator:
+    """Offer the socket HandoffServer's synchronous write, landing where `send` lands."""
+    written = []
+
+    def send_now(text: str) -> bool:
+        written.append(text)
+        socket.output_queue.put_nowait({"type": "websocket.send", "text": text})
+        return True
+
+    socket.scope["extensions"] = {SEND_NOW: send_now}
+    socket.written_now = written
+    return socket
 
 
 def session_cookie(user) -> str:
@@ -26,7 +55,8 @@ def desk_socket(cookie: str | None = None, origin: bytes | None = ALLOWED_ORIGIN
         headers.append((b"origin", origin))
     if cookie is not None:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    return WebsocketCommunicator(application, "/ws/desk/", headers=headers)
+    socket = WebsocketCommunicator(application, "/ws/desk/", headers=headers)
+    return with_send_now(socket) if WRITES["now"] else socket
 
 
 async def open_desk(cookie: str) -> WebsocketCommunicator:

@@ -15,7 +15,7 @@ from conversations.events import conversation_event, conversation_groups
 from tests.desk.conftest import desk_socket, open_desk, publish
 from tests.factories import ConversationFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("socket_writes")]
 
 
 @pytest.fixture

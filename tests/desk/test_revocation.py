@@ -26,7 +26,7 @@ from conversations.access import ADMIN_GROUP
 from tests.desk.conftest import open_desk, publish, session_cookie
 from tests.factories import ConversationFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("socket_writes")]
 
 WITHIN = 1.0
 
