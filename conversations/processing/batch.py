@@ -3,6 +3,11 @@
 One bad item (or an unknown phone number id) is recorded in the event's errors, with
 where it was and why, while the rest go through. Items run in savepoints of the event's
 transaction, so a failed item leaves nothing half-written.
+
+A database error that says nothing about the item (`OperationalError`: a deadlock with a
+concurrent batch, a lock or statement timeout, a lost connection) is not the item's
+fault and is not recorded against it: it propagates, the whole event is undone and tried
+again (`webhook_intake.webhook_events_process`), so a transient failure loses nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from conversations.models import WebhookEvent, WhatsAppNumber
 from conversations.processing.platform import platform_event_record
@@ -60,6 +65,8 @@ def _each(items: Any, where: str, errors: list[dict[str, str]], handle: Callable
         try:
             with transaction.atomic():
                 handle(item)
+        except OperationalError:
+            raise  # transient: the event is tried again (see the module docstring)
         except Exception as exc:
             log.exception("webhook item %s (%s) failed", item_where, item_id)
             errors.append(_error(item_where, exc, item_id))
@@ -139,6 +146,8 @@ def payload_process(*, event: WebhookEvent, payload: Any, numbers: Numbers | Non
                     platform_event_record(
                         webhook_event=event, business_account_id=account_id, field=field, value=value
                     )
+            except OperationalError:
+                raise
             except Exception as exc:
                 log.exception("webhook change %s (%s) failed", where, field)
                 errors.append(_error(where, exc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from config import realtime
@@ -75,6 +75,46 @@ def test_an_event_that_keeps_raising_stays_pending_for_the_sweep(number, monkeyp
     ben = WebhookEvent.objects.get(pk=ids[1])
     assert (ben.state, ben.attempts) == (WebhookEvent.State.PENDING, 2)
     assert list(Message.objects.values_list("text", flat=True)) == ["ana"]
+
+
+def test_a_deadlock_in_an_item_is_tried_again_not_recorded_as_the_items_error(number, monkeypatch):
+    """Two batches creating the same new contacts in opposite orders can deadlock; the
+    database aborts one item's statement. That says nothing about the item: the event is
+    undone and tried again, and its message is stored, not dropped as a partial event."""
+    ids = _texts("ana", "ben", "cid")
+    real = processing.message_receive
+    calls = {"ben": 0}
+
+    def deadlocked_once(**kwargs):
+        if kwargs["message"]["text"]["body"] == "ben":
+            calls["ben"] += 1
+            if calls["ben"] == 1:
+                real(**kwargs)  # its writes must be undone
+                raise OperationalError("deadlock detected")
+        return real(**kwargs)
+
+    monkeypatch.setattr(processing, "message_receive", deadlocked_once)
+
+    assert process_webhook_events(ids) == ["processed"] * 3
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["ana", "ben", "cid"]
+    ben = WebhookEvent.objects.get(pk=ids[1])
+    assert (ben.state, ben.errors, ben.attempts) == (WebhookEvent.State.PROCESSED, [], 2)
+
+
+def test_an_item_that_fails_on_its_own_content_is_recorded_and_the_rest_go_through(number, monkeypatch):
+    ids = _texts("ana", "ben")
+    real = processing.message_receive
+
+    def bad_item(**kwargs):
+        if kwargs["message"]["text"]["body"] == "ben":
+            raise ValueError("no such thing")
+        return real(**kwargs)
+
+    monkeypatch.setattr(processing, "message_receive", bad_item)
+
+    assert process_webhook_events(ids) == ["processed", "partial"]
+    ben = WebhookEvent.objects.get(pk=ids[1])
+    assert ben.attempts == 1 and "ValueError: no such thing" in ben.errors[0]["error"]
 
 
 def test_a_batch_whose_transaction_fails_has_each_event_tried_alone(number, monkeypatch):

@@ -138,6 +138,10 @@ def test_workers_processing_overlapping_batches_store_each_message_once(number, 
             assert state in ("processed", "skipped")
             won[pk] = won.get(pk, 0) + (state == "processed")
     assert won == dict.fromkeys(events, 1)
-    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+    # A task claiming an event while another processes it counts an attempt, then finds the
+    # event processed under its row lock: attempts may repeat, processing never does.
+    for pk, attempts in WebhookEvent.objects.values_list("pk", "attempts"):
+        assert 1 <= attempts <= sum(pk in grouping for grouping in groupings)
     assert sorted(Message.objects.values_list("text", flat=True)) == [f"batch {i}" for i in range(6)]
     assert Conversation.objects.count() == 3
