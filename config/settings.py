@@ -135,7 +135,8 @@ if REDIS_URL:
     _REDIS_HOST = {"address": REDIS_URL, "socket_timeout": 30, "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)}
     # `pubsub` (default): a group event is published once and each daphne process receives it
     # once and hands it to its own sockets (an idle socket takes it at once: config.fanout),
-    # so a broadcast costs one Redis round trip per process instead of one per socket. `core`: per-channel lists with capacity and expiry.
+    # so a broadcast costs one Redis round trip per process instead of one per socket.
+    # `core`: per-channel lists with capacity and expiry.
     # Either way the socket is a notification: the desk catches up from the database.
     CHANNEL_LAYER_KIND = env("CHANNEL_LAYER_KIND", default="pubsub")
     if CHANNEL_LAYER_KIND == "pubsub":
