@@ -5,7 +5,7 @@ consumer then wakes, takes it off, decodes it and sends it through the ASGI chai
 task round per socket. For a desk event going to a thousand sockets that round, not
 the write, is most of a broadcast's time. Here a socket that is idle can take the event
 at once instead: its consumer registers a synchronous receiver for its channel
-(`fanout_register`), and the layer calls it with the event, decoded once for all
+(`fanout.register`), and the layer calls it with the event, decoded once for all
 sockets of the process. The receiver answers True when it has dealt with the event
 (written it to its socket, or decided it does not go there), False to have it queued
 as before (an event that needs the database, or a socket not ready).
@@ -79,29 +79,10 @@ class LocalFanout:
             return False
 
 
-class FanoutLayerMixin:
-    """What a consumer calls; `_fanout()` is the registry of the running loop's layer."""
-
-    def _fanout(self) -> LocalFanout:
-        raise NotImplementedError
-
-    def fanout_register(self, channel: str, receiver: Receiver) -> None:
-        self._fanout().register(channel, receiver)
-
-    def fanout_unregister(self, channel: str) -> None:
-        self._fanout().unregister(channel)
-
-    def fanout_dispatching(self, channel: str) -> None:
-        self._fanout().dispatching(channel)
-
-
-class FanoutInMemoryChannelLayer(FanoutLayerMixin, InMemoryChannelLayer):
+class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fanout = LocalFanout()
-
-    def _fanout(self) -> LocalFanout:
-        return self.fanout
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.channels.get(channel)
@@ -153,7 +134,7 @@ def _pubsub_receive_message(loop_layer: Any, fanout: LocalFanout, message: dict[
             queue.put_nowait(data)
 
 
-class FanoutPubSubChannelLayer(FanoutLayerMixin, RedisPubSubChannelLayer):
+class FanoutPubSubChannelLayer(RedisPubSubChannelLayer):
     def _get_layer(self) -> Any:
         layer = super()._get_layer()
         if getattr(layer, "fanout", None) is None:
@@ -170,5 +151,7 @@ class FanoutPubSubChannelLayer(FanoutLayerMixin, RedisPubSubChannelLayer):
             layer.receive = receive_and_mark
         return layer
 
-    def _fanout(self) -> LocalFanout:
+    @property
+    def fanout(self) -> LocalFanout:
+        """The registry of the running event loop's layer."""
         return self._get_layer().fanout

@@ -43,7 +43,7 @@ class SocketConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         self.handling += 1
         if self.receiving_now:
-            self.channel_layer.fanout_dispatching(self.channel_name)
+            self.channel_layer.fanout.dispatching(self.channel_name)
         try:
             if message.get("type") in LAYER_EVENTS:
                 await getattr(self, get_handler_name(message))(message)
@@ -60,18 +60,18 @@ class SocketConsumer(AsyncJsonWebsocketConsumer):
         """Have the layer offer group events to `receiver` (see the module docstring);
         False when the layer or the server does not offer it."""
         send_now = (self.scope.get("extensions") or {}).get(SEND_NOW)
-        register = getattr(self.channel_layer, "fanout_register", None)
-        if send_now is None or register is None:
+        fanout = getattr(self.channel_layer, "fanout", None)
+        if send_now is None or fanout is None:
             return False
         self._send_now = send_now
-        register(self.channel_name, receiver)
+        fanout.register(self.channel_name, receiver)
         self.receiving_now = True
         return True
 
     def receive_now_stop(self) -> None:
         if self.receiving_now:
             self.receiving_now = False
-            self.channel_layer.fanout_unregister(self.channel_name)
+            self.channel_layer.fanout.unregister(self.channel_name)
 
     def write_now(self, text: str) -> bool:
         """Write a text frame at once; False when the socket is closing or gone."""

@@ -29,6 +29,14 @@ def socket_writes(request):
     WRITES["now"] = False
 
 
+@pytest.fixture
+def writes_now():
+    """Open every socket of the test with the server's synchronous write."""
+    WRITES["now"] = True
+    yield
+    WRITES["now"] = False
+
+
 def with_send_now(socket: WebsocketCommunicator) -> WebsocketCommunicator:
     """Offer the socket HandoffServer's synchronous write, landing where `send` lands."""
     written = []

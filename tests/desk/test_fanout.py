@@ -20,15 +20,6 @@ from tests.factories import ConversationFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def writes_now():
-    from tests.desk import conftest
-
-    conftest.WRITES["now"] = True
-    yield
-    conftest.WRITES["now"] = False
-
-
 async def _open(cookie: str):
     """A desk socket whose connect has finished (its ping answered): idle, taking events
     from the layer."""
