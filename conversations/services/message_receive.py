@@ -28,7 +28,7 @@ from django.utils import timezone
 from agents.models import Team
 from config import task_names
 from config.tasking import enqueue_on_commit
-from conversations.events import publish_conversation, publish_message
+from conversations.events import follower_ids, publish_conversation, publish_message, with_follower_ids
 from conversations.inbound_hooks import inbound_claim, inbound_hooks_handle
 from conversations.models import (
     Channel,
@@ -163,13 +163,17 @@ def contact_upsert(
 
 
 def _conversation_open(
-    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message", team: Team | None = None
+    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message", team: Team | None = None,
+    followers: bool = False,
 ) -> tuple[Conversation, str]:
     """The contact's open conversation, locked; or a recently resolved one reopened
-    (status `bot`); or a new one. Returns it with "", "reopened" or "created"."""
+    (status `bot`); or a new one. Returns it with "", "reopened" or "created".
+    `followers`: an open one comes with its participants' ids (`with_follower_ids`), for
+    the desk event of a message stored in it next."""
     for _ in range(_RETRIES):
+        locked = Conversation.objects.select_for_update()
         conversation = (
-            Conversation.objects.select_for_update()
+            (with_follower_ids(locked) if followers else locked)
             .filter(contact=contact)
             .exclude(status=Conversation.Status.RESOLVED)
             .first()
@@ -424,7 +428,7 @@ def message_receive(
             if claim is not None:
                 conversation = claim[1]
             elif from_customer:
-                conversation, _ = _conversation_open(contact=contact, channel=channel, team=team)
+                conversation, _ = _conversation_open(contact=contact, channel=channel, team=team, followers=True)
             else:
                 why = "message from the business's own number" if own else "WhatsApp system notice"
                 conversation, _ = _conversation_for_record(contact, reason=why)
@@ -450,7 +454,7 @@ def message_receive(
             _conversation_touch(conversation, text, sent_at, from_customer=from_customer)
             if change is not None:
                 _identity_changed(contact, conversation, change)
-            publish_message(stored)
+            publish_message(stored, participant_ids=follower_ids(conversation))
             media_download_dispatch(media)
             publish_conversation(conversation)
             webhook_message_event(type=EventType.MESSAGE_CREATED, message=stored)

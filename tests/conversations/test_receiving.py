@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.realtime import agent_group, conversation_group, team_group
-from conversations.models import Contact, Conversation, ConversationEvent, Message
+from conversations.events import conversation_groups, follower_ids, with_follower_ids
+from conversations.models import Contact, Conversation, ConversationEvent, Message, Participant
 from conversations.services.message_receive import conversation_for_contact, message_receive
-from tests.factories import ContactFactory, ConversationFactory
+from tests.factories import ContactFactory, ConversationFactory, MessageFactory, UserFactory
 from tests.support import intake as intake_support
 from tests.support import webhooks
 from tests.support.intake import DeskListener, process
@@ -227,6 +230,68 @@ def test_message_to_an_assigned_conversation_reaches_assignee_team_and_followers
         types = sorted(e["type"] for e in listener.events())
         assert types == ["conversation.updated", "message.created"]
     assert elsewhere.events() == []
+
+
+def test_message_reaches_the_participants_read_with_the_locked_conversation(deliver, number, agent, team, supervisor,
+                                                                            outsider):
+    """The receive path reads the conversation's participants in the statement that locks
+    the conversation (no query of their own): everyone in it hears of the message, whoever
+    left does not."""
+    conversation = ConversationFactory(
+        contact=ContactFactory(number=number, wa_id="15551234567"),
+        status=Conversation.Status.ASSIGNED, assignee=agent, team=team,
+    )
+    helper = UserFactory(username="helper")
+    now = timezone.now()
+    Participant.objects.create(conversation=conversation, user=agent, role=Participant.Role.OWNER)
+    Participant.objects.create(conversation=conversation, user=supervisor, role=Participant.Role.PARTICIPANT)
+    Participant.objects.create(conversation=conversation, user=helper, role=Participant.Role.WATCHER)
+    Participant.objects.create(conversation=conversation, user=outsider, role=Participant.Role.PARTICIPANT,
+                               left_at=now)
+    inside = [DeskListener([agent_group(user.pk)]) for user in (supervisor, helper)]
+    gone = DeskListener([agent_group(outsider.pk)])
+
+    with CaptureQueriesContext(connection) as captured:
+        deliver(webhooks.text_payload("for everyone in it"))
+
+    for listener in inside:
+        created = [e for e in listener.events() if e["type"] == "message.created"]
+        assert [e["message"]["text"] for e in created] == ["for everyone in it"]
+    assert [e for e in gone.events() if e["type"] == "message.created"] == []
+    participant_reads = [q for q in captured.captured_queries if q["sql"].startswith('SELECT "conversations_participant"')]
+    assert len(participant_reads) == 1  # the conversation event's read after commit, none per message
+
+
+def test_participant_ids_read_with_a_row_are_taken_once(number, agent, supervisor):
+    conversation = ConversationFactory(contact=ContactFactory(number=number), status=Conversation.Status.ASSIGNED,
+                                       assignee=agent)
+    Participant.objects.create(conversation=conversation, user=supervisor, role=Participant.Role.PARTICIPANT)
+    row = with_follower_ids(Conversation.objects.filter(pk=conversation.pk)).get()
+    Participant.objects.filter(conversation=conversation).update(left_at=timezone.now())
+
+    with CaptureQueriesContext(connection) as first:
+        assert agent_group(supervisor.pk) in conversation_groups(row, follower_ids(row))  # as read with the row
+    with CaptureQueriesContext(connection) as second:
+        assert follower_ids(row) is None
+        assert agent_group(supervisor.pk) not in conversation_groups(row)  # read afresh: they left
+    assert (len(first.captured_queries), len(second.captured_queries)) == (0, 1)
+
+
+def test_status_reaches_the_participants_read_with_the_locked_message(deliver, number, agent, supervisor, outsider):
+    conversation = ConversationFactory(contact=ContactFactory(number=number, wa_id="15551234567"),
+                                       status=Conversation.Status.ASSIGNED, assignee=agent)
+    Participant.objects.create(conversation=conversation, user=supervisor, role=Participant.Role.PARTICIPANT)
+    Participant.objects.create(conversation=conversation, user=outsider, role=Participant.Role.PARTICIPANT,
+                               left_at=timezone.now())
+    MessageFactory(conversation=conversation, direction="out", status="sent", provider_message_id="wamid.FOLLOW1")
+    inside, gone = DeskListener([agent_group(supervisor.pk)]), DeskListener([agent_group(outsider.pk)])
+
+    with CaptureQueriesContext(connection) as captured:
+        deliver(webhooks.status_payload("wamid.FOLLOW1", "delivered", recipient="15551234567"))
+
+    assert [e["message"]["status"] for e in inside.events() if e["type"] == "message.updated"] == ["delivered"]
+    assert gone.events() == []
+    assert not [q for q in captured.captured_queries if q["sql"].startswith('SELECT "conversations_participant"')]
 
 
 def test_rolled_back_delivery_publishes_nothing(number, supervisors_listener, django_capture_on_commit_callbacks):
