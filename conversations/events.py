@@ -99,13 +99,12 @@ class _IdList(Aggregate):
                            template="%(function)s((%(expressions)s)::text, ',')", **extra)
 
 
-def with_follower_ids(queryset: QuerySet[Any], conversation: str = "pk") -> QuerySet[Any]:
-    """`queryset` (of conversations, or of rows naming one by `conversation`) with the
-    conversation's active participants' user ids read in the same statement: the hot
-    paths that lock the row and then publish (a customer's message, a delivery status)
-    save a round trip per message. Taken with `follower_ids`."""
+def with_follower_ids(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """`queryset` with each conversation's active participants' user ids read in the same
+    statement: the receive path, which locks the conversation and then publishes the
+    customer's message, saves a round trip per message. Taken with `follower_ids`."""
     ids = (
-        Participant.objects.filter(conversation=OuterRef(conversation), left_at__isnull=True)
+        Participant.objects.filter(conversation=OuterRef("pk"), left_at__isnull=True)
         .values("conversation")
         .annotate(ids=_IdList("user_id"))
         .values("ids")

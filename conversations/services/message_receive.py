@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from agents.models import Team
 from config import task_names
+from config.compiled_reads import CompiledRead
 from config.tasking import enqueue_on_commit
 from conversations.events import follower_ids, publish_conversation, publish_message, with_follower_ids
 from conversations.inbound_hooks import inbound_claim, inbound_hooks_handle
@@ -97,9 +98,20 @@ def _identity(profile: dict[str, Any], message: dict[str, Any]) -> tuple[str, st
     return wa_id, user_id, parent_user_id, name[:256]
 
 
+# The reads every customer's message makes, compiled once (config.compiled_reads).
+_CONTACT_BY_WA_ID = CompiledRead(lambda number_id, wa_id: Contact.objects.filter(number_id=number_id, wa_id=wa_id),
+                                 int, str)
+_OPEN_CONVERSATION_LOCKED = CompiledRead(
+    lambda contact_id: with_follower_ids(Conversation.objects.select_for_update())
+    .filter(contact_id=contact_id)
+    .exclude(status=Conversation.Status.RESOLVED),
+    int,
+)
+
+
 def _contact_find(number: WhatsAppNumber, wa_id: str, user_id: str) -> Contact | None:
     if wa_id:
-        contact = Contact.objects.filter(number=number, wa_id=wa_id).first()
+        contact = _CONTACT_BY_WA_ID.first(number.pk, wa_id)
         if contact is not None:
             return contact
     if user_id:
@@ -163,21 +175,13 @@ def contact_upsert(
 
 
 def _conversation_open(
-    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message", team: Team | None = None,
-    followers: bool = False,
+    *, contact: Contact, channel: str = Channel.WHATSAPP, reason: str = "customer message", team: Team | None = None
 ) -> tuple[Conversation, str]:
-    """The contact's open conversation, locked; or a recently resolved one reopened
-    (status `bot`); or a new one. Returns it with "", "reopened" or "created".
-    `followers`: an open one comes with its participants' ids (`with_follower_ids`), for
-    the desk event of a message stored in it next."""
+    """The contact's open conversation, locked (with its participants' ids, for the desk
+    event of a message stored in it next: `follower_ids`); or a recently resolved one
+    reopened (status `bot`); or a new one. Returns it with "", "reopened" or "created"."""
     for _ in range(_RETRIES):
-        locked = Conversation.objects.select_for_update()
-        conversation = (
-            (with_follower_ids(locked) if followers else locked)
-            .filter(contact=contact)
-            .exclude(status=Conversation.Status.RESOLVED)
-            .first()
-        )
+        conversation = _OPEN_CONVERSATION_LOCKED.first(contact.pk)
         if conversation is not None:
             conversation.contact = contact
             return conversation, ""
@@ -428,7 +432,7 @@ def message_receive(
             if claim is not None:
                 conversation = claim[1]
             elif from_customer:
-                conversation, _ = _conversation_open(contact=contact, channel=channel, team=team, followers=True)
+                conversation, _ = _conversation_open(contact=contact, channel=channel, team=team)
             else:
                 why = "message from the business's own number" if own else "WhatsApp system notice"
                 conversation, _ = _conversation_for_record(contact, reason=why)

@@ -28,7 +28,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.events import follower_ids, publish_message, with_follower_ids
+from conversations.events import publish_message
 from conversations.models import (
     PRICING_TYPE_REGULAR,
     STATUS_RANK,
@@ -133,7 +133,7 @@ def _apply(message: Message, events: list[MessageStatusEvent]) -> None:
     MessageStatusEvent.objects.filter(pk__in=[e.pk for e in events]).update(applied_at=timezone.now())
     if changed:
         message.save(update_fields=list(dict.fromkeys(changed)))
-        publish_message(message, "message.updated", participant_ids=follower_ids(message))
+        publish_message(message, "message.updated")
         if "status" in changed:
             webhook_message_event(type=EventType.MESSAGE_STATUS, message=message)
     if (
@@ -224,7 +224,7 @@ def status_record(*, number: WhatsAppNumber, item: dict[str, Any]) -> None:
         except IntegrityError:
             return
         message = (
-            with_follower_ids(Message.objects.select_for_update(), conversation="conversation_id")
+            Message.objects.select_for_update()
             .select_related("conversation__contact")
             .filter(provider_message_id=wamid)
             .first()
