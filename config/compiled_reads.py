@@ -57,7 +57,8 @@ class CompiledRead(Generic[M]):
         if not queryset.ordered:
             queryset = queryset.order_by("pk")  # as `.first()` reads
         queryset = queryset[:1]
-        if queryset.query.select_related or getattr(queryset, "_prefetch_related_lookups", ()):
+        prefetches: Any = getattr(queryset, "_prefetch_related_lookups", ())
+        if queryset.query.select_related or prefetches:
             raise ImproperlyConfigured("a compiled read loads no related rows: drop select_related / prefetch_related")
         locking = transaction.atomic(using=using, savepoint=False) if queryset.query.select_for_update else nullcontext()
         with locking:  # Django compiles FOR UPDATE only inside a transaction; nothing is sent
