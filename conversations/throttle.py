@@ -21,13 +21,18 @@ Use it for anything that must hold a rate across workers:
   says how long until one frees, for work that should be rescheduled instead of waiting
   (a campaign's batch, one customer's next message);
 - ``number_throughput_acquire(number=..., timeout=...)`` and
-  ``recipient_pace(number=..., recipient=...)`` apply WhatsApp's two send limits.
+  ``recipient_pace(number=..., recipient=...)`` apply WhatsApp's two send limits;
+- ``number_send_window(number=...)`` counts a number's sends again as they leave (a
+  sliding window log), so sends that left later than their slots cannot bunch.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -43,11 +48,23 @@ NUMBER_BURST = 2
 # WhatsApp's pair rate: about one message every 6 seconds to one user, sustained, with
 # short bursts tolerated; beyond it Graph answers 131056.
 RECIPIENT_INTERVAL_SECONDS = 6.0
+# Sends as they leave: at most the number's rate less one in any SEND_WINDOW_SECONDS (a
+# little over WhatsApp's one second, for the network's jitter between here and Graph).
+SEND_WINDOW_SECONDS = 1.02
+SEND_WINDOW_MARGIN = 1
+SEND_WINDOW_MAX_WAIT = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class RateBackend(Protocol):
     def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
         """Take a slot: 0.0 when granted, else the seconds until one frees (nothing taken)."""
+        ...
+
+    def window_try(self, key: str, limit: int, period: float) -> float:
+        """Record one event now if fewer than `limit` were recorded in the last `period`
+        seconds: 0.0; else the seconds until the oldest leaves the window (nothing recorded)."""
         ...
 
 
@@ -58,6 +75,7 @@ class LocalRateBackend:
 
     def __init__(self) -> None:
         self._tat: dict[str, float] = {}
+        self._windows: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
@@ -73,6 +91,21 @@ class LocalRateBackend:
                 # Keys in the past hold no state worth keeping (they equal a fresh key).
                 self._tat = {k: v for k, v in self._tat.items() if v > now}
             return 0.0
+
+    def window_try(self, key: str, limit: int, period: float) -> float:
+        with self._lock:
+            now = time.monotonic()
+            events = self._windows.get(key)
+            if events is None:
+                if len(self._windows) > self._PRUNE_ABOVE:
+                    self._windows = {k: v for k, v in self._windows.items() if v and v[-1] > now - period}
+                events = self._windows[key] = deque()
+            while events and events[0] <= now - period:
+                events.popleft()
+            if len(events) < limit:
+                events.append(now)
+                return 0.0
+            return events[0] + period - now
 
 
 # KEYS[1]: the limit's key. ARGV: emission interval and burst tolerance, in microseconds.
@@ -93,6 +126,23 @@ return 0
 """
 
 
+# KEYS[1]: the window's sorted set. ARGV: period (microseconds), limit, a unique member.
+# Returns 0 when the event is recorded, else microseconds until the oldest leaves.
+_WINDOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(period / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, math.ceil(tonumber(oldest[2]) + period - now))
+"""
+
+
 class RedisRateBackend:
     """GCRA state in Redis: one atomic script call per attempt, on Redis's clock."""
 
@@ -101,12 +151,17 @@ class RedisRateBackend:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._redis.register_script(_GCRA_LUA)
+        self._window = self._redis.register_script(_WINDOW_LUA)
         self._prefix = prefix
 
     def try_acquire(self, key: str, rate_per_second: float, burst: int) -> float:
         interval_us = 1_000_000.0 / rate_per_second
         tolerance_us = interval_us * (max(burst, 1) - 1)
         wait_us = self._script(keys=[self._prefix + key], args=[f"{interval_us:.0f}", f"{tolerance_us:.0f}"])
+        return int(wait_us) / 1_000_000.0
+
+    def window_try(self, key: str, limit: int, period: float) -> float:
+        wait_us = self._window(keys=[self._prefix + key], args=[f"{period * 1_000_000:.0f}", limit, uuid.uuid4().hex])
         return int(wait_us) / 1_000_000.0
 
 
@@ -172,6 +227,32 @@ def number_throughput_acquire(*, number: WhatsAppNumber, timeout: float) -> bool
         key=f"wa:mps:{number.phone_number_id}", rate_per_second=max(rate - NUMBER_RATE_MARGIN, 1), timeout=timeout,
         burst=NUMBER_BURST if rate > NUMBER_RATE_MARGIN else 1,
     )
+
+
+def number_send_window(*, number: WhatsAppNumber) -> bool:
+    """Wait, right before a send leaves for Graph, until it keeps the number's sends within
+    its rate less one in any SEND_WINDOW_SECONDS, counted as they leave (shared like the
+    pacer: Redis when configured).
+
+    The pacer spaces the slots, but what a sender does between its slot and the send (the
+    claim's write, which may wait for a database lock) can make several sends leave
+    together, later than their slots and close to the next ones; WhatsApp counts them
+    as they arrive. Waits at most SEND_WINDOW_MAX_WAIT (the window frees within its
+    period unless far more is being sent than the pacer grants); returns False when it
+    gave up waiting (the send goes on: a 130429 answer is retried like any throttle)."""
+    rate = number.throughput_mps or DEFAULT_THROUGHPUT_MPS
+    limit = max(rate - SEND_WINDOW_MARGIN, 1)
+    key = f"wa:sent:{number.phone_number_id}"
+    deadline = time.monotonic() + SEND_WINDOW_MAX_WAIT
+    while True:
+        wait = backend().window_try(key, limit, SEND_WINDOW_SECONDS)
+        if wait <= 0:
+            return True
+        if time.monotonic() + wait > deadline:
+            log.warning("number %s: sends kept its window full for %.0f s; sending anyway", number.pk,
+                        SEND_WINDOW_MAX_WAIT)
+            return False
+        time.sleep(wait)
 
 
 def recipient_pace(*, number: WhatsAppNumber, recipient: str) -> float:

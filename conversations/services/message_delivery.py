@@ -153,6 +153,7 @@ def _deliver_loaded(message: Message | None) -> DeliveryResult:
         body["biz_opaque_callback_data"] = delivery_handle(
             message_id=message.pk, existing=existing if isinstance(existing, str) else ""
         )
+        throttle.number_send_window(number=number)
         wamid = GraphClient(number).send_message(body)
     except InvalidBody as exc:
         message_mark_failed(message=message, code="invalid", title="Invalid message", details=str(exc))

@@ -4,12 +4,15 @@ codes by the table, retries with their cap, admin alerts, and the sweep."""
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
+from conversations import throttle
 from conversations.delivery_tasks import sweep_pending_messages
 from conversations.models import ConversationEvent, Message
 from conversations.services.message_delivery import message_deliver, message_mark_read_remote
@@ -158,6 +161,23 @@ def test_throughput_error_130429_is_retried_then_sent(conversation, graph, djang
     assert message.attempts == 2
     assert message.error_code == ""
     assert len(graph.sent_messages()) == 2
+
+
+def test_a_send_leaves_only_when_the_numbers_window_has_room(conversation, graph, number,
+                                                            django_capture_on_commit_callbacks):
+    number.phone_number_id, number.throughput_mps = f"pn-{uuid.uuid4().hex[:12]}", 2  # a fresh pacer: its slot is free
+    number.save(update_fields=["phone_number_id", "throughput_mps"])
+    window = f"wa:sent:{number.phone_number_id}"
+    # Another send of this number (limit 2 - 1 per window) left just now.
+    assert throttle.backend().window_try(window, 1, throttle.SEND_WINDOW_SECONDS) == 0.0
+    started = time.monotonic()
+
+    message = _send(conversation, django_capture_on_commit_callbacks)
+
+    assert message.status == Message.Status.SENT
+    assert len(graph.sent_messages()) == 1
+    assert time.monotonic() - started >= throttle.SEND_WINDOW_SECONDS - 0.05  # it waited for the other to leave
+    assert throttle.backend().window_try(window, 1, throttle.SEND_WINDOW_SECONDS) > 0  # and is counted itself
 
 
 def test_undeliverable_131026_fails_at_once(conversation, graph, django_capture_on_commit_callbacks):

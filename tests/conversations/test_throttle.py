@@ -183,3 +183,49 @@ def test_number_pacer_keeps_its_schedule_for_late_callers_and_every_second_stays
     assert _max_in_any_second(stamps) <= 10  # the number's 12 less two, whatever the lateness
     # Paced at 12 - 3 = 9/s, and no late caller pushed the schedule back: 199 intervals.
     assert stamps[-1] - stamps[0] <= 199 / 9 + 0.1
+
+
+@pytest.mark.parametrize("make_backend", [make for _, make in _STORES], ids=[name for name, _ in _STORES])
+def test_the_send_window_holds_at_most_its_limit_in_any_period_of_the_store(make_backend):
+    key, backend, period = _key(), make_backend(), 0.3
+    assert [backend.window_try(key, 3, period) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = backend.window_try(key, 3, period)
+    assert 0 < wait <= period  # full: nothing recorded, the wait says when the oldest leaves
+    time.sleep(wait + 0.02)  # the three recorded together have left together
+    assert [backend.window_try(key, 3, period) for _ in range(4)] == [0.0, 0.0, 0.0, pytest.approx(period, abs=0.1)]
+
+
+@pytest.mark.django_db
+def test_sends_that_leave_late_and_together_are_spread_over_the_window(monkeypatch):
+    """Sends whose slots were spaced but which left together (each delayed by a database
+    write after its slot) pass the window one by one: never more than the rate less one in
+    any window, counted as they leave."""
+    monkeypatch.setattr(settings, "REDIS_URL", "")
+    monkeypatch.setattr(throttle, "_backend", LocalRateBackend())
+    monkeypatch.setattr(throttle, "_backend_url", "")
+    clock = _FakeClock([0.0])
+    monkeypatch.setattr(throttle, "time", clock)
+    number = NumberFactory(phone_number_id=f"pn-{uuid.uuid4().hex[:12]}", throughput_mps=12, is_default=False)
+
+    left = []
+    for _ in range(40):  # all ready at once, as a stalled batch would be
+        assert throttle.number_send_window(number=number) is True
+        left.append(clock.now)
+
+    assert clock.calls > 0
+    windows = [sum(1 for t in left if start <= t < start + throttle.SEND_WINDOW_SECONDS) for start in left]
+    assert max(windows) == 11  # the number's 12 less one
+    assert left[11] - left[0] == pytest.approx(throttle.SEND_WINDOW_SECONDS)  # the twelfth waited for the first
+
+
+@pytest.mark.django_db
+def test_the_send_window_gives_up_waiting_after_its_bound(monkeypatch):
+    monkeypatch.setattr(settings, "REDIS_URL", "")
+    full = LocalRateBackend()
+    monkeypatch.setattr(throttle, "_backend", full)
+    monkeypatch.setattr(throttle, "_backend_url", "")
+    monkeypatch.setattr(throttle, "SEND_WINDOW_MAX_WAIT", 0.0)
+    number = NumberFactory(phone_number_id=f"pn-{uuid.uuid4().hex[:12]}", throughput_mps=2, is_default=False)
+
+    assert throttle.number_send_window(number=number) is True
+    assert throttle.number_send_window(number=number) is False  # full, and no time to wait
