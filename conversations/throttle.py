@@ -239,13 +239,18 @@ def number_send_window(*, number: WhatsAppNumber) -> bool:
     together, later than their slots and close to the next ones; WhatsApp counts them
     as they arrive. Waits at most SEND_WINDOW_MAX_WAIT (the window frees within its
     period unless far more is being sent than the pacer grants); returns False when it
-    gave up waiting (the send goes on: a 130429 answer is retried like any throttle)."""
+    gave up waiting or could not reach the store (the send goes on: the message is
+    claimed, and a 130429 answer is retried like any throttle)."""
     rate = number.throughput_mps or DEFAULT_THROUGHPUT_MPS
     limit = max(rate - SEND_WINDOW_MARGIN, 1)
     key = f"wa:sent:{number.phone_number_id}"
     deadline = time.monotonic() + SEND_WINDOW_MAX_WAIT
     while True:
-        wait = backend().window_try(key, limit, SEND_WINDOW_SECONDS)
+        try:
+            wait = backend().window_try(key, limit, SEND_WINDOW_SECONDS)
+        except Exception:  # the store is unreachable: the pacer's slot was granted; send
+            log.exception("number %s: the send window could not be read; sending", number.pk)
+            return False
         if wait <= 0:
             return True
         if time.monotonic() + wait > deadline:

@@ -229,3 +229,13 @@ def test_the_send_window_gives_up_waiting_after_its_bound(monkeypatch):
 
     assert throttle.number_send_window(number=number) is True
     assert throttle.number_send_window(number=number) is False  # full, and no time to wait
+
+
+@pytest.mark.django_db
+def test_an_unreachable_store_does_not_hold_a_claimed_send(monkeypatch):
+    monkeypatch.setattr(settings, "REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setattr(throttle, "_backend", None)
+    monkeypatch.setattr(throttle, "_backend_url", None)
+    number = NumberFactory(phone_number_id=f"pn-{uuid.uuid4().hex[:12]}", is_default=False)
+
+    assert throttle.number_send_window(number=number) is False
