@@ -128,8 +128,8 @@ def conversation_groups(conversation: Conversation, participant_ids: Iterable[in
     groups = [conversation_group(conversation.pk)]
     if conversation.assignee_id is not None:
         groups.append(agent_group(conversation.assignee_id))
-    loaded = getattr(conversation, ACTIVE_PARTICIPANTS, None)
     if participant_ids is None:
+        loaded = getattr(conversation, ACTIVE_PARTICIPANTS, None)
         participant_ids = (
             [p.user_id for p in loaded]
             if loaded is not None
