@@ -41,13 +41,18 @@ class _Connection:
 
 
 class LoadClient:
-    """Up to `max_connections` keep-alive connections to one host; `post` waits for a
-    free one. A connection that fails is dropped and the error raised."""
+    """Up to `max_connections` keep-alive connections to one host, on one port or spread
+    over several (one per server process, as a proxy in front of them would): each request
+    goes to the port with the fewest requests in flight (nginx's `least_conn`), on an idle
+    connection to it or a new one; `post` waits while all connections are busy. A
+    connection that fails is dropped and the error raised."""
 
-    def __init__(self, host: str, port: int, max_connections: int) -> None:
+    def __init__(self, host: str, port: int | list[int], max_connections: int) -> None:
         self.host = host
-        self.port = port
-        self._idle: list[_Connection] = []
+        self.ports = [port] if isinstance(port, int) else list(port)
+        self._idle: dict[int, list[_Connection]] = {p: [] for p in self.ports}
+        self._busy: dict[int, int] = dict.fromkeys(self.ports, 0)
+        self.served: dict[int, int] = dict.fromkeys(self.ports, 0)  # requests answered, per port
         self._slots = asyncio.Semaphore(max_connections)
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
@@ -56,20 +61,28 @@ class LoadClient:
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._open()
+            port = min(self.ports, key=self._busy.__getitem__)
+            self._busy[port] += 1
             try:
-                status = await connection.request(head, body)
-            except BaseException:
-                connection.writer.close()
-                raise
-            self._idle.append(connection)
-            return status
+                idle = self._idle[port]
+                connection = idle.pop() if idle else await self._open(port)
+                try:
+                    status = await connection.request(head, body)
+                except BaseException:
+                    connection.writer.close()
+                    raise
+                idle.append(connection)
+                self.served[port] += 1
+                return status
+            finally:
+                self._busy[port] -= 1
 
-    async def _open(self) -> _Connection:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+    async def _open(self, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection(self.host, port)
         return _Connection(reader, writer)
 
     async def aclose(self) -> None:
-        for connection in self._idle:
-            connection.writer.close()
-        self._idle.clear()
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.writer.close()
+            idle.clear()
