@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP (Django, behind a body-size limit; its middleware run inline on the
-event loop, config.inline_middleware) and websockets: the desk's (session
+event loop, config.inline_middleware; the WhatsApp webhook's POST answered in front of it
+where its store is batched, conversations.webhook_asgi) and websockets: the desk's (session
 auth, origin among ALLOWED_HOSTS) and web chat visitors' (token and inbox origins, checked by
 their consumer)."""
 
@@ -22,10 +23,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from config.api_errors import ApiErrorBodies  # noqa: E402
 from config.body_limit import BodySizeLimitMiddleware  # noqa: E402
 from config.websocket_urls import webchat_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from conversations.webhook_asgi import WebhookReceiver  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimitMiddleware(ApiErrorBodies(django_asgi_app)),
+        "http": BodySizeLimitMiddleware(WebhookReceiver(ApiErrorBodies(django_asgi_app))),
         "websocket": URLRouter(
             [
                 *webchat_websocket_urlpatterns,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError
@@ -45,14 +46,31 @@ def _database_recently_down() -> bool:
     return _database_failed_at > 0 and time.monotonic() - _database_failed_at < DATABASE_DOWN_HOLD_SECONDS
 
 
-def _unavailable(exc: BaseException | None = None) -> HttpResponse:
+@dataclass(frozen=True)
+class Answer:
+    """What the intake answers a POST: the status, a plain-text body and extra headers."""
+
+    status: int
+    text: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(self.text, status=self.status, content_type="text/plain")
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+
+STORED = Answer(200, "OK")
+FORBIDDEN = Answer(403, "Invalid signature")
+
+
+def _unavailable(exc: BaseException | None = None) -> Answer:
     global _database_failed_at
     if exc is not None:
         _database_failed_at = time.monotonic()
         log.warning("webhook answered 503: the database is unavailable (%s: %s)", type(exc).__name__, exc)
-    response = HttpResponse("Database unavailable, try again later", status=503, content_type="text/plain")
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    return Answer(503, "Database unavailable, try again later", (("Retry-After", str(RETRY_AFTER_SECONDS)),))
 
 
 async def _handshake(request: HttpRequest) -> HttpResponse:
@@ -62,25 +80,22 @@ async def _handshake(request: HttpRequest) -> HttpResponse:
     try:
         valid = mode == "subscribe" and await sync_to_async(verify_token_valid)(token)
     except (OperationalError, InterfaceError) as exc:
-        return _unavailable(exc)
+        return _unavailable(exc).response()
     if valid:
         return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
     log.warning("webhook verification refused (mode %r)", mode)
     return HttpResponseForbidden("Verification failed", content_type="text/plain")
 
 
-async def _receive(request: HttpRequest) -> HttpResponse:
-    # The raw bytes as sent, never re-serialised: the signature covers exactly these.
-    # Read from the stream so Django's general upload cap does not apply here; the
-    # ASGI body limit already bounds it.
-    body = request.read()
-    signature = request.headers.get(SIGNATURE_HEADER, "")
+async def receive(body: bytes, signature: str) -> Answer:
+    """A POST's body (the raw bytes as sent, never re-serialised: the signature covers
+    exactly these) and its signature header: checked, then stored."""
     if _database_recently_down():
         return _unavailable()
     try:
         if not await signature_valid(body, signature):
             log.warning("webhook refused: missing or wrong %s", SIGNATURE_HEADER)
-            return HttpResponseForbidden("Invalid signature", content_type="text/plain")
+            return FORBIDDEN
         if webhook_store.batched():
             await webhook_store.store(body, signature)
         else:
@@ -88,7 +103,7 @@ async def _receive(request: HttpRequest) -> HttpResponse:
     except (OperationalError, InterfaceError) as exc:
         # Not stored, so not 200: Meta delivers it again.
         return _unavailable(exc)
-    return HttpResponse("OK", content_type="text/plain")
+    return STORED
 
 
 @csrf_exempt
@@ -96,5 +111,8 @@ async def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return await _handshake(request)
     if request.method == "POST":
-        return await _receive(request)
+        # Read from the stream so Django's general upload cap does not apply here; the
+        # ASGI body limit already bounds it.
+        answer = await receive(request.read(), request.headers.get(SIGNATURE_HEADER, ""))
+        return answer.response()
     return HttpResponseNotAllowed(["GET", "POST"])

@@ -204,8 +204,19 @@ async def signature_valid(body: bytes, header: str) -> bool:
     secrets = _cached_secrets()
     if secrets is not None and signature_matches(body, header, allowed_secrets(signers, secrets)):
         return True
-    secrets = await sync_to_async(app_secrets_load)()
+    secrets = await sync_to_async(_secrets_reloaded)()
     return signature_matches(body, header, allowed_secrets(signers, secrets))
+
+
+def _secrets_reloaded() -> AppSecrets:
+    """`app_secrets_load`, its thread's connection given back at once: the intake may be
+    answered outside Django's request cycle (conversations.webhook_asgi), whose end would
+    otherwise return it to the pool."""
+    try:
+        return app_secrets_load()
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def verify_token_valid(token: str) -> bool:

@@ -2,7 +2,12 @@
 against a real PostgreSQL server: bodies arriving together are stored exactly as sent in
 one insert before any of them is answered, their processing is dispatched once after
 the commit, a connection the server ended is replaced, and while the database cannot be
-reached the webhook gets 503 with Retry-After and nothing is stored."""
+reached the webhook gets 503 with Retry-After and nothing is stored.
+
+Its ASGI front (conversations.webhook_asgi) answers the POST without Django's request
+cycle, with Django's security headers, and leaves to Django what Django would answer
+otherwise (a refused host, a redirect to HTTPS); an unexpected error is answered and
+logged as Django does."""
 
 from __future__ import annotations
 
@@ -16,12 +21,16 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from django.core.signals import request_started
 from django.db import OperationalError, connection
 
 from config import task_names
 from config.asgi import application
+from config.inline_middleware import InlineASGIHandler
 from conversations.models import WebhookEvent
 from conversations.services import webhook_store
+from conversations.services.webhook_intake import _secrets_reloaded
+from conversations.webhook_asgi import WebhookReceiver
 from conversations.webhooks import database_outage_forget
 from tests.support import intake as intake_support
 from tests.support import webhooks
@@ -85,15 +94,15 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver")
+def _client(app: Any = application) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
-async def _post(client: httpx.AsyncClient, body: bytes, signature: str | None = None) -> httpx.Response:
+async def _post(client: httpx.AsyncClient, body: bytes, signature: str | None = None, **headers: str) -> httpx.Response:
     return await client.post(
         "/webhooks/whatsapp/",
         content=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature or webhooks.sign(body)},
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature or webhooks.sign(body), **headers},
     )
 
 
@@ -249,3 +258,129 @@ def test_while_connecting_fails_every_waiting_request_gets_djangos_error_after_o
     assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
     assert attempts == [1]
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.fixture
+def django_served() -> Any:
+    """The requests Django's own handler served (its request_started signal)."""
+    served: list[str] = []
+
+    def started(sender: Any, scope: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        served.append(scope["path"] if scope else "")
+
+    request_started.connect(started)
+    yield served
+    request_started.disconnect(started)
+
+
+SECURITY_HEADERS = ("Content-Type", "Strict-Transport-Security", "X-Content-Type-Options", "Referrer-Policy",
+                    "Cross-Origin-Opener-Policy", "X-Frame-Options")
+
+
+@on_postgres
+def test_the_webhook_post_is_answered_in_front_of_django_with_the_headers_and_logs_django_gives(
+    number, dispatched, django_served, settings, caplog
+):
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    body = _body(webhooks.text_payload("in front"))
+    wrong = "sha256=" + "0" * 64
+
+    async def post() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with _client(WebhookReceiver(InlineASGIHandler())) as client:  # Django's middleware read the settings
+            stored = await _post(client, body, **{"X-Forwarded-Proto": "https"})
+            refused_here = await _post(client, body, wrong, **{"X-Forwarded-Proto": "https"})
+            settings.WEBHOOK_STORE_BATCHED = False  # now the view answers
+            refused_by_django = await _post(client, body, wrong, **{"X-Forwarded-Proto": "https"})
+        return stored, refused_here, refused_by_django
+
+    stored, refused_here, refused_by_django = asyncio.run(post())
+
+    assert (stored.status_code, stored.text) == (200, "OK")
+    assert (refused_here.status_code, refused_here.text) == (refused_by_django.status_code, refused_by_django.text)
+    assert refused_here.status_code == 403
+    for response in (stored, refused_here):
+        assert {name: response.headers.get(name) for name in SECURITY_HEADERS} == {
+            name: refused_by_django.headers.get(name) for name in SECURITY_HEADERS
+        }
+        assert response.headers["Content-Length"] == str(len(response.content))
+    assert stored.headers["Strict-Transport-Security"] == "max-age=3600"
+    assert stored.headers["X-Frame-Options"] == "DENY"
+    assert django_served == ["/webhooks/whatsapp/"]
+    assert [record.getMessage() for record in caplog.records if record.name == "django.request"] == [
+        "Forbidden: /webhooks/whatsapp/"
+    ] * 2
+    assert _rows() == [(body, webhooks.sign(body), "pending", 0, [], True)]
+
+
+@on_postgres
+def test_a_host_django_refuses_and_a_request_django_redirects_to_https_are_left_to_django(
+    number, dispatched, django_served, settings
+):
+    body = _body(webhooks.text_payload("left to Django"))
+
+    async def post() -> tuple[httpx.Response, httpx.Response]:
+        async with _client() as client:
+            refused = await _post(client, body, Host="evil.example")
+        settings.SECURE_SSL_REDIRECT = True
+        async with _client(WebhookReceiver(InlineASGIHandler())) as client:  # Django's middleware read the setting
+            redirected = await _post(client, body)
+        return refused, redirected
+
+    refused, redirected = asyncio.run(post())
+
+    assert refused.status_code == 400
+    assert redirected.status_code == 301
+    assert redirected.headers["Location"] == "https://testserver/webhooks/whatsapp/"
+    assert django_served == ["/webhooks/whatsapp/", "/webhooks/whatsapp/"]
+    assert not WebhookEvent.objects.exists()
+    assert dispatched == []
+
+
+@on_postgres
+def test_an_unexpected_error_is_answered_500_and_logged_as_django_does(number, monkeypatch, caplog):
+    async def broken(body: bytes, signature: str) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(webhook_store, "store", broken)
+
+    async def post() -> httpx.Response:
+        async with _client() as client:
+            return await _post(client, _body(webhooks.text_payload("lost")))
+
+    response = asyncio.run(post())
+
+    assert response.status_code == 500
+    logged = [record for record in caplog.records if record.name == "django.request"]
+    assert [record.getMessage() for record in logged] == ["Internal Server Error: /webhooks/whatsapp/"]
+    assert logged[0].exc_info is not None and isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+@on_postgres
+def test_a_client_gone_before_its_body_arrived_is_answered_nothing_and_nothing_is_stored(dispatched):
+    async def behind(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("Django was not to be called")
+
+    sent: list[dict[str, Any]] = []
+    scope = {"type": "http", "method": "POST", "path": "/webhooks/whatsapp/", "root_path": "", "headers": [],
+             "query_string": b"", "scheme": "http", "server": ("testserver", 80)}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(WebhookReceiver(behind)(scope, receive, send))
+
+    assert sent == []
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_secrets_reloaded_outside_a_request_give_their_connection_back():
+    def reload() -> bool:
+        _secrets_reloaded()
+        return connection.connection is None
+
+    assert asyncio.run(asyncio.to_thread(reload)) is True
