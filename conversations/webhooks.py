@@ -5,6 +5,8 @@ the insert of that body (under the server on PostgreSQL, from the event loop tog
 the bodies arriving at the same moment: conversations.services.webhook_store). Processing
 runs later in a task (conversations.services.webhook_intake).
 Oversized bodies never get here: config.body_limit refuses them with 413.
+Where the store is batched, the POST is answered in front of Django's request cycle
+(conversations.webhook_asgi) by the same `receive`; this view answers it elsewhere.
 
 200 means stored. While the database cannot be reached the answer is 503 with
 `Retry-After` (Meta delivers again later); after one such failure the next
