@@ -21,8 +21,9 @@ processes. (Processes sharing one listening socket are not measured: the kernel 
 a burst of new keep-alive connections to whichever process wakes first, 30 of 32 to one
 of two in our runs, so the figures would measure that split, not the server.)
 Targets (PostgreSQL): throughput ratio >= 0.8, p99 at 200 req/s < 250 ms.
-Measured on two cores (PostgreSQL, Redis): 2.55x (3,036 against 1,192 req/s), p99 at
-200 req/s 5 ms; through Django's view it was 0.69-0.87x with the processes balanced.
+Measured on two cores (PostgreSQL, Redis): 2.55x, 2.43x and 3.13x (e.g. 3,036 against
+1,192 req/s), p99 at 200 req/s 5-6 ms; through Django's view it was 0.69-0.87x with the
+processes balanced.
 """
 
 from __future__ import annotations
