@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -198,13 +199,18 @@ def throughput_acquire(*, key: str, rate_per_second: float, timeout: float, burs
     Returns True once a slot is taken, or False as soon as it is clear that none can be
     had within `timeout` seconds (then nothing is taken). Waiting sleeps this thread,
     so keep timeouts short in tasks and reschedule the work when it returns False."""
+    return _waited(lambda: rate_try(key=key, rate_per_second=rate_per_second, burst=burst), timeout)
+
+
+def _waited(attempt: Callable[[], float], timeout: float) -> bool:
+    """Call `attempt` (0.0: done; else the seconds until it may succeed) until it succeeds,
+    sleeping in between: True; False as soon as success cannot come within `timeout`."""
     deadline = time.monotonic() + max(timeout, 0.0)
     while True:
-        wait = rate_try(key=key, rate_per_second=rate_per_second, burst=burst)
+        wait = attempt()
         if wait <= 0:
             return True
-        remaining = deadline - time.monotonic()
-        if wait > remaining:
+        if wait > deadline - time.monotonic():
             return False
         time.sleep(wait)
 
@@ -244,20 +250,14 @@ def number_send_window(*, number: WhatsAppNumber) -> bool:
     rate = number.throughput_mps or DEFAULT_THROUGHPUT_MPS
     limit = max(rate - SEND_WINDOW_MARGIN, 1)
     key = f"wa:sent:{number.phone_number_id}"
-    deadline = time.monotonic() + SEND_WINDOW_MAX_WAIT
-    while True:
-        try:
-            wait = backend().window_try(key, limit, SEND_WINDOW_SECONDS)
-        except Exception:  # the store is unreachable: the pacer's slot was granted; send
-            log.exception("number %s: the send window could not be read; sending", number.pk)
-            return False
-        if wait <= 0:
+    try:
+        if _waited(lambda: backend().window_try(key, limit, SEND_WINDOW_SECONDS), SEND_WINDOW_MAX_WAIT):
             return True
-        if time.monotonic() + wait > deadline:
-            log.warning("number %s: sends kept its window full for %.0f s; sending anyway", number.pk,
-                        SEND_WINDOW_MAX_WAIT)
-            return False
-        time.sleep(wait)
+    except Exception:  # the store is unreachable: the pacer's slot was granted; send
+        log.exception("number %s: the send window could not be read; sending", number.pk)
+        return False
+    log.warning("number %s: sends kept its window full for %.0f s; sending anyway", number.pk, SEND_WINDOW_MAX_WAIT)
+    return False
 
 
 def recipient_pace(*, number: WhatsAppNumber, recipient: str) -> float:
